@@ -1,0 +1,118 @@
+"""Safe writes: validate first, then replace each file atomically under a lock."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kubani.errors import KubaniError
+from kubani.inventory.document import InventoryDocument
+from kubani.models.problems import Problems
+
+LOCK_TIMEOUT_S = 60.0
+
+
+class InventoryInvalid(KubaniError):
+    """The change would leave an invalid inventory; nothing was written."""
+
+    def __init__(self, problems: Problems, action: str) -> None:
+        self.problems = problems
+        first = problems.errors[0]
+        more = len(problems.errors) - 1
+        extra = f" (and {more} more; run `cluster-mgr validate`)" if more else ""
+        super().__init__(action, f"{first.where}: {first.message}{extra}", None)
+
+
+@contextmanager
+def inventory_lock(hosts_path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """An exclusive advisory lock beside the inventory; released even if the holder dies."""
+    lock_path = hosts_path.parent / f".{hosts_path.name}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() > deadline:
+                    raise KubaniError(
+                        f"cannot lock {hosts_path}",
+                        f"another cluster-mgr has held {lock_path.name} for {timeout:.0f} s",
+                        "wait for it to finish, or stop it",
+                    ) from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temp_files(path: Path) -> None:
+    """Temp files left by a writer that died; only call with the lock held."""
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, data: bytes, backup: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
+
+    The previous version is kept as ``<name>.bak``. New files are created 0600: inventories
+    and group_vars can hold secrets.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+            if backup:
+                backup_tmp = path.parent / f".{path.name}.bak.{os.getpid()}.tmp"
+                backup_tmp.unlink(missing_ok=True)
+                os.link(path, backup_tmp)
+                os.replace(backup_tmp, path.parent / f"{path.name}.bak")
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+@contextmanager
+def edit_inventory(hosts_path: Path, action: str) -> Iterator[InventoryDocument]:
+    """Lock, read, let the caller change the document, validate, write what changed.
+
+    If the caller raises or the result is invalid, no file is touched.
+    """
+    with inventory_lock(hosts_path):
+        remove_stale_temp_files(hosts_path)
+        document = InventoryDocument(hosts_path)
+        yield document
+        _, problems = document.validate()
+        if problems.errors:
+            raise InventoryInvalid(problems, action)
+        for changed in document.changed_files():
+            remove_stale_temp_files(changed.path)
+            atomic_write(changed.path, changed.render())

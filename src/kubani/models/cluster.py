@@ -1,0 +1,69 @@
+"""Cluster-wide settings: the inventory's ``all`` variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from kubani.models.names import dns_label
+
+DEFAULT_TAILNET_V4 = ipaddress.IPv4Network("100.64.0.0/10")
+DEFAULT_TAILNET_V6 = ipaddress.IPv6Network("fd7a:115c:a1e0::/48")
+DEFAULT_K3S_VERSION = "v1.31.4+k3s1"
+
+_K3S_VERSION = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
+_SCP_LIKE = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>[^/].*)$")
+
+
+class ClusterConfig(BaseModel):
+    """Settings shared by every node. Unknown keys are kept (they are the user's)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    cluster_name: str = "kubani"
+    k3s_version: str = DEFAULT_K3S_VERSION
+    tailscale_network: ipaddress.IPv4Network = DEFAULT_TAILNET_V4
+    tailscale_network_v6: ipaddress.IPv6Network = DEFAULT_TAILNET_V6
+    api_endpoint: str | None = None
+    git_repo_url: str | None = None
+    git_branch: str = "main"
+    git_path: str = "gitops/clusters/kubani"
+    flux_namespace: str = "flux-system"
+    gpu_time_slicing_replicas: Annotated[StrictInt, Field(ge=1, le=64)] = 4
+
+    @field_validator("cluster_name", "flux_namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        return dns_label(value)
+
+    @field_validator("k3s_version")
+    @classmethod
+    def _k3s_version(cls, value: str) -> str:
+        if not _K3S_VERSION.match(value):
+            raise ValueError(f"{value!r} is not a K3s release tag such as {DEFAULT_K3S_VERSION}")
+        return value
+
+    @field_validator("git_repo_url")
+    @classmethod
+    def _git_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scp = _SCP_LIKE.match(value)
+        if scp:
+            raise ValueError(
+                f"{value!r} is scp-like, which Flux does not accept; "
+                f"write ssh://{scp['user']}@{scp['host']}/{scp['path']}"
+            )
+        if not value.startswith(("https://", "http://", "ssh://")):
+            raise ValueError(f"{value!r} must start with https://, http:// or ssh://")
+        return value
+
+    @field_validator("git_branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        if not value or value.startswith("-") or " " in value or ".." in value:
+            raise ValueError(f"{value!r} is not a valid git branch name")
+        return value

@@ -1,0 +1,129 @@
+"""The whole inventory as a validated model, and the checks that span nodes."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from kubani.models.cluster import ClusterConfig
+from kubani.models.node import Node, Role
+from kubani.models.problems import Problems
+
+NODE_GROUPS: tuple[str, ...] = ("control_plane", "workers")
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    """A host as found in the inventory, with its effective variables."""
+
+    group: str
+    hostname: str
+    variables: Mapping[str, Any]
+    where: str
+
+
+class Inventory(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    cluster: ClusterConfig
+    nodes: tuple[Node, ...]
+
+    @property
+    def control_planes(self) -> list[Node]:
+        return [n for n in self.nodes if n.role is Role.CONTROL_PLANE]
+
+    @property
+    def workers(self) -> list[Node]:
+        return [n for n in self.nodes if n.role is Role.WORKER]
+
+    def node(self, hostname: str) -> Node | None:
+        return next((n for n in self.nodes if n.hostname == hostname), None)
+
+    def hostnames(self) -> set[str]:
+        return {n.hostname for n in self.nodes}
+
+    def addresses(self) -> set[str]:
+        return {str(n.tailscale_ip) for n in self.nodes}
+
+
+def build_inventory(
+    cluster_vars: Mapping[str, Any], entries: Iterable[HostEntry]
+) -> tuple[Inventory | None, Problems]:
+    """Validate everything, collecting every problem; the model only when there is no error."""
+    problems = Problems()
+    try:
+        cluster: ClusterConfig | None = ClusterConfig.model_validate(dict(cluster_vars))
+    except ValidationError as exc:
+        problems.add_validation_error("all.vars", exc)
+        cluster = None
+
+    nodes: list[tuple[HostEntry, Node]] = []
+    groups_of: dict[str, list[HostEntry]] = {}
+    for entry in entries:
+        groups_of.setdefault(entry.hostname, []).append(entry)
+        data = {**entry.variables, "hostname": entry.hostname, "role": Role.from_group(entry.group)}
+        if "tailscale_ip" not in entry.variables:
+            problems.error(f"{entry.where}.tailscale_ip", "required: the node's Tailscale address")
+            continue
+        try:
+            nodes.append((entry, Node.model_validate(data)))
+        except ValidationError as exc:
+            problems.add_validation_error(entry.where, exc)
+
+    for hostname, found in groups_of.items():
+        if len(found) > 1:
+            places = " and ".join(e.where for e in found)
+            problems.error(found[-1].where, f"host {hostname!r} is listed twice: {places}")
+
+    _check_addresses(nodes, cluster, problems)
+    _check_control_planes(nodes, problems)
+
+    if problems.errors or cluster is None:
+        return None, problems
+    return Inventory(cluster=cluster, nodes=tuple(node for _, node in nodes)), problems
+
+
+def _check_addresses(
+    nodes: list[tuple[HostEntry, Node]], cluster: ClusterConfig | None, problems: Problems
+) -> None:
+    owner: dict[str, str] = {}
+    for entry, node in nodes:
+        address = str(node.tailscale_ip)
+        if address in owner and owner[address] != node.hostname:
+            problems.error(
+                f"{entry.where}.tailscale_ip",
+                f"{address} is already the address of {owner[address]!r}",
+            )
+        owner.setdefault(address, node.hostname)
+        if cluster is None:
+            continue
+        network: ipaddress.IPv4Network | ipaddress.IPv6Network = (
+            cluster.tailscale_network
+            if isinstance(node.tailscale_ip, ipaddress.IPv4Address)
+            else cluster.tailscale_network_v6
+        )
+        if node.tailscale_ip not in network:
+            problems.error(
+                f"{entry.where}.tailscale_ip",
+                f"{address} is outside the tailnet {network} (tailscale_network); "
+                "use the address `tailscale ip -4` prints on that node",
+            )
+
+
+def _check_control_planes(nodes: list[tuple[HostEntry, Node]], problems: Problems) -> None:
+    count = sum(1 for _, node in nodes if node.role is Role.CONTROL_PLANE)
+    if count == 0:
+        problems.error(
+            "all.children.control_plane.hosts",
+            "no control plane: add at least one node with role control-plane",
+        )
+    elif count >= 2 and count % 2 == 0:
+        problems.warning(
+            "all.children.control_plane.hosts",
+            f"{count} control planes: etcd needs a majority, so {count} tolerate no more "
+            f"failures than {count - 1}; use an odd number (3, 5, 7)",
+        )

@@ -1,0 +1,59 @@
+"""Name rules shared by Kubernetes and Tailscale: DNS labels, label keys and values."""
+
+from __future__ import annotations
+
+import re
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def dns_label(value: str) -> str:
+    """An RFC 1123 label: a node hostname, a namespace, a cluster name."""
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not an RFC 1123 label (lowercase letters, digits and '-', "
+            "1-63 characters, starting and ending with a letter or digit)"
+        )
+    return value
+
+
+def is_dns_label(value: str) -> bool:
+    return bool(_DNS_LABEL.match(value))
+
+
+def dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        raise ValueError(f"{value!r} is not a DNS subdomain (RFC 1123, at most 253 characters)")
+    return value
+
+
+def label_key(key: str) -> str:
+    """A Kubernetes label (or taint) key: ``[prefix/]name``."""
+    prefix, slash, name = key.rpartition("/")
+    if slash:
+        if not prefix:
+            raise ValueError(f"label key {key!r} has an empty prefix before '/'")
+        try:
+            dns_subdomain(prefix)
+        except ValueError:
+            raise ValueError(
+                f"label key {key!r}: prefix {prefix!r} must be a DNS subdomain"
+            ) from None
+    if not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"label key {key!r}: name {name!r} must be 1-63 characters of letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit"
+        )
+    return key
+
+
+def label_value(value: str) -> str:
+    if not _LABEL_VALUE.match(value):
+        raise ValueError(
+            f"label value {value!r} must be at most 63 characters of letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit (or be empty)"
+        )
+    return value
