@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from kubani.models.cluster import ClusterConfig
+from kubani.models.cluster import DEFAULT_TAILNET_V4, DEFAULT_TAILNET_V6, ClusterConfig
 from kubani.models.node import Node, Role
 from kubani.models.problems import Problems
 
@@ -79,7 +79,7 @@ def build_inventory(
             places = " and ".join(e.where for e in found)
             problems.error(found[-1].where, f"host {hostname!r} is listed twice: {places}")
 
-    _check_addresses(nodes, cluster, problems)
+    _check_addresses(nodes, cluster, cluster_vars, problems)
     _check_control_planes(nodes, problems)
 
     if problems.errors or cluster is None:
@@ -87,8 +87,28 @@ def build_inventory(
     return Inventory(cluster=cluster, nodes=tuple(node for _, node in nodes)), problems
 
 
+def _tailnet_for(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    cluster: ClusterConfig | None,
+    cluster_vars: Mapping[str, Any],
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The tailnet range for an address, even when other cluster settings are invalid."""
+    v4 = isinstance(address, ipaddress.IPv4Address)
+    if cluster is not None:
+        return cluster.tailscale_network if v4 else cluster.tailscale_network_v6
+    key = "tailscale_network" if v4 else "tailscale_network_v6"
+    default = DEFAULT_TAILNET_V4 if v4 else DEFAULT_TAILNET_V6
+    try:
+        return ipaddress.ip_network(str(cluster_vars.get(key, default)))
+    except ValueError:
+        return default
+
+
 def _check_addresses(
-    nodes: list[tuple[HostEntry, Node]], cluster: ClusterConfig | None, problems: Problems
+    nodes: list[tuple[HostEntry, Node]],
+    cluster: ClusterConfig | None,
+    cluster_vars: Mapping[str, Any],
+    problems: Problems,
 ) -> None:
     owner: dict[str, str] = {}
     for entry, node in nodes:
@@ -99,13 +119,7 @@ def _check_addresses(
                 f"{address} is already the address of {owner[address]!r}",
             )
         owner.setdefault(address, node.hostname)
-        if cluster is None:
-            continue
-        network: ipaddress.IPv4Network | ipaddress.IPv6Network = (
-            cluster.tailscale_network
-            if isinstance(node.tailscale_ip, ipaddress.IPv4Address)
-            else cluster.tailscale_network_v6
-        )
+        network = _tailnet_for(node.tailscale_ip, cluster, cluster_vars)
         if node.tailscale_ip not in network:
             problems.error(
                 f"{entry.where}.tailscale_ip",

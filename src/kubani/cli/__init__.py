@@ -1,0 +1,1 @@
+"""``cluster-mgr``: Typer commands over the data layers. Heavy imports live inside commands."""

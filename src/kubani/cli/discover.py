@@ -1,0 +1,170 @@
+"""``cluster-mgr discover``: list the tailnet's devices and which of them are in the cluster."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from kubani.models.peer import TailscalePeer
+    from kubani.tailscale.discover import DiscoveryOptions
+
+app = typer.Typer()
+
+
+class Source(str, Enum):
+    cli = "cli"
+    api = "api"
+    headscale = "headscale"
+
+
+SourceOption = Annotated[
+    Source,
+    typer.Option(
+        "--source",
+        help="cli: local `tailscale status --json`; api: Tailscale API v2 (TAILSCALE_API_KEY or "
+        "TAILSCALE_OAUTH_CLIENT_ID/SECRET); headscale: HEADSCALE_URL + HEADSCALE_API_KEY.",
+    ),
+]
+TailscaleBinOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tailscale-bin", help="Path of the tailscale CLI (default: $KUBANI_TAILSCALE_BIN or PATH)."
+    ),
+]
+StatusFileOption = Annotated[
+    Path | None,
+    typer.Option("--status-file", help="Read a saved `tailscale status --json` instead."),
+]
+TailnetOption = Annotated[
+    str, typer.Option("--tailnet", help="Tailnet name for the API ('-' = the key's own).")
+]
+ApiUrlOption = Annotated[
+    str | None,
+    typer.Option("--api-url", help="Tailscale API base URL (default: $TAILSCALE_BASE_URL or SaaS)."),
+]
+HeadscaleUrlOption = Annotated[
+    str | None, typer.Option("--headscale-url", help="headscale URL (default: $HEADSCALE_URL).")
+]
+TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds to wait for a reply.")]
+
+
+def discovery_options(
+    source: Source,
+    tailscale_bin: str | None,
+    status_file: Path | None,
+    tailnet: str,
+    api_url: str | None,
+    headscale_url: str | None,
+    timeout: float,
+) -> DiscoveryOptions:
+    from kubani.models.peer import PeerSource
+    from kubani.tailscale.discover import DiscoveryOptions
+
+    return DiscoveryOptions(
+        source=PeerSource(source.value),
+        tailscale_bin=tailscale_bin,
+        status_file=status_file,
+        tailnet=tailnet,
+        api_url=api_url,
+        headscale_url=headscale_url,
+        timeout=timeout,
+    )
+
+
+def _inventory_members() -> tuple[set[str], set[str]] | None:
+    from kubani.cli.state import options
+    from kubani.errors import KubaniError
+    from kubani.inventory.document import InventoryDocument
+    from kubani.inventory.locate import find_inventory
+
+    try:
+        path = find_inventory(options.inventory)
+    except KubaniError:
+        if options.inventory is not None:
+            raise
+        return None
+    document = InventoryDocument(path)
+    hostnames, addresses = set(), set()
+    for entry in document.host_entries():
+        hostnames.add(entry.hostname)
+        if "tailscale_ip" in entry.variables:
+            addresses.add(str(entry.variables["tailscale_ip"]))
+    return hostnames, addresses
+
+
+@app.command()
+def discover(
+    online_only: Annotated[
+        bool, typer.Option("--online-only", help="Only devices online now.")
+    ] = False,
+    pattern: Annotated[
+        str | None,
+        typer.Option("--filter", help="Glob on hostname or DNS name, e.g. 'k3s-*'."),
+    ] = None,
+    source: SourceOption = Source.cli,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    tailscale_bin: TailscaleBinOption = None,
+    status_file: StatusFileOption = None,
+    tailnet: TailnetOption = "-",
+    api_url: ApiUrlOption = None,
+    headscale_url: HeadscaleUrlOption = None,
+    timeout: TimeoutOption = 10.0,
+) -> None:
+    """List the devices on the tailnet, and which are already in the inventory."""
+    from kubani.cli.output import emit_json, note
+    from kubani.tailscale.discover import discover as run_discovery
+
+    members = _inventory_members()
+    if members is None:
+        note("no inventory found: in_cluster is false for every device")
+    hostnames, addresses = members or (set(), set())
+    peers = run_discovery(
+        discovery_options(source, tailscale_bin, status_file, tailnet, api_url, headscale_url,
+                          timeout),
+        hostnames,
+        addresses,
+        online_only=online_only,
+        pattern=pattern,
+    )
+    if json_output:
+        emit_json([peer.model_dump(mode="json") for peer in peers])
+        return
+    _print_table(peers)
+
+
+def _print_table(peers: list[TailscalePeer]) -> None:
+    from rich.table import Table
+
+    from kubani.cli.output import console
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("HOSTNAME", "IPV4", "OS", "STATUS", "PATH", "IN CLUSTER", "TAGS"):
+        table.add_column(column)
+    for peer in peers:
+        if peer.online:
+            status = "[green]online[/]"
+        elif peer.last_seen:
+            status = f"[red]offline[/] (seen {peer.last_seen:%Y-%m-%d %H:%M})"
+        else:
+            status = "[red]offline[/]"
+        path = f"[yellow]relay {peer.relay}[/]" if peer.relay else ("direct" if peer.online else "-")
+        if peer.is_self:
+            path = "self"
+        table.add_row(
+            peer.hostname,
+            peer.ipv4 or "-",
+            peer.os or "-",
+            status,
+            path,
+            "yes" if peer.in_cluster else "",
+            ",".join(peer.tags),
+        )
+    console().print(table)
+    online = sum(1 for p in peers if p.online)
+    console(stderr=True).print(
+        f"{len(peers)} devices, {online} online, {sum(p.in_cluster for p in peers)} in the cluster"
+    )

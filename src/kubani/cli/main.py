@@ -1,0 +1,78 @@
+"""The ``cluster-mgr`` entry point: one Typer app, errors as one line, exit codes 0/1/2/130."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kubani.cli import config, discover, nodes, validate, version
+from kubani.cli.state import options
+
+app = typer.Typer(
+    name="cluster-mgr",
+    help="Manage a K3s cluster of your own machines on a Tailscale tailnet.",
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+for module in (version, discover, nodes, config, validate):
+    app.add_typer(module.app)
+
+
+@app.callback()
+def _global_options(
+    inventory: Annotated[
+        Path | None,
+        typer.Option(
+            "--inventory",
+            "-i",
+            help="Inventory file (default: $KUBANI_INVENTORY, else ansible/inventory/hosts.yml "
+            "in this folder or one above).",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    options.inventory = inventory
+    options.debug = debug or options.debug
+
+
+def _print_error(message: str) -> None:
+    from kubani.cli.output import console
+
+    console(stderr=True).print(f"[bold red]error:[/] {_escape(message)}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def run() -> None:
+    from kubani.errors import KubaniError
+
+    try:
+        app()
+    except KubaniError as exc:
+        if options.debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(exc.line())
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except Exception as exc:
+        if options.debug:
+            raise
+        _print_error(
+            f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the "
+            "traceback, and report it)"
+        )
+        sys.exit(1)

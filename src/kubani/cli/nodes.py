@@ -1,0 +1,212 @@
+"""``cluster-mgr add-node`` and ``remove-node``: the inventory side of cluster membership."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kubani.cli.discover import (
+    ApiUrlOption,
+    HeadscaleUrlOption,
+    Source,
+    SourceOption,
+    StatusFileOption,
+    TailnetOption,
+    TailscaleBinOption,
+    TimeoutOption,
+    discovery_options,
+)
+
+if TYPE_CHECKING:
+    from kubani.models.node import Node
+    from kubani.tailscale.discover import DiscoveryOptions
+
+app = typer.Typer()
+
+
+class RoleChoice(str, Enum):
+    control_plane = "control-plane"
+    worker = "worker"
+
+
+def _pairs(text: str | None, flag: str) -> dict[str, str]:
+    from kubani.errors import KubaniError
+
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise KubaniError(f"bad {flag} {item!r}", "each entry must be key=value", None)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _node_from_flags(hostname: str, address: str, role: RoleChoice, fields: dict[str, Any]) -> Node:
+    from pydantic import ValidationError
+
+    from kubani.errors import KubaniError
+    from kubani.models.node import Node
+
+    data = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return Node.model_validate(
+            {"hostname": hostname, "tailscale_ip": address, "role": role.value, **data}
+        )
+    except ValidationError as exc:
+        reasons = []
+        for err in exc.errors(include_url=False):
+            field = ".".join(str(p) for p in err["loc"]) or "node"
+            reasons.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
+        raise KubaniError(f"cannot add node {hostname}", "; ".join(reasons), None) from None
+
+
+def _address_from_discovery(hostname: str, options: DiscoveryOptions) -> str:
+    from kubani.cli.output import warn
+    from kubani.errors import KubaniError
+    from kubani.tailscale.discover import fetch_peers
+
+    peers = fetch_peers(options)
+    wanted = hostname.lower()
+    matches = [
+        p for p in peers
+        if p.hostname.lower() == wanted or p.dns_name.lower().split(".")[0] == wanted
+    ]
+    if not matches:
+        raise KubaniError(
+            f"cannot add node {hostname}",
+            f"no device named {hostname!r} on the tailnet ({len(peers)} devices seen)",
+            "check the name with `cluster-mgr discover`",
+        )
+    peer = matches[0]
+    if peer.ipv4 is None:
+        raise KubaniError(f"cannot add node {hostname}", "the device has no IPv4 address", None)
+    if not peer.online:
+        warn(f"{hostname} is offline on the tailnet; it is added, but cannot be provisioned yet")
+    return peer.ipv4
+
+
+@app.command("add-node")
+def add_node(
+    hostname: Annotated[str, typer.Argument(help="Node name (an RFC 1123 label).")],
+    tailscale_ip: Annotated[
+        str | None,
+        typer.Argument(help="The node's Tailscale IP (omit with --from-discovery).", show_default=False),
+    ] = None,
+    role: Annotated[RoleChoice, typer.Option("--role", help="Node role.")] = RoleChoice.worker,
+    reserved_cpu: Annotated[
+        str | None, typer.Option("--reserved-cpu", help="CPU kept for the desktop user, e.g. 500m.")
+    ] = None,
+    reserved_memory: Annotated[
+        str | None, typer.Option("--reserved-memory", help="Memory kept back, e.g. 2Gi.")
+    ] = None,
+    gpu: Annotated[bool, typer.Option("--gpu", help="The node has an NVIDIA GPU to share.")] = False,
+    labels: Annotated[
+        str | None, typer.Option("--labels", help="Node labels: key=value,key=value.")
+    ] = None,
+    taints: Annotated[
+        str | None, typer.Option("--taints", help="Node taints: key=value:Effect,...")
+    ] = None,
+    ansible_host: Annotated[
+        str | None, typer.Option("--ansible-host", help="Address to SSH to (default: the Tailscale IP).")
+    ] = None,
+    ansible_user: Annotated[str | None, typer.Option("--ansible-user", help="SSH user.")] = None,
+    ansible_port: Annotated[int | None, typer.Option("--ansible-port", help="SSH port.")] = None,
+    from_discovery: Annotated[
+        bool, typer.Option("--from-discovery", help="Take the IP from tailnet discovery.")
+    ] = False,
+    source: SourceOption = Source.cli,
+    tailscale_bin: TailscaleBinOption = None,
+    status_file: StatusFileOption = None,
+    tailnet: TailnetOption = "-",
+    api_url: ApiUrlOption = None,
+    headscale_url: HeadscaleUrlOption = None,
+    timeout: TimeoutOption = 10.0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the added node as JSON.")] = False,
+) -> None:
+    """Add a node to the inventory (validated, written atomically, comments kept)."""
+    from kubani.cli.common import inventory_path
+    from kubani.cli.output import emit_json, success, warn
+    from kubani.inventory.store import edit_inventory
+    from kubani.models.node import NodeTaint
+
+    if from_discovery and tailscale_ip:
+        raise typer.BadParameter("give TAILSCALE_IP or --from-discovery, not both")
+    if not from_discovery and not tailscale_ip:
+        raise typer.BadParameter("missing TAILSCALE_IP (or use --from-discovery)")
+    path = inventory_path()
+    address = tailscale_ip or _address_from_discovery(
+        hostname,
+        discovery_options(source, tailscale_bin, status_file, tailnet, api_url, headscale_url,
+                          timeout),
+    )
+    taint_list: list[NodeTaint | str] = [
+        t.strip() for t in (taints or "").split(",") if t.strip()
+    ]
+    node = _node_from_flags(
+        hostname,
+        address,
+        role,
+        {
+            "reserved_cpu": reserved_cpu,
+            "reserved_memory": reserved_memory,
+            "gpu": gpu or None,
+            "node_labels": _pairs(labels, "--labels") or None,
+            "node_taints": taint_list or None,
+            "ansible_host": ansible_host,
+            "ansible_user": ansible_user,
+            "ansible_port": ansible_port,
+        },
+    )
+    with edit_inventory(path, f"cannot add node {hostname}") as document:
+        document.add_host(node.role.group, node.hostname, node.host_vars())
+        _, problems = document.validate()
+    for problem in problems.warnings:
+        warn(f"{problem.where}: {problem.message}")
+    if json_output:
+        emit_json({"added": _node_json(node), "inventory": str(path)})
+    else:
+        success(f"added {node.hostname} ({node.tailscale_ip}, {node.role}) to {path}")
+
+
+def _node_json(node: Node) -> dict[str, Any]:
+    return {"hostname": node.hostname, "role": node.role.value, **node.host_vars()}
+
+
+@app.command("remove-node")
+def remove_node(
+    hostname: Annotated[str, typer.Argument(help="Node to remove from the inventory.")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Also when it leaves an even number of control planes."),
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Remove a node from the inventory (comments and the rest of the file are kept)."""
+    from kubani.cli.common import inventory_path
+    from kubani.cli.output import emit_json, success, warn
+    from kubani.errors import KubaniError
+    from kubani.inventory.store import edit_inventory
+
+    path = inventory_path()
+    with edit_inventory(path, f"cannot remove node {hostname}") as document:
+        group = document.remove_host(hostname)
+        _, problems = document.validate()
+        quorum = [p for p in problems.warnings if "control planes" in p.message]
+        if group == "control_plane" and quorum and not force:
+            raise KubaniError(
+                f"refusing to remove control plane {hostname}",
+                quorum[0].message,
+                "add another control plane first, or pass --force",
+            )
+    leftover = Path(path.parent / "host_vars")
+    if any(leftover.glob(f"{hostname}.y*ml")):
+        warn(f"host_vars for {hostname} are still in {leftover}; delete them if you are done")
+    for problem in problems.warnings:
+        warn(f"{problem.where}: {problem.message}")
+    if json_output:
+        emit_json({"removed": hostname, "group": group, "inventory": str(path)})
+    else:
+        success(f"removed {hostname} from {path}")

@@ -1,0 +1,53 @@
+"""``cluster-mgr validate``: every problem of the inventory at once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer()
+
+
+@app.command()
+def validate(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check the inventory; exit 1 if there is any error (warnings alone pass)."""
+    from kubani.cli.common import inventory_path
+    from kubani.cli.output import console, emit_json
+    from kubani.inventory.document import InventoryDocument
+
+    path = inventory_path()
+    inventory, problems = InventoryDocument(path).validate()
+    if json_output:
+        emit_json(
+            {
+                "inventory": str(path),
+                "valid": not problems.errors,
+                "nodes": len(inventory.nodes) if inventory else None,
+                "problems": [
+                    {"severity": str(p.severity), "where": p.where, "message": p.message}
+                    for p in problems.items
+                ],
+            }
+        )
+    else:
+        out = console()
+        for problem in problems.items:
+            colour = "red" if problem.severity == "error" else "yellow"
+            out.print(f"[{colour}]{problem.severity}[/]: {problem.where}: {problem.message}",
+                      markup=True, highlight=False)
+        summary = (
+            f"{path}: {len(problems.errors)} errors, {len(problems.warnings)} warnings"
+            if problems
+            else f"{path}: valid"
+        )
+        if inventory is not None:
+            summary += (
+                f" ({len(inventory.control_planes)} control planes, "
+                f"{len(inventory.workers)} workers)"
+            )
+        console(stderr=True).print(summary, markup=False)
+    if problems.errors:
+        raise typer.Exit(1)

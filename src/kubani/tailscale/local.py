@@ -1,0 +1,97 @@
+"""The local ``tailscale`` CLI: ``tailscale status --json`` and its failure modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from kubani.tailscale.parse import TailscaleError
+
+ENV_BINARY = "KUBANI_TAILSCALE_BIN"
+
+_BACKEND_FIXES = {
+    "NeedsLogin": ("this machine is logged out of the tailnet", "run `sudo tailscale up`"),
+    "Stopped": ("tailscale is stopped (`tailscale down` was run)", "run `sudo tailscale up`"),
+    "NeedsMachineAuth": (
+        "this machine waits for an admin to approve it",
+        "approve it in the admin console (Machines page), then retry",
+    ),
+    "NoState": ("tailscaled has not started its backend yet", "retry in a few seconds"),
+    "Starting": ("tailscaled is still connecting", "retry in a few seconds"),
+}
+
+
+def tailscale_binary(explicit: str | None = None) -> str:
+    return explicit or os.environ.get(ENV_BINARY) or "tailscale"
+
+
+def check_backend(status: dict[str, Any], where: str = "this machine") -> None:
+    """Raise with the fix when the daemon is not Running."""
+    state = status.get("BackendState", "")
+    if state == "Running":
+        return
+    why, fix = _BACKEND_FIXES.get(state, (f"its state is {state or 'unknown'}", None))
+    if state == "NeedsLogin" and status.get("AuthURL"):
+        fix = f"run `sudo tailscale up` or open {status['AuthURL']}"
+    raise TailscaleError(f"tailscale on {where} is not connected (BackendState {state})", why, fix)
+
+
+def read_status(
+    binary: str | None = None, status_file: Path | None = None, timeout: float = 10.0
+) -> dict[str, Any]:
+    """``tailscale status --json`` from the CLI, or from a saved file."""
+    if status_file is not None:
+        try:
+            text = status_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TailscaleError(
+                f"cannot read {status_file}", exc.strerror or str(exc), "check the path"
+            ) from exc
+        return _decode(text, str(status_file))
+    command = tailscale_binary(binary)
+    resolved = shutil.which(command)
+    if resolved is None:
+        raise TailscaleError(
+            "tailscale CLI not found",
+            f"{command!r} is not an executable on PATH",
+            f"install Tailscale on this machine, or point --tailscale-bin / ${ENV_BINARY} at it",
+        )
+    try:
+        result = subprocess.run(
+            [resolved, "status", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise TailscaleError(
+            "tailscale status did not answer",
+            f"no reply within {timeout:.0f} s",
+            "check that tailscaled is healthy: `sudo systemctl status tailscaled`",
+        ) from None
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        detail = message[0] if message else f"exit code {result.returncode}"
+        if "tailscaled" in detail and ("running" in detail or "connect" in detail):
+            raise TailscaleError(
+                "tailscaled is not running", detail, "start it: `sudo systemctl start tailscaled`"
+            )
+        raise TailscaleError("tailscale status failed", detail, None)
+    return _decode(result.stdout, "tailscale status --json")
+
+
+def _decode(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TailscaleError(
+            f"cannot parse {source}", f"not JSON: {exc.msg} at line {exc.lineno}", None
+        ) from exc
+    if not isinstance(data, dict):
+        raise TailscaleError(f"cannot parse {source}", "the JSON is not an object", None)
+    return data

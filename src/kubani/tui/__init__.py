@@ -1,0 +1,1 @@
+"""``cluster-tui``: the Textual view of the cluster."""

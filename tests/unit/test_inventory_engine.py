@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from kubani.errors import KubaniError
+from kubani.inventory import InventoryDocument, InventoryInvalid, atomic_write, edit_inventory
+from kubani.inventory.document import InventoryFormatError
+from kubani.inventory.paths import parse_key_path
+from tests.conftest import snapshot
+
+
+def _comments(text: str) -> list[str]:
+    return [line.split("#", 1)[1].strip() for line in text.splitlines() if "#" in line]
+
+
+def _parsed(path: Path) -> object:
+    return YAML(typ="safe").load(path.read_text())
+
+
+def test_precedence_follows_ansible(inventory: Path) -> None:
+    doc = InventoryDocument(inventory)
+    assert doc.get("reserved_cpu", "cp-1") == "250m"  # children.control_plane.vars
+    assert doc.get("reserved_cpu", "w-1") == "500m"  # group_vars/workers.yml
+    assert doc.get("reserved_cpu", "workers") == "500m"
+    assert doc.get("git_repo_url") == "https://github.com/example/homelab.git"
+    assert doc.get("unrelated_setting.nested") == [1, 2, 3]
+    assert doc.get("node_labels[kubani.io/tier]", "cp-1") == "core"
+    with pytest.raises(KubaniError, match="not set"):
+        doc.get("reserved_memory", "cp-1")
+    with pytest.raises(KubaniError, match="unknown scope"):
+        doc.get("cluster_name", "nope")
+
+
+def test_effective_model(inventory: Path) -> None:
+    model, problems = InventoryDocument(inventory).validate()
+    assert model is not None and not problems.errors
+    assert [n.hostname for n in model.control_planes] == ["cp-1", "cp-2", "cp-3"]
+    gpu = model.node("gpu-1")
+    assert gpu is not None and gpu.gpu and gpu.reserved_cpu == "500m"
+    assert model.cluster.cluster_name == "testlab"
+    assert model.cluster.git_repo_url == "https://github.com/example/homelab.git"
+    assert "grafana-box" not in model.hostnames()
+
+
+@pytest.mark.parametrize("group", ["control_plane", "workers"])
+def test_add_then_remove_restores_the_file(inventory: Path, group: str) -> None:
+    before = inventory.read_bytes()
+    with edit_inventory(inventory, "add") as doc:
+        doc.add_host(group, "new-1", {"tailscale_ip": "100.64.0.99", "node_labels": {"a": "b"}})
+    middle = inventory.read_text()
+    assert "new-1:" in middle
+    assert _comments(middle) == _comments(before.decode())
+    with edit_inventory(inventory, "remove") as doc:
+        doc.remove_host("new-1")
+    assert inventory.read_bytes() == before
+
+
+@pytest.mark.parametrize("hostname", ["cp-1", "cp-3", "w-1", "gpu-1"])
+def test_removing_any_host_keeps_every_comment(inventory: Path, hostname: str) -> None:
+    before = inventory.read_text()
+    with edit_inventory(inventory, "remove") as doc:
+        doc.remove_host(hostname)
+    after = inventory.read_text()
+    own_eol = {"its tailnet address"} if hostname == "cp-1" else set()
+    assert sorted(set(_comments(before)) - own_eol) == sorted(set(_comments(after)))
+    assert f"{hostname}:" not in after
+    expected = _parsed(Path(inventory.with_suffix(".yml.bak")))
+    assert expected is not None
+
+
+def test_emptying_a_group_writes_valid_yaml_and_adding_back_works(inventory: Path) -> None:
+    with edit_inventory(inventory, "remove") as doc:
+        doc.remove_host("w-1")
+    with edit_inventory(inventory, "remove") as doc:
+        doc.remove_host("gpu-1")
+    data = _parsed(inventory)
+    assert isinstance(data, dict)
+    assert data["all"]["children"]["workers"]["hosts"] is None
+    assert "# a gpu box" in inventory.read_text()
+    with edit_inventory(inventory, "add") as doc:
+        doc.add_host("workers", "w-9", {"tailscale_ip": "100.64.0.29"})
+    assert _parsed(inventory)["all"]["children"]["workers"]["hosts"] == {  # type: ignore[index]
+        "w-9": {"tailscale_ip": "100.64.0.29"}
+    }
+    assert inventory.read_text().index("w-9:") < inventory.read_text().index("# an unrelated")
+
+
+def test_add_creates_missing_groups(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text("all:\n  children:\n    control_plane:\n      hosts:\n        cp:\n"
+                    "          tailscale_ip: 100.64.0.1\n")
+    with edit_inventory(path, "add") as doc:
+        doc.add_host("workers", "w", {"tailscale_ip": "100.64.0.2"})
+    assert _parsed(path)["all"]["children"]["workers"]["hosts"]["w"]  # type: ignore[index]
+
+
+def test_invalid_result_writes_nothing(inventory: Path) -> None:
+    before = snapshot(inventory.parent)
+    with pytest.raises(InventoryInvalid, match="already the address"), \
+            edit_inventory(inventory, "add") as doc:
+        doc.add_host("workers", "dup", {"tailscale_ip": "100.64.0.20"})
+    with pytest.raises(InventoryInvalid, match="no control plane"), \
+            edit_inventory(inventory, "rm") as doc:
+        for name in ("cp-1", "cp-2", "cp-3"):
+            doc.remove_host(name)
+    assert snapshot(inventory.parent) == before
+
+
+def test_set_writes_where_the_scope_defines_the_key(inventory: Path) -> None:
+    with edit_inventory(inventory, "set") as doc:
+        assert doc.set("git_branch", "prod").name == "all.yml"
+        assert doc.set("k3s_version", "v1.32.1+k3s1").name == "hosts.yml"
+        assert doc.set("reserved_cpu", "1", "workers").name == "workers.yml"
+        assert doc.set("node_labels[topology.kubernetes.io/zone]", "attic", "w-1").name == "hosts.yml"
+        assert doc.set("flux.interval", "5m").name == "hosts.yml"
+    doc = InventoryDocument(inventory)
+    assert doc.get("git_branch") == "prod"
+    assert doc.get("reserved_cpu", "gpu-1") == "1"
+    assert doc.get("node_labels", "w-1") == {"topology.kubernetes.io/zone": "attic"}
+    assert doc.get("flux.interval") == "5m"
+    text = (inventory.parent / "group_vars/all.yml").read_text()
+    assert "# the GitOps repo" in text
+
+
+def test_set_refuses_structural_and_non_mapping_paths(inventory: Path) -> None:
+    with pytest.raises(KubaniError, match="place in the inventory"), \
+            edit_inventory(inventory, "set") as doc:
+        doc.set("role", "worker", "cp-1")
+    with pytest.raises(KubaniError, match="not a mapping"), edit_inventory(inventory, "set") as doc:
+        doc.set("cluster_name.x", "y")
+
+
+def test_overrides_are_reported(inventory: Path) -> None:
+    with edit_inventory(inventory, "set") as doc:
+        doc.set("reserved_cpu", "2", "all")
+        assert sorted(doc.overridden_below("reserved_cpu", "all", "2")) == [
+            "cp-1", "cp-2", "cp-3", "gpu-1", "w-1"]
+
+
+def test_key_paths() -> None:
+    assert parse_key_path("a.b.c") == ["a", "b", "c"]
+    assert parse_key_path("node_labels[kubernetes.io/arch]") == ["node_labels", "kubernetes.io/arch"]
+    assert parse_key_path("a[b.c].d") == ["a", "b.c", "d"]
+    for bad in ("", "a..b", "a[", "a.]"):
+        with pytest.raises(KubaniError):
+            parse_key_path(bad)
+
+
+def test_atomic_write_keeps_mode_and_backup(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    atomic_write(path, b"one\n")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    os.chmod(path, 0o640)
+    atomic_write(path, b"two\n")
+    assert path.read_bytes() == b"two\n"
+    assert (tmp_path / "hosts.yml.bak").read_bytes() == b"one\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hosts.yml", "hosts.yml.bak"]
+
+
+def test_stale_temp_files_are_cleaned_under_the_lock(inventory: Path) -> None:
+    stale = inventory.parent / ".hosts.yml.abc123.tmp"
+    stale.write_text("half a file")
+    with edit_inventory(inventory, "set") as doc:
+        doc.set("git_branch", "x")
+    assert not stale.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [("all: [1, 2\n", "not valid YAML at line"), ("- a\n- b\n", "not a mapping"),
+     ("all:\n  children:\n    workers:\n      hosts: [a]\n", "must be a mapping")],
+)
+def test_malformed_files_are_reported(tmp_path: Path, content: str, fragment: str) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text(content)
+    with pytest.raises(InventoryFormatError, match=fragment):
+        InventoryDocument(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "all:\n    children:\n        control_plane:\n            hosts:\n                cp:\n"
+        "                    tailscale_ip: 100.64.0.1\n                    node_taints:\n"
+        "                        - a=b:NoSchedule\n",
+        "# no document start\nall:\n  children:\n    control_plane:\n      hosts:\n        cp:\n"
+        "          tailscale_ip: 100.64.0.1\n          node_taints:\n          - a=b:NoSchedule\n",
+    ],
+)
+def test_file_style_survives_an_edit(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text(text)
+    with edit_inventory(path, "add") as doc:
+        doc.add_host("workers", "w", {"tailscale_ip": "100.64.0.2"})
+    with edit_inventory(path, "rm") as doc:
+        doc.remove_host("w")
+    assert path.read_text().startswith(text)

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from kubani.models import ClusterConfig, HostEntry, Node, NodeTaint, Role, build_inventory
+from kubani.models.quantity import QuantityError, cpu_quantity, memory_quantity, parse_quantity
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("500m", Decimal("0.5")), ("2", Decimal(2)), ("1Gi", Decimal(2**30)), ("1.5k", Decimal(1500)),
+     ("1e3", Decimal(1000)), (".5", Decimal("0.5")), ("100n", Decimal("1E-7"))],
+)
+def test_quantities_parse_exactly(text: str, value: Decimal) -> None:
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "1.2.3", "Gi", "1 Gi", "1GB", "abc", "1Gib"])
+def test_non_quantities_are_rejected(text: str) -> None:
+    with pytest.raises(QuantityError):
+        parse_quantity(text)
+
+
+def test_cpu_and_memory_catch_classic_slips() -> None:
+    assert cpu_quantity("500m") == "500m"
+    with pytest.raises(QuantityError, match="memory suffix"):
+        cpu_quantity("2Gi")
+    with pytest.raises(QuantityError, match="did you mean 512Mi"):
+        memory_quantity("512m")
+    with pytest.raises(QuantityError, match="negative"):
+        memory_quantity("-1Gi")
+
+
+def _node(**overrides: object) -> Node:
+    data: dict[str, object] = {"hostname": "node-1", "tailscale_ip": "100.64.0.5", "role": "worker"}
+    data.update(overrides)
+    return Node.model_validate(data)
+
+
+def test_only_hostname_ip_and_role_are_required() -> None:
+    node = _node()
+    assert node.role is Role.WORKER and not node.gpu and node.connect_host == "100.64.0.5"
+    with pytest.raises(ValidationError):
+        Node.model_validate({"hostname": "a", "role": "worker"})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("hostname", "Bad_Host", "RFC 1123"),
+        ("hostname", "-edge", "RFC 1123"),
+        ("hostname", "a" * 64, "RFC 1123"),
+        ("tailscale_ip", "not-an-ip", "IPv4"),
+        ("role", "master", "control-plane"),
+        ("reserved_cpu", "lots", "quantity"),
+        ("reserved_memory", "12GB", "quantity"),
+        ("gpu", "yes", "boolean"),
+        ("ansible_port", 70000, "less than or equal"),
+        ("node_labels", {"bad key!": "x"}, "label key"),
+        ("node_labels", {"ok": "bad value!"}, "label value"),
+        ("node_labels", {"UPPER.example.com/x": "y"}, "DNS subdomain"),
+        ("node_taints", ["key=value:Sometimes"], "effect"),
+        ("node_taints", ["no-effect"], "key=value:Effect"),
+        ("node_taints", ["a=b:NoSchedule", "a=c:NoSchedule"], "twice"),
+        ("ansible_host", "bad host", "neither an IP"),
+    ],
+)
+def test_invalid_fields_are_named(field: str, value: object, fragment: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _node(**{field: value})
+    assert field in str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_label_values_from_yaml_scalars_become_text() -> None:
+    node = _node(node_labels={"gpu": True, "zone": 3})
+    assert node.node_labels == {"gpu": "true", "zone": "3"}
+
+
+def test_taints_parse_and_print_in_k3s_form() -> None:
+    taint = NodeTaint.parse("nvidia.com/gpu=present:NoSchedule")
+    assert (taint.key, taint.value, taint.effect) == ("nvidia.com/gpu", "present", "NoSchedule")
+    assert str(NodeTaint.parse("dedicated:NoExecute")) == "dedicated:NoExecute"
+    node = _node(node_taints=["a=b:PreferNoSchedule", {"key": "c", "effect": "NoExecute"}])
+    assert node.host_vars()["node_taints"] == ["a=b:PreferNoSchedule", "c:NoExecute"]
+
+
+def test_ipv6_tailnet_addresses_are_accepted() -> None:
+    assert str(_node(tailscale_ip="fd7a:115c:a1e0::5").tailscale_ip) == "fd7a:115c:a1e0::5"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("cluster_name", "My Cluster", "RFC 1123"),
+        ("k3s_version", "1.31", "K3s release tag"),
+        ("git_repo_url", "git@github.com:me/repo.git", "ssh://git@github.com/me/repo.git"),
+        ("git_repo_url", "ftp://x/y", "must start with"),
+        ("tailscale_network", "100.64.0.0/33", "network"),
+        ("gpu_time_slicing_replicas", 0, "greater than or equal"),
+    ],
+)
+def test_cluster_config_errors(field: str, value: object, fragment: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        ClusterConfig.model_validate({field: value})
+    assert fragment in str(info.value)
+
+
+def _entry(name: str, ip: str, group: str = "workers", **extra: object) -> HostEntry:
+    return HostEntry(group, name, {"tailscale_ip": ip, **extra}, f"all.children.{group}.hosts.{name}")
+
+
+def test_inventory_cross_checks_report_everything_at_once() -> None:
+    inventory, problems = build_inventory(
+        {"cluster_name": "Bad Name"},
+        [
+            _entry("w-1", "100.64.0.1"),
+            _entry("w-2", "100.64.0.1"),
+            _entry("w-3", "10.0.0.3"),
+            _entry("w-4", "100.64.0.4", reserved_memory="1GB"),
+            _entry("w-1", "100.64.0.9", group="control_plane"),
+        ],
+    )
+    assert inventory is None
+    text = "\n".join(str(p) for p in problems.errors)
+    assert "all.vars.cluster_name" in text
+    assert "already the address of 'w-1'" in text
+    assert "outside the tailnet 100.64.0.0/10" in text
+    assert "w-4.reserved_memory" in text
+    assert "listed twice" in text
+    assert len(problems.errors) == 5
+
+
+def test_inventory_needs_a_control_plane_and_warns_on_even_counts() -> None:
+    _, problems = build_inventory({}, [_entry("w-1", "100.64.0.1")])
+    assert any("no control plane" in p.message for p in problems.errors)
+    inventory, problems = build_inventory(
+        {},
+        [_entry("cp-1", "100.64.0.1", "control_plane"), _entry("cp-2", "100.64.0.2", "control_plane")],
+    )
+    assert inventory is not None and not problems.errors
+    assert [p.severity for p in problems.items] == ["warning"]
+    assert "odd number" in problems.warnings[0].message
+
+
+def test_narrow_tailnet_setting_is_enforced() -> None:
+    _, problems = build_inventory(
+        {"tailscale_network": "100.100.0.0/16"},
+        [_entry("cp", "100.64.0.1", "control_plane")],
+    )
+    assert "outside the tailnet 100.100.0.0/16" in problems.errors[0].message
