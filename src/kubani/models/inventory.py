@@ -63,7 +63,9 @@ def build_inventory(
 
     nodes: list[tuple[HostEntry, Node]] = []
     groups_of: dict[str, list[HostEntry]] = {}
+    entries_seen: list[HostEntry] = []
     for entry in entries:
+        entries_seen.append(entry)
         groups_of.setdefault(entry.hostname, []).append(entry)
         data = {**entry.variables, "hostname": entry.hostname, "role": Role.from_group(entry.group)}
         if "tailscale_ip" not in entry.variables:
@@ -79,7 +81,7 @@ def build_inventory(
             places = " and ".join(e.where for e in found)
             problems.error(found[-1].where, f"host {hostname!r} is listed twice: {places}")
 
-    _check_addresses(nodes, cluster, cluster_vars, problems)
+    _check_addresses(entries_seen, cluster, cluster_vars, problems)
     _check_control_planes(nodes, problems)
 
     if problems.errors or cluster is None:
@@ -105,25 +107,29 @@ def _tailnet_for(
 
 
 def _check_addresses(
-    nodes: list[tuple[HostEntry, Node]],
+    entries: list[HostEntry],
     cluster: ClusterConfig | None,
     cluster_vars: Mapping[str, Any],
     problems: Problems,
 ) -> None:
+    """Unique, in-tailnet addresses; also for hosts whose other fields are invalid."""
     owner: dict[str, str] = {}
-    for entry, node in nodes:
-        address = str(node.tailscale_ip)
-        if address in owner and owner[address] != node.hostname:
+    for entry in entries:
+        try:
+            address = ipaddress.ip_address(str(entry.variables.get("tailscale_ip")))
+        except ValueError:
+            continue  # reported by the node's own validation
+        text = str(address)
+        if text in owner and owner[text] != entry.hostname:
             problems.error(
-                f"{entry.where}.tailscale_ip",
-                f"{address} is already the address of {owner[address]!r}",
+                f"{entry.where}.tailscale_ip", f"{text} is already the address of {owner[text]!r}"
             )
-        owner.setdefault(address, node.hostname)
-        network = _tailnet_for(node.tailscale_ip, cluster, cluster_vars)
-        if node.tailscale_ip not in network:
+        owner.setdefault(text, entry.hostname)
+        network = _tailnet_for(address, cluster, cluster_vars)
+        if address not in network:
             problems.error(
                 f"{entry.where}.tailscale_ip",
-                f"{address} is outside the tailnet {network} (tailscale_network); "
+                f"{text} is outside the tailnet {network} (tailscale_network); "
                 "use the address `tailscale ip -4` prints on that node",
             )
 

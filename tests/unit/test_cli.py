@@ -1,0 +1,256 @@
+"""cluster-mgr as a user runs it: a real process, real files, exit codes and stderr."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from kubani.lab.tailnet import TailnetDevice, render_status
+from tests.conftest import CliResult, snapshot
+
+Cli = Callable[..., CliResult]
+
+
+def _status_file(tmp_path: Path, backend: str = "Running") -> Path:
+    devices = [
+        TailnetDevice("mgmt", "100.64.0.1", backend_state=backend),
+        TailnetDevice("cp-1", "100.64.0.10"),
+        TailnetDevice("newbox", "100.64.0.40"),
+        TailnetDevice("other", "100.64.0.20", relay="ams"),
+        TailnetDevice("k3s-old", "100.64.0.50", online=False),
+    ]
+    path = tmp_path / "status.json"
+    path.write_text(json.dumps(render_status(devices, "mgmt")))
+    return path
+
+
+def _one_line_error(result: CliResult, *fragments: str) -> None:
+    assert result.code == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert result.stdout == ""
+
+
+def test_help_and_version(cli: Cli) -> None:
+    assert cli("--help").code == 0
+    result = cli("version", "--json")
+    assert result.code == 0 and result.json()["kubani"]
+    assert cli("no-such-command").code == 2
+
+
+def test_discover_json(cli: Cli, tmp_path: Path, inventory: Path) -> None:
+    status = _status_file(tmp_path)
+    result = cli("-i", inventory, "discover", "--json", "--status-file", status)
+    assert result.code == 0, result.stderr
+    peers = result.json()
+    assert isinstance(peers, list) and len(peers) == 5
+    assert {"hostname", "dns_name", "tailscale_ips", "ipv4", "os", "online", "last_seen", "tags",
+            "relay", "is_self", "in_cluster"} <= set(peers[0])
+    # cp-1 by name; "other" by address 100.64.0.20, which is w-1's in the inventory.
+    assert sorted(p["hostname"] for p in peers if p["in_cluster"]) == ["cp-1", "other"]
+    assert peers[0]["is_self"] and peers[0]["hostname"] == "mgmt"
+    assert next(p for p in peers if p["hostname"] == "other")["relay"] == "ams"
+
+    online = cli("-i", inventory, "discover", "--json", "--online-only", "--status-file", status)
+    assert "k3s-old" not in {p["hostname"] for p in online.json()}
+    assert len(online.json()) == 4
+    filtered = cli("-i", inventory, "discover", "--json", "--filter", "k3s-*", "--status-file",
+                   status)
+    assert [p["hostname"] for p in filtered.json()] == ["k3s-old"]
+
+
+def test_discover_table_for_people(cli: Cli, tmp_path: Path, inventory: Path) -> None:
+    result = cli("-i", inventory, "discover", "--status-file", _status_file(tmp_path))
+    assert result.code == 0
+    assert "relay ams" in result.stdout and "newbox" in result.stdout
+    assert "5 devices, 4 online, 2 in the cluster" in result.stderr
+
+
+def test_discover_logged_out(cli: Cli, tmp_path: Path, inventory: Path) -> None:
+    result = cli("-i", inventory, "discover", "--status-file", _status_file(tmp_path, "NeedsLogin"))
+    _one_line_error(result, "NeedsLogin", "sudo tailscale up")
+
+
+def test_discover_missing_cli(cli: Cli, inventory: Path) -> None:
+    result = cli("-i", inventory, "discover", "--tailscale-bin", "/nonexistent/tailscale")
+    _one_line_error(result, "tailscale CLI not found")
+
+
+def test_add_from_discovery(cli: Cli, tmp_path: Path, inventory: Path) -> None:
+    status = _status_file(tmp_path)
+    result = cli("-i", inventory, "add-node", "newbox", "--from-discovery", "--status-file",
+                 status, "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["added"]["tailscale_ip"] == "100.64.0.40"
+    missing = cli("-i", inventory, "add-node", "ghost", "--from-discovery", "--status-file", status)
+    _one_line_error(missing, "no device named 'ghost'")
+
+
+BAD_INPUTS = [
+    (["add-node", "Bad_Host", "100.64.0.77"], "hostname"),
+    (["add-node", "n-1", "300.1.1.1"], "tailscale_ip"),
+    (["add-node", "n-1", "10.0.0.5"], "tailscale_ip"),
+    (["add-node", "n-1", "100.64.0.20"], "tailscale_ip"),
+    (["add-node", "w-1", "100.64.0.77"], "already in the inventory"),
+    (["add-node", "n-1", "100.64.0.77", "--labels", "bad key=x"], "node_labels"),
+    (["add-node", "n-1", "100.64.0.77", "--labels", "k=bad value!"], "node_labels"),
+    (["add-node", "n-1", "100.64.0.77", "--labels", "novalue"], "--labels"),
+    (["add-node", "n-1", "100.64.0.77", "--taints", "k=v:Sometimes"], "node_taints"),
+    (["add-node", "n-1", "100.64.0.77", "--reserved-cpu", "lots"], "reserved_cpu"),
+    (["add-node", "n-1", "100.64.0.77", "--reserved-memory", "512m"], "reserved_memory"),
+    (["add-node", "n-1", "100.64.0.77", "--ansible-port", "70000"], "ansible_port"),
+    (["config-set", "cluster_name", "Bad Name"], "cluster_name"),
+    (["config-set", "k3s_version", "latest"], "k3s_version"),
+    (["config-set", "git_repo_url", "git@github.com:me/x.git"], "git_repo_url"),
+    (["config-set", "gpu", "yes", "--scope", "w-1"], "gpu"),
+    (["config-set", "reserved_memory", "4GB", "--scope", "workers"], "reserved_memory"),
+    (["config-set", "tailscale_network", "10.0.0.0/8"], "tailscale_ip"),
+    (["config-set", "ansible_port", "x", "--type", "int"], "not an integer"),
+    (["config-set", "x", "{bad", "--type", "json"], "not JSON"),
+    (["config-set", "x", "y", "--scope", "nohost"], "unknown scope"),
+    (["remove-node", "nohost"], "not in the inventory"),
+    (["remove-node", "cp-1"], "etcd"),
+]
+
+
+@pytest.mark.parametrize(("args", "field"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_changes_nothing(cli: Cli, inventory: Path, args: list[str], field: str) -> None:
+    before = snapshot(inventory.parent)
+    result = cli("-i", inventory, *args)
+    _one_line_error(result, field)
+    assert snapshot(inventory.parent) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["add-node", "n-1", "100.64.0.77", "--role", "master"], ["add-node"],
+     ["add-node", "n-1", "100.64.0.77", "--bogus"], ["add-node", "n-1"],
+     ["config-set", "k", "v", "--type", "float"]],
+)
+def test_usage_errors_exit_2(cli: Cli, inventory: Path, args: list[str]) -> None:
+    before = snapshot(inventory.parent)
+    result = cli("-i", inventory, *args)
+    assert result.code == 2, result
+    assert "Traceback" not in result.stderr
+    assert snapshot(inventory.parent) == before
+
+
+def test_add_remove_round_trip_keeps_comments(cli: Cli, inventory: Path) -> None:
+    original = inventory.read_text()
+    added = cli("-i", inventory, "add-node", "desk-1", "100.64.0.60", "--role", "worker",
+                "--reserved-cpu", "1", "--reserved-memory", "2Gi", "--gpu",
+                "--labels", "kubani.io/desk=true,zone=attic",
+                "--taints", "kubani.io/desk=true:PreferNoSchedule")
+    assert added.code == 0, added.stderr
+    data = YAML(typ="safe").load(inventory.read_text())
+    assert data["all"]["children"]["workers"]["hosts"]["desk-1"] == {
+        "tailscale_ip": "100.64.0.60", "reserved_cpu": "1", "reserved_memory": "2Gi", "gpu": True,
+        "node_labels": {"kubani.io/desk": "true", "zone": "attic"},
+        "node_taints": ["kubani.io/desk=true:PreferNoSchedule"],
+    }
+    removed = cli("-i", inventory, "remove-node", "desk-1")
+    assert removed.code == 0, removed.stderr
+    after = inventory.read_text()
+    comments = [line.strip() for line in original.splitlines() if line.strip().startswith("#")]
+    assert [line.strip() for line in after.splitlines() if line.strip().startswith("#")] == comments
+    assert YAML(typ="safe").load(after) == YAML(typ="safe").load(original)
+    assert (inventory.parent / "hosts.yml.bak").exists()
+
+
+def test_remove_control_plane_with_force(cli: Cli, inventory: Path) -> None:
+    result = cli("-i", inventory, "remove-node", "cp-1", "--force")
+    assert result.code == 0, result.stderr
+    assert "odd number" in result.stderr
+
+
+def test_validate_reports_every_problem(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text(
+        "all:\n  vars:\n    cluster_name: Bad Name\n  children:\n    workers:\n      hosts:\n"
+        "        Bad_Host:\n          tailscale_ip: 100.64.0.1\n"
+        "        w-2:\n          tailscale_ip: 10.0.0.1\n          reserved_memory: 1GB\n")
+    result = cli("-i", path, "validate", "--json")
+    assert result.code == 1
+    report = result.json()
+    assert report["valid"] is False
+    wheres = [p["where"] for p in report["problems"]]
+    assert "all.vars.cluster_name" in wheres
+    assert "all.children.workers.hosts.Bad_Host.hostname" in wheres
+    assert "all.children.workers.hosts.w-2.tailscale_ip" in wheres
+    assert "all.children.workers.hosts.w-2.reserved_memory" in wheres
+    assert "all.children.control_plane.hosts" in wheres
+    human = cli("-i", path, "validate")
+    assert human.code == 1 and human.stdout.count("error:") == 5
+
+
+def test_validate_warning_only_passes(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text("all:\n  children:\n    control_plane:\n      hosts:\n"
+                    "        a:\n          tailscale_ip: 100.64.0.1\n"
+                    "        b:\n          tailscale_ip: 100.64.0.2\n")
+    result = cli("-i", path, "validate")
+    assert result.code == 0 and "warning" in result.stdout
+
+
+def test_config_get_and_set(cli: Cli, inventory: Path) -> None:
+    assert cli("-i", inventory, "config-get", "reserved_cpu", "--scope", "w-1").stdout == "500m\n"
+    result = cli("-i", inventory, "config-set", "gpu_time_slicing_replicas", "8", "--type", "int",
+                 "--json")
+    assert result.code == 0 and result.json()["value"] == 8
+    got = cli("-i", inventory, "config-get", "gpu_time_slicing_replicas", "--json").json()
+    assert got == {"key": "gpu_time_slicing_replicas", "scope": "all", "value": 8}
+    shadowed = cli("-i", inventory, "config-set", "reserved_cpu", "3", "--scope", "all")
+    assert shadowed.code == 0 and "overridden for" in shadowed.stderr
+    nested = cli("-i", inventory, "config-set", "node_labels[topology.kubernetes.io/zone]", "loft",
+                 "--scope", "gpu-1")
+    assert nested.code == 0, nested.stderr
+    assert json.loads(cli("-i", inventory, "config-get", "node_labels", "--scope", "gpu-1",
+                          "--json").stdout)["value"] == {"topology.kubernetes.io/zone": "loft"}
+    flags = cli("-i", inventory, "config-set", "extra_flags", '{"a": [1, 2]}', "--type", "json")
+    assert flags.code == 0
+    assert cli("-i", inventory, "config-get", "extra_flags.a").stdout == "[\n  1,\n  2\n]\n"
+    missing = cli("-i", inventory, "config-get", "nothing_here")
+    _one_line_error(missing, "not set")
+
+
+def test_inventory_is_found_upward_and_from_env(cli: Cli, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "ansible/inventory").mkdir(parents=True)
+    (project / "deep/er").mkdir(parents=True)
+    (project / "ansible/inventory/hosts.yml").write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n        cp:\n"
+        "          tailscale_ip: 100.64.0.1\n")
+    assert cli("validate", cwd=project / "deep/er").code == 0
+    other = tmp_path / "elsewhere.yml"
+    other.write_text("all: {}\n")
+    assert cli("validate", cwd=project, env={"KUBANI_INVENTORY": str(other)}).code == 1
+    _one_line_error(cli("validate", cwd=tmp_path), "no inventory found")
+
+
+def test_debug_shows_traceback(cli: Cli, inventory: Path) -> None:
+    result = cli("-i", inventory, "--debug", "remove-node", "nohost")
+    assert result.code == 1 and "Traceback" in result.stderr
+
+
+def test_no_colour_codes_when_asked(cli: Cli, tmp_path: Path, inventory: Path) -> None:
+    result = cli("-i", inventory, "discover", "--status-file", _status_file(tmp_path),
+                 env={"NO_COLOR": "1", "FORCE_COLOR": "1", "TERM": "xterm-256color"})
+    assert "\x1b[3" not in result.stdout + result.stderr
+
+
+def test_new_files_are_private(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text("all:\n  children:\n    control_plane:\n      hosts:\n"
+                    "        cp:\n          tailscale_ip: 100.64.0.1\n")
+    path.chmod(0o640)
+    assert cli("-i", path, "add-node", "w", "100.64.0.2").code == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
