@@ -53,8 +53,19 @@ def test_discover_json(cli: Cli, tmp_path: Path, inventory: Path) -> None:
     assert result.code == 0, result.stderr
     peers = result.json()
     assert isinstance(peers, list) and len(peers) == 5
-    assert {"hostname", "dns_name", "tailscale_ips", "ipv4", "os", "online", "last_seen", "tags",
-            "relay", "is_self", "in_cluster"} <= set(peers[0])
+    assert {
+        "hostname",
+        "dns_name",
+        "tailscale_ips",
+        "ipv4",
+        "os",
+        "online",
+        "last_seen",
+        "tags",
+        "relay",
+        "is_self",
+        "in_cluster",
+    } <= set(peers[0])
     # cp-1 by name; "other" by address 100.64.0.20, which is w-1's in the inventory.
     assert sorted(p["hostname"] for p in peers if p["in_cluster"]) == ["cp-1", "other"]
     assert peers[0]["is_self"] and peers[0]["hostname"] == "mgmt"
@@ -63,8 +74,9 @@ def test_discover_json(cli: Cli, tmp_path: Path, inventory: Path) -> None:
     online = cli("-i", inventory, "discover", "--json", "--online-only", "--status-file", status)
     assert "k3s-old" not in {p["hostname"] for p in online.json()}
     assert len(online.json()) == 4
-    filtered = cli("-i", inventory, "discover", "--json", "--filter", "k3s-*", "--status-file",
-                   status)
+    filtered = cli(
+        "-i", inventory, "discover", "--json", "--filter", "k3s-*", "--status-file", status
+    )
     assert [p["hostname"] for p in filtered.json()] == ["k3s-old"]
 
 
@@ -87,8 +99,9 @@ def test_discover_missing_cli(cli: Cli, inventory: Path) -> None:
 
 def test_add_from_discovery(cli: Cli, tmp_path: Path, inventory: Path) -> None:
     status = _status_file(tmp_path)
-    result = cli("-i", inventory, "add-node", "newbox", "--from-discovery", "--status-file",
-                 status, "--json")
+    result = cli(
+        "-i", inventory, "add-node", "newbox", "--from-discovery", "--status-file", status, "--json"
+    )
     assert result.code == 0, result.stderr
     assert result.json()["added"]["tailscale_ip"] == "100.64.0.40"
     missing = cli("-i", inventory, "add-node", "ghost", "--from-discovery", "--status-file", status)
@@ -132,9 +145,13 @@ def test_bad_input_changes_nothing(cli: Cli, inventory: Path, args: list[str], f
 
 @pytest.mark.parametrize(
     "args",
-    [["add-node", "n-1", "100.64.0.77", "--role", "master"], ["add-node"],
-     ["add-node", "n-1", "100.64.0.77", "--bogus"], ["add-node", "n-1"],
-     ["config-set", "k", "v", "--type", "float"]],
+    [
+        ["add-node", "n-1", "100.64.0.77", "--role", "master"],
+        ["add-node"],
+        ["add-node", "n-1", "100.64.0.77", "--bogus"],
+        ["add-node", "n-1"],
+        ["config-set", "k", "v", "--type", "float"],
+    ],
 )
 def test_usage_errors_exit_2(cli: Cli, inventory: Path, args: list[str]) -> None:
     before = snapshot(inventory.parent)
@@ -146,14 +163,31 @@ def test_usage_errors_exit_2(cli: Cli, inventory: Path, args: list[str]) -> None
 
 def test_add_remove_round_trip_keeps_comments(cli: Cli, inventory: Path) -> None:
     original = inventory.read_text()
-    added = cli("-i", inventory, "add-node", "desk-1", "100.64.0.60", "--role", "worker",
-                "--reserved-cpu", "1", "--reserved-memory", "2Gi", "--gpu",
-                "--labels", "kubani.io/desk=true,zone=attic",
-                "--taints", "kubani.io/desk=true:PreferNoSchedule")
+    added = cli(
+        "-i",
+        inventory,
+        "add-node",
+        "desk-1",
+        "100.64.0.60",
+        "--role",
+        "worker",
+        "--reserved-cpu",
+        "1",
+        "--reserved-memory",
+        "2Gi",
+        "--gpu",
+        "--labels",
+        "kubani.io/desk=true,zone=attic",
+        "--taints",
+        "kubani.io/desk=true:PreferNoSchedule",
+    )
     assert added.code == 0, added.stderr
     data = YAML(typ="safe").load(inventory.read_text())
     assert data["all"]["children"]["workers"]["hosts"]["desk-1"] == {
-        "tailscale_ip": "100.64.0.60", "reserved_cpu": "1", "reserved_memory": "2Gi", "gpu": True,
+        "tailscale_ip": "100.64.0.60",
+        "reserved_cpu": "1",
+        "reserved_memory": "2Gi",
+        "gpu": True,
         "node_labels": {"kubani.io/desk": "true", "zone": "attic"},
         "node_taints": ["kubani.io/desk=true:PreferNoSchedule"],
     }
@@ -177,7 +211,8 @@ def test_validate_reports_every_problem(cli: Cli, tmp_path: Path) -> None:
     path.write_text(
         "all:\n  vars:\n    cluster_name: Bad Name\n  children:\n    workers:\n      hosts:\n"
         "        Bad_Host:\n          tailscale_ip: 100.64.0.1\n"
-        "        w-2:\n          tailscale_ip: 10.0.0.1\n          reserved_memory: 1GB\n")
+        "        w-2:\n          tailscale_ip: 10.0.0.1\n          reserved_memory: 1GB\n"
+    )
     result = cli("-i", path, "validate", "--json")
     assert result.code == 1
     report = result.json()
@@ -194,27 +229,38 @@ def test_validate_reports_every_problem(cli: Cli, tmp_path: Path) -> None:
 
 def test_validate_warning_only_passes(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "hosts.yml"
-    path.write_text("all:\n  children:\n    control_plane:\n      hosts:\n"
-                    "        a:\n          tailscale_ip: 100.64.0.1\n"
-                    "        b:\n          tailscale_ip: 100.64.0.2\n")
+    path.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n"
+        "        a:\n          tailscale_ip: 100.64.0.1\n"
+        "        b:\n          tailscale_ip: 100.64.0.2\n"
+    )
     result = cli("-i", path, "validate")
     assert result.code == 0 and "warning" in result.stdout
 
 
 def test_config_get_and_set(cli: Cli, inventory: Path) -> None:
     assert cli("-i", inventory, "config-get", "reserved_cpu", "--scope", "w-1").stdout == "500m\n"
-    result = cli("-i", inventory, "config-set", "gpu_time_slicing_replicas", "8", "--type", "int",
-                 "--json")
+    result = cli(
+        "-i", inventory, "config-set", "gpu_time_slicing_replicas", "8", "--type", "int", "--json"
+    )
     assert result.code == 0 and result.json()["value"] == 8
     got = cli("-i", inventory, "config-get", "gpu_time_slicing_replicas", "--json").json()
     assert got == {"key": "gpu_time_slicing_replicas", "scope": "all", "value": 8}
     shadowed = cli("-i", inventory, "config-set", "reserved_cpu", "3", "--scope", "all")
     assert shadowed.code == 0 and "overridden for" in shadowed.stderr
-    nested = cli("-i", inventory, "config-set", "node_labels[topology.kubernetes.io/zone]", "loft",
-                 "--scope", "gpu-1")
+    nested = cli(
+        "-i",
+        inventory,
+        "config-set",
+        "node_labels[topology.kubernetes.io/zone]",
+        "loft",
+        "--scope",
+        "gpu-1",
+    )
     assert nested.code == 0, nested.stderr
-    assert json.loads(cli("-i", inventory, "config-get", "node_labels", "--scope", "gpu-1",
-                          "--json").stdout)["value"] == {"topology.kubernetes.io/zone": "loft"}
+    assert json.loads(
+        cli("-i", inventory, "config-get", "node_labels", "--scope", "gpu-1", "--json").stdout
+    )["value"] == {"topology.kubernetes.io/zone": "loft"}
     flags = cli("-i", inventory, "config-set", "extra_flags", '{"a": [1, 2]}', "--type", "json")
     assert flags.code == 0
     assert cli("-i", inventory, "config-get", "extra_flags.a").stdout == "[\n  1,\n  2\n]\n"
@@ -228,7 +274,8 @@ def test_inventory_is_found_upward_and_from_env(cli: Cli, tmp_path: Path) -> Non
     (project / "deep/er").mkdir(parents=True)
     (project / "ansible/inventory/hosts.yml").write_text(
         "all:\n  children:\n    control_plane:\n      hosts:\n        cp:\n"
-        "          tailscale_ip: 100.64.0.1\n")
+        "          tailscale_ip: 100.64.0.1\n"
+    )
     assert cli("validate", cwd=project / "deep/er").code == 0
     other = tmp_path / "elsewhere.yml"
     other.write_text("all: {}\n")
@@ -242,15 +289,23 @@ def test_debug_shows_traceback(cli: Cli, inventory: Path) -> None:
 
 
 def test_no_colour_codes_when_asked(cli: Cli, tmp_path: Path, inventory: Path) -> None:
-    result = cli("-i", inventory, "discover", "--status-file", _status_file(tmp_path),
-                 env={"NO_COLOR": "1", "FORCE_COLOR": "1", "TERM": "xterm-256color"})
+    result = cli(
+        "-i",
+        inventory,
+        "discover",
+        "--status-file",
+        _status_file(tmp_path),
+        env={"NO_COLOR": "1", "FORCE_COLOR": "1", "TERM": "xterm-256color"},
+    )
     assert "\x1b[3" not in result.stdout + result.stderr
 
 
 def test_new_files_are_private(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "hosts.yml"
-    path.write_text("all:\n  children:\n    control_plane:\n      hosts:\n"
-                    "        cp:\n          tailscale_ip: 100.64.0.1\n")
+    path.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n"
+        "        cp:\n          tailscale_ip: 100.64.0.1\n"
+    )
     path.chmod(0o640)
     assert cli("-i", path, "add-node", "w", "100.64.0.2").code == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o640

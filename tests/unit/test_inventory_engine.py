@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
@@ -92,8 +91,10 @@ def test_emptying_a_group_writes_valid_yaml_and_adding_back_works(inventory: Pat
 
 def test_add_creates_missing_groups(tmp_path: Path) -> None:
     path = tmp_path / "hosts.yml"
-    path.write_text("all:\n  children:\n    control_plane:\n      hosts:\n        cp:\n"
-                    "          tailscale_ip: 100.64.0.1\n")
+    path.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n        cp:\n"
+        "          tailscale_ip: 100.64.0.1\n"
+    )
     with edit_inventory(path, "add") as doc:
         doc.add_host("workers", "w", {"tailscale_ip": "100.64.0.2"})
     assert _parsed(path)["all"]["children"]["workers"]["hosts"]["w"]  # type: ignore[index]
@@ -101,11 +102,15 @@ def test_add_creates_missing_groups(tmp_path: Path) -> None:
 
 def test_invalid_result_writes_nothing(inventory: Path) -> None:
     before = snapshot(inventory.parent)
-    with pytest.raises(InventoryInvalid, match="already the address"), \
-            edit_inventory(inventory, "add") as doc:
+    with (
+        pytest.raises(InventoryInvalid, match="already the address"),
+        edit_inventory(inventory, "add") as doc,
+    ):
         doc.add_host("workers", "dup", {"tailscale_ip": "100.64.0.20"})
-    with pytest.raises(InventoryInvalid, match="no control plane"), \
-            edit_inventory(inventory, "rm") as doc:
+    with (
+        pytest.raises(InventoryInvalid, match="no control plane"),
+        edit_inventory(inventory, "rm") as doc,
+    ):
         for name in ("cp-1", "cp-2", "cp-3"):
             doc.remove_host(name)
     assert snapshot(inventory.parent) == before
@@ -116,7 +121,9 @@ def test_set_writes_where_the_scope_defines_the_key(inventory: Path) -> None:
         assert doc.set("git_branch", "prod").name == "all.yml"
         assert doc.set("k3s_version", "v1.32.1+k3s1").name == "hosts.yml"
         assert doc.set("reserved_cpu", "1", "workers").name == "workers.yml"
-        assert doc.set("node_labels[topology.kubernetes.io/zone]", "attic", "w-1").name == "hosts.yml"
+        assert (
+            doc.set("node_labels[topology.kubernetes.io/zone]", "attic", "w-1").name == "hosts.yml"
+        )
         assert doc.set("flux.interval", "5m").name == "hosts.yml"
     doc = InventoryDocument(inventory)
     assert doc.get("git_branch") == "prod"
@@ -128,8 +135,10 @@ def test_set_writes_where_the_scope_defines_the_key(inventory: Path) -> None:
 
 
 def test_set_refuses_structural_and_non_mapping_paths(inventory: Path) -> None:
-    with pytest.raises(KubaniError, match="place in the inventory"), \
-            edit_inventory(inventory, "set") as doc:
+    with (
+        pytest.raises(KubaniError, match="place in the inventory"),
+        edit_inventory(inventory, "set") as doc,
+    ):
         doc.set("role", "worker", "cp-1")
     with pytest.raises(KubaniError, match="not a mapping"), edit_inventory(inventory, "set") as doc:
         doc.set("cluster_name.x", "y")
@@ -139,12 +148,20 @@ def test_overrides_are_reported(inventory: Path) -> None:
     with edit_inventory(inventory, "set") as doc:
         doc.set("reserved_cpu", "2", "all")
         assert sorted(doc.overridden_below("reserved_cpu", "all", "2")) == [
-            "cp-1", "cp-2", "cp-3", "gpu-1", "w-1"]
+            "cp-1",
+            "cp-2",
+            "cp-3",
+            "gpu-1",
+            "w-1",
+        ]
 
 
 def test_key_paths() -> None:
     assert parse_key_path("a.b.c") == ["a", "b", "c"]
-    assert parse_key_path("node_labels[kubernetes.io/arch]") == ["node_labels", "kubernetes.io/arch"]
+    assert parse_key_path("node_labels[kubernetes.io/arch]") == [
+        "node_labels",
+        "kubernetes.io/arch",
+    ]
     assert parse_key_path("a[b.c].d") == ["a", "b.c", "d"]
     for bad in ("", "a..b", "a[", "a.]"):
         with pytest.raises(KubaniError):
@@ -155,7 +172,7 @@ def test_atomic_write_keeps_mode_and_backup(tmp_path: Path) -> None:
     path = tmp_path / "hosts.yml"
     atomic_write(path, b"one\n")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    os.chmod(path, 0o640)
+    path.chmod(0o640)
     atomic_write(path, b"two\n")
     assert path.read_bytes() == b"two\n"
     assert (tmp_path / "hosts.yml.bak").read_bytes() == b"one\n"
@@ -173,8 +190,11 @@ def test_stale_temp_files_are_cleaned_under_the_lock(inventory: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [("all: [1, 2\n", "not valid YAML at line"), ("- a\n- b\n", "not a mapping"),
-     ("all:\n  children:\n    workers:\n      hosts: [a]\n", "must be a mapping")],
+    [
+        ("all: [1, 2\n", "not valid YAML at line"),
+        ("- a\n- b\n", "not a mapping"),
+        ("all:\n  children:\n    workers:\n      hosts: [a]\n", "must be a mapping"),
+    ],
 )
 def test_malformed_files_are_reported(tmp_path: Path, content: str, fragment: str) -> None:
     path = tmp_path / "hosts.yml"

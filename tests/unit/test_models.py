@@ -11,8 +11,15 @@ from kubani.models.quantity import QuantityError, cpu_quantity, memory_quantity,
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("500m", Decimal("0.5")), ("2", Decimal(2)), ("1Gi", Decimal(2**30)), ("1.5k", Decimal(1500)),
-     ("1e3", Decimal(1000)), (".5", Decimal("0.5")), ("100n", Decimal("1E-7"))],
+    [
+        ("500m", Decimal("0.5")),
+        ("2", Decimal(2)),
+        ("1Gi", Decimal(2**30)),
+        ("1.5k", Decimal(1500)),
+        ("1e3", Decimal(1000)),
+        (".5", Decimal("0.5")),
+        ("100n", Decimal("1E-7")),
+    ],
 )
 def test_quantities_parse_exactly(text: str, value: Decimal) -> None:
     assert parse_quantity(text) == value
@@ -110,7 +117,9 @@ def test_cluster_config_errors(field: str, value: object, fragment: str) -> None
 
 
 def _entry(name: str, ip: str, group: str = "workers", **extra: object) -> HostEntry:
-    return HostEntry(group, name, {"tailscale_ip": ip, **extra}, f"all.children.{group}.hosts.{name}")
+    return HostEntry(
+        group, name, {"tailscale_ip": ip, **extra}, f"all.children.{group}.hosts.{name}"
+    )
 
 
 def test_inventory_cross_checks_report_everything_at_once() -> None:
@@ -139,7 +148,10 @@ def test_inventory_needs_a_control_plane_and_warns_on_even_counts() -> None:
     assert any("no control plane" in p.message for p in problems.errors)
     inventory, problems = build_inventory(
         {},
-        [_entry("cp-1", "100.64.0.1", "control_plane"), _entry("cp-2", "100.64.0.2", "control_plane")],
+        [
+            _entry("cp-1", "100.64.0.1", "control_plane"),
+            _entry("cp-2", "100.64.0.2", "control_plane"),
+        ],
     )
     assert inventory is not None and not problems.errors
     assert [p.severity for p in problems.items] == ["warning"]

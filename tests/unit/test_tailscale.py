@@ -15,8 +15,19 @@ from kubani.tailscale.parse import peers_from_api, peers_from_headscale, peers_f
 from kubani.tailscale.remote import ApiCredentials
 from tests.conftest import FakeHttp, fixture_json
 
-PEER_KEYS = {"hostname", "dns_name", "tailscale_ips", "ipv4", "os", "online", "last_seen", "tags",
-             "relay", "is_self", "in_cluster"}
+PEER_KEYS = {
+    "hostname",
+    "dns_name",
+    "tailscale_ips",
+    "ipv4",
+    "os",
+    "online",
+    "last_seen",
+    "tags",
+    "relay",
+    "is_self",
+    "in_cluster",
+}
 
 
 def test_status_fixture_normalises() -> None:
@@ -50,15 +61,29 @@ def test_headscale_fixture_normalises() -> None:
 
 
 def test_old_headscale_tags_are_merged() -> None:
-    peers = peers_from_headscale({"nodes": [{"name": "a", "ipAddresses": ["100.64.0.1"],
-                                             "forcedTags": ["tag:x"], "validTags": ["tag:x", "tag:y"]}]})
+    peers = peers_from_headscale(
+        {
+            "nodes": [
+                {
+                    "name": "a",
+                    "ipAddresses": ["100.64.0.1"],
+                    "forcedTags": ["tag:x"],
+                    "validTags": ["tag:x", "tag:y"],
+                }
+            ]
+        }
+    )
     assert peers[0].tags == ("tag:x", "tag:y")
 
 
 @pytest.mark.parametrize(
     ("state", "fix"),
-    [("NeedsLogin", "tailscale up"), ("Stopped", "tailscale up"),
-     ("NeedsMachineAuth", "approve"), ("Starting", "retry")],
+    [
+        ("NeedsLogin", "tailscale up"),
+        ("Stopped", "tailscale up"),
+        ("NeedsMachineAuth", "approve"),
+        ("Starting", "retry"),
+    ],
 )
 def test_backend_states_name_the_fix(state: str, fix: str) -> None:
     with pytest.raises(TailscaleError) as info:
@@ -82,7 +107,7 @@ def test_daemon_stopped(tmp_path: Path) -> None:
     script = _fake_tailscale(
         tmp_path,
         "echo \"failed to connect to local tailscaled; it doesn't appear to be running "
-        "(sudo systemctl start tailscaled ?)\" >&2; exit 1",
+        '(sudo systemctl start tailscaled ?)" >&2; exit 1',
     )
     with pytest.raises(TailscaleError) as info:
         read_status(str(script))
@@ -109,8 +134,13 @@ def _tailnet() -> list[TailnetDevice]:
         TailnetDevice("mgmt", "100.64.0.1", "fd7a:115c:a1e0::1"),
         TailnetDevice("cp-1", "100.64.0.10", "fd7a:115c:a1e0::10", tags=["tag:k3s"]),
         TailnetDevice("w-1", "100.64.0.20", relay="fra"),
-        TailnetDevice("laptop", "100.64.0.30", os="macOS", online=False,
-                      last_seen=datetime(2025, 3, 1, 7, 15, tzinfo=UTC)),
+        TailnetDevice(
+            "laptop",
+            "100.64.0.30",
+            os="macOS",
+            online=False,
+            last_seen=datetime(2025, 3, 1, 7, 15, tzinfo=UTC),
+        ),
     ]
 
 
@@ -122,14 +152,19 @@ def test_cli_and_api_sources_agree(tmp_path: Path, fake_http: FakeHttp) -> None:
 
     from_cli = discover(DiscoveryOptions(tailscale_bin=str(script)), {"cp-1"}, {"100.64.0.20"})
     from_api = discover(
-        DiscoveryOptions(source=PeerSource.API, api_url=fake_http.url,
-                         credentials=ApiCredentials(api_key="tskey-api-test")),
-        {"cp-1"}, {"100.64.0.20"},
+        DiscoveryOptions(
+            source=PeerSource.API,
+            api_url=fake_http.url,
+            credentials=ApiCredentials(api_key="tskey-api-test"),
+        ),
+        {"cp-1"},
+        {"100.64.0.20"},
     )
     # Only the local CLI knows which device is this machine and the current path.
     local_only = {"is_self", "relay"}
     assert [p.model_dump(exclude=local_only) for p in from_cli] == [
-        p.model_dump(exclude=local_only) for p in sorted(from_api, key=lambda p: p.hostname != "mgmt")
+        p.model_dump(exclude=local_only)
+        for p in sorted(from_api, key=lambda p: p.hostname != "mgmt")
     ]
     assert [p.hostname for p in from_cli if p.in_cluster] == ["cp-1", "w-1"]
     assert [p.relay for p in from_cli] == [None, None, None, "fra"]
@@ -143,10 +178,17 @@ def test_oauth_client_credentials(fake_http: FakeHttp) -> None:
 
     fake_http.routes[("POST", "/api/v2/oauth/token")] = token
     fake_http.routes[("GET", "/api/v2/tailnet/example.org/devices")] = (
-        200, fixture_json("tailscale-api-v2-devices.json"))
-    peers = fetch_peers(DiscoveryOptions(
-        source=PeerSource.API, api_url=fake_http.url, tailnet="example.org",
-        credentials=ApiCredentials(client_id="cid", client_secret="s3cret")))
+        200,
+        fixture_json("tailscale-api-v2-devices.json"),
+    )
+    peers = fetch_peers(
+        DiscoveryOptions(
+            source=PeerSource.API,
+            api_url=fake_http.url,
+            tailnet="example.org",
+            credentials=ApiCredentials(client_id="cid", client_secret="s3cret"),
+        )
+    )
     assert len(peers) == 4
     bearer = fake_http.requests[1][2]["authorization"]
     assert bearer.startswith("Bearer tskey-api-")
@@ -155,10 +197,17 @@ def test_oauth_client_credentials(fake_http: FakeHttp) -> None:
 @pytest.mark.parametrize("status", [401, 403])
 def test_api_auth_errors(fake_http: FakeHttp, status: int) -> None:
     fake_http.routes[("GET", "/api/v2/tailnet/-/devices")] = (
-        status, fixture_json("tailscale-api-v2-error.json"))
+        status,
+        fixture_json("tailscale-api-v2-error.json"),
+    )
     with pytest.raises(TailscaleError) as info:
-        fetch_peers(DiscoveryOptions(source=PeerSource.API, api_url=fake_http.url,
-                                     credentials=ApiCredentials(api_key="tskey-secret-value")))
+        fetch_peers(
+            DiscoveryOptions(
+                source=PeerSource.API,
+                api_url=fake_http.url,
+                credentials=ApiCredentials(api_key="tskey-secret-value"),
+            )
+        )
     message = str(info.value)
     assert f"HTTP {status}: API token invalid" in message and "TAILSCALE_API_KEY" in message
     assert "tskey-secret-value" not in message
@@ -168,25 +217,40 @@ def test_api_timeout(fake_http: FakeHttp) -> None:
     fake_http.delay = 2.0
     fake_http.routes[("GET", "/api/v2/tailnet/-/devices")] = (200, {"devices": []})
     with pytest.raises(TailscaleError, match="did not answer"):
-        fetch_peers(DiscoveryOptions(source=PeerSource.API, api_url=fake_http.url, timeout=0.3,
-                                     credentials=ApiCredentials(api_key="k")))
+        fetch_peers(
+            DiscoveryOptions(
+                source=PeerSource.API,
+                api_url=fake_http.url,
+                timeout=0.3,
+                credentials=ApiCredentials(api_key="k"),
+            )
+        )
 
 
 def test_api_without_credentials() -> None:
     with pytest.raises(TailscaleError, match="TAILSCALE_API_KEY"):
-        fetch_peers(DiscoveryOptions(source=PeerSource.API, api_url="http://127.0.0.1:9",
-                                     credentials=ApiCredentials()))
+        fetch_peers(
+            DiscoveryOptions(
+                source=PeerSource.API, api_url="http://127.0.0.1:9", credentials=ApiCredentials()
+            )
+        )
 
 
 def test_headscale_over_http(fake_http: FakeHttp) -> None:
     fake_http.routes[("GET", "/api/v1/node")] = (200, fixture_json("headscale-api-v1-nodes.json"))
-    peers = fetch_peers(DiscoveryOptions(source=PeerSource.HEADSCALE, headscale_url=fake_http.url,
-                                         headscale_api_key="hskey"))
+    peers = fetch_peers(
+        DiscoveryOptions(
+            source=PeerSource.HEADSCALE, headscale_url=fake_http.url, headscale_api_key="hskey"
+        )
+    )
     assert [p.hostname for p in peers][:2] == ["k3s-server-1", "k3s-agent-2"]
     fake_http.routes[("GET", "/api/v1/node")] = (401, {"message": "Unauthorized"})
     with pytest.raises(TailscaleError, match="headscale apikeys create"):
-        fetch_peers(DiscoveryOptions(source=PeerSource.HEADSCALE, headscale_url=fake_http.url,
-                                     headscale_api_key="hskey"))
+        fetch_peers(
+            DiscoveryOptions(
+                source=PeerSource.HEADSCALE, headscale_url=fake_http.url, headscale_api_key="hskey"
+            )
+        )
 
 
 def test_status_stand_in_reports_logged_out_nodes() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +17,7 @@ ScopeOption = Annotated[
 ]
 
 
-class ValueType(str, Enum):
+class ValueType(StrEnum):
     string = "string"
     int = "int"
     bool = "bool"
@@ -51,7 +51,9 @@ def _convert(raw: str, kind: ValueType, key: str) -> Any:
 
 @app.command("config-get")
 def config_get(
-    key: Annotated[str, typer.Argument(help="Variable, dotted for nested keys: a.b, labels[x.y/z].")],
+    key: Annotated[
+        str, typer.Argument(help="Variable, dotted for nested keys: a.b, labels[x.y/z].")
+    ],
     scope: ScopeOption = "all",
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -77,7 +79,9 @@ def config_set(
     key: Annotated[str, typer.Argument(help="Variable, dotted for nested keys.")],
     value: Annotated[str, typer.Argument(help="New value (see --type).")],
     scope: ScopeOption = "all",
-    kind: Annotated[ValueType, typer.Option("--type", help="How to read VALUE.")] = ValueType.string,
+    kind: Annotated[
+        ValueType, typer.Option("--type", help="How to read VALUE.")
+    ] = ValueType.string,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Set an inventory variable (validated first, written atomically, comments kept)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     cli = "cli"
     api = "api"
     headscale = "headscale"
@@ -32,7 +32,8 @@ SourceOption = Annotated[
 TailscaleBinOption = Annotated[
     str | None,
     typer.Option(
-        "--tailscale-bin", help="Path of the tailscale CLI (default: $KUBANI_TAILSCALE_BIN or PATH)."
+        "--tailscale-bin",
+        help="Path of the tailscale CLI (default: $KUBANI_TAILSCALE_BIN or PATH).",
     ),
 ]
 StatusFileOption = Annotated[
@@ -44,7 +45,9 @@ TailnetOption = Annotated[
 ]
 ApiUrlOption = Annotated[
     str | None,
-    typer.Option("--api-url", help="Tailscale API base URL (default: $TAILSCALE_BASE_URL or SaaS)."),
+    typer.Option(
+        "--api-url", help="Tailscale API base URL (default: $TAILSCALE_BASE_URL or SaaS)."
+    ),
 ]
 HeadscaleUrlOption = Annotated[
     str | None, typer.Option("--headscale-url", help="headscale URL (default: $HEADSCALE_URL).")
@@ -123,8 +126,9 @@ def discover(
         note("no inventory found: in_cluster is false for every device")
     hostnames, addresses = members or (set(), set())
     peers = run_discovery(
-        discovery_options(source, tailscale_bin, status_file, tailnet, api_url, headscale_url,
-                          timeout),
+        discovery_options(
+            source, tailscale_bin, status_file, tailnet, api_url, headscale_url, timeout
+        ),
         hostnames,
         addresses,
         online_only=online_only,
@@ -151,7 +155,9 @@ def _print_table(peers: list[TailscalePeer]) -> None:
             status = f"[red]offline[/] (seen {peer.last_seen:%Y-%m-%d %H:%M})"
         else:
             status = "[red]offline[/]"
-        path = f"[yellow]relay {peer.relay}[/]" if peer.relay else ("direct" if peer.online else "-")
+        path = (
+            f"[yellow]relay {peer.relay}[/]" if peer.relay else ("direct" if peer.online else "-")
+        )
         if peer.is_self:
             path = "self"
         table.add_row(

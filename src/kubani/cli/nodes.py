@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 
-class RoleChoice(str, Enum):
+class RoleChoice(StrEnum):
     control_plane = "control-plane"
     worker = "worker"
 
@@ -71,7 +71,8 @@ def _address_from_discovery(hostname: str, options: DiscoveryOptions) -> str:
     peers = fetch_peers(options)
     wanted = hostname.lower()
     matches = [
-        p for p in peers
+        p
+        for p in peers
         if p.hostname.lower() == wanted or p.dns_name.lower().split(".")[0] == wanted
     ]
     if not matches:
@@ -93,7 +94,9 @@ def add_node(
     hostname: Annotated[str, typer.Argument(help="Node name (an RFC 1123 label).")],
     tailscale_ip: Annotated[
         str | None,
-        typer.Argument(help="The node's Tailscale IP (omit with --from-discovery).", show_default=False),
+        typer.Argument(
+            help="The node's Tailscale IP (omit with --from-discovery).", show_default=False
+        ),
     ] = None,
     role: Annotated[RoleChoice, typer.Option("--role", help="Node role.")] = RoleChoice.worker,
     reserved_cpu: Annotated[
@@ -102,7 +105,9 @@ def add_node(
     reserved_memory: Annotated[
         str | None, typer.Option("--reserved-memory", help="Memory kept back, e.g. 2Gi.")
     ] = None,
-    gpu: Annotated[bool, typer.Option("--gpu", help="The node has an NVIDIA GPU to share.")] = False,
+    gpu: Annotated[
+        bool, typer.Option("--gpu", help="The node has an NVIDIA GPU to share.")
+    ] = False,
     labels: Annotated[
         str | None, typer.Option("--labels", help="Node labels: key=value,key=value.")
     ] = None,
@@ -110,7 +115,8 @@ def add_node(
         str | None, typer.Option("--taints", help="Node taints: key=value:Effect,...")
     ] = None,
     ansible_host: Annotated[
-        str | None, typer.Option("--ansible-host", help="Address to SSH to (default: the Tailscale IP).")
+        str | None,
+        typer.Option("--ansible-host", help="Address to SSH to (default: the Tailscale IP)."),
     ] = None,
     ansible_user: Annotated[str | None, typer.Option("--ansible-user", help="SSH user.")] = None,
     ansible_port: Annotated[int | None, typer.Option("--ansible-port", help="SSH port.")] = None,
@@ -124,7 +130,9 @@ def add_node(
     api_url: ApiUrlOption = None,
     headscale_url: HeadscaleUrlOption = None,
     timeout: TimeoutOption = 10.0,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the added node as JSON.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the added node as JSON.")
+    ] = False,
 ) -> None:
     """Add a node to the inventory (validated, written atomically, comments kept)."""
     from kubani.cli.common import inventory_path
@@ -139,12 +147,11 @@ def add_node(
     path = inventory_path()
     address = tailscale_ip or _address_from_discovery(
         hostname,
-        discovery_options(source, tailscale_bin, status_file, tailnet, api_url, headscale_url,
-                          timeout),
+        discovery_options(
+            source, tailscale_bin, status_file, tailnet, api_url, headscale_url, timeout
+        ),
     )
-    taint_list: list[NodeTaint | str] = [
-        t.strip() for t in (taints or "").split(",") if t.strip()
-    ]
+    taint_list: list[NodeTaint | str] = [t.strip() for t in (taints or "").split(",") if t.strip()]
     node = _node_from_flags(
         hostname,
         address,

@@ -36,8 +36,11 @@ def validate(
         out = console()
         for problem in problems.items:
             colour = "red" if problem.severity == "error" else "yellow"
-            out.print(f"[{colour}]{problem.severity}[/]: {problem.where}: {problem.message}",
-                      markup=True, highlight=False)
+            out.print(
+                f"[{colour}]{problem.severity}[/]: {problem.where}: {problem.message}",
+                markup=True,
+                highlight=False,
+            )
         summary = (
             f"{path}: {len(problems.errors)} errors, {len(problems.warnings)} warnings"
             if problems

@@ -310,7 +310,7 @@ class InventoryDocument:
                 "use `cluster-mgr remove-node` then `cluster-mgr add-node`",
             )
         target, file = self._target_for(parts[0], scope)
-        node = target
+        node: dict[str, Any] = target
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part)
             if child is None:

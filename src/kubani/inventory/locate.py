@@ -35,7 +35,8 @@ def _existing(path: Path, origin: str) -> Path:
         path = path / "hosts.yml"
     if not path.is_file():
         raise KubaniError(
-            f"inventory {path} not found", f"{origin} names a file that does not exist",
+            f"inventory {path} not found",
+            f"{origin} names a file that does not exist",
             "check the path",
         )
     return path

@@ -86,13 +86,13 @@ def atomic_write(path: Path, data: bytes, backup: bool = True) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+            tmp.chmod(stat.S_IMODE(path.stat().st_mode))
             if backup:
                 backup_tmp = path.parent / f".{path.name}.bak.{os.getpid()}.tmp"
                 backup_tmp.unlink(missing_ok=True)
                 os.link(path, backup_tmp)
-                os.replace(backup_tmp, path.parent / f"{path.name}.bak")
-        os.replace(tmp, path)
+                backup_tmp.replace(path.parent / f"{path.name}.bak")
+        tmp.replace(path)
         _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -44,9 +44,7 @@ def _fail(what: str, response: httpx.Response, fix: str | None) -> TailscaleErro
     return TailscaleError(what, detail, fix)
 
 
-def _get_json(
-    client: httpx.Client, url: str, token: str, service: str, auth_fix: str
-) -> Any:
+def _get_json(client: httpx.Client, url: str, token: str, service: str, auth_fix: str) -> Any:
     import httpx
 
     try:
@@ -54,7 +52,7 @@ def _get_json(
     except httpx.TimeoutException:
         raise TailscaleError(
             f"{service} did not answer",
-            f"no reply from {url.split('?')[0]} within {client.timeout.read} s",
+            f"no reply from {url.split('?', maxsplit=1)[0]} within {client.timeout.read} s",
             "check the network, or raise --timeout",
         ) from None
     except httpx.HTTPError as exc:
@@ -127,7 +125,10 @@ def fetch_api_devices(
             )
         url = f"{base}/api/v2/tailnet/{tailnet}/devices?fields=all"
         return _get_json(
-            client, url, token, "the Tailscale API",
+            client,
+            url,
+            token,
+            "the Tailscale API",
             "create an API key (Settings > Keys) and set TAILSCALE_API_KEY",
         )
 
@@ -147,6 +148,9 @@ def fetch_headscale_nodes(
         )
     with httpx.Client(timeout=timeout) as client:
         return _get_json(
-            client, f"{base.rstrip('/')}/api/v1/node", key, "headscale",
+            client,
+            f"{base.rstrip('/')}/api/v1/node",
+            key,
+            "headscale",
             "create a new key with `headscale apikeys create`",
         )
