@@ -221,3 +221,86 @@ def test_file_style_survives_an_edit(tmp_path: Path, text: str) -> None:
     with edit_inventory(path, "rm") as doc:
         doc.remove_host("w")
     assert path.read_text().startswith(text)
+
+
+def test_splice_is_used_for_ordinary_edits(
+    inventory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubani.inventory import yamlio
+
+    def no_round_trip(text: str) -> object:
+        raise AssertionError("the round-trip editor should not be needed here")
+
+    monkeypatch.setattr(yamlio, "load_round_trip", no_round_trip)
+    before = inventory.read_bytes()
+    with edit_inventory(inventory, "add") as doc:
+        doc.add_host(
+            "workers", "n-1", {"tailscale_ip": "100.64.0.77", "node_taints": ["a:NoExecute"]}
+        )
+    with edit_inventory(inventory, "rm") as doc:
+        doc.remove_host("n-1")
+    assert inventory.read_bytes() == before
+
+
+def test_flow_style_falls_back_to_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts: {cp: {tailscale_ip: 100.64.0.1}}\n"
+    )
+    with edit_inventory(path, "add") as doc:
+        doc.add_host("control_plane", "cp-2", {"tailscale_ip": "100.64.0.2"})
+    data = _parsed(path)
+    assert data["all"]["children"]["control_plane"]["hosts"]["cp-2"] == {  # type: ignore[index]
+        "tailscale_ip": "100.64.0.2"
+    }
+
+
+def test_strings_that_yaml_11_would_misread_are_quoted(inventory: Path) -> None:
+    with edit_inventory(inventory, "set") as doc:
+        doc.set("flux_prune", "yes")
+        doc.set("k3s_channel", "1.30")
+    doc = InventoryDocument(inventory)
+    assert doc.get("flux_prune") == "yes"
+    assert doc.get("k3s_channel") == "1.30"
+    text = inventory.read_text()
+    assert 'flux_prune: "yes"' in text or "flux_prune: 'yes'" in text
+
+
+def test_duplicate_keys_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text(
+        "all:\n  children:\n    workers:\n      hosts:\n"
+        "        w:\n          tailscale_ip: 100.64.0.1\n"
+        "        w:\n          tailscale_ip: 100.64.0.2\n"
+    )
+    with pytest.raises(InventoryFormatError, match=r"'w' appears twice.*line 7"):
+        InventoryDocument(path)
+
+
+def test_host_vars_files_take_precedence(inventory: Path) -> None:
+    folder = inventory.parent / "host_vars"
+    folder.mkdir()
+    (folder / "w-1.yml").write_text("reserved_memory: 3Gi\n")
+    doc = InventoryDocument(inventory)
+    assert doc.get("reserved_memory", "w-1") == "3Gi"
+    with edit_inventory(inventory, "set") as doc:
+        assert doc.set("reserved_memory", "4Gi", "w-1") == folder / "w-1.yml"
+    assert "4Gi" in (folder / "w-1.yml").read_text()
+
+
+def test_removing_a_host_with_nested_and_block_values(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n        cp:\n"
+        "          tailscale_ip: 100.64.0.1\n    workers:\n      hosts:\n"
+        "        a:\n          tailscale_ip: 100.64.0.2\n          notes: |\n            line one\n"
+        "            line two\n\n          node_labels: {x: y}\n  # about b\n"
+        "        b:\n          tailscale_ip: 100.64.0.3\n"
+    )
+    with edit_inventory(path, "rm") as doc:
+        doc.remove_host("a")
+    text = path.read_text()
+    assert "line one" not in text and "# about b" in text
+    assert _parsed(path)["all"]["children"]["workers"]["hosts"] == {  # type: ignore[index]
+        "b": {"tailscale_ip": "100.64.0.3"}
+    }

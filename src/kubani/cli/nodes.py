@@ -169,8 +169,8 @@ def add_node(
     )
     with edit_inventory(path, f"cannot add node {hostname}") as document:
         document.add_host(node.role.group, node.hostname, node.host_vars())
-        _, problems = document.validate()
-    for problem in problems.warnings:
+    assert document.problems is not None
+    for problem in document.problems.warnings:
         warn(f"{problem.where}: {problem.message}")
     if json_output:
         emit_json({"added": _node_json(node), "inventory": str(path)})
@@ -196,18 +196,25 @@ def remove_node(
     from kubani.cli.output import emit_json, success, warn
     from kubani.errors import KubaniError
     from kubani.inventory.store import edit_inventory
+    from kubani.models.problems import Problems
 
     path = inventory_path()
-    with edit_inventory(path, f"cannot remove node {hostname}") as document:
-        group = document.remove_host(hostname)
-        _, problems = document.validate()
+    removed_group: list[str] = []
+
+    def keep_quorum(problems: Problems) -> None:
         quorum = [p for p in problems.warnings if "control planes" in p.message]
-        if group == "control_plane" and quorum and not force:
+        if removed_group == ["control_plane"] and quorum and not force:
             raise KubaniError(
                 f"refusing to remove control plane {hostname}",
                 quorum[0].message,
                 "add another control plane first, or pass --force",
             )
+
+    with edit_inventory(path, f"cannot remove node {hostname}", keep_quorum) as document:
+        removed_group.append(document.remove_host(hostname))
+    group = removed_group[0]
+    problems = document.problems
+    assert problems is not None
     leftover = Path(path.parent / "host_vars")
     if any(leftover.glob(f"{hostname}.y*ml")):
         warn(f"host_vars for {hostname} are still in {leftover}; delete them if you are done")

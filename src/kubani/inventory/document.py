@@ -4,33 +4,28 @@ Variables resolve with Ansible's precedence, lowest first:
 ``all.vars`` < ``children.<group>.vars`` < ``group_vars/all`` < ``group_vars/<group>``
 < the host's entry in hosts.yml < ``host_vars/<host>``. Top-level keys replace, as with
 Ansible's default ``hash_behaviour``.
+
+Reads use libyaml. Edits splice the text where they can (appending or deleting a host in
+a block mapping) and otherwise go through ruamel's round-trip editor; either way the new
+text is parsed again and must equal the expected data before anything is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import copy
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import YAMLError
+import yaml
 
 from kubani.errors import KubaniError
-from kubani.inventory.comments import (
-    append_leading,
-    put_following_after,
-    take_following_after,
-    take_leading,
-)
+from kubani.inventory import splice
+from kubani.inventory.fastyaml import DuplicateKeyError, load_with_nodes
 from kubani.inventory.paths import parse_key_path
-from kubani.inventory.yamlio import (
-    IndentStyle,
-    dump_round_trip,
-    load_round_trip,
-    plain,
-    to_round_trip,
-)
+from kubani.inventory.style import IndentStyle, guess_style
 from kubani.models.inventory import NODE_GROUPS, HostEntry, Inventory, build_inventory
 from kubani.models.problems import Problems
 
@@ -43,41 +38,56 @@ class InventoryFormatError(KubaniError):
     """A file that is not YAML, or not shaped like a Kubani inventory."""
 
 
+def _parse(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
+    try:
+        return load_with_nodes(text)
+    except DuplicateKeyError as exc:
+        raise InventoryFormatError(f"cannot read {path}", str(exc), "keep one of them") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InventoryFormatError(
+            f"cannot read {path}", f"not valid YAML{line}: {reason}", "fix the file by hand"
+        ) from exc
+
+
 @dataclass
 class YamlFile:
-    """One YAML file of the inventory, with the bytes it had when read."""
+    """One YAML file of the inventory: its text now, the data it reads as, its first bytes."""
 
     path: Path
-    data: CommentedMap
+    text: str
+    data: dict[str, Any]
+    node: yaml.Node | None
     original: bytes | None
-    style: IndentStyle = field(default_factory=IndentStyle)
 
     @classmethod
     def read(cls, path: Path) -> YamlFile:
         if not path.exists():
-            return cls(path=path, data=CommentedMap(), original=None)
+            return cls(path=path, text="", data={}, node=None, original=None)
         raw = path.read_bytes()
         try:
-            data, style = load_round_trip(raw.decode("utf-8"))
-        except (YAMLError, UnicodeDecodeError) as exc:
-            where = getattr(exc, "problem_mark", None)
-            line = f" at line {where.line + 1}" if where is not None else ""
-            reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise InventoryFormatError(
-                f"cannot read {path}", f"not valid YAML{line}: {reason}", "fix the file by hand"
-            ) from exc
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InventoryFormatError(f"cannot read {path}", "not UTF-8 text", None) from exc
+        data, node = _parse(text, path)
         if data is None:
-            data = CommentedMap()
-        if not isinstance(data, CommentedMap):
+            data = {}
+        if not isinstance(data, dict):
             raise InventoryFormatError(
                 f"cannot read {path}",
                 f"the top level is a {type(data).__name__}, not a mapping",
                 "an inventory file starts with `all:`",
             )
-        return cls(path=path, data=data, original=raw, style=style)
+        return cls(path=path, text=text, data=data, node=node, original=raw)
+
+    @property
+    def style(self) -> IndentStyle:
+        return guess_style(self.text)
 
     def render(self) -> bytes:
-        return dump_round_trip(self.data, self.style).encode("utf-8")
+        return self.text.encode("utf-8")
 
     @property
     def changed(self) -> bool:
@@ -85,15 +95,50 @@ class YamlFile:
             return bool(self.data)
         return self.render() != self.original
 
+    def commit(self, new_text: str, expected: dict[str, Any]) -> bool:
+        """Take ``new_text`` if it reads back as ``expected``."""
+        data, node = _parse(new_text, self.path)
+        if (data or {}) != expected:
+            return False
+        self.text, self.data, self.node = new_text, data or {}, node
+        return True
 
-def _mapping(value: Any, where: str, path: Path) -> CommentedMap | None:
+    def edit(
+        self,
+        expected: dict[str, Any],
+        round_trip: Callable[[Any], None],
+        spliced: str | None = None,
+    ) -> None:
+        """Apply an edit: the spliced text when it checks out, else ruamel's round trip."""
+        if spliced is not None and self.commit(spliced, expected):
+            return
+        from kubani.inventory.yamlio import dump_round_trip, load_round_trip
+
+        document, style = load_round_trip(self.text)
+        round_trip(document)
+        if not self.commit(dump_round_trip(document, style), expected):
+            raise KubaniError(
+                f"cannot edit {self.path} safely",
+                "the edited file would not read back as intended",
+                "make this change by hand, and report it with the file",
+            )
+
+
+def _check_mapping(value: Any, where: str, path: Path) -> dict[str, Any] | None:
     if value is None:
         return None
-    if not isinstance(value, CommentedMap):
+    if not isinstance(value, dict):
         raise InventoryFormatError(
             f"cannot read {path}", f"{where} must be a mapping, not {type(value).__name__}"
         )
     return value
+
+
+def _ensure(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    if parent.get(key) is None:
+        parent[key] = {}
+    child: dict[str, Any] = parent[key]
+    return child
 
 
 class InventoryDocument:
@@ -105,6 +150,8 @@ class InventoryDocument:
         self.hosts = YamlFile.read(hosts_path)
         self._group_vars: dict[str, YamlFile] = {}
         self._host_vars: dict[str, YamlFile] = {}
+        self._listings: dict[str, frozenset[str]] = {}
+        self.problems: Problems | None = None  # set by edit_inventory once the edit is checked
         self._check_shape()
 
     # ---- files ---------------------------------------------------------------
@@ -112,11 +159,21 @@ class InventoryDocument:
     def _vars_file(self, folder: str, name: str) -> YamlFile:
         cache = self._group_vars if folder == "group_vars" else self._host_vars
         if name not in cache:
+            present = self._listing(folder)
             base = self.root / folder
-            candidates = [base / f"{name}.yml", base / f"{name}.yaml", base / name]
-            found = next((p for p in candidates if p.is_file()), candidates[0])
-            cache[name] = YamlFile.read(found)
+            names = [f"{name}.yml", f"{name}.yaml", name]
+            found = next((n for n in names if n in present), names[0])
+            cache[name] = YamlFile.read(base / found)
         return cache[name]
+
+    def _listing(self, folder: str) -> frozenset[str]:
+        if folder not in self._listings:
+            try:
+                entries = frozenset(e.name for e in os.scandir(self.root / folder) if e.is_file())
+            except (FileNotFoundError, NotADirectoryError):
+                entries = frozenset()
+            self._listings[folder] = entries
+        return self._listings[folder]
 
     def group_vars(self, group: str) -> YamlFile:
         return self._vars_file("group_vars", group)
@@ -134,114 +191,82 @@ class InventoryDocument:
 
     def _check_shape(self) -> None:
         path = self.hosts.path
-        all_group = _mapping(self.hosts.data.get("all"), "all", path)
-        if all_group is None:
+        top = _check_mapping(self.hosts.data.get("all"), "all", path)
+        if top is None:
             return
-        _mapping(all_group.get("vars"), "all.vars", path)
-        children = _mapping(all_group.get("children"), "all.children", path)
+        _check_mapping(top.get("vars"), "all.vars", path)
+        children = _check_mapping(top.get("children"), "all.children", path) or {}
         for group in NODE_GROUPS:
-            if children is None or group not in children:
-                continue
-            body = _mapping(children[group], f"all.children.{group}", path)
+            body = _check_mapping(children.get(group), f"all.children.{group}", path)
             if body is None:
                 continue
-            hosts = _mapping(body.get("hosts"), f"all.children.{group}.hosts", path)
+            _check_mapping(body.get("vars"), f"all.children.{group}.vars", path)
+            hosts = _check_mapping(body.get("hosts"), f"all.children.{group}.hosts", path)
             for hostname, host in (hosts or {}).items():
-                _mapping(host, f"all.children.{group}.hosts.{hostname}", path)
+                _check_mapping(host, f"all.children.{group}.hosts.{hostname}", path)
 
-    def _all(self, create: bool = False) -> CommentedMap | None:
-        data = self.hosts.data
-        if "all" not in data or data["all"] is None:
-            if not create:
-                return None
-            data["all"] = CommentedMap()
-        group: CommentedMap = data["all"]
-        return group
+    def _group_body(self, group: str) -> dict[str, Any] | None:
+        top = self.hosts.data.get("all") or {}
+        body: dict[str, Any] | None = (top.get("children") or {}).get(group)
+        return body
 
-    def _child(self, key: str, parent: CommentedMap) -> CommentedMap:
-        if parent.get(key) is None:
-            parent[key] = CommentedMap()
-        child: CommentedMap = parent[key]
-        return child
+    def _hosts_of(self, group: str) -> dict[str, Any]:
+        return (self._group_body(group) or {}).get("hosts") or {}
 
-    def _group_body(self, group: str, create: bool = False) -> CommentedMap | None:
-        top = self._all(create)
-        if top is None:
-            return None
-        if not create and (top.get("children") is None or top["children"].get(group) is None):
-            return None
-        return self._child(group, self._child("children", top))
-
-    def _hosts_of(self, group: str, create: bool = False) -> CommentedMap | None:
-        body = self._group_body(group, create)
-        if body is None:
-            return None
-        if not create and body.get("hosts") is None:
-            return None
-        return self._child("hosts", body)
-
-    def _inventory_vars(self, group: str) -> CommentedMap | None:
-        body = self._all() if group == "all" else self._group_body(group)
-        if body is None or body.get("vars") is None:
-            return None
-        found: CommentedMap = body["vars"]
-        return found
+    def _inventory_vars(self, scope: str) -> dict[str, Any]:
+        body = self.hosts.data.get("all") if scope == "all" else self._group_body(scope)
+        return (body or {}).get("vars") or {}
 
     # ---- reading -------------------------------------------------------------
 
-    def iter_hosts(self) -> Iterator[tuple[str, str, CommentedMap]]:
+    def iter_hosts(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         for group in NODE_GROUPS:
-            hosts = self._hosts_of(group)
-            for hostname, entry in (hosts or {}).items():
-                yield group, str(hostname), entry if entry is not None else CommentedMap()
+            for hostname, entry in self._hosts_of(group).items():
+                yield group, str(hostname), entry or {}
 
     def find_host(self, hostname: str) -> str | None:
         """The group holding ``hostname``, if any."""
         return next((g for g, h, _ in self.iter_hosts() if h == hostname), None)
 
+    def _unknown_scope(self, scope: str) -> KubaniError:
+        return KubaniError(
+            f"unknown scope {scope!r}",
+            "it is neither all, control_plane, workers nor a host of the inventory",
+            "run `cluster-mgr validate` to list the hosts",
+        )
+
     def scope_vars(self, scope: str) -> dict[str, Any]:
         """The effective variables at a scope: ``all``, a group, or a host."""
-        layers: list[Any] = [self._inventory_vars("all")]
-        groups: list[str] = []
-        if scope in NODE_GROUPS:
-            groups = [scope]
-        elif scope != "all":
+        if scope in GROUP_SCOPES:
+            group = None if scope == "all" else scope
+        else:
             group = self.find_host(scope)
             if group is None:
-                raise KubaniError(
-                    f"unknown scope {scope!r}",
-                    "it is neither all, control_plane, workers nor a host of the inventory",
-                    "run `cluster-mgr validate` to list the hosts",
-                )
-            groups = [group]
-        layers += [self._inventory_vars(g) for g in groups]
+                raise self._unknown_scope(scope)
+        layers = [self._inventory_vars("all")]
+        if group:
+            layers.append(self._inventory_vars(group))
         layers.append(self.group_vars("all").data)
-        layers += [self.group_vars(g).data for g in groups]
+        if group:
+            layers.append(self.group_vars(group).data)
         if scope not in GROUP_SCOPES:
-            group = groups[0]
-            hosts = self._hosts_of(group)
-            layers.append(hosts[scope] if hosts is not None else None)
-            layers.append(self.host_vars(scope).data)
+            layers += [self._hosts_of(str(group)).get(scope) or {}, self.host_vars(scope).data]
         effective: dict[str, Any] = {}
         for layer in layers:
-            if layer:
-                effective.update(plain(layer))
+            effective.update(layer)
         return effective
 
     def host_entries(self) -> list[HostEntry]:
         per_group = {g: self.scope_vars(g) for g in NODE_GROUPS}
         entries = []
         for group, hostname, entry in self.iter_hosts():
-            variables = dict(per_group[group])
-            variables.update(plain(entry))
-            variables.update(plain(self.host_vars(hostname).data))
+            variables = {**per_group[group], **entry, **self.host_vars(hostname).data}
             where = f"all.children.{group}.hosts.{hostname}"
             entries.append(HostEntry(group, hostname, variables, where))
         return entries
 
     def validate(self) -> tuple[Inventory | None, Problems]:
-        cluster_keys = self.scope_vars("all")
-        return build_inventory(cluster_keys, self.host_entries())
+        return build_inventory(self.scope_vars("all"), self.host_entries())
 
     def get(self, key: str, scope: str = "all") -> Any:
         parts = parse_key_path(key)
@@ -252,7 +277,7 @@ class InventoryDocument:
                 raise KubaniError(
                     f"{key} is not set",
                     f"no {shown!r} at scope {scope}",
-                    "list what is set with `cluster-mgr config-get --scope ... ` on a parent key",
+                    "see what is set with `cluster-mgr config-get` on a parent key",
                 )
             value = value[part]
         return value
@@ -267,12 +292,21 @@ class InventoryDocument:
                 f"it is already in the inventory (group {existing})",
                 f"remove it first with `cluster-mgr remove-node {hostname}`",
             )
-        body = self._group_body(group, create=True)
-        assert body is not None
-        following = take_following_after(body, "hosts") if "hosts" in body else ""
-        hosts = self._child("hosts", body)
-        hosts[hostname] = to_round_trip(variables)
-        put_following_after(body, "hosts", following)
+        expected = copy.deepcopy(self.hosts.data)
+        body = _ensure(_ensure(_ensure(expected, "all"), "children"), group)
+        _ensure(body, "hosts")[hostname] = variables
+        style = self.hosts.style
+        mapping = splice.walk(self.hosts.node, "all", "children", group, "hosts")
+        spliced = splice.append_entry(
+            self.hosts.text, mapping, hostname, variables, style.mapping, style.offset
+        )
+
+        def round_trip(document: Any) -> None:
+            from kubani.inventory.rt_edit import add_host
+
+            add_host(document, group, hostname, variables)
+
+        self.hosts.edit(expected, round_trip, spliced)
 
     def remove_host(self, hostname: str) -> str:
         group = self.find_host(hostname)
@@ -282,22 +316,20 @@ class InventoryDocument:
                 "it is not in the inventory",
                 "check the name with `cluster-mgr validate` or `cluster-mgr discover`",
             )
-        body = self._group_body(group)
-        hosts = self._hosts_of(group)
-        assert body is not None and hosts is not None
-        names = list(hosts)
-        index = names.index(hostname)
-        following = take_following_after(hosts, hostname)
-        del hosts[hostname]
-        if index > 0:
-            put_following_after(hosts, names[index - 1], following)
-        elif len(hosts):
-            append_leading(hosts, following)
-        else:
-            # An empty mapping would be written as `{}` after the comments; null reads the same.
-            following = take_leading(hosts) + following
+        expected = copy.deepcopy(self.hosts.data)
+        body = expected["all"]["children"][group]
+        del body["hosts"][hostname]
+        if not body["hosts"]:
             body["hosts"] = None
-            put_following_after(body, "hosts", following)
+        mapping = splice.walk(self.hosts.node, "all", "children", group, "hosts")
+        spliced = splice.remove_entry(self.hosts.text, mapping, hostname)
+
+        def round_trip(document: Any) -> None:
+            from kubani.inventory.rt_edit import remove_host
+
+            remove_host(document, group, hostname)
+
+        self.hosts.edit(expected, round_trip, spliced)
         return group
 
     def set(self, key: str, value: Any, scope: str = "all") -> Path:
@@ -309,47 +341,47 @@ class InventoryDocument:
                 f"a node's {parts[0]} is its place in the inventory, not a variable",
                 "use `cluster-mgr remove-node` then `cluster-mgr add-node`",
             )
-        target, file = self._target_for(parts[0], scope)
-        node: dict[str, Any] = target
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                node[part] = child = CommentedMap()
-            if not isinstance(child, dict):
-                shown = ".".join(parts[: depth + 1])
+        file, prefix = self._target_for(parts[0], scope)
+        full = [*prefix, *parts]
+        expected = copy.deepcopy(file.data)
+        node = expected
+        for depth, part in enumerate(full[:-1]):
+            if node.get(part) is None:
+                node[part] = {}
+            if not isinstance(node[part], dict):
+                shown = ".".join(full[len(prefix) : depth + 1])
                 raise KubaniError(
                     f"cannot set {key}",
-                    f"{shown} is a {type(child).__name__}, not a mapping",
+                    f"{shown} is a {type(node[part]).__name__}, not a mapping",
                     f"set {shown} itself, e.g. with --type json",
                 )
-            node = child
-        node[parts[-1]] = to_round_trip(value)
+            node = node[part]
+        node[full[-1]] = value
+
+        def round_trip(document: Any) -> None:
+            from kubani.inventory.rt_edit import set_path
+
+            set_path(document, full, value)
+
+        file.edit(expected, round_trip)
         return file.path
 
-    def _target_for(self, top_key: str, scope: str) -> tuple[CommentedMap, YamlFile]:
+    def _target_for(self, top_key: str, scope: str) -> tuple[YamlFile, list[str]]:
+        """The file and the path inside it where a variable at ``scope`` is written."""
         if scope in GROUP_SCOPES:
             side = self.group_vars(scope)
             if top_key in side.data:
-                return side.data, side
-            body = self._all(create=True) if scope == "all" else self._group_body(scope, True)
-            assert body is not None
-            return self._child("vars", body), self.hosts
+                return side, []
+            if scope == "all":
+                return self.hosts, ["all", "vars"]
+            return self.hosts, ["all", "children", scope, "vars"]
         group = self.find_host(scope)
         if group is None:
-            raise KubaniError(
-                f"unknown scope {scope!r}",
-                "it is neither all, control_plane, workers nor a host of the inventory",
-                "run `cluster-mgr validate` to list the hosts",
-            )
+            raise self._unknown_scope(scope)
         side = self.host_vars(scope)
         if top_key in side.data:
-            return side.data, side
-        hosts = self._hosts_of(group)
-        assert hosts is not None
-        if hosts[scope] is None:
-            hosts[scope] = CommentedMap()
-        entry: CommentedMap = hosts[scope]
-        return entry, self.hosts
+            return side, []
+        return self.hosts, ["all", "children", group, "hosts", scope]
 
     def overridden_below(self, key: str, scope: str, value: Any) -> list[str]:
         """Hosts where a value set at a group scope does not take effect."""
@@ -363,6 +395,6 @@ class InventoryDocument:
                 effective = self.get(key, hostname)
             except KubaniError:
                 continue
-            if effective != plain(value):
+            if effective != value:
                 hidden.append(hostname)
         return hidden

@@ -9,7 +9,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,18 +101,24 @@ def atomic_write(path: Path, data: bytes, backup: bool = True) -> None:
 
 
 @contextmanager
-def edit_inventory(hosts_path: Path, action: str) -> Iterator[InventoryDocument]:
+def edit_inventory(
+    hosts_path: Path, action: str, check: Callable[[Problems], None] | None = None
+) -> Iterator[InventoryDocument]:
     """Lock, read, let the caller change the document, validate, write what changed.
 
-    If the caller raises or the result is invalid, no file is touched.
+    ``check`` may refuse the change on warnings. If the caller or ``check`` raises, or the
+    result is invalid, no file is touched.
     """
     with inventory_lock(hosts_path):
         remove_stale_temp_files(hosts_path)
         document = InventoryDocument(hosts_path)
         yield document
         _, problems = document.validate()
+        document.problems = problems
         if problems.errors:
             raise InventoryInvalid(problems, action)
+        if check is not None:
+            check(problems)
         for changed in document.changed_files():
             remove_stale_temp_files(changed.path)
             atomic_write(changed.path, changed.render())

@@ -1,0 +1,72 @@
+"""libyaml-backed YAML: fast reads with node positions, and block-style dumps.
+
+PyYAML resolves scalars as YAML 1.1, which is what Ansible itself reads inventories with
+(``yes`` is a boolean there), so what we validate is what Ansible will see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+class DuplicateKeyError(ValueError):
+    def __init__(self, key: object, line: int) -> None:
+        super().__init__(f"key {key!r} appears twice in one mapping (line {line})")
+        self.line = line
+
+
+class _Loader(yaml.CSafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise DuplicateKeyError(key_node.value, key_node.start_mark.line + 1)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_with_nodes(text: str) -> tuple[Any, yaml.Node | None]:
+    """The data and the node tree (with line/column marks) of one YAML document."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def load(text: str) -> Any:
+    return load_with_nodes(text)[0]
+
+
+class _IndentedSequences(yaml.SafeDumper):
+    """Sequences indented under their key (``key:\\n  - item``), the style most files use."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def dump_block(data: Any, indent: int = 2, indent_sequences: bool = True) -> str:
+    dumper = _IndentedSequences if indent_sequences else yaml.SafeDumper
+    return yaml.dump(
+        data,
+        Dumper=dumper,
+        default_flow_style=False,
+        sort_keys=False,
+        indent=indent,
+        width=4096,
+        allow_unicode=True,
+    )
+
+
+def reads_back_as_string(value: str) -> bool:
+    """True when ``value`` written as a plain scalar is still that string for YAML 1.1."""
+    try:
+        return bool(load(f"k: {value}\n") == {"k": value})
+    except yaml.YAMLError:
+        return False
