@@ -1,0 +1,158 @@
+"""Wall time of cluster-mgr start-up and of its 1,000-node operations, against targets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kubani.lab.tailnet import TailnetDevice, render_status
+
+BIN = Path(sys.executable).parent / "cluster-mgr"
+
+
+def tailnet_address(index: int) -> str:
+    return f"100.{64 + index // 65536}.{(index // 256) % 256}.{index % 256}"
+
+
+def write_status(path: Path, peers: int) -> None:
+    devices = [TailnetDevice("mgmt", tailnet_address(1))]
+    for i in range(2, peers + 1):
+        devices.append(
+            TailnetDevice(
+                f"node-{i}",
+                tailnet_address(i + 256),
+                relay="fra" if i % 7 == 0 else None,
+                online=i % 5 != 0,
+                tags=["tag:k3s"] if i % 2 else [],
+            )
+        )
+    path.write_text(json.dumps(render_status(devices, "mgmt")))
+
+
+def write_inventory(path: Path, nodes: int) -> None:
+    lines = [
+        "---",
+        "# benchmark inventory",
+        "all:",
+        "  vars:",
+        "    cluster_name: bench",
+        "  children:",
+        "    control_plane:",
+        "      hosts:",
+        "        cp-0:",
+        f"          tailscale_ip: {tailnet_address(2 + 256)}",
+        "    workers:",
+        "      hosts:",
+    ]
+    for i in range(3, nodes + 2):
+        lines += [
+            f"        # worker {i}",
+            f"        node-{i}:",
+            f"          tailscale_ip: {tailnet_address(i + 256)}",
+            "          reserved_cpu: 500m",
+            "          node_labels:",
+            f"            zone: z{i % 4}",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def median_seconds(
+    command: list[str], runs: int, before: Callable[[], None] | None = None
+) -> float:
+    samples = []
+    for _ in range(runs):
+        if before:
+            before()
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, check=False)
+        samples.append(time.perf_counter() - start)
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed: {result.stderr.decode()[-500:]}")
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        status, inventory, pristine = work / "status.json", work / "hosts.yml", work / "orig.yml"
+        write_status(status, 1000)
+        write_inventory(pristine, 1000)
+        shutil.copy(pristine, inventory)
+
+        kubectl = shutil.which("kubectl")
+        base = median_seconds([kubectl, "version", "--client"], args.runs) if kubectl else None
+        for name, command in (
+            ("cluster-mgr --help", [str(BIN), "--help"]),
+            ("cluster-mgr version", [str(BIN), "version"]),
+        ):
+            seconds = median_seconds(command, args.runs)
+            rows.append(
+                {
+                    "what": name,
+                    "seconds": seconds,
+                    "target": "<= 3x kubectl version --client",
+                    "ratio": seconds / base if base else None,
+                    "ok": (seconds <= 3 * base) if base else None,
+                }
+            )
+        if base is not None:
+            rows.append({"what": "kubectl version --client", "seconds": base, "target": "baseline"})
+
+        seconds = median_seconds(
+            [str(BIN), "-i", str(inventory), "discover", "--json", "--status-file", str(status)],
+            args.runs,
+        )
+        rows.append(
+            {
+                "what": "discover --json, 1,000 peers",
+                "seconds": seconds,
+                "target": "< 0.5 s",
+                "ok": seconds < 0.5,
+            }
+        )
+
+        def reset() -> None:
+            shutil.copy(pristine, inventory)
+
+        seconds = median_seconds(
+            [str(BIN), "-i", str(inventory), "add-node", "bench-new", tailnet_address(5000)],
+            args.runs,
+            before=reset,
+        )
+        rows.append(
+            {
+                "what": "add-node, 1,000-node inventory",
+                "seconds": seconds,
+                "target": "< 0.5 s",
+                "ok": seconds < 0.5,
+            }
+        )
+
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        ratio = f"  ({row['ratio']:.1f}x kubectl)" if row.get("ratio") else ""
+        verdict = {True: "ok", False: "MISSED", None: ""}[row.get("ok")]  # type: ignore[index]
+        print(
+            f"{row['what']:<34} {row['seconds'] * 1000:7.0f} ms{ratio:<18} "
+            f"{row['target']:<32} {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main()
