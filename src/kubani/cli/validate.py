@@ -42,15 +42,20 @@ def validate(
                 highlight=False,
             )
         summary = (
-            f"{path}: {len(problems.errors)} errors, {len(problems.warnings)} warnings"
+            f"{path}: {_count(len(problems.errors), 'error')}, "
+            f"{_count(len(problems.warnings), 'warning')}"
             if problems
             else f"{path}: valid"
         )
         if inventory is not None:
             summary += (
-                f" ({len(inventory.control_planes)} control planes, "
-                f"{len(inventory.workers)} workers)"
+                f" ({_count(len(inventory.control_planes), 'control plane')}, "
+                f"{_count(len(inventory.workers), 'worker')})"
             )
         console(stderr=True).print(summary, markup=False)
     if problems.errors:
         raise typer.Exit(1)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
