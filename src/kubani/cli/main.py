@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kubani.cli import config, discover, nodes, validate, version
+from kubani.cli import config, discover, lab, nodes, validate, version
 from kubani.cli.state import options
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 for module in (version, discover, nodes, config, validate):
     app.add_typer(module.app)
+app.add_typer(lab.app, name="lab")
 
 
 @app.callback()

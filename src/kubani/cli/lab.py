@@ -1,0 +1,162 @@
+"""``cluster-mgr lab``: local nodes on a simulated tailnet, to try Kubani on one machine."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from kubani.lab.lab import Lab
+
+app = typer.Typer(help="A local lab of real Debian nodes on a simulated tailnet (needs root).")
+
+NameOption = Annotated[str, typer.Option("--name", help="Lab name (several labs can coexist).")]
+
+
+def _lab(name: str) -> Lab:
+    from kubani.lab.lab import Lab
+
+    return Lab(name)
+
+
+@app.command()
+def up(
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=50, help="How many nodes.")] = 3,
+    control_planes: Annotated[
+        int, typer.Option("--control-planes", min=1, help="How many are control planes.")
+    ] = 1,
+    gpu_nodes: Annotated[
+        int, typer.Option("--gpu-nodes", min=0, help="How many workers get a (stand-in) GPU.")
+    ] = 0,
+    extra_nodes: Annotated[
+        int,
+        typer.Option("--extra-nodes", min=0, help="Nodes booted but not in the inventory."),
+    ] = 0,
+    name: NameOption = "default",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the lab as JSON.")] = False,
+) -> None:
+    """Boot the lab (idempotent) and write its inventory."""
+    import time
+
+    from kubani.cli.output import emit_json, note, success
+
+    lab = _lab(name)
+    started = time.monotonic()
+    state = lab.up(nodes, control_planes, gpu_nodes, extra_nodes, progress=note)
+    elapsed = time.monotonic() - started
+    if json_output:
+        emit_json(
+            {
+                "inventory": str(lab.inventory),
+                "seconds": round(elapsed, 1),
+                "image_build_seconds": round(state.image_build_seconds, 1),
+                "nodes": lab.status(),
+            }
+        )
+        return
+    success(f"lab {name!r} is up: {len(state.nodes)} nodes in {elapsed:.1f} s")
+    note(f"inventory: {lab.inventory}")
+    note(f"try: cluster-mgr -i {lab.inventory} validate")
+    _print_status(lab)
+
+
+@app.command()
+def status(
+    name: NameOption = "default",
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the lab's nodes: process, SSH, tailnet state."""
+    from kubani.cli.output import emit_json
+
+    lab = _lab(name)
+    if json_output:
+        emit_json({"name": name, "inventory": str(lab.inventory), "nodes": lab.status()})
+        return
+    _print_status(lab)
+
+
+def _print_status(lab: Lab) -> None:
+    from rich.table import Table
+
+    from kubani.cli.output import console, note
+
+    rows = lab.status()
+    if not rows:
+        note("no lab is up (run `cluster-mgr lab up`)")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("NODE", "ROLE", "ADDRESS", "RUNNING", "SSH", "TAILSCALE", "PATH", "MEMORY"):
+        table.add_column(column)
+    for row in rows:
+        memory = f"{row['memory_bytes'] / 2**20:.0f} MiB" if row["memory_bytes"] else "-"
+        table.add_row(
+            row["name"] + (" (gpu)" if row["gpu"] else ""),
+            row["role"],
+            row["address"],
+            "yes" if row["running"] else "[red]no[/]",
+            "yes" if row["ssh"] else "[red]no[/]",
+            row["tailscale"] if row["online"] else f"{row['tailscale']}, offline",
+            row["path"],
+            memory,
+        )
+    console().print(table)
+
+
+@app.command()
+def ssh(
+    node: Annotated[str, typer.Argument(help="Lab node name, e.g. cp-1.")],
+    command: Annotated[
+        list[str] | None, typer.Argument(help="Command to run instead of a shell.")
+    ] = None,
+    name: NameOption = "default",
+) -> None:
+    """Open a shell on a lab node (or run a command there)."""
+    argv = _lab(name).ssh_command(node)
+    if command:
+        argv.append(" ".join(command))
+    else:
+        argv.insert(1, "-t")
+    os.execvp(argv[0], argv)
+
+
+@app.command()
+def down(
+    name: NameOption = "default",
+    json_output: Annotated[bool, typer.Option("--json", help="Print what was removed.")] = False,
+) -> None:
+    """Stop every node and remove the lab's namespaces, links, bridge and files."""
+    from kubani.cli.output import emit_json, success
+
+    result = _lab(name).down()
+    if json_output:
+        emit_json(result)
+    else:
+        success(f"lab {name!r} is down ({len(result['stopped_pids'])} nodes stopped)")
+
+
+@app.command("tailscale")
+def tailscale_state(
+    node: Annotated[str, typer.Argument(help="Lab node name.")],
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="Backend state: Running, NeedsLogin, Stopped, ..."),
+    ] = None,
+    online: Annotated[
+        bool | None, typer.Option("--online/--offline", help="Put the node on or off the tailnet.")
+    ] = None,
+    relay: Annotated[
+        str | None, typer.Option("--relay", help="Relay through this DERP region.")
+    ] = None,
+    direct: Annotated[bool, typer.Option("--direct", help="Use a direct path again.")] = False,
+    name: NameOption = "default",
+) -> None:
+    """Change a node's tailnet to exercise failure paths."""
+    from kubani.cli.output import success
+
+    changed = _lab(name).set_tailscale(node, state, online, relay, direct)
+    success(
+        f"{changed.name}: {changed.backend_state}, {'online' if changed.online else 'offline'}"
+        f", {'relay ' + changed.relay if changed.relay else 'direct'}"
+    )

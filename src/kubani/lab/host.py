@@ -1,0 +1,61 @@
+"""What the lab needs from the machine it runs on, and running its commands."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+from kubani.errors import KubaniError
+
+REQUIRED_TOOLS = {
+    "debootstrap": "debootstrap",
+    "systemd-nspawn": "systemd-container",
+    "ip": "iproute2",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+}
+
+
+class LabError(KubaniError):
+    """The lab could not do what was asked."""
+
+
+def require_lab_host() -> None:
+    """Root on Linux with the tools installed, or a message saying what is missing."""
+    if platform.system() != "Linux":
+        raise LabError(
+            "the lab needs Linux",
+            f"this is {platform.system()}: lab nodes are systemd-nspawn containers",
+            "run the lab on a Linux machine (a VM is fine), or provision real machines",
+        )
+    if os.geteuid() != 0:
+        raise LabError(
+            "the lab needs root",
+            "it creates network namespaces, a bridge and containers",
+            "run it with sudo (e.g. `sudo -E uv run cluster-mgr lab up`)",
+        )
+    missing = sorted({pkg for tool, pkg in REQUIRED_TOOLS.items() if not shutil.which(tool)})
+    if missing:
+        raise LabError(
+            "the lab needs more tools",
+            f"missing Debian packages: {', '.join(missing)}",
+            f"apt-get install -y {' '.join(missing)}",
+        )
+
+
+def run(
+    command: Sequence[str], what: str, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(
+            list(command), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise LabError(what, f"`{' '.join(command)}` ran past {timeout:.0f} s", None) from None
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise LabError(what, detail[-1] if detail else f"exit code {result.returncode}", None)
+    return result
