@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from kubani.models import ClusterConfig, HostEntry, Node, NodeTaint, Role, build_inventory
-from kubani.models.quantity import QuantityError, cpu_quantity, memory_quantity, parse_quantity
+from kubani.quantity import QuantityError, cpu_quantity, memory_quantity, parse_quantity
 
 
 @pytest.mark.parametrize(

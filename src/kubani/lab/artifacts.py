@@ -15,7 +15,14 @@ import kubani
 
 _PACKAGE_ROOT = Path(kubani.__file__).parent
 # What the stand-ins may import: the lab package only (stdlib + python3-yaml/cryptography).
-_INCLUDED = ("__init__.py", "lab/__init__.py", "lab/tailnet.py", "lab/standins", "lab/k3s")
+_INCLUDED = (
+    "__init__.py",
+    "quantity.py",
+    "lab/__init__.py",
+    "lab/tailnet.py",
+    "lab/standins",
+    "lab/k3s",
+)
 _SHEBANG = b"#!/usr/bin/python3\n"
 
 
@@ -30,8 +37,8 @@ def _files() -> list[Path]:
     return found
 
 
-def build_zipapp(target: Path, entry_module: str) -> Path:
-    """Write an executable zipapp whose ``__main__`` runs ``entry_module.main()``."""
+def build_zipapp(target: Path, entry_module: str, main_args: str = "") -> Path:
+    """Write an executable zipapp whose ``__main__`` runs ``entry_module.main(main_args)``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     with partial.open("wb") as handle:
@@ -60,3 +67,11 @@ def write_checksums(folder: Path, names: list[str], arch: str = "amd64") -> Path
     checksum = folder / f"sha256sum-{arch}.txt"
     checksum.write_text("\n".join(lines) + "\n")
     return checksum
+
+
+def build_k3s_artifacts(folder: Path, version: str) -> Path:
+    """An air-gap folder for the K3s stand-in: ``k3s`` and ``sha256sum-amd64.txt``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    build_zipapp(folder / "k3s", "kubani.lab.k3s.main", f"version={version!r}")
+    write_checksums(folder, ["k3s"])
+    return folder

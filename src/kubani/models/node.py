@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from kubani.models.names import dns_label, dns_subdomain, label_key, label_value
-from kubani.models.quantity import cpu_quantity, memory_quantity
+from kubani.quantity import cpu_quantity, memory_quantity
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 TAINT_EFFECTS: tuple[str, ...] = ("NoSchedule", "PreferNoSchedule", "NoExecute")

@@ -45,10 +45,17 @@ class Response:
         return json.dumps(self.body).encode()
 
 
-def status_error(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> Response:
+def status_error(
+    code: int, reason: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
     body: dict[str, Any] = {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "code": code,
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
     }
     if details:
         body["details"] = details
@@ -80,7 +87,9 @@ class ApiServer:
     watch_poll_s: float = 1.0
 
     def __post_init__(self) -> None:
-        for crd, _ in [(o, 0) for o in self._all("apiextensions.k8s.io", "customresourcedefinitions")]:
+        for crd, _ in [
+            (o, 0) for o in self._all("apiextensions.k8s.io", "customresourcedefinitions")
+        ]:
             self.registry.add_crd(crd)
         for name in DEFAULT_NAMESPACES:
             key = ("", "namespaces", "", name)
@@ -93,9 +102,11 @@ class ApiServer:
     @staticmethod
     def _namespace(name: str) -> dict[str, Any]:
         return {
-            "apiVersion": "v1", "kind": "Namespace",
+            "apiVersion": "v1",
+            "kind": "Namespace",
             "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"},
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
         }
 
     # ---- entry ------------------------------------------------------------------
@@ -111,38 +122,64 @@ class ApiServer:
         except json.JSONDecodeError as exc:
             return status_error(400, "BadRequest", f"invalid JSON: {exc.msg}")
 
-    def _dispatch(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
-                  body: bytes) -> Response:
+    def _dispatch(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> Response:
         if path in ("/healthz", "/livez", "/readyz"):
             return Response(200, "ok", "text/plain")
         if path == "/version":
             major, minor = self.version.lstrip("v").split(".")[:2]
-            return Response(200, {
-                "major": major, "minor": minor, "gitVersion": self.version,
-                "gitCommit": "0" * 40, "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z",
-                "goVersion": "go1.24.0", "compiler": "gc", "platform": "linux/amd64",
-            })
+            return Response(
+                200,
+                {
+                    "major": major,
+                    "minor": minor,
+                    "gitVersion": self.version,
+                    "gitCommit": "0" * 40,
+                    "gitTreeState": "clean",
+                    "buildDate": "2025-01-01T00:00:00Z",
+                    "goVersion": "go1.24.0",
+                    "compiler": "gc",
+                    "platform": "linux/amd64",
+                },
+            )
         if path == "/api":
-            return Response(200, {
-                "kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                "serverAddress": self.advertise}],
-            })
+            return Response(
+                200,
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": self.advertise}
+                    ],
+                },
+            )
         if path == "/apis":
-            return Response(200, {"kind": "APIGroupList", "apiVersion": "v1",
-                                  "groups": [self._group(g, vs) for g, vs in self.registry.groups().items()]})
+            return Response(
+                200,
+                {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [self._group(g, vs) for g, vs in self.registry.groups().items()],
+                },
+            )
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) == 2:
             return Response(200, self._resource_list("", parts[1]))
         if parts[0] == "apis" and len(parts) == 2:
             versions = self.registry.groups().get(parts[1])
             if not versions:
-                return status_error(404, "NotFound", "the server could not find the requested resource")
-            return Response(200, {"kind": "APIGroup", "apiVersion": "v1",
-                                  **self._group(parts[1], versions)})
+                return status_error(
+                    404, "NotFound", "the server could not find the requested resource"
+                )
+            return Response(
+                200, {"kind": "APIGroup", "apiVersion": "v1", **self._group(parts[1], versions)}
+            )
         if parts[0] == "apis" and len(parts) == 3:
             if parts[2] not in self.registry.groups().get(parts[1], []):
-                return status_error(404, "NotFound", "the server could not find the requested resource")
+                return status_error(
+                    404, "NotFound", "the server could not find the requested resource"
+                )
             return Response(200, self._resource_list(parts[1], parts[2]))
         route = self._route(parts)
         if route is None:
@@ -160,23 +197,45 @@ class ApiServer:
         for kind in self.registry.types:
             if kind.group != group or kind.version != version:
                 continue
-            resources.append({
-                "name": kind.plural, "singularName": kind.singular, "namespaced": kind.namespaced,
-                "kind": kind.kind, "verbs": list(kind.verbs),
-                **({"shortNames": list(kind.short_names)} if kind.short_names else {}),
-                **({"categories": list(kind.categories)} if kind.categories else {}),
-            })
+            resources.append(
+                {
+                    "name": kind.plural,
+                    "singularName": kind.singular,
+                    "namespaced": kind.namespaced,
+                    "kind": kind.kind,
+                    "verbs": list(kind.verbs),
+                    **({"shortNames": list(kind.short_names)} if kind.short_names else {}),
+                    **({"categories": list(kind.categories)} if kind.categories else {}),
+                }
+            )
             for sub in kind.subresources:
                 sub_kind = {"eviction": "Eviction", "binding": "Binding", "scale": "Scale"}.get(
-                    sub, kind.kind)
-                verbs = {"status": ["get", "patch", "update"], "eviction": ["create"],
-                         "binding": ["create"], "log": ["get"], "proxy": ["get", "create"],
-                         "scale": ["get", "patch", "update"]}.get(sub, ["get"])
-                resources.append({"name": f"{kind.plural}/{sub}", "singularName": "",
-                                  "namespaced": kind.namespaced, "kind": sub_kind, "verbs": verbs})
+                    sub, kind.kind
+                )
+                verbs = {
+                    "status": ["get", "patch", "update"],
+                    "eviction": ["create"],
+                    "binding": ["create"],
+                    "log": ["get"],
+                    "proxy": ["get", "create"],
+                    "scale": ["get", "patch", "update"],
+                }.get(sub, ["get"])
+                resources.append(
+                    {
+                        "name": f"{kind.plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": kind.namespaced,
+                        "kind": sub_kind,
+                        "verbs": verbs,
+                    }
+                )
         gv = f"{group}/{version}" if group else version
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-                "resources": resources}
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": gv,
+            "resources": resources,
+        }
 
     def _route(self, parts: list[str]) -> Route | None:
         if parts[0] == "api" and len(parts) >= 3:
@@ -199,8 +258,9 @@ class ApiServer:
 
     # ---- resources ------------------------------------------------------------------
 
-    def _serve(self, method: str, route: Route, query: dict[str, str], headers: dict[str, str],
-               body: bytes) -> Response:
+    def _serve(
+        self, method: str, route: Route, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> Response:
         kind = route.kind
         if kind.group in COMPUTED_GROUPS:
             return self._metrics(route, method)
@@ -243,9 +303,15 @@ class ApiServer:
         return status_error(405, "MethodNotAllowed", f"{method} is not allowed here")
 
     def _not_found(self, route: Route) -> Response:
-        resource = route.kind.plural if not route.kind.group else f"{route.kind.plural}.{route.kind.group}"
-        return status_error(404, "NotFound", f'{resource} "{route.name}" not found',
-                            {"name": route.name, "group": route.kind.group, "kind": route.kind.plural})
+        resource = (
+            route.kind.plural if not route.kind.group else f"{route.kind.plural}.{route.kind.group}"
+        )
+        return status_error(
+            404,
+            "NotFound",
+            f'{resource} "{route.name}" not found',
+            {"name": route.name, "group": route.kind.group, "kind": route.kind.plural},
+        )
 
     def _decorate(self, obj: dict[str, Any], kind: ResourceType) -> dict[str, Any]:
         obj["apiVersion"] = kind.api_version
@@ -258,12 +324,21 @@ class ApiServer:
         fields = field_matcher(query.get("fieldSelector"))
         selected = [self._decorate(o, route.kind) for o in items if labels(o) and fields(o)]
         if table:
-            return Response(200, to_table(route.kind.kind, selected, str(revision),
-                                          query.get("includeObject") != "None"))
-        return Response(200, {
-            "kind": f"{route.kind.kind}List", "apiVersion": route.kind.api_version,
-            "metadata": {"resourceVersion": str(revision)}, "items": selected,
-        })
+            return Response(
+                200,
+                to_table(
+                    route.kind.kind, selected, str(revision), query.get("includeObject") != "None"
+                ),
+            )
+        return Response(
+            200,
+            {
+                "kind": f"{route.kind.kind}List",
+                "apiVersion": route.kind.api_version,
+                "metadata": {"resourceVersion": str(revision)},
+                "items": selected,
+            },
+        )
 
     def _watch(self, route: Route, query: dict[str, str]) -> Response:
         kind = route.kind
@@ -294,10 +369,18 @@ class ApiServer:
         try:
             sink, stop = self.store.watch(accepts, since)
         except Gone as exc:
-            error = {"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
-                                                 "metadata": {}, "status": "Failure",
-                                                 "message": str(exc), "reason": "Expired",
-                                                 "code": 410}}
+            error = {
+                "type": "ERROR",
+                "object": {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": str(exc),
+                    "reason": "Expired",
+                    "code": 410,
+                },
+            }
             return Response(200, stream=iter([json.dumps(error).encode() + b"\n"]))
         bookmarks = query.get("allowWatchBookmarks") in ("1", "true")
 
@@ -313,9 +396,14 @@ class ApiServer:
                     except queue.Empty:
                         if bookmarks and time.monotonic() - last_bookmark > 30:
                             last_bookmark = time.monotonic()
-                            mark = {"type": "BOOKMARK", "object": {
-                                "kind": kind.kind, "apiVersion": kind.api_version,
-                                "metadata": {"resourceVersion": str(self.store.revision)}}}
+                            mark = {
+                                "type": "BOOKMARK",
+                                "object": {
+                                    "kind": kind.kind,
+                                    "apiVersion": kind.api_version,
+                                    "metadata": {"resourceVersion": str(self.store.revision)},
+                                },
+                            }
                             yield json.dumps(mark).encode() + b"\n"
                         else:
                             yield b""  # lets the connection notice a gone client
@@ -331,7 +419,12 @@ class ApiServer:
         return Response(200, stream=stream())
 
     def _event_line(self, kind_name: str, obj: dict[str, Any], kind: ResourceType) -> bytes:
-        return json.dumps({"type": kind_name, "object": self._decorate(copy.deepcopy(obj), kind)}).encode() + b"\n"
+        return (
+            json.dumps(
+                {"type": kind_name, "object": self._decorate(copy.deepcopy(obj), kind)}
+            ).encode()
+            + b"\n"
+        )
 
     def _prepare_new(self, route: Route, obj: dict[str, Any]) -> dict[str, Any] | Response:
         kind = route.kind
@@ -340,21 +433,39 @@ class ApiServer:
             meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
         name = meta.get("name")
         if not name or not _NAME.match(str(name)) or len(str(name)) > 253:
-            return status_error(422, "Invalid", f"{kind.kind} \"{name}\" is invalid: metadata.name: "
-                                "Invalid value: a lowercase RFC 1123 subdomain must consist of lower "
-                                "case alphanumeric characters, '-' or '.'")
+            return status_error(
+                422,
+                "Invalid",
+                f'{kind.kind} "{name}" is invalid: metadata.name: '
+                "Invalid value: a lowercase RFC 1123 subdomain must consist of lower "
+                "case alphanumeric characters, '-' or '.'",
+            )
         if obj.get("kind") and obj["kind"] != kind.kind:
-            return status_error(400, "BadRequest", f"the kind {obj['kind']} does not match the "
-                                f"resource {kind.plural}")
+            return status_error(
+                400,
+                "BadRequest",
+                f"the kind {obj['kind']} does not match the resource {kind.plural}",
+            )
         if kind.namespaced:
             namespace = route.namespace or meta.get("namespace") or "default"
             if meta.get("namespace") and route.namespace and meta["namespace"] != route.namespace:
-                return status_error(400, "BadRequest", "the namespace of the provided object does "
-                                    "not match the namespace sent on the request")
+                return status_error(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does "
+                    "not match the namespace sent on the request",
+                )
             meta["namespace"] = namespace
-            if kind.plural != "namespaces" and self.store.get(("", "namespaces", "", namespace)) is None:
-                return status_error(404, "NotFound", f'namespaces "{namespace}" not found',
-                                    {"name": namespace, "kind": "namespaces"})
+            if (
+                kind.plural != "namespaces"
+                and self.store.get(("", "namespaces", "", namespace)) is None
+            ):
+                return status_error(
+                    404,
+                    "NotFound",
+                    f'namespaces "{namespace}" not found',
+                    {"name": namespace, "kind": "namespaces"},
+                )
         else:
             meta.pop("namespace", None)
         self._decorate(obj, kind)
@@ -377,18 +488,29 @@ class ApiServer:
         try:
             created = self.store.create(key, prepared)
         except Conflict:
-            resource = route.kind.plural if not route.kind.group else f"{route.kind.plural}.{route.kind.group}"
-            return status_error(409, "AlreadyExists", f'{resource} "{meta["name"]}" already exists',
-                                {"name": meta["name"], "group": route.kind.group, "kind": route.kind.plural})
+            resource = (
+                route.kind.plural
+                if not route.kind.group
+                else f"{route.kind.plural}.{route.kind.group}"
+            )
+            return status_error(
+                409,
+                "AlreadyExists",
+                f'{resource} "{meta["name"]}" already exists',
+                {"name": meta["name"], "group": route.kind.group, "kind": route.kind.plural},
+            )
         self._after_write(route.kind, created)
         return Response(201, created)
 
-    def _merge_for_subresource(self, route: Route, current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    def _merge_for_subresource(
+        self, route: Route, current: dict[str, Any], new: dict[str, Any]
+    ) -> dict[str, Any]:
         if route.subresource == "status":
             merged = copy.deepcopy(current)
             merged["status"] = new.get("status", current.get("status"))
             merged["metadata"]["resourceVersion"] = new.get("metadata", {}).get(
-                "resourceVersion", current["metadata"]["resourceVersion"])
+                "resourceVersion", current["metadata"]["resourceVersion"]
+            )
             return merged
         if "status" in route.kind.subresources and "status" in current:
             new["status"] = current["status"]
@@ -406,14 +528,19 @@ class ApiServer:
         try:
             updated = self.store.update(route.key, obj, bump_generation=route.subresource is None)
         except Conflict as exc:
-            return status_error(409, "Conflict", f'Operation cannot be fulfilled on {route.kind.plural} '
-                                f'"{route.name}": {exc}')
+            return status_error(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {route.kind.plural} "{route.name}": {exc}',
+            )
         self._after_write(route.kind, updated)
         return Response(200, updated)
 
-    def _patch(self, route: Route, content_type: str, body: bytes, query: dict[str, str]) -> Response:
+    def _patch(
+        self, route: Route, content_type: str, body: bytes, query: dict[str, str]
+    ) -> Response:
         current = self.store.get(route.key)
-        media = content_type.split(";")[0].strip()
+        media = content_type.split(";", maxsplit=1)[0].strip()
         if media == "application/apply-patch+yaml":
             applied = _load_yaml_or_json(body)
             if current is None:
@@ -428,10 +555,14 @@ class ApiServer:
         elif media == "application/strategic-merge-patch+json":
             merged = patching.strategic_merge(current, json.loads(body))
         else:
-            return status_error(415, "UnsupportedMediaType", f"the body of the request was in an "
-                                f"unknown format - accepted media types include: "
-                                "application/json-patch+json, application/merge-patch+json, "
-                                "application/apply-patch+yaml")
+            return status_error(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an "
+                "unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml",
+            )
         if route.subresource == "scale":
             merged = self._apply_scale(current, merged)
         merged = self._merge_for_subresource(route, current, merged)
@@ -445,8 +576,11 @@ class ApiServer:
         try:
             updated = self.store.update(route.key, obj, bump_generation=route.subresource is None)
         except Conflict as exc:
-            return status_error(409, "Conflict", f'Operation cannot be fulfilled on {route.kind.plural} '
-                                f'"{route.name}": {exc}')
+            return status_error(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {route.kind.plural} "{route.name}": {exc}',
+            )
         self._after_write(route.kind, updated)
         return Response(200, updated)
 
@@ -458,42 +592,84 @@ class ApiServer:
             for key in list(self.store.iter_keys()):
                 if key[2] == route.name and key[1] != "namespaces":
                     self.store.delete(key)
-        return Response(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                              "status": "Success", "details": {
-                                  "name": route.name, "group": route.kind.group,
-                                  "kind": route.kind.plural, "uid": obj["metadata"].get("uid")}})
+        return Response(
+            200,
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": {
+                    "name": route.name,
+                    "group": route.kind.group,
+                    "kind": route.kind.plural,
+                    "uid": obj["metadata"].get("uid"),
+                },
+            },
+        )
 
     def _delete_collection(self, route: Route, query: dict[str, str]) -> Response:
         items, _ = self.store.list(route.kind.group, route.kind.plural, route.namespace)
-        labels, fields = label_matcher(query.get("labelSelector")), field_matcher(query.get("fieldSelector"))
+        labels, fields = (
+            label_matcher(query.get("labelSelector")),
+            field_matcher(query.get("fieldSelector")),
+        )
         for obj in items:
             if labels(obj) and fields(obj):
                 meta = obj["metadata"]
-                self.store.delete((route.kind.group, route.kind.plural, meta.get("namespace", ""), meta["name"]))
-        return Response(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+                self.store.delete(
+                    (route.kind.group, route.kind.plural, meta.get("namespace", ""), meta["name"])
+                )
+        return Response(
+            200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+        )
 
     def _after_write(self, kind: ResourceType, obj: dict[str, Any]) -> None:
         if kind.plural == "customresourcedefinitions":
             self.registry.add_crd(obj)
             if not (obj.get("status") or {}).get("conditions"):
-                obj["status"] = {"conditions": [
-                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                     "lastTransitionTime": now(), "message": "no conflicts found"},
-                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                     "lastTransitionTime": now(), "message": "the initial names have been accepted"},
-                ], "acceptedNames": (obj.get("spec") or {}).get("names", {})}
-                key = ("apiextensions.k8s.io", "customresourcedefinitions", "", obj["metadata"]["name"])
+                obj["status"] = {
+                    "conditions": [
+                        {
+                            "type": "NamesAccepted",
+                            "status": "True",
+                            "reason": "NoConflicts",
+                            "lastTransitionTime": now(),
+                            "message": "no conflicts found",
+                        },
+                        {
+                            "type": "Established",
+                            "status": "True",
+                            "reason": "InitialNamesAccepted",
+                            "lastTransitionTime": now(),
+                            "message": "the initial names have been accepted",
+                        },
+                    ],
+                    "acceptedNames": (obj.get("spec") or {}).get("names", {}),
+                }
+                key = (
+                    "apiextensions.k8s.io",
+                    "customresourcedefinitions",
+                    "",
+                    obj["metadata"]["name"],
+                )
                 self.store.update(key, obj, check_version=False, bump_generation=False)
 
     # ---- scale ----------------------------------------------------------------------
 
     def _scale(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-                "metadata": {"name": meta["name"], "namespace": meta.get("namespace"),
-                             "resourceVersion": meta["resourceVersion"]},
-                "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
-                "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)}}
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                "name": meta["name"],
+                "namespace": meta.get("namespace"),
+                "resourceVersion": meta["resourceVersion"],
+            },
+            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
+            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)},
+        }
 
     @staticmethod
     def _apply_scale(current: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
@@ -509,27 +685,41 @@ class ApiServer:
         pod = self.store.get(route.key)
         if pod is None:
             return self._not_found(route)
-        labels = (pod["metadata"].get("labels") or {})
+        labels = pod["metadata"].get("labels") or {}
         for pdb in self.store.list("policy", "poddisruptionbudgets", route.namespace)[0]:
             selector = (pdb.get("spec") or {}).get("selector") or {}
             wanted = selector.get("matchLabels") or {}
             if not wanted or any(labels.get(k) != v for k, v in wanted.items()):
                 continue
             if self._disruptions_allowed(pdb) < 1:
-                return status_error(429, "TooManyRequests",
-                                    "Cannot evict pod as it would violate the pod's disruption budget.",
-                                    {"causes": [{"reason": "DisruptionBudget", "message":
-                                                 f"The disruption budget {pdb['metadata']['name']} "
-                                                 "needs more healthy pods"}]})
+                return status_error(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                    {
+                        "causes": [
+                            {
+                                "reason": "DisruptionBudget",
+                                "message": f"The disruption budget {pdb['metadata']['name']} "
+                                "needs more healthy pods",
+                            }
+                        ]
+                    },
+                )
         self.store.delete(route.key)
-        return Response(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+        return Response(
+            201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+        )
 
     def _disruptions_allowed(self, pdb: dict[str, Any]) -> int:
         spec = pdb.get("spec") or {}
         wanted = (spec.get("selector") or {}).get("matchLabels") or {}
         namespace = pdb["metadata"].get("namespace")
-        pods = [p for p in self.store.list("", "pods", namespace)[0]
-                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())]
+        pods = [
+            p
+            for p in self.store.list("", "pods", namespace)[0]
+            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+        ]
         healthy = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
         if "minAvailable" in spec:
             return healthy - _count(spec["minAvailable"], len(pods))
@@ -544,7 +734,9 @@ class ApiServer:
             return self._not_found(route)
         pod.setdefault("spec", {})["nodeName"] = (binding.get("target") or {}).get("name")
         self.store.update(route.key, pod, check_version=False, bump_generation=False)
-        return Response(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+        return Response(
+            201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+        )
 
     def _log(self, route: Route) -> Response:
         pod = self.store.get(route.key)
@@ -574,8 +766,15 @@ class ApiServer:
                 if item["metadata"]["name"] == route.name:
                     return Response(200, item)
             return self._not_found(route)
-        return Response(200, {"kind": f"{route.kind.kind}List", "apiVersion": "metrics.k8s.io/v1beta1",
-                              "metadata": {}, "items": items})
+        return Response(
+            200,
+            {
+                "kind": f"{route.kind.kind}List",
+                "apiVersion": "metrics.k8s.io/v1beta1",
+                "metadata": {},
+                "items": items,
+            },
+        )
 
 
 def _count(value: int | str, total: int) -> int:

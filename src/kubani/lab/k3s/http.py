@@ -15,7 +15,7 @@ from typing import Any
 from kubani.lab.k3s.apiserver import ApiServer, Response, status_error
 
 # (method, path, headers, body, peer certificate) -> Response, or None to fall through
-ExtraRoute = Callable[[str, str, dict[str, str], bytes], Response | None]
+ExtraRoute = Callable[[str, str, dict[str, str], bytes, dict[str, Any] | None], Response | None]
 Authenticator = Callable[[dict[str, str], dict[str, Any] | None], bool]
 
 
@@ -41,7 +41,9 @@ class KubeHTTPServer(ThreadingHTTPServer):
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = super().get_request()
         if self.ssl_context is not None:
-            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            sock = self.ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
         return sock, address
 
     def serve_in_thread(self) -> threading.Thread:
@@ -64,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.request.settimeout(None)
         super().setup()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _peer_cert(self) -> dict[str, Any] | None:
@@ -80,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         response: Response | None = None
         if self.server.extra is not None:
-            response = self.server.extra(method, self.path, headers, body)
+            response = self.server.extra(method, self.path, headers, body, self._peer_cert())
         if response is None:
             authenticate = self.server.authenticate
             if authenticate is not None and not authenticate(headers, self._peer_cert()):
@@ -129,8 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not readable:
                 return False
             if isinstance(self.connection, ssl.SSLSocket):
-                return self.connection.pending() == 0 and self.connection.recv(1) == b""
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
+                return bool(self.connection.pending() == 0 and self.connection.recv(1) == b"")
+            return bool(self.connection.recv(1, socket.MSG_PEEK) == b"")
         except (OSError, ValueError, ssl.SSLError):
             return True
 

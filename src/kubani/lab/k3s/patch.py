@@ -13,10 +13,18 @@ from typing import Any
 
 # field name -> merge key, for lists whose patchStrategy is "merge" in the built-in types.
 MERGE_KEYS = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
-    "env": "name", "volumes": "name", "volumeMounts": "mountPath", "imagePullSecrets": "name",
-    "conditions": "type", "hostAliases": "ip", "ownerReferences": "uid",
-    "volumeDevices": "devicePath", "topologySpreadConstraints": "topologyKey",
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "imagePullSecrets": "name",
+    "conditions": "type",
+    "hostAliases": "ip",
+    "ownerReferences": "uid",
+    "volumeDevices": "devicePath",
+    "topologySpreadConstraints": "topologyKey",
     "addresses": "type",
 }
 MERGED_PRIMITIVE_LISTS = frozenset({"finalizers"})
@@ -48,7 +56,8 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
         result = copy.deepcopy(target) if isinstance(target, dict) else {}
         for key, value in patch.items():
             if key.startswith(("$setElementOrder/", "$deleteFromPrimitiveList/")) or key in (
-                "$retainKeys", "$patch"
+                "$retainKeys",
+                "$patch",
             ):
                 continue
             if value is None:
@@ -73,13 +82,19 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
 def _merge_list(target: list[Any], patch: list[dict[str, Any]], key: str) -> list[Any]:
     result = [copy.deepcopy(i) for i in target]
     if any(item.get("$patch") == "replace" for item in patch):
-        return [{k: v for k, v in i.items() if k != "$patch"} for i in patch if i.get("$patch") != "replace"]
+        return [
+            {k: v for k, v in i.items() if k != "$patch"}
+            for i in patch
+            if i.get("$patch") != "replace"
+        ]
     for item in patch:
         if key not in item:
             result.append(copy.deepcopy(item))
             continue
-        index = next((n for n, t in enumerate(result)
-                      if isinstance(t, dict) and t.get(key) == item[key]), None)
+        index = next(
+            (n for n, t in enumerate(result) if isinstance(t, dict) and t.get(key) == item[key]),
+            None,
+        )
         if item.get("$patch") == "delete":
             if index is not None:
                 result.pop(index)

@@ -17,7 +17,14 @@ class ResourceType:
     namespaced: bool
     short_names: tuple[str, ...] = ()
     verbs: tuple[str, ...] = (
-        "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
     )
     subresources: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
@@ -31,7 +38,9 @@ class ResourceType:
         return self.kind.lower()
 
 
-def _core(plural: str, kind: str, namespaced: bool, *short: str, sub: tuple[str, ...] = ()) -> ResourceType:
+def _core(
+    plural: str, kind: str, namespaced: bool, *short: str, sub: tuple[str, ...] = ()
+) -> ResourceType:
     return ResourceType("", "v1", plural, kind, namespaced, short, subresources=sub)
 
 
@@ -49,33 +58,81 @@ BUILTIN: tuple[ResourceType, ...] = (
     _core("persistentvolumes", "PersistentVolume", False, "pv", sub=("status",)),
     _core("limitranges", "LimitRange", True, "limits"),
     _core("resourcequotas", "ResourceQuota", True, "quota", sub=("status",)),
-    ResourceType("apps", "v1", "deployments", "Deployment", True, ("deploy",),
-                 subresources=("status", "scale"), categories=("all",)),
-    ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",),
-                 subresources=("status", "scale"), categories=("all",)),
-    ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",),
-                 subresources=("status",), categories=("all",)),
-    ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, ("rs",),
-                 subresources=("status", "scale"), categories=("all",)),
+    ResourceType(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        True,
+        ("deploy",),
+        subresources=("status", "scale"),
+        categories=("all",),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        True,
+        ("sts",),
+        subresources=("status", "scale"),
+        categories=("all",),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "daemonsets",
+        "DaemonSet",
+        True,
+        ("ds",),
+        subresources=("status",),
+        categories=("all",),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        True,
+        ("rs",),
+        subresources=("status", "scale"),
+        categories=("all",),
+    ),
     ResourceType("batch", "v1", "jobs", "Job", True, subresources=("status",)),
     ResourceType("batch", "v1", "cronjobs", "CronJob", True, ("cj",), subresources=("status",)),
     ResourceType("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", False),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
-    ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",),
-                 subresources=("status",)),
+    ResourceType(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        True,
+        ("pdb",),
+        subresources=("status",),
+    ),
     ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",)),
-    ResourceType("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",),
-                 subresources=("status",)),
+    ResourceType(
+        "networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), subresources=("status",)
+    ),
     ResourceType("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
     ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
     ResourceType("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, ("pc",)),
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
-    ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
-                 False),
+    ResourceType(
+        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False
+    ),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
-    ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                 "CustomResourceDefinition", False, ("crd", "crds"), subresources=("status",)),
+    ResourceType(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        False,
+        ("crd", "crds"),
+        subresources=("status",),
+    ),
     ResourceType("k3s.cattle.io", "v1", "addons", "Addon", True),
     ResourceType("helm.cattle.io", "v1", "helmcharts", "HelmChart", True),
     ResourceType("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False, verbs=("get", "list")),

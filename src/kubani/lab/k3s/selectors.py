@@ -27,29 +27,30 @@ def _split(selector: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def _label_test(term: str) -> Callable[[dict[str, str]], bool]:
+    set_match = _SET.match(term)
+    if set_match:
+        key, op = set_match.group(1), set_match.group(2)
+        values = {v.strip() for v in set_match.group(3).split(",")}
+        if op == "in":
+            return lambda labels: labels.get(key) in values
+        return lambda labels: labels.get(key) not in values
+    if "!=" in term:
+        key, value = (s.strip() for s in term.split("!=", 1))
+        return lambda labels: labels.get(key) != value
+    if "=" in term:
+        key, value = (s.strip() for s in term.replace("==", "=").split("=", 1))
+        return lambda labels: labels.get(key) == value
+    if term.startswith("!"):
+        absent = term[1:].strip()
+        return lambda labels: absent not in labels
+    return lambda labels: term in labels
+
+
 def label_matcher(selector: str | None) -> Matcher:
     if not selector:
         return lambda _obj: True
-    tests: list[Callable[[dict[str, str]], bool]] = []
-    for term in _split(selector):
-        set_match = _SET.match(term)
-        if set_match:
-            key, op, values = set_match.group(1), set_match.group(2), {
-                v.strip() for v in set_match.group(3).split(",")}
-            if op == "in":
-                tests.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
-            else:
-                tests.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
-        elif "!=" in term:
-            key, value = (s.strip() for s in term.split("!=", 1))
-            tests.append(lambda labels, k=key, v=value: labels.get(k) != v)
-        elif "=" in term:
-            key, value = (s.strip() for s in term.replace("==", "=").split("=", 1))
-            tests.append(lambda labels, k=key, v=value: labels.get(k) == v)
-        elif term.startswith("!"):
-            tests.append(lambda labels, k=term[1:].strip(): k not in labels)
-        else:
-            tests.append(lambda labels, k=term: k in labels)
+    tests = [_label_test(term) for term in _split(selector)]
 
     def matches(obj: dict[str, Any]) -> bool:
         labels = (obj.get("metadata") or {}).get("labels") or {}
@@ -69,15 +70,14 @@ def _field(obj: dict[str, Any], path: str) -> str:
     return str(node)
 
 
+def _field_test(term: str) -> Matcher:
+    negate = "!=" in term
+    path, value = (s.strip() for s in term.replace("!=", "=").replace("==", "=").split("=", 1))
+    return lambda obj: (_field(obj, path) == value) != negate
+
+
 def field_matcher(selector: str | None) -> Matcher:
     if not selector:
         return lambda _obj: True
-    tests: list[Callable[[dict[str, Any]], bool]] = []
-    for term in _split(selector):
-        if "!=" in term:
-            path, value = term.split("!=", 1)
-            tests.append(lambda o, p=path.strip(), v=value.strip(): _field(o, p) != v)
-        else:
-            path, value = term.replace("==", "=").split("=", 1)
-            tests.append(lambda o, p=path.strip(), v=value.strip(): _field(o, p) == v)
+    tests = [_field_test(term) for term in _split(selector)]
     return lambda obj: all(test(obj) for test in tests)

@@ -60,8 +60,9 @@ class Store:
         raw = json.loads(path.read_text())
         self.revision = int(raw["revision"])
         for item in raw["objects"]:
-            key = tuple(item["key"])
-            self.objects[key] = item["object"]  # type: ignore[index]
+            group, plural, namespace, name = item["key"]
+            key = (group, plural, namespace, name)
+            self.objects[key] = item["object"]
 
     def dump(self) -> dict[str, Any]:
         with self.lock:
@@ -86,7 +87,9 @@ class Store:
             found = self.objects.get(key)
             return copy.deepcopy(found) if found is not None else None
 
-    def list(self, group: str, plural: str, namespace: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    def list(
+        self, group: str, plural: str, namespace: str | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
         with self.lock:
             items = [
                 copy.deepcopy(obj)
@@ -119,8 +122,13 @@ class Store:
             self._emit("ADDED", key, obj)
             return copy.deepcopy(obj)
 
-    def update(self, key: Key, obj: dict[str, Any], check_version: bool = True,
-               bump_generation: bool = True) -> dict[str, Any]:
+    def update(
+        self,
+        key: Key,
+        obj: dict[str, Any],
+        check_version: bool = True,
+        bump_generation: bool = True,
+    ) -> dict[str, Any]:
         with self.lock:
             current = self.objects.get(key)
             if current is None:
@@ -129,8 +137,8 @@ class Store:
             given = meta.get("resourceVersion")
             if check_version and given and given != current["metadata"]["resourceVersion"]:
                 raise Conflict(
-                    f"the object has been modified; please apply your changes to the latest "
-                    f"version and try again"
+                    "the object has been modified; please apply your changes to the latest "
+                    "version and try again"
                 )
             for kept in ("uid", "creationTimestamp", "namespace", "name"):
                 if kept in current["metadata"]:
@@ -160,16 +168,19 @@ class Store:
     def replace_all(self, data: dict[str, Any]) -> None:
         """Take a snapshot's content (restore), telling watchers about every change."""
         with self.lock:
-            incoming = {tuple(i["key"]): i["object"] for i in data["objects"]}
+            incoming: dict[Key, dict[str, Any]] = {}
+            for item in data["objects"]:
+                group, plural, namespace, name = item["key"]
+                incoming[(group, plural, namespace, name)] = item["object"]
             for key in list(self.objects):
                 if key not in incoming:
-                    self.delete(key)  # type: ignore[arg-type]
+                    self.delete(key)
             for key, obj in incoming.items():
                 self.revision += 1
                 obj["metadata"]["resourceVersion"] = str(self.revision)
                 kind = "MODIFIED" if key in self.objects else "ADDED"
-                self.objects[key] = copy.deepcopy(obj)  # type: ignore[index]
-                self._emit(kind, key, obj)  # type: ignore[arg-type]
+                self.objects[key] = copy.deepcopy(obj)
+                self._emit(kind, key, obj)
 
     # ---- watches ---------------------------------------------------------------
 

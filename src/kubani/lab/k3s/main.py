@@ -1,0 +1,187 @@
+"""The ``k3s`` stand-in command: ``--version``, ``server``, ``agent``, ``etcd-snapshot``."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+from kubani.lab.k3s.config import ConfigError, read_config
+
+DATA_DIR = Path("/var/lib/rancher/k3s")
+
+
+def _fatal(message: str) -> int:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(f'time="{stamp}" level=fatal msg="{message}"', file=sys.stderr, flush=True)
+    return 1
+
+
+def _version(version: str) -> int:
+    print(f"k3s version {version} (kubani-lab stand-in)")
+    print("go version go1.22.9")
+    return 0
+
+
+def _config_path(flags: list[str]) -> tuple[Path, list[str]]:
+    rest, path = [], Path("/etc/rancher/k3s/config.yaml")
+    index = 0
+    while index < len(flags):
+        flag = flags[index]
+        if flag in ("--config", "-c"):
+            path, index = Path(flags[index + 1]), index + 2
+            continue
+        if flag.startswith("--config="):
+            path = Path(flag.split("=", 1)[1])
+        else:
+            rest.append(flag)
+        index += 1
+    return path, rest
+
+
+def _server(version: str, flags: list[str]) -> int:
+    from kubani.lab.k3s.server import FatalError, K3sServer, cluster_reset, install_signal_handlers
+
+    path, flags = _config_path(flags)
+    try:
+        config = read_config(path, flags)
+    except ConfigError as exc:
+        return _fatal(str(exc))
+    try:
+        if config.get("cluster-reset"):
+            return cluster_reset(config, DATA_DIR)
+        server = K3sServer(
+            config, version, node_name=str(config.get("node-name") or socket.gethostname())
+        )
+        install_signal_handlers(server.stop)
+        return server.run()
+    except (FatalError, OSError) as exc:
+        return _fatal(str(exc))
+
+
+def _agent(version: str, flags: list[str]) -> int:
+    from kubani.lab.k3s.agent import Agent, JoinError
+    from kubani.lab.k3s.client import ApiError
+    from kubani.lab.k3s.notify import notify
+    from kubani.lab.k3s.server import _heartbeat, install_signal_handlers, kubelet_cert_for
+
+    path, flags = _config_path(flags)
+    try:
+        config = read_config(path, flags)
+    except ConfigError as exc:
+        return _fatal(str(exc))
+    server = config.get("server")
+    token = config.get("token")
+    if not token and config.get("token-file"):
+        token = Path(str(config["token-file"])).read_text().strip()
+    if not server or not token:
+        return _fatal("--server and --token are required to run an agent")
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    agent = Agent(
+        config,
+        str(server),
+        str(config.get("node-name") or socket.gethostname()),
+        version=version,
+        data_dir=DATA_DIR,
+        heartbeat_s=_heartbeat(config),
+        stop=stop,
+    )
+    try:
+        agent.join(str(token))
+        kubelet_cert_for(DATA_DIR, DATA_DIR / "server" / "tls", agent)
+        agent.register()
+    except (JoinError, ApiError, OSError) as exc:
+        return _fatal(f"Error: failed to validate connection to cluster at {server}: {exc}")
+    notify("READY=1")
+    agent.heartbeat_forever()
+    return 0
+
+
+def _snapshot(flags: list[str]) -> int:
+    from kubani.lab.k3s.client import ApiError, Client
+
+    if not flags:
+        return _fatal("etcd-snapshot: give save, ls, delete or prune")
+    command, rest = flags[0], flags[1:]
+    folder = DATA_DIR / "server" / "db" / "snapshots"
+    config = read_config()
+    if config.get("etcd-snapshot-dir"):
+        folder = Path(str(config["etcd-snapshot-dir"]))
+    if command == "save":
+        name = None
+        for index, flag in enumerate(rest):
+            if flag.startswith("--name="):
+                name = flag.split("=", 1)[1]
+            elif flag == "--name" and index + 1 < len(rest):
+                name = rest[index + 1]
+        tls = DATA_DIR / "server" / "tls"
+        client = Client(
+            "https://127.0.0.1:6443",
+            ca_pem=(tls / "server-ca.crt").read_text(),
+            cert_file=str(tls / "client-admin.crt"),
+            key_file=str(tls / "client-admin.key"),
+            timeout=30,
+        )
+        try:
+            result = client.request("POST", "/v1-k3s/snapshot", {"name": name})
+        except (ApiError, OSError) as exc:
+            return _fatal(f"failed to save snapshot: {exc}")
+        print(f'level=info msg="Snapshot {result["name"]} saved."')
+        return 0
+    if command in ("ls", "list", "l"):
+        as_json = "--output=json" in rest or ("-o" in rest and "json" in rest)
+        rows = []
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
+            rows.append((path.name, f"file://{path}", path.stat().st_size, created))
+        if as_json:
+            print(
+                json.dumps(
+                    [
+                        {"name": n, "location": loc, "size": s, "createdAt": c}
+                        for n, loc, s, c in rows
+                    ]
+                )
+            )
+            return 0
+        width_name = max([len("Name"), *(len(r[0]) for r in rows)]) + 4
+        width_loc = max([len("Location"), *(len(r[1]) for r in rows)]) + 4
+        print(f"{'Name':<{width_name}}{'Location':<{width_loc}}{'Size':<8}Created")
+        for name, location, size, created in rows:
+            print(f"{name:<{width_name}}{location:<{width_loc}}{size:<8}{created}")
+        return 0
+    if command in ("delete", "rm"):
+        for name in rest:
+            (folder / name).unlink(missing_ok=True)
+            print(f'level=info msg="Snapshot {name} deleted."')
+        return 0
+    if command == "prune":
+        return 0
+    return _fatal(f"etcd-snapshot: unknown command {command!r}")
+
+
+def main(argv: list[str] | None = None, version: str = "v1.31.4+k3s1") -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("--version", "-v", "version"):
+        return _version(version)
+    command, rest = args[0], args[1:]
+    if command == "server":
+        return _server(version, rest)
+    if command == "agent":
+        return _agent(version, rest)
+    if command == "etcd-snapshot":
+        return _snapshot(rest)
+    if command == "check-config":
+        print("System checks: pass (kubani-lab stand-in)")
+        return 0
+    if command == "kubectl":
+        return _fatal("this K3s stand-in has no embedded kubectl; use the API or a real kubectl")
+    return _fatal(f"unknown command {command!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
