@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kubani.lab import network
-from kubani.lab.artifacts import build_zipapp
+from kubani.lab.artifacts import build_k3s_artifacts, build_zipapp
 from kubani.lab.host import LabError, require_lab_host, run
 from kubani.lab.image import ensure_image
 from kubani.lab.network import LabNames
@@ -37,6 +37,9 @@ MGMT_NAME = "mgmt"
 TAILNET_MOUNT = "/run/kubani-tailnet"
 STOP_TIMEOUT_S = 20.0
 SSH_WAIT_S = 60.0
+K3S_VERSION = "v1.31.4+k3s1"
+# Two releases, so that upgrades can be rehearsed in the lab.
+K3S_VERSIONS = (K3S_VERSION, "v1.32.1+k3s1")
 
 
 @dataclass
@@ -229,8 +232,14 @@ class Lab:
         )
         self.key.chmod(0o600)
 
+    def k3s_artifacts(self, version: str = K3S_VERSION) -> Path:
+        """The air-gap folder (``k3s`` + ``sha256sum-amd64.txt``) for a K3s version."""
+        return self.folder / "artifacts" / "k3s" / version
+
     def _ensure_standins(self) -> None:
         build_zipapp(self.bin_dir / "tailscale-standin", "kubani.lab.standins.tailscale_cli")
+        for version in K3S_VERSIONS:
+            build_k3s_artifacts(self.k3s_artifacts(version), version)
         wrapper = self.bin_dir / "tailscale"
         wrapper.write_text(
             "#!/bin/sh\n# The management machine's view of the lab tailnet (stand-in).\n"

@@ -84,6 +84,8 @@ class Controllers:
         for node in self.store.list("", "nodes")[0]:
             conditions = (node.get("status") or {}).get("conditions") or []
             ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+            if ready is not None and ready.get("status") == "True":
+                self._clear_unreachable(node)
             if ready is None or ready.get("status") != "True":
                 continue
             beat = _parse_time(ready.get("lastHeartbeatTime"))
@@ -125,6 +127,20 @@ class Controllers:
                 "NodeNotReady",
                 f"Node {node['metadata']['name']} status is now: NodeNotReady",
                 {"kind": "Node", "name": node["metadata"]["name"]},
+            )
+
+    def _clear_unreachable(self, node: dict[str, Any]) -> None:
+        taints = (node.get("spec") or {}).get("taints") or []
+        kept = [t for t in taints if t.get("key") != "node.kubernetes.io/unreachable"]
+        if len(kept) == len(taints):
+            return
+        node["spec"]["taints"] = kept
+        with contextlib.suppress(Conflict, KeyError):
+            self.store.update(
+                ("", "nodes", "", node["metadata"]["name"]),
+                node,
+                check_version=False,
+                bump_generation=False,
             )
 
     # ---- manifests ----------------------------------------------------------------
