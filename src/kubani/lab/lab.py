@@ -176,7 +176,7 @@ class Lab:
         and on the tailnet but left out of the inventory, to be joined later."""
         require_lab_host()
         say = progress or (lambda _message: None)
-        state = self.load() or LabState(lab_id=self.lab_id)
+        state = self.load() or LabState(lab_id=self.lab_id, subnet=self._free_subnet())
         say("image: checking the cached Debian bookworm root filesystem")
         image, seconds = ensure_image(self.home / "images")
         state.image, state.image_build_seconds = str(image), seconds or state.image_build_seconds
@@ -210,6 +210,18 @@ class Lab:
         self._write_inventory(state)
         self.save(state)
         return state
+
+    def _free_subnet(self) -> str:
+        """The first 100.64.N.0/24 that no other lab under the same home uses."""
+        used = set()
+        for other in (self.home / "labs").glob("*/state.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                used.add(json.loads(other.read_text())["subnet"])
+        for third in range(256):
+            candidate = f"100.64.{third}.0/24"
+            if candidate not in used:
+                return candidate
+        raise LabError("no free lab subnet", "256 labs exist", "remove some with `lab down`")
 
     def _ensure_key(self) -> None:
         if self.key.exists():
