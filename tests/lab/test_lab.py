@@ -3,12 +3,15 @@ and a teardown that leaves nothing behind."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import ssl
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from kubani.lab.lab import Lab
 from kubani.lab.network import netns_list
@@ -136,11 +139,12 @@ def test_k3s_stand_in_joins_only_with_the_right_token(lab: Lab, tmp_path: Path) 
         assert modes.split("\n")[0].startswith("600 ") and modes.count("600 ") == 3
         token = lab.ssh_run("cp-1", "cat /var/lib/rancher/k3s/server/token").stdout.strip()
         assert token.startswith("K10") and token.endswith("::server:lab-test-token")
-        sans = lab.ssh_run(
-            "cp-1",
-            "echo | openssl s_client -connect 100.64.0.11:6443 2>/dev/null"
-            " | openssl x509 -noout -ext subjectAltName 2>/dev/null || true",
-        ).stdout
+        served = x509.load_pem_x509_certificate(
+            ssl.get_server_certificate(("100.64.0.11", 6443)).encode()
+        )
+        sans = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "cp-1.tail0lab.ts.net" in sans.get_values_for_type(x509.DNSName)
+        assert ipaddress.ip_address("100.64.0.11") in sans.get_values_for_type(x509.IPAddress)
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(
             lab.ssh_run("cp-1", "cat /etc/rancher/k3s/k3s.yaml").stdout.replace(
@@ -177,7 +181,6 @@ def test_k3s_stand_in_joins_only_with_the_right_token(lab: Lab, tmp_path: Path) 
         assert _ready(kubeconfig, "w-1") == "Unknown"
         table = _kubectl(kubeconfig, "get", "nodes").stdout
         assert "NotReady" in table
-        del sans
     finally:
         for node in ("cp-1", "w-1", "w-2"):
             k3s_install.uninstall(lab, node)
