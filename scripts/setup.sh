@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Shared set-up for a fresh machine: uv (through pip if missing) and the locked environment.
-# Sourced by main.sh and test.sh; safe to run again.
+# Shared set-up for a fresh machine: the lab's Debian packages (as root), uv (through pip if
+# missing) and the locked environment. Sourced by main.sh and test.sh; safe to run again.
 set -euo pipefail
 
 KUBANI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export KUBANI_ROOT
+
+lab_packages=(debootstrap systemd-container openssh-client iproute2)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    missing=()
+    for package in "${lab_packages[@]}"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "setup: installing ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+fi
 
 if command -v uv >/dev/null 2>&1; then
     UV=(uv)
