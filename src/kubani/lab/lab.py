@@ -38,6 +38,26 @@ TAILNET_MOUNT = "/run/kubani-tailnet"
 STOP_TIMEOUT_S = 20.0
 SSH_WAIT_S = 60.0
 K3S_VERSION = "v1.31.4+k3s1"
+# nspawn joins a node to its network namespace but shows the host's /sys/class/net and keeps
+# /proc/sys/net read-only. A sysfs mounted inside the node lists its own devices (tailscale0),
+# and its network sysctls become writable, as on a real machine.
+SYSFS_UNIT = """[Unit]
+Description=Kubani lab: this node's own network devices and settings
+DefaultDependencies=no
+Before=sysinit.target systemd-networkd.service
+ConditionVirtualization=container
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'mkdir -p /run/kubani-sysfs && mount -t sysfs sysfs /run/kubani-sysfs && \\
+ mount --bind /run/kubani-sysfs/class/net /sys/class/net && \\
+ mount --bind /run/kubani-sysfs/devices/virtual/net /sys/devices/virtual/net && \\
+ mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net'
+
+[Install]
+WantedBy=sysinit.target
+"""
 # Two releases, so that upgrades can be rehearsed in the lab.
 K3S_VERSIONS = (K3S_VERSION, "v1.32.1+k3s1")
 
@@ -286,6 +306,13 @@ class Lab:
         (ssh_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         (ssh_dir / "authorized_keys").chmod(0o600)
         shutil.copy2(self.bin_dir / "tailscale-standin", root / "usr/bin/tailscale")
+        sysfs_unit = root / "etc/systemd/system/kubani-lab-sysfs.service"
+        sysfs_unit.write_text(SYSFS_UNIT)
+        wants = root / "etc/systemd/system/sysinit.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        link = wants / sysfs_unit.name
+        if not link.is_symlink():
+            link.symlink_to(f"/etc/systemd/system/{sysfs_unit.name}")
         state_dir = root / "var/lib/tailscale"
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "lab-backend-state").write_text(node.backend_state + "\n")
@@ -301,6 +328,8 @@ class Lab:
             f"--hostname={node.name}",
             "--register=no",
             "--keep-unit",
+            # Its own network namespace: root there may manage it (nftables), as on a real host.
+            "--capability=CAP_NET_ADMIN",
             "--console=passive",
             f"--network-namespace-path=/run/netns/{self.names.netns(node.name)}",
             f"--bind-ro={self.tailnet_dir}:{TAILNET_MOUNT}",
@@ -408,8 +437,13 @@ class Lab:
                 "ansible_ssh_common_args: >-\n"
                 f"  -o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=accept-new\n"
                 "  -o ConnectTimeout=5\n"
-                f"# The lab's tailscale stand-in for the management side.\n"
-                f"kubani_lab_tailscale_bin: {self.bin_dir / 'tailscale'}\n"
+                "# K3s comes from the lab's air-gap folder (the K3s stand-in, one per release).\n"
+                f"k3s_airgap_dir: {self.folder / 'artifacts' / 'k3s'}/{{{{ k3s_version }}}}\n"
+                f"k3s_control_plane_kubeconfig_path: {self.folder / 'kubeconfig'}\n"
+                "# Quicker heartbeats, so that a stopped node shows NotReady within seconds.\n"
+                'node_config_extra_kubelet_args: ["node-status-update-frequency=2s"]\n'
+                "k3s_control_plane_extra_config:\n"
+                '  kube-controller-manager-arg: ["node-monitor-grace-period=10s"]\n'
             ).encode(),
             backup=False,
         )
@@ -420,6 +454,7 @@ class Lab:
                     "---\n# Inventory of the Kubani lab (written by `cluster-mgr lab up`).\n"
                     "all:\n  vars:\n"
                     f"    cluster_name: lab-{self.name}\n"
+                    f"    k3s_version: {K3S_VERSION}\n"
                     f"    tailscale_network: {state.subnet}\n"
                 ).encode(),
                 backup=False,
