@@ -1,0 +1,270 @@
+"""The Ansible layer on a real lab: provisioning, idempotency, add_node, failure paths."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubani.lab.lab import K3S_VERSION, Lab
+from tests.conftest import run_cli
+from tests.lab.ansible_run import run_playbook
+
+pytestmark = pytest.mark.lab
+
+NODES = ("cp-1", "w-1", "w-2")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Lab]:
+    """A lab provisioned by site.yml once for this module (with one spare node for add_node)."""
+    lab = Lab("pytest-ansible")
+    lab.down()
+    try:
+        lab.up(nodes=3, control_planes=1, extra_nodes=1)
+        inventory = str(lab.inventory)
+        assert (
+            run_cli(
+                "-i",
+                inventory,
+                "config-set",
+                "node_labels",
+                '{"kubani.io/tier": "edge"}',
+                "--type",
+                "json",
+                "--scope",
+                "w-1",
+            ).code
+            == 0
+        )
+        assert (
+            run_cli(
+                "-i",
+                inventory,
+                "config-set",
+                "node_taints",
+                '["kubani.io/desk=true:PreferNoSchedule"]',
+                "--type",
+                "json",
+                "--scope",
+                "w-1",
+            ).code
+            == 0
+        )
+        assert (
+            run_cli("-i", inventory, "config-set", "reserved_cpu", "1", "--scope", "w-2").code == 0
+        )
+        first = run_playbook(lab, "site.yml")
+        (lab.folder / "site-1.log").write_text(first.output)
+        assert first.code == 0, first.output[-3000:]
+        yield lab
+    finally:
+        lab.down()
+
+
+def _kubectl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def _nodes(lab: Lab) -> dict[str, dict[str, object]]:
+    result = _kubectl(lab, "get", "nodes", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return {n["metadata"]["name"]: n for n in json.loads(result.stdout)["items"]}
+
+
+def _start_times(lab: Lab) -> dict[str, str]:
+    times = {}
+    for node in lab.require_state().nodes:
+        unit = "k3s" if node.role == "control-plane" else "k3s-agent"
+        result = lab.ssh_run(
+            node.name, f"systemctl show -p ActiveEnterTimestampMonotonic --value {unit}"
+        )
+        times[node.name] = result.stdout.strip()
+    return times
+
+
+def test_site_builds_the_cluster_on_tailnet_addresses(cluster: Lab) -> None:
+    state = cluster.require_state()
+    for name in NODES:
+        node = state.node(name)
+        config = cluster.ssh_run(name, "cat /etc/rancher/k3s/config.yaml").stdout
+        assert f"node-ip: {node.address}" in config
+        assert "flannel-iface: tailscale0" in config
+        modes = cluster.ssh_run(
+            name,
+            "stat -c '%a %n' /etc/rancher/k3s/config.yaml /etc/rancher/k3s/config.yaml.d/*.yaml",
+        ).stdout.split("\n")
+        assert all(line.startswith("600 ") for line in modes if line)
+    secrets = cluster.ssh_run(
+        "cp-1", "stat -c '%a %n' /var/lib/rancher/k3s/server/token /etc/rancher/k3s/k3s.yaml"
+    ).stdout.split("\n")
+    assert all(line.startswith("600 ") for line in secrets if line)
+    assert oct((cluster.folder / "kubeconfig").stat().st_mode & 0o777) == "0o600"
+    nodes = _nodes(cluster)
+    assert set(nodes) == set(NODES)
+    for name, node in nodes.items():
+        status = node["status"]
+        assert isinstance(status, dict)
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True"
+        internal = next(a["address"] for a in status["addresses"] if a["type"] == "InternalIP")
+        assert internal == state.node(name).address
+    labels = nodes["w-1"]["metadata"]["labels"]  # type: ignore[index]
+    assert labels["kubani.io/tier"] == "edge" and labels["kubani.io/gpu"] == "false"
+    assert {"key": "kubani.io/desk", "value": "true", "effect": "PreferNoSchedule"} in (
+        nodes["w-1"]["spec"]["taints"]
+    )  # type: ignore[index]
+    allocatable = nodes["w-2"]["status"]["allocatable"]["cpu"]  # type: ignore[index]
+    capacity = nodes["w-2"]["status"]["capacity"]["cpu"]  # type: ignore[index]
+    assert allocatable == f"{int(capacity) * 1000 - 1250}m"  # reserved_cpu 1 + kube-reserved 250m
+
+
+def test_second_run_changes_nothing_and_restarts_nothing(cluster: Lab) -> None:
+    before = _start_times(cluster)
+    second = run_playbook(cluster, "site.yml", "-v")
+    (cluster.folder / "site-2.log").write_text(second.output)
+    assert second.code == 0, second.output[-3000:]
+    recap = second.recap()
+    assert set(recap) >= set(NODES)
+    assert {host: values["changed"] for host, values in recap.items()} == dict.fromkeys(recap, 0)
+    assert _start_times(cluster) == before
+
+
+def test_the_token_is_never_shown(cluster: Lab) -> None:
+    token = cluster.ssh_run("cp-1", "cat /var/lib/rancher/k3s/server/token").stdout.strip()
+    secret = token.rsplit(":", 1)[-1]
+    assert len(secret) >= 32
+    for log in cluster.folder.glob("site-*.log"):
+        text = log.read_text()
+        assert secret not in text and token not in text, log.name
+
+
+def test_add_node_joins_only_the_new_node(cluster: Lab) -> None:
+    extra = cluster.require_state().node("extra-1")
+    assert (
+        run_cli(
+            "-i",
+            cluster.inventory,
+            "add-node",
+            "extra-1",
+            extra.address,
+            "--ansible-host",
+            extra.address,
+        ).code
+        == 0
+    )
+    before = _start_times(cluster)
+    before.pop("extra-1")
+    result = run_playbook(cluster, "add_node.yml")
+    assert result.code == 0, result.output[-3000:]
+    recap = result.recap()
+    assert recap["extra-1"]["changed"] > 0
+    assert all(recap[name]["changed"] == 0 for name in NODES)
+    after = _start_times(cluster)
+    assert {k: after[k] for k in before} == before
+    node = _nodes(cluster)["extra-1"]
+    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")  # type: ignore[index]
+    assert ready["status"] == "True"
+
+
+def _failed_step(run_output: str, host: str, step: str, message: str) -> None:
+    assert f"TASK [prerequisites : {step}]" in run_output or f": {step}]" in run_output, step
+    assert f"fatal: [{host}]" in run_output
+    assert message in run_output
+
+
+def test_failure_logged_out_tailscale(cluster: Lab) -> None:
+    cluster.set_tailscale("w-2", backend_state="NeedsLogin")
+    try:
+        result = run_playbook(cluster, "preflight.yml")
+    finally:
+        cluster.set_tailscale("w-2", backend_state="Running")
+    assert result.code != 0
+    assert result.recap()["w-2"]["failed"] == 1
+    _failed_step(
+        result.output,
+        "w-2",
+        "Check that tailscale is logged in",
+        "w-2: tailscale is not connected (BackendState NeedsLogin)",
+    )
+    assert "sudo tailscale up" in result.output
+
+
+def test_failure_wrong_tailscale_ip(cluster: Lab) -> None:
+    inventory = str(cluster.inventory)
+    right = cluster.require_state().node("w-2").address
+    wrong = right.rsplit(".", 1)[0] + ".200"
+    assert run_cli("-i", inventory, "config-set", "tailscale_ip", wrong, "--scope", "w-2").code == 0
+    try:
+        result = run_playbook(cluster, "preflight.yml")
+    finally:
+        assert (
+            run_cli("-i", inventory, "config-set", "tailscale_ip", right, "--scope", "w-2").code
+            == 0
+        )
+    assert result.code != 0
+    _failed_step(
+        result.output,
+        "w-2",
+        "Check that the node's Tailscale IP is the inventory's",
+        f"w-2: the inventory says tailscale_ip {wrong}",
+    )
+
+
+def test_failure_blocked_control_plane_port(cluster: Lab) -> None:
+    source = cluster.require_state().node("w-1").address
+    cluster.ssh_run(
+        "cp-1",
+        "nft add table inet kubani_test && nft 'add chain inet kubani_test in "
+        "{ type filter hook input priority -20; }' && nft add rule inet kubani_test in "
+        f"ip saddr {source} tcp dport 6443 drop",
+    )
+    try:
+        result = run_playbook(cluster, "preflight.yml")
+    finally:
+        cluster.ssh_run("cp-1", "nft delete table inet kubani_test")
+    assert result.code != 0
+    _failed_step(
+        result.output, "w-1", "Fail with the pairs that cannot talk", "w-1 cannot reach cp-1"
+    )
+    assert "on 6443/tcp: timed out" in result.output
+
+
+def test_failure_bad_checksum(cluster: Lab, tmp_path: Path) -> None:
+    corrupt = tmp_path / "airgap"
+    shutil.copytree(cluster.k3s_artifacts(K3S_VERSION), corrupt)
+    with (corrupt / "k3s").open("ab") as binary:
+        binary.write(b"\n# tampered\n")
+    result = run_playbook(cluster, "site.yml", "-e", f"k3s_airgap_dir={corrupt}")
+    assert result.code != 0
+    assert "Check the air-gap binary against the release checksum" in result.output
+    assert "fatal: [cp-1]" in result.output
+    assert "does not match" in result.output and "sha256sum-amd64.txt" in result.output
+    unchanged = cluster.ssh_run("cp-1", "sha256sum /usr/local/bin/k3s").stdout.split()[0]
+    expected = (cluster.k3s_artifacts(K3S_VERSION) / "sha256sum-amd64.txt").read_text().split()[0]
+    assert unchanged == expected
+
+
+def test_reset_uninstalls_everywhere(cluster: Lab) -> None:
+    refused = run_playbook(cluster, "reset.yml")
+    assert refused.code != 0 and "kubani_reset_confirm" in refused.output
+    result = run_playbook(cluster, "reset.yml", "-e", "kubani_reset_confirm=lab-pytest-ansible")
+    assert result.code == 0, result.output[-2000:]
+    for name in (*NODES, "extra-1"):
+        left = cluster.ssh_run(
+            name,
+            "ls /usr/local/bin/k3s /var/lib/rancher/k3s 2>&1; "
+            "systemctl list-unit-files 'k3s*' --no-legend",
+            check=False,
+        ).stdout
+        assert "No such file" in left and ".service" not in left
