@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fresh machine -> every check: lint, types, unit, property and end-to-end tests.
+# Fresh machine -> every check: Python lint and types, Ansible lint and syntax, then the unit,
+# property and lab end-to-end tests.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
@@ -8,4 +9,12 @@ run() { "${UV[@]}" run --frozen "$@"; }
 run ruff check .
 run ruff format --check .
 run mypy
+run yamllint ansible .yamllint .ansible-lint
+(
+    cd ansible
+    for playbook in playbooks/*.yml; do
+        ANSIBLE_CONFIG=ansible.cfg run ansible-playbook --syntax-check -i inventory/examples/minimal.yml "$playbook" >/dev/null
+    done
+)
+NO_COLOR=1 run ansible-lint --format=pep8
 run pytest "$@"

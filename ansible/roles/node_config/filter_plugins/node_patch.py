@@ -33,11 +33,15 @@ def _identity(taint: dict[str, Any]) -> tuple[str, str]:
     return (str(taint.get("key")), str(taint.get("effect")))
 
 
-def kubani_node_patch(node: dict[str, Any], labels: dict[str, Any], taints: list[Any]) -> dict[str, Any]:
+def kubani_node_patch(
+    node: dict[str, Any], labels: dict[str, Any], taints: list[Any]
+) -> dict[str, Any]:
     meta = node.get("metadata") or {}
     current_labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
-    wanted_labels = {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in labels.items()}
+    wanted_labels = {
+        str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in labels.items()
+    }
     previously = set(json.loads(annotations.get(MANAGED_LABELS) or "[]"))
 
     label_patch: dict[str, str | None] = {
@@ -51,12 +55,17 @@ def kubani_node_patch(node: dict[str, Any], labels: dict[str, Any], taints: list
     wanted_ids = {_identity(t) for t in wanted_taints}
     previous_taints = {tuple(t) for t in json.loads(annotations.get(MANAGED_TAINTS) or "[]")}
     current_taints = (node.get("spec") or {}).get("taints") or []
-    kept = [t for t in current_taints
-            if _identity(t) not in wanted_ids and _identity(t) not in previous_taints]
+    kept = [
+        t
+        for t in current_taints
+        if _identity(t) not in wanted_ids and _identity(t) not in previous_taints
+    ]
     new_taints = kept + wanted_taints
 
     def comparable(items: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-        return sorted((str(t.get("key")), str(t.get("value", "")), str(t.get("effect"))) for t in items)
+        return sorted(
+            (str(t.get("key")), str(t.get("value", "")), str(t.get("effect"))) for t in items
+        )
 
     patch: dict[str, Any] = {}
     if label_patch:

@@ -19,8 +19,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec={"msg": {"type": "str", "required": True}},
-                           supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec={"msg": {"type": "str", "required": True}}, supports_check_mode=True
+    )
     module.warn(module.params["msg"])
     module.exit_json(changed=False)
 
