@@ -10,9 +10,16 @@ import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
-from kubani.lab.k3s.apiserver import ApiServer, Response, status_error
+from kubani.lab.k3s.apiserver import Response, status_error
+
+
+class Handler(Protocol):
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> Response: ...
+
 
 # (method, path, headers, body, peer certificate) -> Response, or None to fall through
 ExtraRoute = Callable[[str, str, dict[str, str], bytes, dict[str, Any] | None], Response | None]
@@ -27,7 +34,7 @@ class KubeHTTPServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        api: ApiServer,
+        api: Handler,
         ssl_context: ssl.SSLContext | None = None,
         authenticate: Authenticator | None = None,
         extra: ExtraRoute | None = None,

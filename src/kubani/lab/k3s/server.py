@@ -233,6 +233,10 @@ class K3sServer:
                 return Response(200, "pong", "text/plain")
             if path == "/v1-k3s/join" and method == "POST":
                 return self._join(api, headers, body, token.secret, agent_token)
+            if path == "/v1-k3s/server-bootstrap" and method == "POST":
+                from kubani.lab.k3s.joining import bootstrap_route
+
+                return bootstrap_route(tls, token.secret, headers)
             if path == "/v1-k3s/snapshot" and method == "POST":
                 if not cert:
                     return status_error(401, "Unauthorized", "Unauthorized")
@@ -385,7 +389,9 @@ class K3sServer:
 
     def run(self) -> int:
         if self.config.get("server"):
-            raise FatalError("joining another server is not supported by this stand-in yet")
+            from kubani.lab.k3s.joining import run_joining_server
+
+            return run_joining_server(self, self.version)
         self.prepare_pki()
         token = self.prepare_token()
         datastore = self.paths.datastore(self.etcd)

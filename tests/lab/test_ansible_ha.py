@@ -1,0 +1,75 @@
+"""An HA control plane: three servers on embedded etcd, the joiners started one at a time."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from kubani.lab.lab import Lab
+from tests.lab.ansible_run import run_playbook
+
+pytestmark = pytest.mark.lab
+
+
+def test_three_control_planes_join_one_at_a_time() -> None:
+    lab = Lab("pytest-ha")
+    lab.down()
+    try:
+        lab.up(nodes=4, control_planes=3)
+        run = run_playbook(lab, "site.yml")
+        assert run.code == 0, run.output[-3000:]
+        # serial: 1 -> one batch per control plane, in inventory order, each waiting for Ready
+        # before the next starts.
+        batches = re.findall(
+            r"PLAY \[Start the control planes, one at a time\].*?TASK \[k3s_control_plane : "
+            r"Wait for the node to be Ready\][^\n]*\n(?:[^\n]*\n)*?ok: \[(cp-\d)\]",
+            run.output,
+            re.S,
+        )
+        assert batches == ["cp-1", "cp-2", "cp-3"]
+        first = lab.ssh_run("cp-1", "cat /etc/rancher/k3s/config.yaml").stdout
+        assert "cluster-init: true" in first and "server:" not in first
+        for joiner in ("cp-2", "cp-3"):
+            config = lab.ssh_run(joiner, "cat /etc/rancher/k3s/config.yaml").stdout
+            assert "server: https://100.64." in config and "cluster-init" not in config
+        kubeconfig = lab.folder / "kubeconfig"
+        nodes = json.loads(
+            subprocess.run(
+                ["kubectl", "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "json"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout
+        )["items"]
+        roles = {n["metadata"]["name"]: n["metadata"]["labels"] for n in nodes}
+        for name in ("cp-1", "cp-2", "cp-3"):
+            assert roles[name]["node-role.kubernetes.io/etcd"] == "true"
+        # A joined server answers the API itself.
+        joined = kubeconfig.read_text().replace(
+            lab.require_state().node("cp-1").address, lab.require_state().node("cp-2").address
+        )
+        (lab.folder / "kubeconfig-cp-2").write_text(joined)
+        listed = subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                str(lab.folder / "kubeconfig-cp-2"),
+                "get",
+                "nodes",
+                "-o",
+                "name",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        assert sorted(listed.split()) == ["node/cp-1", "node/cp-2", "node/cp-3", "node/w-1"]
+        second = run_playbook(lab, "site.yml")
+        assert all(v["changed"] == 0 for v in second.recap().values()), second.output[-2000:]
+    finally:
+        lab.down()
