@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -253,6 +255,78 @@ def test_failure_bad_checksum(cluster: Lab, tmp_path: Path) -> None:
     unchanged = cluster.ssh_run("cp-1", "sha256sum /usr/local/bin/k3s").stdout.split()[0]
     expected = (cluster.k3s_artifacts(K3S_VERSION) / "sha256sum-amd64.txt").read_text().split()[0]
     assert unchanged == expected
+
+
+def test_backup_then_restore_round_trips(cluster: Lab, tmp_path: Path) -> None:
+    backup = run_playbook(cluster, "backup.yml", "-e", f"kubani_backup_dir={tmp_path}")
+    assert backup.code == 0, backup.output[-3000:]
+    archives = list(tmp_path.glob("kubani-backup-*.tar.gz"))
+    assert len(archives) == 1
+    assert oct(archives[0].stat().st_mode & 0o777) == "0o600"
+    assert _kubectl(cluster, "label", "node", "w-1", "after-backup=yes").returncode == 0
+    restored = run_playbook(cluster, "restore.yml", "-e", f"kubani_restore_file={archives[0]}")
+    assert restored.code == 0, restored.output[-3000:]
+    labels = _nodes(cluster)["w-1"]["metadata"]["labels"]  # type: ignore[index]
+    assert "after-backup" not in labels
+    assert labels["kubani.io/tier"] == "edge"
+
+
+def test_upgrade_rolls_one_node_at_a_time(cluster: Lab) -> None:
+    target = "v1.32.1+k3s1"
+    result = run_playbook(cluster, "upgrade.yml", "-e", f"k3s_version={target}")
+    assert result.code == 0, result.output[-3000:]
+    order = re.findall(
+        r"TASK \[Wait until the node is Ready on the new release\][^\n]*\n"
+        r"(?:[^\n]*\n)*?ok: \[([\w-]+)",
+        result.output,
+    )
+    assert order[0] == "cp-1" and sorted(order) == sorted([*NODES, "extra-1"])
+    assert result.output.count("TASK [node_drain : Cordon the node]") == 4
+    nodes = _nodes(cluster)
+    for name, node in nodes.items():
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == target, name  # type: ignore[index]
+        assert not node["spec"].get("unschedulable"), name  # type: ignore[union-attr]
+    assert cluster.ssh_run("cp-1", "ls -d /var/lib/rancher/k3s/server/db.pre-upgrade-*").stdout
+
+
+def test_remove_node_drains_deletes_and_uninstalls(cluster: Lab) -> None:
+    manifest = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: pinned, namespace: default}\n"
+        "spec:\n  replicas: 2\n  template:\n    metadata: {labels: {app: pinned}}\n    spec:\n"
+        "      nodeSelector: {kubernetes.io/hostname: w-2}\n"
+        "      containers: [{name: app, image: nginx}]\n"
+    )
+    applied = subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(cluster.folder / "kubeconfig"),
+            "apply",
+            "--validate=false",
+            "-f",
+            "-",
+        ],
+        input=manifest,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert applied.returncode == 0, applied.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pods = json.loads(_kubectl(cluster, "get", "pods", "-o", "json").stdout)["items"]
+        if len([p for p in pods if p["status"].get("phase") == "Running"]) == 2:
+            break
+        time.sleep(1)
+    result = run_playbook(cluster, "remove_node.yml", "-e", "kubani_remove_node=w-2")
+    assert result.code == 0, result.output[-3000:]
+    assert "TASK [node_drain : Evict the pods]" in result.output
+    assert "w-2" not in _nodes(cluster)
+    pods = json.loads(_kubectl(cluster, "get", "pods", "-o", "json").stdout)["items"]
+    assert not [p for p in pods if p["spec"].get("nodeName") == "w-2"]
+    left = cluster.ssh_run("w-2", "ls /usr/local/bin/k3s /etc/rancher/k3s 2>&1", check=False).stdout
+    assert left.count("No such file") == 2
 
 
 def test_reset_uninstalls_everywhere(cluster: Lab) -> None:
