@@ -49,7 +49,7 @@ def build_zipapp(target: Path, entry_module: str, main_args: str = "") -> Path:
                 info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
-            main = f"import sys\nfrom {entry_module} import main\nsys.exit(main())\n"
+            main = f"import sys\nfrom {entry_module} import main\nsys.exit(main({main_args}))\n"
             info = zipfile.ZipInfo("__main__.py", date_time=(2025, 1, 1, 0, 0, 0))
             archive.writestr(info, main)
     partial.chmod(partial.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

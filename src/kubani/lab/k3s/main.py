@@ -12,6 +12,22 @@ from pathlib import Path
 from kubani.lab.k3s.config import ConfigError, read_config
 
 DATA_DIR = Path("/var/lib/rancher/k3s")
+# Like K3s, an agent keeps retrying a server that is not answering yet; a wrong token, a CA
+# mismatch or a rejected node password end it at once.
+JOIN_RETRY_S = 120.0
+
+
+def _definite(exc: Exception) -> bool:
+    text = str(exc)
+    return any(
+        reason in text
+        for reason in ("401", "403", "does not match the Cluster CA", "Node password rejected")
+    )
+
+
+def _log_retry(message: str) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(f'time="{stamp}" level=error msg="{message}; retrying"', file=sys.stderr, flush=True)
 
 
 def _fatal(message: str) -> int:
@@ -90,12 +106,19 @@ def _agent(version: str, flags: list[str]) -> int:
         heartbeat_s=_heartbeat(config),
         stop=stop,
     )
-    try:
-        agent.join(str(token))
-        kubelet_cert_for(DATA_DIR, DATA_DIR / "server" / "tls", agent)
-        agent.register()
-    except (JoinError, ApiError, OSError) as exc:
-        return _fatal(f"Error: failed to validate connection to cluster at {server}: {exc}")
+    deadline = time.monotonic() + JOIN_RETRY_S
+    while True:
+        try:
+            agent.join(str(token))
+            kubelet_cert_for(DATA_DIR, DATA_DIR / "server" / "tls", agent)
+            agent.register()
+            break
+        except (JoinError, ApiError, OSError) as exc:
+            message = f"Error: failed to validate connection to cluster at {server}: {exc}"
+            if _definite(exc) or time.monotonic() > deadline or stop.is_set():
+                return _fatal(message)
+            _log_retry(message)
+            stop.wait(2)
     notify("READY=1")
     agent.heartbeat_forever()
     return 0
