@@ -270,6 +270,7 @@ class Lab:
 
     def _ensure_standins(self) -> None:
         build_zipapp(self.bin_dir / "tailscale-standin", "kubani.lab.standins.tailscale_cli")
+        build_zipapp(self.bin_dir / "nvidia-smi-standin", "kubani.lab.standins.nvidia_smi")
         for version in K3S_VERSIONS:
             build_k3s_artifacts(self.k3s_artifacts(version), version)
         wrapper = self.bin_dir / "tailscale"
@@ -313,9 +314,45 @@ class Lab:
         link = wants / sysfs_unit.name
         if not link.is_symlink():
             link.symlink_to(f"/etc/systemd/system/{sysfs_unit.name}")
+        if node.gpu:
+            self._install_gpu_standins(root, node)
         state_dir = root / "var/lib/tailscale"
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "lab-backend-state").write_text(node.backend_state + "\n")
+
+    def _install_gpu_standins(self, root: Path, node: LabNode) -> None:
+        """A GPU, its driver's nvidia-smi and the NVIDIA container toolkit's binaries."""
+        described = root / "etc/kubani-lab/gpus.json"
+        described.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(node.name.encode()).hexdigest()
+        uuid = f"GPU-{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+        described.write_text(
+            json.dumps(
+                {
+                    "driver_version": "550.107.02",
+                    "cuda_version": "12.4",
+                    "gpus": [
+                        {
+                            "name": "NVIDIA GeForce RTX 4090",
+                            "memory_mib": 24564,
+                            "uuid": uuid,
+                            "compute_cap": "8.9",
+                        }
+                    ],
+                },
+                indent=2,
+            )
+        )
+        shutil.copy2(self.bin_dir / "nvidia-smi-standin", root / "usr/bin/nvidia-smi")
+        for tool, version in (("nvidia-container-runtime", "1.17.4"), ("nvidia-ctk", "1.17.4")):
+            path = root / "usr/bin" / tool
+            path.write_text(
+                "#!/bin/sh\n# Kubani lab stand-in for NVIDIA Container Toolkit's " + tool + ".\n"
+                f'case "$1" in --version|-v|version) echo "NVIDIA Container Toolkit CLI version '
+                f'{version}";;\n  *) echo "{tool}: no containers run in the Kubani lab" >&2; '
+                "exit 1;;\nesac\n"
+            )
+            path.chmod(0o755)
 
     def _boot(self, node: LabNode) -> int:
         log = (self.folder / "nodes" / node.name / "console.log").open("ab")

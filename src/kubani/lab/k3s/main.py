@@ -110,6 +110,7 @@ def _agent(version: str, flags: list[str]) -> int:
     while True:
         try:
             agent.join(str(token))
+            agent.write_containerd_config()
             kubelet_cert_for(DATA_DIR, DATA_DIR / "server" / "tls", agent)
             agent.register()
             break

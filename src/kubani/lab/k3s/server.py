@@ -439,6 +439,7 @@ class K3sServer:
             stop=self.stop,
         )
         agent.join(token.secret)
+        agent.write_containerd_config()
         self._kubelet_cert(agent)
         agent.register()
         threading.Thread(target=agent.heartbeat_forever, daemon=True, name="heartbeat").start()

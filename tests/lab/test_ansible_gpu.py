@@ -1,0 +1,81 @@
+"""GPU support in the lab: a node with a (stand-in) NVIDIA GPU gets the runtime, the
+RuntimeClass, the time-slicing device plugin and the GPU labels; a node without gets none."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from kubani.lab.lab import Lab
+from tests.conftest import run_cli
+from tests.lab.ansible_run import run_playbook
+
+pytestmark = pytest.mark.lab
+
+
+def _get(lab: Lab, *args: str) -> dict[str, object]:
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), "get", *args, "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, object] = json.loads(result.stdout)
+    return loaded
+
+
+def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
+    lab = Lab("pytest-gpu")
+    lab.down()
+    try:
+        lab.up(nodes=3, control_planes=1, gpu_nodes=1)
+        assert (
+            run_cli(
+                "-i", lab.inventory, "config-set", "gpu_time_slicing_replicas", "3", "--type", "int"
+            ).code
+            == 0
+        )
+        run = run_playbook(lab, "site.yml")
+        assert run.code == 0, run.output[-3000:]
+
+        containerd = "cat /var/lib/rancher/k3s/agent/etc/containerd/config.toml"
+        assert 'runtimes."nvidia"' in lab.ssh_run("gpu-1", containerd).stdout
+        assert "nvidia" not in lab.ssh_run("w-1", containerd).stdout
+
+        assert _get(lab, "runtimeclass", "nvidia")["handler"] == "nvidia"
+        configmap = _get(
+            lab, "-n", "nvidia-device-plugin", "configmap", "nvidia-device-plugin-configs"
+        )
+        assert "replicas: 3" in configmap["data"]["any"]  # type: ignore[index]
+        daemonset = _get(lab, "-n", "nvidia-device-plugin", "daemonset", "nvidia-device-plugin")
+        template = daemonset["spec"]["template"]["spec"]  # type: ignore[index]
+        assert template["runtimeClassName"] == "nvidia"
+        assert template["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+
+        gpu_labels = _get(lab, "node", "gpu-1")["metadata"]["labels"]  # type: ignore[index]
+        assert gpu_labels["nvidia.com/gpu.present"] == "true"
+        assert gpu_labels["nvidia.com/gpu.product"] == "NVIDIA-GeForce-RTX-4090"
+        assert gpu_labels["nvidia.com/gpu.replicas"] == "3"
+        plain_labels = _get(lab, "node", "w-1")["metadata"]["labels"]  # type: ignore[index]
+        assert not [k for k in plain_labels if k.startswith("nvidia.com/")]
+
+        deadline, capacity = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:
+            capacity = _get(lab, "node", "gpu-1")["status"]["capacity"]  # type: ignore[index]
+            if capacity.get("nvidia.com/gpu") == "3":
+                break
+            time.sleep(2)
+        assert capacity.get("nvidia.com/gpu") == "3"  # 1 GPU x 3 time-slicing replicas
+        assert "nvidia.com/gpu" not in _get(lab, "node", "w-1")["status"]["capacity"]  # type: ignore[index]
+        plugin_pods = _get(lab, "-n", "nvidia-device-plugin", "pods")["items"]
+        assert [p["spec"]["nodeName"] for p in plugin_pods] == ["gpu-1"]  # type: ignore[index]
+
+        again = run_playbook(lab, "site.yml")
+        assert all(v["changed"] == 0 for v in again.recap().values()), again.output[-2000:]
+    finally:
+        lab.down()
