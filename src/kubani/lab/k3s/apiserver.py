@@ -522,19 +522,7 @@ class ApiServer:
             return self._not_found(route)
         if route.subresource == "scale":
             obj = self._apply_scale(current, obj)
-        obj = self._merge_for_subresource(route, current, obj)
-        obj.setdefault("metadata", {})["name"] = route.name
-        self._decorate(obj, route.kind)
-        try:
-            updated = self.store.update(route.key, obj, bump_generation=route.subresource is None)
-        except Conflict as exc:
-            return status_error(
-                409,
-                "Conflict",
-                f'Operation cannot be fulfilled on {route.kind.plural} "{route.name}": {exc}',
-            )
-        self._after_write(route.kind, updated)
-        return Response(200, updated)
+        return self._update_checked(route, self._merge_for_subresource(route, current, obj))
 
     def _patch(
         self, route: Route, content_type: str, body: bytes, query: dict[str, str]

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from kubani.lab.k3s.config import ConfigError, read_config
 
@@ -58,14 +59,22 @@ def _config_path(flags: list[str]) -> tuple[Path, list[str]]:
     return path, rest
 
 
+def _load_config(flags: list[str]) -> dict[str, Any] | None:
+    """The merged configuration, or None after logging why it cannot be read."""
+    path, rest = _config_path(flags)
+    try:
+        return read_config(path, rest)
+    except ConfigError as exc:
+        _fatal(str(exc))
+        return None
+
+
 def _server(version: str, flags: list[str]) -> int:
     from kubani.lab.k3s.server import FatalError, K3sServer, cluster_reset, install_signal_handlers
 
-    path, flags = _config_path(flags)
-    try:
-        config = read_config(path, flags)
-    except ConfigError as exc:
-        return _fatal(str(exc))
+    config = _load_config(flags)
+    if config is None:
+        return 1
     try:
         if config.get("cluster-reset"):
             return cluster_reset(config, DATA_DIR)
@@ -84,11 +93,9 @@ def _agent(version: str, flags: list[str]) -> int:
     from kubani.lab.k3s.notify import notify
     from kubani.lab.k3s.server import _heartbeat, install_signal_handlers, kubelet_cert_for
 
-    path, flags = _config_path(flags)
-    try:
-        config = read_config(path, flags)
-    except ConfigError as exc:
-        return _fatal(str(exc))
+    config = _load_config(flags)
+    if config is None:
+        return 1
     server = config.get("server")
     token = config.get("token")
     if not token and config.get("token-file"):
