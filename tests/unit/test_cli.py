@@ -309,3 +309,16 @@ def test_new_files_are_private(cli: Cli, tmp_path: Path) -> None:
     path.chmod(0o640)
     assert cli("-i", path, "add-node", "w", "100.64.0.2").code == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_the_last_control_plane_cannot_be_removed(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n        cp:\n"
+        "          tailscale_ip: 100.64.0.1\n    workers:\n      hosts:\n"
+        "        w:\n          tailscale_ip: 100.64.0.2\n"
+    )
+    before = snapshot(tmp_path)
+    for args in (["remove-node", "cp"], ["remove-node", "cp", "--force"]):
+        _one_line_error(cli("-i", path, *args), "no control plane")
+    assert snapshot(tmp_path) == before
