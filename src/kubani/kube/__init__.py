@@ -1,0 +1,1 @@
+"""Kubernetes access behind a small async interface (lightkube), shared by CLI and TUI."""

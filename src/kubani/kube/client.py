@@ -1,0 +1,173 @@
+"""The cluster as the CLI and the TUI need it: nodes (listed and watched), pods, metrics,
+kubelet stats, and the few writes that drain a node. Everything returns plain dicts in
+the API's own shapes; summaries live in ``summary.py``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kubani.errors import KubaniError
+
+
+class KubeError(KubaniError):
+    """The API could not be reached or refused a request."""
+
+
+class Kube:
+    def __init__(
+        self, kubeconfig: Path | None = None, context: str | None = None, timeout: float = 10.0
+    ) -> None:
+        import httpx2
+        from lightkube import AsyncClient, KubeConfig
+
+        try:
+            config = KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
+            single = config.get(context_name=context) if context else config.get()
+        except Exception as exc:
+            raise KubeError(
+                "cannot read the kubeconfig",
+                str(exc),
+                "pass --kubeconfig, or run `cluster-mgr kubeconfig`",
+            ) from exc
+        if single is None:
+            raise KubeError(
+                "cannot read the kubeconfig", "it has no current context", "pass --context"
+            )
+        self.server = single.cluster.server
+        self._client = AsyncClient(config=single, timeout=httpx2.Timeout(timeout), trust_env=False)
+
+    async def __aenter__(self) -> Kube:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    # ---- helpers ------------------------------------------------------------------
+
+    def _failed(self, what: str, exc: Exception) -> KubeError:
+        from lightkube import ApiError
+
+        if isinstance(exc, ApiError):
+            return KubeError(what, f"HTTP {exc.status.code}: {exc.status.message}", None)
+        if type(exc).__name__ in ("ValidationError", "DecodeError") or isinstance(exc, ValueError):
+            return KubeError(
+                what,
+                f"unexpected reply from {self.server}: {exc}",
+                "is this a Kubernetes API server? (--kubeconfig, --context)",
+            )
+        return KubeError(
+            what,
+            f"cannot reach {self.server}: {type(exc).__name__}: {exc}",
+            "check the tailnet path to the control plane (`cluster-mgr status`)",
+        )
+
+    async def _raw(self, path: str) -> Any:
+        try:
+            # lightkube has no raw GET; its httpx client carries the kubeconfig's credentials.
+            response = await self._client._client._client.get(path)
+        except Exception as exc:
+            raise self._failed(f"GET {path}", exc) from exc
+        if response.status_code >= 400:
+            return None
+        return response.json()
+
+    # ---- reads ----------------------------------------------------------------------
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        from lightkube.resources.core_v1 import Node
+
+        try:
+            return [node.to_dict() async for node in self._client.list(Node)]
+        except Exception as exc:
+            raise self._failed("cannot list nodes", exc) from exc
+
+    async def watch_nodes(
+        self, resource_version: str | None = None
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Node events; raises KubeError with code 410 when ``resource_version`` is too old."""
+        from lightkube.resources.core_v1 import Node
+
+        try:
+            async for kind, node in self._client.watch(Node, resource_version=resource_version):
+                yield kind, node.to_dict()
+        except Exception as exc:
+            raise self._failed("the node watch ended", exc) from exc
+
+    async def pods(
+        self, namespace: str | None = None, node: str | None = None
+    ) -> list[dict[str, Any]]:
+        from lightkube.resources.core_v1 import Pod
+
+        fields: dict[str, Any] | None = {"spec.nodeName": node} if node else None
+        try:
+            return [
+                pod.to_dict()
+                async for pod in self._client.list(Pod, namespace=namespace or "*", fields=fields)
+            ]
+        except Exception as exc:
+            raise self._failed("cannot list pods", exc) from exc
+
+    async def node_metrics(self) -> dict[str, dict[str, str]] | None:
+        """Node CPU and memory use, or None when metrics.k8s.io is not served."""
+        body = await self._raw("/apis/metrics.k8s.io/v1beta1/nodes")
+        if body is None:
+            return None
+        return {item["metadata"]["name"]: item.get("usage", {}) for item in body.get("items", [])}
+
+    async def node_stats(self, name: str) -> dict[str, Any] | None:
+        """The kubelet's stats/summary for a node (disk use), or None when unreachable."""
+        body = await self._raw(f"/api/v1/nodes/{name}/proxy/stats/summary")
+        return body if isinstance(body, dict) else None
+
+    # ---- writes ---------------------------------------------------------------------
+
+    async def cordon(self, name: str, unschedulable: bool = True) -> None:
+        from lightkube.resources.core_v1 import Node
+        from lightkube.types import PatchType
+
+        try:
+            await self._client.patch(
+                Node,
+                name,
+                {"spec": {"unschedulable": unschedulable or None}},
+                patch_type=PatchType.MERGE,
+            )
+        except Exception as exc:
+            raise self._failed(
+                f"cannot {'cordon' if unschedulable else 'uncordon'} {name}", exc
+            ) from exc
+
+    async def evict(self, namespace: str, name: str) -> bool:
+        """Evict a pod through the eviction API; False when a PodDisruptionBudget refuses."""
+        from lightkube import ApiError
+        from lightkube.models.meta_v1 import ObjectMeta
+        from lightkube.resources.core_v1 import Pod
+
+        eviction = Pod.Eviction(metadata=ObjectMeta(name=name, namespace=namespace))
+        try:
+            await self._client.create(eviction, name=name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code == 429:
+                return False
+            if exc.status.code == 404:
+                return True
+            raise self._failed(f"cannot evict {namespace}/{name}", exc) from exc
+        except Exception as exc:
+            raise self._failed(f"cannot evict {namespace}/{name}", exc) from exc
+        return True
+
+    async def delete_node(self, name: str) -> None:
+        from lightkube.resources.core_v1 import Node
+
+        try:
+            await self._client.delete(Node, name)
+        except Exception as exc:
+            raise self._failed(f"cannot delete node {name}", exc) from exc

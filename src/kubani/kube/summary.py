@@ -1,0 +1,90 @@
+"""One row per node, as both `cluster-mgr status` and `cluster-tui` show it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubani.quantity import QuantityError, parse_quantity
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    name: str
+    ready: str  # "True", "False" or "Unknown"
+    roles: tuple[str, ...]
+    internal_ip: str | None
+    kubelet_version: str
+    unschedulable: bool
+    cpu_allocatable: float | None
+    memory_allocatable: int | None
+    gpu_capacity: int
+    cpu_used: float | None = None
+    memory_used: int | None = None
+    taints: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def status(self) -> str:
+        text = {"True": "Ready", "False": "NotReady"}.get(self.ready, "NotReady")
+        return text + (",SchedulingDisabled" if self.unschedulable else "")
+
+    @property
+    def cpu_percent(self) -> float | None:
+        if self.cpu_used is None or not self.cpu_allocatable:
+            return None
+        return 100.0 * self.cpu_used / self.cpu_allocatable
+
+
+def _amount(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(parse_quantity(value))
+    except QuantityError:
+        return None
+
+
+def summarise(node: dict[str, Any], usage: dict[str, str] | None = None) -> NodeSummary:
+    meta, spec, status = (
+        node.get("metadata") or {},
+        node.get("spec") or {},
+        node.get("status") or {},
+    )
+    labels = meta.get("labels") or {}
+    ready = next(
+        (
+            c.get("status", "Unknown")
+            for c in status.get("conditions") or []
+            if c.get("type") == "Ready"
+        ),
+        "Unknown",
+    )
+    allocatable = status.get("allocatable") or {}
+    memory = _amount(allocatable.get("memory"))
+    used_memory = _amount((usage or {}).get("memory"))
+    return NodeSummary(
+        name=meta.get("name", ""),
+        ready=ready,
+        roles=tuple(
+            sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
+        ),
+        internal_ip=next(
+            (
+                a.get("address")
+                for a in status.get("addresses") or []
+                if a.get("type") == "InternalIP"
+            ),
+            None,
+        ),
+        kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion", ""),
+        unschedulable=bool(spec.get("unschedulable")),
+        cpu_allocatable=_amount(allocatable.get("cpu")),
+        memory_allocatable=int(memory) if memory is not None else None,
+        gpu_capacity=int(_amount((status.get("capacity") or {}).get("nvidia.com/gpu")) or 0),
+        cpu_used=_amount((usage or {}).get("cpu")),
+        memory_used=int(used_memory) if used_memory is not None else None,
+        taints=tuple(
+            f"{t.get('key')}{'=' + t['value'] if t.get('value') else ''}:{t.get('effect')}"
+            for t in spec.get("taints") or []
+        ),
+    )
