@@ -147,7 +147,8 @@ def main() -> None:
         return
     for row in rows:
         ratio = f"  ({row['ratio']:.1f}x kubectl)" if row.get("ratio") else ""
-        verdict = {True: "ok", False: "MISSED", None: ""}[row.get("ok")]  # type: ignore[index]
+        ok = row.get("ok")
+        verdict = "" if ok is None else ("ok" if ok else "MISSED")
         print(
             f"{row['what']:<34} {row['seconds'] * 1000:7.0f} ms{ratio:<18} "
             f"{row['target']:<32} {verdict}"

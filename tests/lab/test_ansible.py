@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,7 @@ def _kubectl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _nodes(lab: Lab) -> dict[str, dict[str, object]]:
+def _nodes(lab: Lab) -> dict[str, Any]:
     result = _kubectl(lab, "get", "nodes", "-o", "json")
     assert result.returncode == 0, result.stderr
     return {n["metadata"]["name"]: n for n in json.loads(result.stdout)["items"]}
@@ -121,13 +122,13 @@ def test_site_builds_the_cluster_on_tailnet_addresses(cluster: Lab) -> None:
         assert ready["status"] == "True"
         internal = next(a["address"] for a in status["addresses"] if a["type"] == "InternalIP")
         assert internal == state.node(name).address
-    labels = nodes["w-1"]["metadata"]["labels"]  # type: ignore[index]
+    labels = nodes["w-1"]["metadata"]["labels"]
     assert labels["kubani.io/tier"] == "edge" and labels["kubani.io/gpu"] == "false"
     assert {"key": "kubani.io/desk", "value": "true", "effect": "PreferNoSchedule"} in (
         nodes["w-1"]["spec"]["taints"]
-    )  # type: ignore[index]
-    allocatable = nodes["w-2"]["status"]["allocatable"]["cpu"]  # type: ignore[index]
-    capacity = nodes["w-2"]["status"]["capacity"]["cpu"]  # type: ignore[index]
+    )
+    allocatable = nodes["w-2"]["status"]["allocatable"]["cpu"]
+    capacity = nodes["w-2"]["status"]["capacity"]["cpu"]
     assert allocatable == f"{int(capacity) * 1000 - 1250}m"  # reserved_cpu 1 + kube-reserved 250m
 
 
@@ -175,7 +176,7 @@ def test_add_node_joins_only_the_new_node(cluster: Lab) -> None:
     after = _start_times(cluster)
     assert {k: after[k] for k in before} == before
     node = _nodes(cluster)["extra-1"]
-    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")  # type: ignore[index]
+    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True"
 
 
@@ -266,7 +267,7 @@ def test_backup_then_restore_round_trips(cluster: Lab, tmp_path: Path) -> None:
     assert _kubectl(cluster, "label", "node", "w-1", "after-backup=yes").returncode == 0
     restored = run_playbook(cluster, "restore.yml", "-e", f"kubani_restore_file={archives[0]}")
     assert restored.code == 0, restored.output[-3000:]
-    labels = _nodes(cluster)["w-1"]["metadata"]["labels"]  # type: ignore[index]
+    labels = _nodes(cluster)["w-1"]["metadata"]["labels"]
     assert "after-backup" not in labels
     assert labels["kubani.io/tier"] == "edge"
 
@@ -284,8 +285,8 @@ def test_upgrade_rolls_one_node_at_a_time(cluster: Lab) -> None:
     assert result.output.count("TASK [node_drain : Cordon the node]") == 4
     nodes = _nodes(cluster)
     for name, node in nodes.items():
-        assert node["status"]["nodeInfo"]["kubeletVersion"] == target, name  # type: ignore[index]
-        assert not node["spec"].get("unschedulable"), name  # type: ignore[union-attr]
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == target, name
+        assert not node["spec"].get("unschedulable"), name
     assert cluster.ssh_run("cp-1", "ls -d /var/lib/rancher/k3s/server/db.pre-upgrade-*").stdout
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from tests.lab.ansible_run import run_playbook
 pytestmark = pytest.mark.lab
 
 
-def _get(lab: Lab, *args: str) -> dict[str, object]:
+def _get(lab: Lab, *args: str) -> Any:
     result = subprocess.run(
         ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), "get", *args, "-o", "json"],
         capture_output=True,
@@ -25,8 +26,7 @@ def _get(lab: Lab, *args: str) -> dict[str, object]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    loaded: dict[str, object] = json.loads(result.stdout)
-    return loaded
+    return json.loads(result.stdout)
 
 
 def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
@@ -51,29 +51,29 @@ def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
         configmap = _get(
             lab, "-n", "nvidia-device-plugin", "configmap", "nvidia-device-plugin-configs"
         )
-        assert "replicas: 3" in configmap["data"]["any"]  # type: ignore[index]
+        assert "replicas: 3" in configmap["data"]["any"]
         daemonset = _get(lab, "-n", "nvidia-device-plugin", "daemonset", "nvidia-device-plugin")
-        template = daemonset["spec"]["template"]["spec"]  # type: ignore[index]
+        template = daemonset["spec"]["template"]["spec"]
         assert template["runtimeClassName"] == "nvidia"
         assert template["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
 
-        gpu_labels = _get(lab, "node", "gpu-1")["metadata"]["labels"]  # type: ignore[index]
+        gpu_labels = _get(lab, "node", "gpu-1")["metadata"]["labels"]
         assert gpu_labels["nvidia.com/gpu.present"] == "true"
         assert gpu_labels["nvidia.com/gpu.product"] == "NVIDIA-GeForce-RTX-4090"
         assert gpu_labels["nvidia.com/gpu.replicas"] == "3"
-        plain_labels = _get(lab, "node", "w-1")["metadata"]["labels"]  # type: ignore[index]
+        plain_labels = _get(lab, "node", "w-1")["metadata"]["labels"]
         assert not [k for k in plain_labels if k.startswith("nvidia.com/")]
 
         deadline, capacity = time.monotonic() + 60, {}
         while time.monotonic() < deadline:
-            capacity = _get(lab, "node", "gpu-1")["status"]["capacity"]  # type: ignore[index]
+            capacity = _get(lab, "node", "gpu-1")["status"]["capacity"]
             if capacity.get("nvidia.com/gpu") == "3":
                 break
             time.sleep(2)
         assert capacity.get("nvidia.com/gpu") == "3"  # 1 GPU x 3 time-slicing replicas
-        assert "nvidia.com/gpu" not in _get(lab, "node", "w-1")["status"]["capacity"]  # type: ignore[index]
+        assert "nvidia.com/gpu" not in _get(lab, "node", "w-1")["status"]["capacity"]
         plugin_pods = _get(lab, "-n", "nvidia-device-plugin", "pods")["items"]
-        assert [p["spec"]["nodeName"] for p in plugin_pods] == ["gpu-1"]  # type: ignore[index]
+        assert [p["spec"]["nodeName"] for p in plugin_pods] == ["gpu-1"]
 
         again = run_playbook(lab, "site.yml")
         assert all(v["changed"] == 0 for v in again.recap().values()), again.output[-2000:]

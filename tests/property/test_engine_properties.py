@@ -60,7 +60,7 @@ def test_edit_sequences(ops: list[tuple[str, str, str | None, dict[str, object] 
                 assert path.read_bytes() == before
                 continue
             if op == "add":
-                expected[name] = group  # type: ignore[assignment]
+                expected[name] = group
             else:
                 expected.pop(name)
         text = path.read_text()

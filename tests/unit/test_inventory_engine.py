@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
@@ -17,7 +18,7 @@ def _comments(text: str) -> list[str]:
     return [line.split("#", 1)[1].strip() for line in text.splitlines() if "#" in line]
 
 
-def _parsed(path: Path) -> object:
+def _parsed(path: Path) -> Any:
     return YAML(typ="safe").load(path.read_text())
 
 
@@ -83,7 +84,7 @@ def test_emptying_a_group_writes_valid_yaml_and_adding_back_works(inventory: Pat
     assert "# a gpu box" in inventory.read_text()
     with edit_inventory(inventory, "add") as doc:
         doc.add_host("workers", "w-9", {"tailscale_ip": "100.64.0.29"})
-    assert _parsed(inventory)["all"]["children"]["workers"]["hosts"] == {  # type: ignore[index]
+    assert _parsed(inventory)["all"]["children"]["workers"]["hosts"] == {
         "w-9": {"tailscale_ip": "100.64.0.29"}
     }
     assert inventory.read_text().index("w-9:") < inventory.read_text().index("# an unrelated")
@@ -97,7 +98,7 @@ def test_add_creates_missing_groups(tmp_path: Path) -> None:
     )
     with edit_inventory(path, "add") as doc:
         doc.add_host("workers", "w", {"tailscale_ip": "100.64.0.2"})
-    assert _parsed(path)["all"]["children"]["workers"]["hosts"]["w"]  # type: ignore[index]
+    assert _parsed(path)["all"]["children"]["workers"]["hosts"]["w"]
 
 
 def test_invalid_result_writes_nothing(inventory: Path) -> None:
@@ -250,7 +251,7 @@ def test_flow_style_falls_back_to_round_trip(tmp_path: Path) -> None:
     with edit_inventory(path, "add") as doc:
         doc.add_host("control_plane", "cp-2", {"tailscale_ip": "100.64.0.2"})
     data = _parsed(path)
-    assert data["all"]["children"]["control_plane"]["hosts"]["cp-2"] == {  # type: ignore[index]
+    assert data["all"]["children"]["control_plane"]["hosts"]["cp-2"] == {
         "tailscale_ip": "100.64.0.2"
     }
 
@@ -301,6 +302,6 @@ def test_removing_a_host_with_nested_and_block_values(tmp_path: Path) -> None:
         doc.remove_host("a")
     text = path.read_text()
     assert "line one" not in text and "# about b" in text
-    assert _parsed(path)["all"]["children"]["workers"]["hosts"] == {  # type: ignore[index]
+    assert _parsed(path)["all"]["children"]["workers"]["hosts"] == {
         "b": {"tailscale_ip": "100.64.0.3"}
     }

@@ -133,13 +133,13 @@ class Node(BaseModel):
 
     @field_validator("reserved_cpu", mode="before")
     @classmethod
-    def _cpu(cls, value: object) -> object:
-        return None if value is None else cpu_quantity(value)  # type: ignore[arg-type]
+    def _cpu(cls, value: Any) -> str | None:
+        return None if value is None else cpu_quantity(value)
 
     @field_validator("reserved_memory", mode="before")
     @classmethod
-    def _memory(cls, value: object) -> object:
-        return None if value is None else memory_quantity(value)  # type: ignore[arg-type]
+    def _memory(cls, value: Any) -> str | None:
+        return None if value is None else memory_quantity(value)
 
     @field_validator("node_labels")
     @classmethod
