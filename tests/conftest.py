@@ -20,6 +20,24 @@ FIXTURES = Path(__file__).parent / "fixtures"
 BIN = Path(sys.executable).parent
 
 
+# The keys every discovered peer has, whatever the source.
+PEER_KEYS = frozenset(
+    {
+        "hostname",
+        "dns_name",
+        "tailscale_ips",
+        "ipv4",
+        "os",
+        "online",
+        "last_seen",
+        "tags",
+        "relay",
+        "is_self",
+        "in_cluster",
+    }
+)
+
+
 def fixture_json(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 

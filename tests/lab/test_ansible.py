@@ -29,38 +29,16 @@ def cluster() -> Iterator[Lab]:
     lab.down()
     try:
         lab.up(nodes=3, control_planes=1, extra_nodes=1)
-        inventory = str(lab.inventory)
-        assert (
-            run_cli(
-                "-i",
-                inventory,
-                "config-set",
-                "node_labels",
-                '{"kubani.io/tier": "edge"}',
-                "--type",
-                "json",
-                "--scope",
-                "w-1",
-            ).code
-            == 0
-        )
-        assert (
-            run_cli(
-                "-i",
-                inventory,
-                "config-set",
-                "node_taints",
-                '["kubani.io/desk=true:PreferNoSchedule"]',
-                "--type",
-                "json",
-                "--scope",
-                "w-1",
-            ).code
-            == 0
-        )
-        assert (
-            run_cli("-i", inventory, "config-set", "reserved_cpu", "1", "--scope", "w-2").code == 0
-        )
+        settings = [
+            ("node_labels", '{"kubani.io/tier": "edge"}', "json", "w-1"),
+            ("node_taints", '["kubani.io/desk=true:PreferNoSchedule"]', "json", "w-1"),
+            ("reserved_cpu", "1", "string", "w-2"),
+        ]
+        for key, value, kind, scope in settings:
+            result = run_cli(
+                "-i", lab.inventory, "config-set", key, value, "--type", kind, "--scope", scope
+            )
+            assert result.code == 0, result.stderr
         first = run_playbook(lab, "site.yml")
         (lab.folder / "site-1.log").write_text(first.output)
         assert first.code == 0, first.output[-3000:]

@@ -11,7 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from kubani.lab.tailnet import TailnetDevice, render_status
-from tests.conftest import CliResult, snapshot
+from tests.conftest import PEER_KEYS, CliResult, snapshot
 
 Cli = Callable[..., CliResult]
 
@@ -53,19 +53,7 @@ def test_discover_json(cli: Cli, tmp_path: Path, inventory: Path) -> None:
     assert result.code == 0, result.stderr
     peers = result.json()
     assert isinstance(peers, list) and len(peers) == 5
-    assert {
-        "hostname",
-        "dns_name",
-        "tailscale_ips",
-        "ipv4",
-        "os",
-        "online",
-        "last_seen",
-        "tags",
-        "relay",
-        "is_self",
-        "in_cluster",
-    } <= set(peers[0])
+    assert set(peers[0]) >= PEER_KEYS
     # cp-1 by name; "other" by address 100.64.0.20, which is w-1's in the inventory.
     assert sorted(p["hostname"] for p in peers if p["in_cluster"]) == ["cp-1", "other"]
     assert peers[0]["is_self"] and peers[0]["hostname"] == "mgmt"

@@ -16,28 +16,16 @@ import pytest
 from kubani.lab.k3s.apiserver import ApiServer
 from kubani.lab.k3s.client import ApiError, Client
 from kubani.lab.k3s.controllers import Controllers
-from kubani.lab.k3s.http import KubeHTTPServer
 from kubani.lab.k3s.store import Store
+from tests.standin_api import StandInApi
 
 KUBECTL = shutil.which("kubectl")
 
 
-class Cluster:
+class Cluster(StandInApi):
     def __init__(self, tmp: Path) -> None:
-        self.store = Store(tmp / "state.json")
-        self.api = ApiServer(self.store)
-        self.http = KubeHTTPServer(("127.0.0.1", 0), self.api)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        self.api.advertise = self.url.removeprefix("http://")
-        self.http.serve_in_thread()
+        super().__init__(tmp, Store(tmp / "state.json"))
         self.client = Client(self.url)
-        self.kubeconfig = tmp / "kubeconfig"
-        self.kubeconfig.write_text(
-            "apiVersion: v1\nkind: Config\n"
-            f"clusters: [{{name: t, cluster: {{server: '{self.url}'}}}}]\n"
-            "users: [{name: u, user: {token: t}}]\n"
-            "contexts: [{name: t, context: {cluster: t, user: u}}]\ncurrent-context: t\n"
-        )
 
     def kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         assert KUBECTL, "kubectl is part of this project's machine image"
@@ -84,8 +72,7 @@ class Cluster:
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     instance = Cluster(tmp_path)
     yield instance
-    instance.http.shutdown()
-    instance.http.server_close()
+    instance.close()
 
 
 def test_kubectl_reads_and_writes(cluster: Cluster) -> None:

@@ -11,9 +11,7 @@ import pytest
 
 from kubani.kube.client import Kube, KubeError
 from kubani.kube.summary import summarise
-from kubani.lab.k3s.apiserver import ApiServer
-from kubani.lab.k3s.http import KubeHTTPServer
-from kubani.lab.k3s.store import Store
+from tests.standin_api import StandInApi, write_kubeconfig
 
 NODE_INFO = {
     "architecture": "amd64",
@@ -29,20 +27,7 @@ NODE_INFO = {
 }
 
 
-class Api:
-    def __init__(self, tmp: Path) -> None:
-        self.api = ApiServer(Store())
-        self.http = KubeHTTPServer(("127.0.0.1", 0), self.api)
-        self.http.serve_in_thread()
-        url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        self.kubeconfig = tmp / "kubeconfig"
-        self.kubeconfig.write_text(
-            "apiVersion: v1\nkind: Config\n"
-            f"clusters: [{{name: lab, cluster: {{server: '{url}'}}}}]\n"
-            "users: [{name: u, user: {token: t}}]\n"
-            "contexts: [{name: lab, context: {cluster: lab, user: u}}]\ncurrent-context: lab\n"
-        )
-
+class Api(StandInApi):
     def create(self, path: str, body: dict[str, Any]) -> None:
         import json
 
@@ -76,8 +61,7 @@ class Api:
 def api(tmp_path: Path) -> Iterator[Api]:
     instance = Api(tmp_path)
     yield instance
-    instance.http.shutdown()
-    instance.http.server_close()
+    instance.close()
 
 
 def test_nodes_and_summary(api: Api) -> None:
@@ -180,13 +164,7 @@ def test_eviction_and_deletion(api: Api) -> None:
 
 
 def test_unreachable_api_is_one_clear_error(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\nclusters: [{name: x, cluster: {server: 'http://127.0.0.1:9'}}]\n"
-        "users: [{name: u, user: {token: t}}]\n"
-        "contexts: [{name: x, context: {cluster: x, user: u}}]\n"
-        "current-context: x\n"
-    )
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9", "x")
 
     async def scenario() -> None:
         async with Kube(kubeconfig, timeout=2) as kube:

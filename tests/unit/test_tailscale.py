@@ -13,21 +13,7 @@ from kubani.tailscale import DiscoveryOptions, TailscaleError, discover, fetch_p
 from kubani.tailscale.local import check_backend, read_status
 from kubani.tailscale.parse import peers_from_api, peers_from_headscale, peers_from_status
 from kubani.tailscale.remote import ApiCredentials
-from tests.conftest import FakeHttp, fixture_json
-
-PEER_KEYS = {
-    "hostname",
-    "dns_name",
-    "tailscale_ips",
-    "ipv4",
-    "os",
-    "online",
-    "last_seen",
-    "tags",
-    "relay",
-    "is_self",
-    "in_cluster",
-}
+from tests.conftest import PEER_KEYS, FakeHttp, fixture_json
 
 
 def test_status_fixture_normalises() -> None:

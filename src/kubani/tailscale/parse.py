@@ -46,6 +46,14 @@ def _mapping(value: object, source: str, what: str) -> Mapping[str, Any]:
     return value
 
 
+def _listed(reply: object, source: str, key: str) -> list[Any]:
+    """The list a JSON reply carries under ``key``."""
+    items = _mapping(reply, source, "the reply").get(key)
+    if not isinstance(items, list):
+        raise _reply_error(source, f"no '{key}' list in the reply")
+    return items
+
+
 def _peer_from_status_node(node: Mapping[str, Any], is_self: bool) -> TailscalePeer:
     ips = tuple(str(ip) for ip in node.get("TailscaleIPs") or ())
     online = bool(node.get("Online"))
@@ -85,12 +93,8 @@ def peers_from_status(status: object) -> list[TailscalePeer]:
 def peers_from_api(devices: object) -> list[TailscalePeer]:
     """Peers from the API v2 ``GET /tailnet/{tailnet}/devices``."""
     source = "the Tailscale API"
-    body = _mapping(devices, source, "the reply")
-    items = body.get("devices")
-    if not isinstance(items, list):
-        raise _reply_error(source, "no 'devices' list in the reply")
     peers = []
-    for raw in items:
+    for raw in _listed(devices, source, "devices"):
         device = _mapping(raw, source, "a device")
         ips = tuple(str(ip) for ip in device.get("addresses") or ())
         online = bool(device.get("connectedToControl"))
@@ -112,12 +116,8 @@ def peers_from_api(devices: object) -> list[TailscalePeer]:
 def peers_from_headscale(nodes: object, dns_suffix: str | None = None) -> list[TailscalePeer]:
     """Peers from headscale ``GET /api/v1/node``."""
     source = "headscale"
-    body = _mapping(nodes, source, "the reply")
-    items = body.get("nodes")
-    if not isinstance(items, list):
-        raise _reply_error(source, "no 'nodes' list in the reply")
     peers = []
-    for raw in items:
+    for raw in _listed(nodes, source, "nodes"):
         node = _mapping(raw, source, "a node")
         ips = tuple(str(ip) for ip in node.get("ipAddresses") or ())
         online = bool(node.get("online"))

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from kubani.lab.k3s.apiserver import ApiServer, Route
-from kubani.lab.k3s.store import Conflict, now
+from kubani.lab.k3s.store import Conflict, Key, now
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -114,13 +114,7 @@ class Controllers:
                 }
             )
             node.setdefault("spec", {})["taints"] = taints
-            with contextlib.suppress(Conflict, KeyError):
-                self.store.update(
-                    ("", "nodes", "", node["metadata"]["name"]),
-                    node,
-                    check_version=False,
-                    bump_generation=False,
-                )
+            self._write_back(("", "nodes", "", node["metadata"]["name"]), node)
             self._event(
                 "default",
                 "Normal",
@@ -135,13 +129,13 @@ class Controllers:
         if len(kept) == len(taints):
             return
         node["spec"]["taints"] = kept
+        self._write_back(("", "nodes", "", node["metadata"]["name"]), node)
+
+    def _write_back(self, key: Key, obj: dict[str, Any]) -> None:
+        """A controller's own update: no version check, generation unchanged; an object
+        deleted meanwhile is simply gone."""
         with contextlib.suppress(Conflict, KeyError):
-            self.store.update(
-                ("", "nodes", "", node["metadata"]["name"]),
-                node,
-                check_version=False,
-                bump_generation=False,
-            )
+            self.store.update(key, obj, check_version=False, bump_generation=False)
 
     # ---- manifests ----------------------------------------------------------------
 
@@ -300,8 +294,7 @@ class Controllers:
         if owner.get("status") != status:
             owner["status"] = status
             key = ("apps", f"{kind.lower()}s", namespace, name)
-            with contextlib.suppress(Conflict, KeyError):
-                self.store.update(key, owner, check_version=False, bump_generation=False)
+            self._write_back(key, owner)
 
     # ---- scheduling -----------------------------------------------------------------
 
@@ -328,13 +321,7 @@ class Controllers:
             pod["spec"]["nodeName"] = name
             load[name] = load.get(name, 0) + 1
             meta = pod["metadata"]
-            with contextlib.suppress(Conflict, KeyError):
-                self.store.update(
-                    ("", "pods", meta["namespace"], meta["name"]),
-                    pod,
-                    check_version=False,
-                    bump_generation=False,
-                )
+            self._write_back(("", "pods", meta["namespace"], meta["name"]), pod)
             self._event(
                 meta["namespace"],
                 "Normal",
