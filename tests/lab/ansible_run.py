@@ -22,6 +22,12 @@ class PlaybookRun:
     code: int
     output: str
 
+    def failures(self) -> str:
+        """Every task that failed, then the recap: what an assertion should show."""
+        sections = self.output.split("\nTASK [")
+        failed = ["TASK [" + section[:1500] for section in sections[1:] if "fatal: [" in section]
+        return "\n".join(failed) + "\n" + self.output[self.output.rfind("PLAY RECAP") :]
+
     def recap(self) -> dict[str, dict[str, int]]:
         return {
             m.group(1): {

@@ -41,7 +41,7 @@ def cluster() -> Iterator[Lab]:
             assert result.code == 0, result.stderr
         first = run_playbook(lab, "site.yml")
         (lab.folder / "site-1.log").write_text(first.output)
-        assert first.code == 0, first.output[-3000:]
+        assert first.code == 0, first.failures()
         yield lab
     finally:
         lab.down()
@@ -114,7 +114,7 @@ def test_second_run_changes_nothing_and_restarts_nothing(cluster: Lab) -> None:
     before = _start_times(cluster)
     second = run_playbook(cluster, "site.yml", "-v")
     (cluster.folder / "site-2.log").write_text(second.output)
-    assert second.code == 0, second.output[-3000:]
+    assert second.code == 0, second.failures()
     recap = second.recap()
     assert set(recap) >= set(NODES)
     assert {host: values["changed"] for host, values in recap.items()} == dict.fromkeys(recap, 0)
@@ -147,7 +147,7 @@ def test_add_node_joins_only_the_new_node(cluster: Lab) -> None:
     before = _start_times(cluster)
     before.pop("extra-1")
     result = run_playbook(cluster, "add_node.yml")
-    assert result.code == 0, result.output[-3000:]
+    assert result.code == 0, result.failures()
     recap = result.recap()
     assert recap["extra-1"]["changed"] > 0
     assert all(recap[name]["changed"] == 0 for name in NODES)
@@ -238,13 +238,13 @@ def test_failure_bad_checksum(cluster: Lab, tmp_path: Path) -> None:
 
 def test_backup_then_restore_round_trips(cluster: Lab, tmp_path: Path) -> None:
     backup = run_playbook(cluster, "backup.yml", "-e", f"kubani_backup_dir={tmp_path}")
-    assert backup.code == 0, backup.output[-3000:]
+    assert backup.code == 0, backup.failures()
     archives = list(tmp_path.glob("kubani-backup-*.tar.gz"))
     assert len(archives) == 1
     assert oct(archives[0].stat().st_mode & 0o777) == "0o600"
     assert _kubectl(cluster, "label", "node", "w-1", "after-backup=yes").returncode == 0
     restored = run_playbook(cluster, "restore.yml", "-e", f"kubani_restore_file={archives[0]}")
-    assert restored.code == 0, restored.output[-3000:]
+    assert restored.code == 0, restored.failures()
     labels = _nodes(cluster)["w-1"]["metadata"]["labels"]
     assert "after-backup" not in labels
     assert labels["kubani.io/tier"] == "edge"
@@ -253,7 +253,7 @@ def test_backup_then_restore_round_trips(cluster: Lab, tmp_path: Path) -> None:
 def test_upgrade_rolls_one_node_at_a_time(cluster: Lab) -> None:
     target = "v1.32.1+k3s1"
     result = run_playbook(cluster, "upgrade.yml", "-e", f"k3s_version={target}")
-    assert result.code == 0, result.output[-3000:]
+    assert result.code == 0, result.failures()
     order = re.findall(
         r"TASK \[Wait until the node is Ready on the new release\][^\n]*\n"
         r"(?:[^\n]*\n)*?ok: \[([\w-]+)",
@@ -299,7 +299,7 @@ def test_remove_node_drains_deletes_and_uninstalls(cluster: Lab) -> None:
             break
         time.sleep(1)
     result = run_playbook(cluster, "remove_node.yml", "-e", "kubani_remove_node=w-2")
-    assert result.code == 0, result.output[-3000:]
+    assert result.code == 0, result.failures()
     assert "TASK [node_drain : Evict the pods]" in result.output
     assert "w-2" not in _nodes(cluster)
     pods = json.loads(_kubectl(cluster, "get", "pods", "-o", "json").stdout)["items"]
@@ -312,7 +312,7 @@ def test_reset_uninstalls_everywhere(cluster: Lab) -> None:
     refused = run_playbook(cluster, "reset.yml")
     assert refused.code != 0 and "kubani_reset_confirm" in refused.output
     result = run_playbook(cluster, "reset.yml", "-e", "kubani_reset_confirm=lab-pytest-ansible")
-    assert result.code == 0, result.output[-2000:]
+    assert result.code == 0, result.failures()
     for name in (*NODES, "extra-1"):
         left = cluster.ssh_run(
             name,

@@ -41,7 +41,7 @@ def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
             == 0
         )
         run = run_playbook(lab, "site.yml")
-        assert run.code == 0, run.output[-3000:]
+        assert run.code == 0, run.failures()
 
         containerd = "cat /var/lib/rancher/k3s/agent/etc/containerd/config.toml"
         assert 'runtimes."nvidia"' in lab.ssh_run("gpu-1", containerd).stdout
@@ -76,6 +76,6 @@ def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
         assert [p["spec"]["nodeName"] for p in plugin_pods] == ["gpu-1"]
 
         again = run_playbook(lab, "site.yml")
-        assert all(v["changed"] == 0 for v in again.recap().values()), again.output[-2000:]
+        assert all(v["changed"] == 0 for v in again.recap().values()), again.failures()
     finally:
         lab.down()
