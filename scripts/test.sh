@@ -10,6 +10,8 @@ run ruff check .
 run ruff format --check .
 run mypy
 run yamllint ansible .yamllint .ansible-lint
+run yamllint -c gitops/.yamllint gitops
+run cluster-mgr gitops validate --path gitops
 (
     cd ansible
     for playbook in playbooks/*.yml; do

@@ -61,6 +61,8 @@ def run_cli(
     """Run the installed ``cluster-mgr`` as a user would, in a clean environment."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBANI_", "TAILSCALE_"))}
     full_env.update({"NO_COLOR": "1", "COLUMNS": "200"})
+    # The environment's own bin first, as `uv run` does (sops comes from there in tests).
+    full_env["PATH"] = f"{BIN}{os.pathsep}{full_env.get('PATH', '')}"
     full_env.update(env or {})
     proc = subprocess.run(
         [str(BIN / "cluster-mgr"), *map(str, args)],

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kubani.cli import config, discover, lab, nodes, validate, version
+from kubani.cli import apps, config, discover, gitops, lab, nodes, secrets, validate, version
 from kubani.cli.state import options
 
 app = typer.Typer(
@@ -22,6 +22,9 @@ app = typer.Typer(
 for module in (version, discover, nodes, config, validate):
     app.add_typer(module.app)
 app.add_typer(lab.app, name="lab")
+app.add_typer(gitops.app, name="gitops")
+app.add_typer(apps.app, name="app")
+app.add_typer(secrets.app, name="secrets")
 
 
 @app.callback()

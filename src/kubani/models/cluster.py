@@ -30,7 +30,7 @@ class ClusterConfig(BaseModel):
     api_endpoint: str | None = None
     git_repo_url: str | None = None
     git_branch: str = "main"
-    git_path: str = "gitops/clusters/kubani"
+    git_path: str = "gitops/flux-system"
     flux_namespace: str = "flux-system"
     gpu_time_slicing_replicas: Annotated[StrictInt, Field(ge=1, le=64)] = 4
 

@@ -1,0 +1,1 @@
+"""The GitOps tree: Flux object schemas, validation, app scaffolding, SOPS helpers."""

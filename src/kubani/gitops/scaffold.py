@@ -1,0 +1,247 @@
+"""``app new``: an app folder from the tree's templates, wired into the apps overlay.
+
+Nothing is written unless the new folder builds with kustomize and validates; the overlay
+is edited as text (one line added, comments kept) and written atomically.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+import yaml
+
+from kubani.errors import KubaniError
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+)
+IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+OVERLAY = Path("apps/overlays/default/kustomization.yaml")
+POLICIES = "../../../infrastructure/networking/policies"
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    name: str
+    image: str
+    port: int | None = None
+    replicas: int = 1
+    gpu: bool = False
+    namespace: str | None = None
+    ingress: str | None = None
+
+    @property
+    def target_namespace(self) -> str:
+        return self.namespace or self.name
+
+    def check(self) -> None:
+        if not DNS_LABEL.match(self.name):
+            raise KubaniError(
+                f"cannot create app {self.name!r}",
+                "the name must be a DNS label (lower-case letters, digits and '-', at most 63, "
+                "starting and ending with a letter or digit)",
+                "choose a name such as 'my-app'",
+            )
+        if self.namespace is not None and not DNS_LABEL.match(self.namespace):
+            raise KubaniError(
+                f"cannot create app {self.name!r}",
+                f"namespace {self.namespace!r} is not a DNS label",
+                "choose a namespace such as 'my-app'",
+            )
+        if not IMAGE.match(self.image):
+            raise KubaniError(
+                f"cannot create app {self.name!r}",
+                f"{self.image!r} is not an image reference",
+                "pass --image like nginx:1.27 or ghcr.io/org/app:1.0",
+            )
+        if self.port is not None and not 1 <= self.port <= 65535:
+            raise KubaniError(
+                f"cannot create app {self.name!r}",
+                f"port {self.port} is out of range",
+                "use 1-65535",
+            )
+        if self.replicas < 0:
+            raise KubaniError(
+                f"cannot create app {self.name!r}", "replicas cannot be negative", "use 0 or more"
+            )
+        if self.ingress is not None:
+            if not DNS_NAME.match(self.ingress):
+                raise KubaniError(
+                    f"cannot create app {self.name!r}",
+                    f"ingress host {self.ingress!r} is not a DNS name",
+                    "pass a host such as web.example.com",
+                )
+            if self.port is None:
+                raise KubaniError(
+                    f"cannot create app {self.name!r}",
+                    "an ingress needs the port the app listens on",
+                    "add --port",
+                )
+
+
+def _render(templates: Path, name: str, values: dict[str, str]) -> str:
+    source = templates / name
+    if not source.is_file():
+        raise KubaniError(
+            f"template {source} is missing",
+            "app new builds apps from the tree's templates/app folder",
+            "restore it from the Kubani project",
+        )
+    try:
+        return Template(source.read_text()).substitute(values)
+    except (KeyError, ValueError) as exc:
+        raise KubaniError(
+            f"template {source} cannot be filled in",
+            f"unknown placeholder {exc}",
+            "fix the template",
+        ) from exc
+
+
+def render_app(spec: AppSpec, templates: Path) -> dict[str, str]:
+    """File name -> content of the new app folder."""
+    values = {
+        "name": spec.name,
+        "namespace": spec.target_namespace,
+        "image": spec.image,
+        "replicas": str(spec.replicas),
+        "port": str(spec.port or ""),
+        "host": spec.ingress or "",
+    }
+    files = {
+        "namespace.yaml": _render(templates, "namespace.yaml", values),
+        "deployment.yaml": _render(templates, "deployment.yaml", values),
+    }
+    patches = []
+    if spec.port is not None:
+        files["service.yaml"] = _render(templates, "service.yaml", values)
+        files["port-patch.yaml"] = _render(templates, "port-patch.yaml", values)
+        patches.append("port-patch.yaml")
+    if spec.ingress is not None:
+        files["ingress.yaml"] = _render(templates, "ingress.yaml", values)
+    if spec.gpu:
+        files["gpu-patch.yaml"] = _render(templates, "gpu-patch.yaml", values)
+        patches.append("gpu-patch.yaml")
+    resources = [
+        f
+        for f in ("namespace.yaml", "deployment.yaml", "service.yaml", "ingress.yaml")
+        if f in files
+    ]
+    kustomization: dict[str, object] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": spec.target_namespace,
+        "resources": resources,
+        "components": [POLICIES],
+    }
+    if patches:
+        kustomization["patches"] = [{"path": p} for p in patches]
+    files["kustomization.yaml"] = (
+        f"# Created by `cluster-mgr app new {spec.name}`.\n"
+        + yaml.safe_dump(kustomization, sort_keys=False)
+    )
+    return files
+
+
+def overlay_entries(text: str) -> list[str]:
+    document = yaml.safe_load(text) or {}
+    return [str(r) for r in document.get("resources") or []]
+
+
+def add_to_overlay(text: str, entry: str) -> str:
+    """Append ``entry`` after the last active item of ``resources:``, keeping the rest."""
+    lines = text.splitlines(keepends=True)
+    start = next(
+        (i for i, line in enumerate(lines) if re.match(r"^resources:\s*(#.*)?$", line)), None
+    )
+    if start is None:
+        raise KubaniError(
+            "cannot add the app to the apps overlay",
+            "its kustomization.yaml has no block-style resources: list",
+            f"add '  - {entry}' under resources: by hand",
+        )
+    last, indent = start, "  "
+    for index in range(start + 1, len(lines)):
+        line = lines[index]
+        item = re.match(r"^(\s*)-\s", line)
+        if item:
+            last, indent = index, item.group(1)
+        elif (
+            line.strip() and not line.lstrip().startswith("#") and not line.startswith((" ", "\t"))
+        ):
+            break
+    new_line = f"{indent}- {entry}\n"
+    if not lines[last].endswith("\n"):
+        lines[last] += "\n"
+    lines.insert(last + 1, new_line)
+    result = "".join(lines)
+    if entry not in overlay_entries(result):
+        raise KubaniError(
+            "cannot add the app to the apps overlay",
+            "the edited file did not parse back with the new entry",
+            f"add '  - {entry}' under resources: by hand",
+        )
+    return result
+
+
+def create_app(tree: Path, spec: AppSpec) -> Path:
+    from kubani.inventory.store import atomic_write
+
+    spec.check()
+    target = tree / "apps" / "base" / spec.name
+    overlay = tree / OVERLAY
+    entry = f"../../base/{spec.name}"
+    if target.exists():
+        raise KubaniError(
+            f"cannot create app {spec.name!r}",
+            f"{target} already exists",
+            "choose another name, or edit that app",
+        )
+    if not overlay.is_file():
+        raise KubaniError(
+            f"cannot create app {spec.name!r}", f"{overlay} is missing", "restore the apps overlay"
+        )
+    overlay_text = overlay.read_text()
+    if entry in overlay_entries(overlay_text):
+        raise KubaniError(
+            f"cannot create app {spec.name!r}",
+            f"the apps overlay already lists {entry}",
+            "choose another name",
+        )
+    files = render_app(spec, tree / "templates" / "app")
+    new_overlay = add_to_overlay(overlay_text, entry)
+    # Staged beside its final place, so relative paths (the policies component) resolve.
+    staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent))
+    try:
+        for name, content in files.items():
+            (staging / name).write_text(content)
+        _check_builds(staging, spec.name)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        atomic_write(overlay, new_overlay.encode(), backup=False)
+    except Exception:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return target
+
+
+def _check_builds(folder: Path, name: str) -> None:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        raise KubaniError(
+            f"the new app {name!r} does not build",
+            lines[-1] if lines else "kustomize failed",
+            "check the templates in templates/app",
+        )

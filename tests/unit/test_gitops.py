@@ -1,0 +1,255 @@
+"""The GitOps tree, `gitops validate`, `app new` and `secrets`, through the CLI."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubani.gitops.age import bech32_encode, generate
+from kubani.gitops.flux_schema import custom_resource_definitions
+from tests.conftest import BIN, FIXTURES, run_cli, snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+TREE = ROOT / "gitops"
+ROLE_DEFAULTS = ROOT / "ansible" / "roles" / "gitops" / "defaults" / "main.yml"
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the project's tree at <repo>/gitops, as Flux paths expect."""
+    target = tmp_path / "repo" / "gitops"
+    shutil.copytree(TREE, target)
+    return target
+
+
+def problems(tree: Path) -> list[dict[str, str]]:
+    result = run_cli("gitops", "validate", "--path", tree, "--json")
+    assert result.code == (1 if result.json()["problems"] else 0), result.stderr
+    return list(result.json()["problems"])
+
+
+def test_the_project_tree_is_valid() -> None:
+    result = run_cli("gitops", "validate", "--path", TREE, "--json")
+    assert result.code == 0, result.stdout
+    report = result.json()
+    assert report["valid"] and report["problems"] == []
+    assert report["kustomizations"] >= 10 and report["objects"] >= 40
+
+
+def test_a_wrong_field_type_names_file_and_object(tree: Path) -> None:
+    deployment = tree / "apps/base/hello-world/deployment.yaml"
+    deployment.write_text(deployment.read_text().replace("replicas: 2", 'replicas: "two"'))
+    [problem] = problems(tree)
+    assert problem["file"] == "gitops/apps/base/hello-world/deployment.yaml"
+    assert problem["object"] == "Deployment hello-world/hello-world"
+    assert "spec.replicas" in problem["message"] and "integer" in problem["message"]
+
+
+def test_a_dependency_that_names_nothing_is_reported(tree: Path) -> None:
+    apps = tree / "flux-system/apps.yaml"
+    apps.write_text(apps.read_text().replace("- name: infra-storage", "- name: infra-storrage"))
+    [problem] = problems(tree)
+    assert problem["file"] == "gitops/flux-system/apps.yaml"
+    assert problem["object"] == "Kustomization flux-system/apps"
+    assert "infra-storrage" in problem["message"] and "dependsOn" in problem["message"]
+
+
+def test_a_plain_secret_is_refused(tree: Path) -> None:
+    app = tree / "apps/base/hello-world"
+    (app / "token.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\nstringData:\n  token: s3cret\n"
+    )
+    kustomization = app / "kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text().replace("  - service.yaml", "  - service.yaml\n  - token.yaml")
+    )
+    [problem] = problems(tree)
+    assert problem["file"] == "gitops/apps/base/hello-world/token.yaml"
+    assert problem["object"] == "Secret token"
+    assert "not encrypted" in problem["message"]
+
+
+def test_a_missing_file_in_a_kustomization_is_reported(tree: Path) -> None:
+    kustomization = tree / "apps/base/two-tier/kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text().replace("  - redis.yaml", "  - redis.yaml\n  - cache.yaml")
+    )
+    found = problems(tree)
+    files = {p["file"] for p in found}
+    assert "gitops/apps/base/two-tier/kustomization.yaml" in files
+    assert all("'cache.yaml'" in p["message"] for p in found), found
+
+
+def test_a_misspelt_flux_field_and_a_wrong_path_are_reported(tree: Path) -> None:
+    infra = tree / "flux-system/infrastructure.yaml"
+    text = infra.read_text().replace("  retryInterval: 1m\n", "  retryIntervall: 1m\n", 1)
+    infra.write_text(text.replace("./gitops/infrastructure/storage", "./gitops/infra/storage"))
+    messages = {(p["object"], p["message"]) for p in problems(tree)}
+    assert any(
+        o == "Kustomization flux-system/infra-sources" and "retryIntervall" in m
+        for o, m in messages
+    )
+    assert any(
+        o == "Kustomization flux-system/infra-storage" and "./gitops/infra/storage" in m
+        for o, m in messages
+    )
+
+
+def test_app_new_creates_a_valid_app_listed_in_the_overlay(tree: Path) -> None:
+    result = run_cli(
+        "app", "new", "web", "--image", "nginx:1.27", "--port", "80",
+        "--ingress", "web.example", "--path", tree,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    folder = tree / "apps/base/web"
+    assert {p.name for p in folder.iterdir()} >= {"deployment.yaml", "service.yaml", "ingress.yaml"}
+    overlay = (tree / "apps/overlays/default/kustomization.yaml").read_text()
+    assert "../../base/web" in yaml.safe_load(overlay)["resources"]
+    assert "# - ../../base/gpu-inference" in overlay  # comments kept
+    assert problems(tree) == []
+    built = run_kustomize(folder)
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in built}
+    assert {("Deployment", "web"), ("Service", "web"), ("Ingress", "web")} <= kinds
+    ingress = next(d for d in built if d["kind"] == "Ingress")
+    assert ingress["spec"]["rules"][0]["host"] == "web.example"
+    assert all(d["metadata"].get("namespace") == "web" for d in built if d["kind"] != "Namespace")
+
+    before = snapshot(tree)
+    again = run_cli("app", "new", "web", "--image", "nginx:1.27", "--path", tree)
+    assert again.code == 1 and "already exists" in again.stderr
+    assert snapshot(tree) == before
+
+
+def test_app_new_with_a_gpu_asks_for_one_share(tree: Path) -> None:
+    assert run_cli("app", "new", "trainer", "--image", "cuda:12", "--gpu", "--path", tree).code == 0
+    [deployment] = [
+        d for d in run_kustomize(tree / "apps/base/trainer") if d["kind"] == "Deployment"
+    ]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["runtimeClassName"] == "nvidia"
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["Web_App", "--image", "nginx"], "DNS label"),
+        (["web", "--image", "nginx", "--ingress", "web.example"], "needs the port"),
+        (["web", "--image", "nginx bad"], "image reference"),
+        (["web", "--image", "nginx", "--port", "70000"], "out of range"),
+        (["hello-world", "--image", "nginx"], "already exists"),
+    ],
+)
+def test_app_new_refuses_bad_input_and_changes_nothing(
+    tree: Path, args: list[str], reason: str
+) -> None:
+    before = snapshot(tree)
+    result = run_cli("app", "new", *args, "--path", tree)
+    assert result.code == 1 and reason in result.stderr
+    assert snapshot(tree) == before
+
+
+def run_kustomize(folder: Path) -> list[dict[str, object]]:
+    import subprocess
+
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+# ---- secrets ----------------------------------------------------------------------
+
+
+def test_bech32_matches_the_reference_vector() -> None:
+    # BIP 173 test vector: hrp "a", empty data.
+    assert bech32_encode("a", b"") == "a12uel5l"
+
+
+def test_the_example_secret_decrypts_with_the_example_key() -> None:
+    result = run_cli(
+        "secrets", "decrypt", TREE / "apps/base/nginx/secret.yaml",
+        "--key-file", FIXTURES / "example.agekey",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["stringData"]["auth"].startswith("admin:")
+
+
+def test_keygen_encrypt_decrypt_round_trip(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys" / "age.agekey"
+    made = run_cli("secrets", "keygen", "--output", key_file, "--json")
+    assert made.code == 0, made.stderr
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    recipient = made.json()["recipient"]
+    assert re.fullmatch(r"age1[02-9ac-hj-np-z]{58}", recipient)
+    assert "AGE-SECRET-KEY" not in made.stdout + made.stderr
+    (tmp_path / ".sops.yaml").write_text(
+        f"creation_rules:\n  - encrypted_regex: ^(data|stringData)$\n    age: {recipient}\n"
+    )
+    secret = tmp_path / "secret.yaml"
+    secret.write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  pw: hunter2\n"
+    )
+    assert run_cli("secrets", "encrypt", secret).code == 0
+    assert "hunter2" not in secret.read_text()
+    assert run_cli("secrets", "encrypt", secret).code == 1  # not twice
+    plain = run_cli("secrets", "decrypt", secret, "--key-file", key_file)
+    assert plain.code == 0 and yaml.safe_load(plain.stdout)["stringData"]["pw"] == "hunter2"
+    assert run_cli("secrets", "keygen", "--output", key_file).code == 1  # never overwrites
+
+
+def test_without_sops_the_message_says_how_to_get_it(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n")
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    result = run_cli("secrets", "encrypt", secret, env={"PATH": str(bare)})
+    assert result.code == 1
+    assert "sops is not installed" in result.stderr and "install sops" in result.stderr
+    assert shutil.which("sops", path=str(BIN)) is not None  # the dev environment has it
+
+
+# ---- the role and the tree agree ----------------------------------------------------
+
+
+def test_the_gitops_role_points_at_this_tree() -> None:
+    defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
+    path = defaults["gitops_path"]
+    assert "git_path" in path  # the inventory's git_path, whose default is below
+    from kubani.models.cluster import ClusterConfig
+
+    default_path = ClusterConfig.model_fields["git_path"].default
+    assert (ROOT / default_path / "kustomization.yaml").is_file()
+    flux_objects = [
+        d for f in (TREE / "flux-system").glob("*.yaml") for d in yaml.safe_load_all(f.read_text())
+        if d and d.get("kind") == "Kustomization" and "toolkit" in d["apiVersion"]
+    ]  # fmt: skip
+    assert {d["spec"]["sourceRef"]["name"] for d in flux_objects} == {defaults["gitops_name"]}
+    decryption = {
+        d["spec"].get("decryption", {}).get("secretRef", {}).get("name") for d in flux_objects
+    }
+    assert defaults["gitops_sops_secret_name"] in decryption
+    substitutions = {
+        s["name"]
+        for d in flux_objects
+        for s in d["spec"].get("postBuild", {}).get("substituteFrom", [])
+    }
+    assert substitutions == {defaults["gitops_cluster_vars_name"]}
+
+
+def test_flux_crds_carry_the_schemas() -> None:
+    crds = {c["spec"]["names"]["kind"]: c for c in custom_resource_definitions()}
+    assert set(crds) == {"GitRepository", "HelmRepository", "Kustomization", "HelmRelease"}
+    schema = crds["Kustomization"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert "prune" in schema["properties"]["spec"]["required"]
+
+
+def test_age_keys_are_distinct() -> None:
+    first, second = generate(), generate()
+    assert first.identity != second.identity and first.recipient != second.recipient
+    assert first.identity.startswith("AGE-SECRET-KEY-1")
