@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -128,6 +129,119 @@ def test_the_token_is_never_shown(cluster: Lab) -> None:
     for log in cluster.folder.glob("site-*.log"):
         text = log.read_text()
         assert secret not in text and token not in text, log.name
+
+
+ROOT = Path(__file__).resolve().parents[2]
+AGE_KEY = ROOT / "tests" / "fixtures" / "example.agekey"
+
+
+def _git_server(lab: Lab) -> tuple[str, str]:
+    """The project's gitops/ tree pushed over SSH to a bare repository on cp-1."""
+    node = lab.require_state().node("cp-1")
+    lab.ssh_run("cp-1", "rm -rf /srv/git && git init --quiet --bare -b main /srv/git/kubani.git")
+    work = lab.folder / "gitops-repo"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(ROOT / "gitops", work / "gitops")
+    url = f"ssh://root@{node.address}/srv/git/kubani.git"
+    ssh = f"ssh -i {lab.key} -o UserKnownHostsFile={lab.known_hosts} -o BatchMode=yes"
+    for command in (
+        ["git", "init", "--quiet", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=Kubani", "-c", "user.email=lab@kubani.invalid",
+         "commit", "--quiet", "-m", "GitOps tree"],
+        ["git", "push", "--quiet", url, "main"],
+    ):  # fmt: skip
+        subprocess.run(
+            command,
+            cwd=work,
+            check=True,
+            capture_output=True,
+            env={**os.environ, "GIT_SSH_COMMAND": ssh},
+        )
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return url, commit
+
+
+def _gitops_vars(lab: Lab, url: str, **extra: str) -> list[str]:
+    values = {
+        "git_repo_url": url,
+        "gitops_deploy_key_file": str(lab.key),
+        "gitops_sops_age_key_file": str(AGE_KEY),
+        "gitops_wait_timeout": "60",
+        **extra,
+    }
+    return ["-e", json.dumps(values)]
+
+
+def test_gitops_hands_the_cluster_to_flux(cluster: Lab) -> None:
+    url, commit = _git_server(cluster)
+    first = run_playbook(cluster, "gitops.yml", "-v", *_gitops_vars(cluster, url))
+    (cluster.folder / "gitops-1.log").write_text(first.output)
+    assert first.code == 0, first.failures()
+
+    def get(kind: str) -> dict[str, Any]:
+        result = _kubectl(cluster, "-n", "flux-system", "get", kind, "flux-system", "-o", "json")
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    repo, sync = (
+        get("gitrepositories.source.toolkit.fluxcd.io"),
+        get("kustomizations.kustomize.toolkit.fluxcd.io"),
+    )
+    assert repo["spec"]["url"] == url and repo["spec"]["ref"] == {"branch": "main"}
+    assert repo["spec"]["interval"] == "1m" and repo["spec"]["secretRef"] == {"name": "flux-system"}
+    assert repo["status"]["artifact"]["revision"] == f"main@sha1:{commit}"
+    # The role and the tree agree: Flux applies the tree's flux-system/ folder.
+    assert sync["spec"]["path"] == "./gitops/flux-system"
+    assert (ROOT / sync["spec"]["path"] / "kustomization.yaml").is_file()
+    assert sync["spec"]["prune"] is True and sync["spec"]["interval"] == "1m"
+    assert sync["spec"]["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
+    for obj in (repo, sync):
+        ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True", ready
+    assert sync["status"]["lastAppliedRevision"] == f"main@sha1:{commit}"
+    secrets = json.loads(
+        _kubectl(cluster, "-n", "flux-system", "get", "secrets", "-o", "json").stdout
+    )
+    data = {s["metadata"]["name"]: set(s["data"]) for s in secrets["items"]}
+    assert data["flux-system"] == {"identity", "known_hosts"}
+    assert data["sops-age"] == {"age.agekey"}
+    config = json.loads(
+        _kubectl(
+            cluster, "-n", "flux-system", "get", "configmap", "kubani-cluster-vars", "-o", "json"
+        ).stdout
+    )
+    assert config["data"]["cluster_name"] == "lab-pytest-ansible"
+
+    # Secrets never reach the output; a second run changes nothing.
+    private_key = cluster.key.read_text().strip().splitlines()[1]
+    age_secret = AGE_KEY.read_text().strip().splitlines()[-1]
+    second = run_playbook(cluster, "gitops.yml", "-v", *_gitops_vars(cluster, url))
+    assert second.code == 0, second.failures()
+    assert second.recap()["cp-1"]["changed"] == 0, second.output[-3000:]
+    for text in (first.output, second.output):
+        assert private_key not in text and age_secret not in text
+
+
+def test_gitops_failure_names_the_object_and_the_reason(cluster: Lab) -> None:
+    url, _ = _git_server(cluster)
+    run = run_playbook(
+        cluster, "gitops.yml", *_gitops_vars(cluster, url, git_path="gitops/no-such-folder")
+    )
+    try:
+        assert run.code != 0
+        _failed_step(
+            run.output,
+            "cp-1",
+            "Check Ready Kustomization",
+            "Kustomization flux-system/flux-system is not Ready: ArtifactFailed: "
+            "kustomization path not found",
+        )
+    finally:
+        restored = run_playbook(cluster, "gitops.yml", *_gitops_vars(cluster, url))
+        assert restored.code == 0, restored.failures()
 
 
 def test_add_node_joins_only_the_new_node(cluster: Lab) -> None:

@@ -1,0 +1,1 @@
+"""Running the project's playbooks: ansible-runner events, per-host progress, hints."""

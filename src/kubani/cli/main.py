@@ -8,7 +8,20 @@ from typing import Annotated
 
 import typer
 
-from kubani.cli import apps, config, discover, gitops, lab, nodes, secrets, validate, version
+from kubani.cli import (
+    apps,
+    config,
+    discover,
+    gitops,
+    lab,
+    lifecycle,
+    nodes,
+    provision,
+    secrets,
+    status,
+    validate,
+    version,
+)
 from kubani.cli.state import options
 
 app = typer.Typer(
@@ -19,7 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for module in (version, discover, nodes, config, validate):
+for module in (version, discover, nodes, config, validate, provision, lifecycle, status):
     app.add_typer(module.app)
 app.add_typer(lab.app, name="lab")
 app.add_typer(gitops.app, name="gitops")

@@ -75,3 +75,91 @@ def build_k3s_artifacts(folder: Path, version: str) -> Path:
     build_zipapp(folder / "k3s", "kubani.lab.k3s.main", f"version={version!r}")
     write_checksums(folder, ["k3s"])
     return folder
+
+
+FLUX_VERSION = "v2.4.0"
+# Controller images of that Flux release (what its install.yaml deploys).
+FLUX_CONTROLLERS = {
+    "source-controller": "ghcr.io/fluxcd/source-controller:v1.4.1",
+    "kustomize-controller": "ghcr.io/fluxcd/kustomize-controller:v1.4.0",
+    "helm-controller": "ghcr.io/fluxcd/helm-controller:v1.1.0",
+    "notification-controller": "ghcr.io/fluxcd/notification-controller:v1.4.0",
+}
+
+
+def flux_components(version: str = FLUX_VERSION) -> list[dict[str, object]]:
+    """The objects of a Flux components manifest (``install.yaml``): namespace, CRDs with
+    Kubani's Flux schemas, service accounts and the controllers' Deployments."""
+    from kubani.gitops.flux_schema import custom_resource_definitions
+
+    labels = {"app.kubernetes.io/part-of": "flux", "app.kubernetes.io/version": version}
+    objects: list[dict[str, object]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "flux-system", "labels": labels},
+        }
+    ]
+    objects += custom_resource_definitions()
+    for name, image in FLUX_CONTROLLERS.items():
+        selector = {"app": name}
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": name, "namespace": "flux-system", "labels": labels},
+            }
+        )
+        objects.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": name,
+                    "namespace": "flux-system",
+                    "labels": {**labels, "control-plane": "controller"},
+                },
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": selector},
+                    "template": {
+                        "metadata": {"labels": selector},
+                        "spec": {
+                            "serviceAccountName": name,
+                            "priorityClassName": "system-cluster-critical",
+                            "containers": [
+                                {
+                                    "name": "manager",
+                                    "image": image,
+                                    "args": ["--watch-all-namespaces=true", "--log-level=info"],
+                                    "resources": {
+                                        "requests": {"cpu": "50m", "memory": "64Mi"},
+                                        "limits": {"cpu": "1", "memory": "1Gi"},
+                                    },
+                                }
+                            ],
+                        },
+                    },
+                },
+            }
+        )
+    return objects
+
+
+def build_flux_manifest(folder: Path, version: str = FLUX_VERSION) -> Path:
+    """The lab's ``install.yaml`` for the simulated Flux, with its sha256 beside it."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "install.yaml"
+    header = (
+        f"# Flux {version} components for the Kubani lab: the release's objects, whose\n"
+        "# controllers the K3s stand-in simulates (see kubani/lab/README.md).\n"
+    )
+    text = header + "---\n".join(
+        yaml.safe_dump(obj, sort_keys=False) for obj in flux_components(version)
+    )
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+    write_checksums(folder, ["install.yaml"])
+    return target

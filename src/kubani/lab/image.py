@@ -34,6 +34,7 @@ PACKAGES = (
     "nftables",
     "systemd-timesyncd",
     "less",
+    "git",  # the lab's Git server and the simulated Flux source-controller
 )
 COMPLETE_MARKER = ".kubani-image-complete"
 

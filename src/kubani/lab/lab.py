@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from kubani.lab import network
-from kubani.lab.artifacts import build_k3s_artifacts, build_zipapp
+from kubani.lab.artifacts import (
+    FLUX_VERSION,
+    build_flux_manifest,
+    build_k3s_artifacts,
+    build_zipapp,
+)
 from kubani.lab.host import LabError, require_lab_host, run
 from kubani.lab.image import ensure_image
 from kubani.lab.network import LabNames
@@ -132,6 +137,7 @@ class Lab:
         self.state_file = self.folder / "state.json"
         self.lab_id = hashlib.sha256(str(self.folder).encode()).hexdigest()[:4]
         self.names = LabNames(self.lab_id)
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     # ---- paths ----------------------------------------------------------------
 
@@ -268,11 +274,17 @@ class Lab:
         """The air-gap folder (``k3s`` + ``sha256sum-amd64.txt``) for a K3s version."""
         return self.folder / "artifacts" / "k3s" / version
 
+    @property
+    def flux_artifacts(self) -> Path:
+        """The Flux components manifest the gitops role installs from (air-gap style)."""
+        return self.folder / "artifacts" / "flux" / FLUX_VERSION
+
     def _ensure_standins(self) -> None:
         build_zipapp(self.bin_dir / "tailscale-standin", "kubani.lab.standins.tailscale_cli")
         build_zipapp(self.bin_dir / "nvidia-smi-standin", "kubani.lab.standins.nvidia_smi")
         for version in K3S_VERSIONS:
             build_k3s_artifacts(self.k3s_artifacts(version), version)
+        build_flux_manifest(self.flux_artifacts)
         wrapper = self.bin_dir / "tailscale"
         wrapper.write_text(
             "#!/bin/sh\n# The management machine's view of the lab tailnet (stand-in).\n"
@@ -376,12 +388,16 @@ class Lab:
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
         log.close()
+        self._children[node.name] = process
         return process.pid
 
     def _wait_for_ssh(self, node: LabNode) -> None:
         deadline = time.monotonic() + SSH_WAIT_S
         while time.monotonic() < deadline:
-            if node.pid is not None and not self._alive(node):
+            # Our own child: ask it (its /proc entry can read empty while it execs).
+            child = self._children.get(node.name)
+            stopped = child.poll() is not None if child else not self._alive(node)
+            if node.pid is not None and stopped:
                 tail = (self.folder / "nodes" / node.name / "console.log").read_text()[-400:]
                 raise LabError(f"lab node {node.name} stopped while booting", tail.strip(), None)
             with contextlib.suppress(OSError), socket.create_connection((node.address, 22), 1):
@@ -477,6 +493,9 @@ class Lab:
                 "# K3s comes from the lab's air-gap folder (the K3s stand-in, one per release).\n"
                 f"k3s_airgap_dir: {self.folder / 'artifacts' / 'k3s'}/{{{{ k3s_version }}}}\n"
                 f"k3s_control_plane_kubeconfig_path: {self.folder / 'kubeconfig'}\n"
+                "# Flux from the lab's local copy of its components manifest.\n"
+                f"gitops_flux_version: {FLUX_VERSION}\n"
+                f"gitops_flux_manifest_src: {self.flux_artifacts / 'install.yaml'}\n"
                 "# Quicker heartbeats, so that a stopped node shows NotReady within seconds.\n"
                 'node_config_extra_kubelet_args: ["node-status-update-frequency=2s"]\n'
                 "k3s_control_plane_extra_config:\n"

@@ -25,6 +25,7 @@ from kubani.lab.k3s.apiserver import ApiServer, Response, status_error
 from kubani.lab.k3s.client import ApiError, Client
 from kubani.lab.k3s.config import controller_args
 from kubani.lab.k3s.controllers import Controllers, _duration
+from kubani.lab.k3s.flux import FluxSimulation
 from kubani.lab.k3s.http import KubeHTTPServer
 from kubani.lab.k3s.notify import notify
 from kubani.lab.k3s.store import Store
@@ -426,6 +427,8 @@ class K3sServer:
             api, grace_s=grace, manifests=self.paths.manifests, disabled=disabled
         )
         threading.Thread(target=controllers.run_forever, daemon=True, name="controllers").start()
+        flux = FluxSimulation(store, self.paths.server / "flux-artifacts", self.stop)
+        threading.Thread(target=flux.run_forever, daemon=True, name="flux").start()
         self.write_kubeconfig()
         agent = Agent(
             self.config,

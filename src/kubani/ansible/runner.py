@@ -1,0 +1,87 @@
+"""Run a playbook through ansible-runner and turn its events into a RunState."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubani.ansible.events import PlaybookEvent, from_runner
+from kubani.ansible.progress import RunState
+from kubani.ansible.project import count_plays, playbook_path, runs_dir
+
+
+@dataclass
+class PlaybookRequest:
+    playbook: str
+    inventory: Path
+    project: Path
+    extravars: dict[str, Any] = field(default_factory=dict)
+    limit: str | None = None
+    tags: str | None = None
+    check: bool = False
+    diff: bool = False
+    verbosity: int = 0
+
+
+@dataclass
+class PlaybookRun:
+    state: RunState
+    run_dir: Path
+    log: Path
+
+
+def new_run_dir(project: Path, playbook: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    folder = runs_dir(project) / f"{stamp}-{playbook}"
+    folder.mkdir(parents=True, mode=0o700)
+    return folder
+
+
+def run_playbook(
+    request: PlaybookRequest,
+    on_event: Callable[[PlaybookEvent, RunState], None],
+    cancel: threading.Event,
+) -> PlaybookRun:
+    import ansible_runner
+
+    path = playbook_path(request.project, request.playbook)
+    state = RunState(path.stem, total_plays=max(1, count_plays(path)))
+    run_dir = new_run_dir(request.project, path.stem)
+    cmdline = [flag for flag, on in (("--check", request.check), ("--diff", request.diff)) if on]
+
+    def handle(raw: dict[str, Any]) -> bool:
+        event = from_runner(raw)
+        if event is not None:
+            state.apply(event)
+            on_event(event, state)
+        return True
+
+    result = ansible_runner.run(
+        private_data_dir=str(run_dir),
+        project_dir=str(request.project),
+        playbook=str(path.relative_to(request.project)),
+        inventory=str(request.inventory.resolve()),
+        extravars=request.extravars or None,
+        limit=request.limit,
+        tags=request.tags,
+        verbosity=request.verbosity or None,
+        cmdline=" ".join(cmdline) or None,
+        envvars={
+            "ANSIBLE_CONFIG": str(request.project / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(runs_dir(request.project).parent / "facts"),
+        },
+        ident="run",
+        quiet=True,
+        event_handler=handle,
+        cancel_callback=cancel.is_set,
+        settings={"suppress_ansible_output": True},
+    )
+    state.rc = result.rc
+    state.interrupted = result.status == "canceled"
+    return PlaybookRun(state, run_dir, run_dir / "artifacts" / "run" / "stdout")

@@ -1,0 +1,116 @@
+"""``upgrade``, ``backup``, ``restore``, ``reset``: the cluster's lifecycle, via playbooks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer()
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Stream one JSON event per line on stdout.")
+]
+K3S_VERSION = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
+
+
+@app.command()
+def upgrade(
+    k3s_version: Annotated[
+        str, typer.Option("--k3s-version", help="Target release, e.g. v1.32.1+k3s1.")
+    ],
+    json_output: JsonOption = False,
+) -> None:
+    """Rolling upgrade: snapshot, then one node at a time (control planes first):
+    cordon, drain, upgrade, uncordon."""
+    from kubani.cli.playbook_view import execute, finish
+    from kubani.cli.provision import request_for, validated_inventory
+    from kubani.errors import KubaniError
+
+    if not K3S_VERSION.match(k3s_version):
+        raise KubaniError(
+            f"cannot upgrade to {k3s_version!r}",
+            "it is not a K3s release name",
+            "use the form v1.32.1+k3s1",
+        )
+    validated_inventory()
+    finish(execute(request_for("upgrade", {"k3s_version": k3s_version}), json_output), json_output)
+
+
+@app.command()
+def backup(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for the snapshot on this machine.")
+    ] = Path("backups"),
+    json_output: JsonOption = False,
+) -> None:
+    """Take an etcd snapshot (or copy the SQLite datastore) and fetch it here."""
+    from kubani.cli.playbook_view import execute, finish
+    from kubani.cli.provision import request_for, validated_inventory
+
+    validated_inventory()
+    output = output.resolve()
+    output.mkdir(parents=True, exist_ok=True, mode=0o700)
+    run = execute(request_for("backup", {"kubani_backup_dir": str(output)}), json_output)
+    if run.state.succeeded and not json_output:
+        snapshots = sorted(output.glob("*"), key=lambda p: p.stat().st_mtime)
+        if snapshots:
+            from kubani.cli.output import success
+
+            success(f"snapshot: {snapshots[-1]}")
+    finish(run, json_output)
+
+
+@app.command()
+def restore(
+    snapshot: Annotated[Path, typer.Argument(help="A snapshot file taken by `backup`.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Restore the cluster from a snapshot (K3s's cluster-reset procedure)."""
+    from kubani.cli.playbook_view import execute, finish
+    from kubani.cli.provision import request_for, validated_inventory
+    from kubani.errors import KubaniError
+
+    if not snapshot.is_file():
+        raise KubaniError(
+            f"cannot restore from {snapshot}", "no such file", "pass a file made by `backup`"
+        )
+    validated_inventory()
+    request = request_for("restore", {"kubani_restore_file": str(snapshot.resolve())})
+    finish(execute(request, json_output), json_output)
+
+
+@app.command()
+def reset(
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask; for scripts (the cluster name is used).")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Uninstall K3s from every node. Asks for the cluster name to confirm."""
+    import sys
+
+    from kubani.cli.common import read_inventory
+    from kubani.cli.playbook_view import execute, finish
+    from kubani.cli.provision import request_for, validated_inventory
+    from kubani.errors import KubaniError
+
+    validated_inventory()
+    name = str(read_inventory().scope_vars("all").get("cluster_name") or "kubani")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise KubaniError(
+                "reset needs a confirmation",
+                "there is no terminal to ask on",
+                "pass --yes to confirm in a script",
+            )
+        typed = typer.prompt(
+            f"This uninstalls K3s from every node of {name!r} and deletes its data.\n"
+            "Type the cluster name to confirm",
+            err=True,
+        )
+        if typed.strip() != name:
+            raise KubaniError("reset cancelled", f"{typed!r} is not {name!r}", None)
+    finish(execute(request_for("reset", {"kubani_reset_confirm": name}), json_output), json_output)

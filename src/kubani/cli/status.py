@@ -1,0 +1,165 @@
+"""``cluster-mgr status``: the inventory, the tailnet and the API in one view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from kubani.cli.discover import Source, SourceOption, TailscaleBinOption
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from kubani.cluster.status import ClusterStatus
+
+app = typer.Typer()
+
+_STATE_STYLE = {
+    "Ready": "green",
+    "NotReady": "bold red",
+    "unreachable": "bold red",
+    "not joined": "yellow",
+    "unknown": "yellow",
+}
+
+
+_KEEP_WHOLE = frozenset({"NODE", "STATE", "TAILNET IP", "KIND", "READY"})
+
+
+def _short_revision(revision: str | None) -> str:
+    """main@sha1:0123456789abcdef... -> main@01234567"""
+    if not revision:
+        return "-"
+    ref, _, digest = revision.partition("@")
+    digest = digest.split(":", 1)[-1]
+    return f"{ref}@{digest[:8]}" if digest else ref
+
+
+def _gib(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**30:.1f}"
+
+
+def render(status: ClusterStatus) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[RenderableType] = []
+    title = f"{status.cluster_name}  {status.api_server or ''}"
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for column in (
+        "NODE", "ROLE", "STATE", "TAILNET IP", "PATH", "VERSION", "CPU", "MEMORY GiB", "GPU",
+        "NOTES",
+    ):  # fmt: skip
+        table.add_column(column, no_wrap=column in _KEEP_WHOLE, overflow="fold")
+    for machine in status.machines:
+        node = machine.node
+        cpu = (
+            f"{node.cpu_percent:.0f}%"
+            if node is not None and node.cpu_percent is not None
+            else "n/a"
+        )
+        memory = (
+            f"{_gib(node.memory_used)}/{_gib(node.memory_allocatable)}"
+            if node is not None and node.memory_used is not None
+            else (f"-/{_gib(node.memory_allocatable)}" if node is not None else "-")
+        )
+        gpu = (
+            f"{machine.gpu_allocated}/{node.gpu_capacity}"
+            if node is not None and node.gpu_capacity
+            else "-"
+        )
+        notes = list(machine.flags)
+        if machine.tailnet in ("offline", "missing"):
+            notes.insert(0, f"tailnet: {machine.tailnet}")
+        if node is not None and node.unschedulable:
+            notes.append("cordoned")
+        table.add_row(
+            machine.name,
+            machine.role or "-",
+            Text(machine.state, style=_STATE_STYLE.get(machine.state, "")),
+            machine.tailscale_ip or "-",
+            machine.path or "-",
+            (node.kubelet_version if node else "-") or "-",
+            cpu,
+            memory,
+            gpu,
+            "; ".join(notes),
+        )
+    parts.append(table)
+    if status.flux:
+        flux = Table(title="Flux", title_justify="left", box=None, pad_edge=False)
+        for column in ("KIND", "NAME", "READY", "REASON", "REVISION", "MESSAGE"):
+            flux.add_column(column, no_wrap=column in _KEEP_WHOLE, overflow="fold")
+        for obj in status.flux:
+            flux.add_row(
+                obj.kind,
+                f"{obj.namespace}/{obj.name}",
+                Text(obj.ready, style="green" if obj.ready == "True" else "bold red"),
+                obj.reason + (" (suspended)" if obj.suspended else ""),
+                _short_revision(obj.revision),
+                obj.message if obj.ready != "True" else "",
+            )
+        parts.append(flux)
+    for problem in (status.api_error, status.tailnet_error):
+        if problem:
+            parts.append(Text(f"warning: {problem}", style="yellow"))
+    if status.api_error is None and not status.metrics_available:
+        parts.append(Text("metrics-server is not serving: CPU and memory use are n/a", style="dim"))
+    return Group(*parts)
+
+
+@app.command()
+def status(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep refreshing.")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes.")] = 5.0,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option("--kubeconfig", help="Kubeconfig (default: the one provision fetched)."),
+    ] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    source: SourceOption = Source.cli,
+    tailscale_bin: TailscaleBinOption = None,
+) -> None:
+    """Nodes as the inventory, the tailnet and the API see them, and Flux's state."""
+    import asyncio
+
+    from kubani.cli.common import read_inventory
+    from kubani.cli.discover import discovery_options
+    from kubani.cli.output import console, emit_json
+    from kubani.cluster.gather import gather, kubeconfig_for
+
+    document = read_inventory()
+    discovery = discovery_options(source, tailscale_bin, None, "-", None, None, 10.0)
+    config = kubeconfig_for(document, kubeconfig)
+
+    def collect() -> ClusterStatus:
+        return asyncio.run(gather(document, discovery, config, context))
+
+    if json_output and not watch:
+        emit_json(collect().as_json())
+        return
+    if json_output:
+        import json
+        import sys
+        import time
+
+        while True:
+            sys.stdout.write(json.dumps(collect().as_json()) + "\n")
+            sys.stdout.flush()
+            time.sleep(interval)
+    out = console()
+    if not watch:
+        out.print(render(collect()))
+        return
+    import time
+
+    from rich.live import Live
+
+    with Live(render(collect()), console=out, refresh_per_second=2, screen=False) as live:
+        while True:
+            time.sleep(interval)
+            live.update(render(collect()))

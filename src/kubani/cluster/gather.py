@@ -1,0 +1,96 @@
+"""Collecting the three views (inventory, tailnet, API) for `status` and the TUI."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from kubani.cluster.status import (
+    ClusterStatus,
+    InventoryNode,
+    flux_object,
+    gpu_requests,
+    merge,
+)
+from kubani.errors import KubaniError
+from kubani.inventory.document import InventoryDocument
+from kubani.kube.summary import summarise
+from kubani.models.peer import TailscalePeer
+from kubani.tailscale.discover import DiscoveryOptions, fetch_peers
+
+FLUX_KINDS = (
+    ("GitRepository", "source.toolkit.fluxcd.io", "v1", "gitrepositories"),
+    ("HelmRepository", "source.toolkit.fluxcd.io", "v1", "helmrepositories"),
+    ("Kustomization", "kustomize.toolkit.fluxcd.io", "v1", "kustomizations"),
+    ("HelmRelease", "helm.toolkit.fluxcd.io", "v2", "helmreleases"),
+)
+
+
+def inventory_nodes(document: InventoryDocument) -> list[InventoryNode]:
+    nodes = []
+    for entry in document.host_entries():
+        ip = entry.variables.get("tailscale_ip")
+        nodes.append(
+            InventoryNode(
+                name=entry.hostname,
+                role="control-plane" if entry.group == "control_plane" else "worker",
+                tailscale_ip=str(ip) if ip else None,
+                gpu=bool(entry.variables.get("gpu")),
+            )
+        )
+    return nodes
+
+
+def kubeconfig_for(document: InventoryDocument, explicit: Path | None) -> Path | None:
+    """--kubeconfig, else where the playbooks put it (k3s_control_plane_kubeconfig_path, or
+    its default ~/.kube/kubani-<cluster>.yaml), else None (KUBECONFIG / ~/.kube/config)."""
+    if explicit is not None:
+        return explicit
+    settings = document.scope_vars("all")
+    configured = settings.get("k3s_control_plane_kubeconfig_path")
+    if isinstance(configured, str) and "{{" not in configured:
+        return Path(configured).expanduser()
+    default = Path.home() / ".kube" / f"kubani-{settings.get('cluster_name') or 'kubani'}.yaml"
+    return default if default.exists() else None
+
+
+async def gather(
+    document: InventoryDocument,
+    discovery: DiscoveryOptions,
+    kubeconfig: Path | None,
+    context: str | None = None,
+) -> ClusterStatus:
+    from kubani.kube.client import Kube
+
+    settings = document.scope_vars("all")
+    status = ClusterStatus(str(settings.get("cluster_name") or "kubani"), None, None, None)
+    peers_task = asyncio.create_task(asyncio.to_thread(_peers, discovery))
+    nodes = pods = None
+    metrics: dict[str, dict[str, str]] | None = None
+    try:
+        async with Kube(kubeconfig, context, timeout=5.0) as kube:
+            status.api_server = kube.server
+            nodes, pods, metrics = await asyncio.gather(
+                kube.nodes(), kube.pods(), kube.node_metrics()
+            )
+            for kind, group, version, plural in FLUX_KINDS:
+                for obj in await kube.custom_objects(group, version, plural):
+                    status.flux.append(flux_object(kind, obj))
+    except KubaniError as exc:
+        status.api_error = exc.line()
+    peers, status.tailnet_error = await peers_task
+    status.metrics_available = metrics is not None
+    summaries = (
+        [summarise(n, (metrics or {}).get(n["metadata"]["name"])) for n in nodes]
+        if nodes is not None
+        else None
+    )
+    status.machines = merge(inventory_nodes(document), peers, summaries, gpu_requests(pods or []))
+    return status
+
+
+def _peers(discovery: DiscoveryOptions) -> tuple[list[TailscalePeer] | None, str | None]:
+    try:
+        return fetch_peers(discovery), None
+    except KubaniError as exc:
+        return None, exc.line()

@@ -1,0 +1,243 @@
+"""Merging the inventory, the tailnet and the API into one row per machine.
+
+A node the inventory lists but the tailnet shows offline is *unreachable*, whatever the
+API last heard from it; a node in the API but not in the inventory, or the reverse, is
+flagged. Pure data: the CLI's `status` and the TUI both render it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubani.kube.summary import NodeSummary
+from kubani.models.peer import TailscalePeer
+
+
+@dataclass(frozen=True)
+class InventoryNode:
+    name: str
+    role: str  # control-plane | worker
+    tailscale_ip: str | None
+    gpu: bool = False
+
+
+@dataclass(frozen=True)
+class MachineStatus:
+    name: str
+    state: str  # Ready | NotReady | unreachable | not joined | unknown
+    role: str | None
+    in_inventory: bool
+    in_cluster: bool
+    tailscale_ip: str | None
+    tailnet: str  # online | offline | missing | unknown
+    path: str | None  # direct | relay:<derp> | None
+    node: NodeSummary | None = None
+    gpu_allocated: int = 0
+    flags: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        node = self.node
+        return {
+            "name": self.name,
+            "state": self.state,
+            "role": self.role,
+            "in_inventory": self.in_inventory,
+            "in_cluster": self.in_cluster,
+            "tailscale_ip": self.tailscale_ip,
+            "tailnet": self.tailnet,
+            "path": self.path,
+            "internal_ip": node.internal_ip if node else None,
+            "roles": list(node.roles) if node else [],
+            "version": node.kubelet_version if node else None,
+            "schedulable": (not node.unschedulable) if node else None,
+            "cpu_percent": round(node.cpu_percent, 1)
+            if node and node.cpu_percent is not None
+            else None,
+            "memory_used": node.memory_used if node else None,
+            "memory_allocatable": node.memory_allocatable if node else None,
+            "gpu_capacity": node.gpu_capacity if node else 0,
+            "gpu_allocated": self.gpu_allocated,
+            "flags": list(self.flags),
+        }
+
+
+@dataclass(frozen=True)
+class FluxObject:
+    kind: str
+    namespace: str
+    name: str
+    ready: str  # True | False | Unknown
+    reason: str
+    message: str
+    revision: str | None
+    suspended: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "ready": self.ready,
+            "reason": self.reason,
+            "message": self.message,
+            "revision": self.revision,
+            "suspended": self.suspended,
+        }
+
+
+@dataclass
+class ClusterStatus:
+    cluster_name: str
+    api_server: str | None
+    api_error: str | None
+    tailnet_error: str | None
+    machines: list[MachineStatus] = field(default_factory=list)
+    flux: list[FluxObject] = field(default_factory=list)
+    metrics_available: bool = False
+
+    @property
+    def healthy(self) -> bool:
+        return self.api_error is None and all(
+            m.state == "Ready" and not m.flags for m in self.machines
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster_name,
+            "api_server": self.api_server,
+            "api_error": self.api_error,
+            "tailnet_error": self.tailnet_error,
+            "healthy": self.healthy,
+            "metrics_available": self.metrics_available,
+            "nodes": [m.as_json() for m in self.machines],
+            "flux": [f.as_json() for f in self.flux],
+        }
+
+
+def _peer_for(node: InventoryNode, peers: list[TailscalePeer]) -> TailscalePeer | None:
+    for peer in peers:
+        if node.tailscale_ip and node.tailscale_ip in peer.tailscale_ips:
+            return peer
+    for peer in peers:
+        if peer.hostname.lower() == node.name.lower():
+            return peer
+    return None
+
+
+def _path(peer: TailscalePeer | None) -> str | None:
+    if peer is None or not peer.online:
+        return None
+    return f"relay:{peer.relay}" if peer.relay else "direct"
+
+
+def merge(
+    inventory: list[InventoryNode],
+    peers: list[TailscalePeer] | None,
+    nodes: list[NodeSummary] | None,
+    gpu_allocated: dict[str, int] | None = None,
+) -> list[MachineStatus]:
+    """One row per machine. ``peers``/``nodes`` are None when that source was unavailable."""
+    api = {n.name: n for n in nodes or []}
+    allocated = gpu_allocated or {}
+    rows: list[MachineStatus] = []
+    for entry in inventory:
+        peer = _peer_for(entry, peers) if peers is not None else None
+        tailnet = (
+            "unknown"
+            if peers is None
+            else ("missing" if peer is None else ("online" if peer.online else "offline"))
+        )
+        summary = api.get(entry.name)
+        flags: list[str] = []
+        if tailnet == "missing":
+            flags.append("not on the tailnet")
+        if summary is not None and entry.tailscale_ip and summary.internal_ip != entry.tailscale_ip:
+            flags.append(f"InternalIP {summary.internal_ip} is not its tailnet IP")
+        if tailnet in ("offline", "missing"):
+            state = "unreachable"
+        elif nodes is None:
+            state = "unknown"
+        elif summary is None:
+            state = "not joined"
+        else:
+            state = "Ready" if summary.ready == "True" else "NotReady"
+        rows.append(
+            MachineStatus(
+                name=entry.name,
+                state=state,
+                role=entry.role,
+                in_inventory=True,
+                in_cluster=summary is not None,
+                tailscale_ip=entry.tailscale_ip,
+                tailnet=tailnet,
+                path=_path(peer),
+                node=summary,
+                gpu_allocated=allocated.get(entry.name, 0),
+                flags=tuple(flags),
+            )
+        )
+    known = {entry.name for entry in inventory}
+    for summary in sorted(api.values(), key=lambda s: s.name):
+        if summary.name in known:
+            continue
+        peer = next(
+            (p for p in peers or [] if summary.internal_ip in p.tailscale_ips),
+            None,
+        )
+        rows.append(
+            MachineStatus(
+                name=summary.name,
+                state="Ready" if summary.ready == "True" else "NotReady",
+                role="control-plane" if "control-plane" in summary.roles else "worker",
+                in_inventory=False,
+                in_cluster=True,
+                tailscale_ip=summary.internal_ip,
+                tailnet="unknown"
+                if peers is None
+                else ("online" if peer and peer.online else "offline"),
+                path=_path(peer),
+                node=summary,
+                gpu_allocated=allocated.get(summary.name, 0),
+                flags=("in the cluster but not in the inventory",),
+            )
+        )
+    return rows
+
+
+def flux_object(kind: str, obj: dict[str, Any]) -> FluxObject:
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    ready = (
+        next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None) or {}
+    )
+    revision = (
+        status.get("lastAppliedRevision")
+        or (status.get("artifact") or {}).get("revision")
+        or status.get("lastAttemptedRevision")
+    )
+    current = status.get("observedGeneration") == meta.get("generation")
+    return FluxObject(
+        kind=kind,
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        ready=str(ready.get("status", "Unknown")) if current or ready else "Unknown",
+        reason=str(ready.get("reason", "Progressing" if not current else "")),
+        message=str(ready.get("message", "")),
+        revision=revision,
+        suspended=bool((obj.get("spec") or {}).get("suspend")),
+    )
+
+
+def gpu_requests(pods: list[dict[str, Any]]) -> dict[str, int]:
+    """nvidia.com/gpu limits of the pods bound to each node (not finished)."""
+    per_node: dict[str, int] = {}
+    for pod in pods:
+        spec = pod.get("spec") or {}
+        node = spec.get("nodeName")
+        if not node or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        for container in spec.get("containers") or []:
+            limits = (container.get("resources") or {}).get("limits") or {}
+            if "nvidia.com/gpu" in limits:
+                per_node[node] = per_node.get(node, 0) + int(str(limits["nvidia.com/gpu"]))
+    return per_node
