@@ -75,3 +75,16 @@ def count_plays(path: Path, seen: frozenset[Path] = frozenset()) -> int:
 def runs_dir(project: Path) -> Path:
     """Run folders live in the project, beside ansible/ (git-ignored)."""
     return project.parent / ".kubani" / "runs"
+
+
+def ensure_ansible_on_path() -> None:
+    """ansible-runner looks ansible-playbook up on PATH; when Kubani runs from a virtual
+    environment that is not activated, Ansible's scripts sit beside its interpreter."""
+    import shutil
+    import sys
+
+    if shutil.which("ansible-playbook"):
+        return
+    beside = Path(sys.executable).parent
+    if (beside / "ansible-playbook").exists():
+        os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"

@@ -11,7 +11,12 @@ from typing import Any
 
 from kubani.ansible.events import PlaybookEvent, from_runner
 from kubani.ansible.progress import RunState
-from kubani.ansible.project import count_plays, playbook_path, runs_dir
+from kubani.ansible.project import (
+    count_plays,
+    ensure_ansible_on_path,
+    playbook_path,
+    runs_dir,
+)
 
 
 @dataclass
@@ -48,6 +53,7 @@ def run_playbook(
 ) -> PlaybookRun:
     import ansible_runner
 
+    ensure_ansible_on_path()
     path = playbook_path(request.project, request.playbook)
     state = RunState(path.stem, total_plays=max(1, count_plays(path)))
     run_dir = new_run_dir(request.project, path.stem)

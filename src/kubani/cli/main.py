@@ -13,6 +13,7 @@ from kubani.cli import (
     config,
     discover,
     gitops,
+    kubeconfig,
     lab,
     lifecycle,
     nodes,
@@ -32,7 +33,17 @@ app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for module in (version, discover, nodes, config, validate, provision, lifecycle, status):
+for module in (
+    version,
+    discover,
+    nodes,
+    config,
+    validate,
+    provision,
+    lifecycle,
+    status,
+    kubeconfig,
+):
     app.add_typer(module.app)
 app.add_typer(lab.app, name="lab")
 app.add_typer(gitops.app, name="gitops")

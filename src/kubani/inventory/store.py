@@ -71,11 +71,11 @@ def remove_stale_temp_files(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def atomic_write(path: Path, data: bytes, backup: bool = True) -> None:
+def atomic_write(path: Path, data: bytes, backup: bool = True, mode: int | None = None) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
 
     The previous version is kept as ``<name>.bak``. New files are created 0600: inventories
-    and group_vars can hold secrets.
+    and group_vars can hold secrets. ``mode`` forces the mode (set before the rename).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -85,13 +85,15 @@ def atomic_write(path: Path, data: bytes, backup: bool = True) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists():
+        if mode is not None:
+            tmp.chmod(mode)
+        elif path.exists():
             tmp.chmod(stat.S_IMODE(path.stat().st_mode))
-            if backup:
-                backup_tmp = path.parent / f".{path.name}.bak.{os.getpid()}.tmp"
-                backup_tmp.unlink(missing_ok=True)
-                os.link(path, backup_tmp)
-                backup_tmp.replace(path.parent / f"{path.name}.bak")
+        if path.exists() and backup:
+            backup_tmp = path.parent / f".{path.name}.bak.{os.getpid()}.tmp"
+            backup_tmp.unlink(missing_ok=True)
+            os.link(path, backup_tmp)
+            backup_tmp.replace(path.parent / f"{path.name}.bak")
         tmp.replace(path)
         _fsync_dir(path.parent)
     except BaseException:

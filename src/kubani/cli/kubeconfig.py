@@ -1,0 +1,132 @@
+"""``cluster-mgr kubeconfig``: fetch the admin kubeconfig from a control plane."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer()
+
+K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
+
+
+def _fetch(inventory: Path, host: str) -> str:
+    """K3s's kubeconfig from ``host`` over Ansible's connection (a temporary, private run
+    folder: the file holds the admin credentials)."""
+    import base64
+    import tempfile
+
+    import ansible_runner
+
+    from kubani.ansible.project import ansible_dir, ensure_ansible_on_path
+    from kubani.errors import KubaniError
+
+    ensure_ansible_on_path()
+    project = ansible_dir(near=inventory.parent)
+    with tempfile.TemporaryDirectory(prefix="kubani-kubeconfig-") as private:
+        Path(private).chmod(0o700)
+        result = ansible_runner.run(
+            private_data_dir=private,
+            host_pattern=host,
+            module="ansible.builtin.slurp",
+            module_args=f"src={K3S_KUBECONFIG}",
+            inventory=str(inventory.resolve()),
+            cmdline="--become",
+            envvars={"ANSIBLE_CONFIG": str(project / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
+            quiet=True,
+            settings={"suppress_ansible_output": True},
+        )
+        content, problem = None, None
+        for event in result.events:
+            data = event.get("event_data") or {}
+            res = data.get("res") or {}
+            if event.get("event") == "runner_on_ok" and "content" in res:
+                content = base64.b64decode(res["content"]).decode()
+            elif event.get("event") in ("runner_on_failed", "runner_on_unreachable"):
+                problem = " ".join(str(res.get("msg") or "no message").split())
+    if content is None:
+        raise KubaniError(
+            f"cannot fetch the kubeconfig from {host}",
+            problem or f"ansible ended with status {result.status}",
+            "check that K3s runs there (`cluster-mgr status`) and that SSH works",
+        )
+    return content
+
+
+@app.command()
+def kubeconfig(
+    merge: Annotated[
+        bool, typer.Option("--merge", help="Also merge it into your kubeconfig.")
+    ] = False,
+    context: Annotated[
+        str | None,
+        typer.Option("--context", help="Name of the context (default: the cluster name)."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write it (default: where provision does)."),
+    ] = None,
+    into: Annotated[
+        Path | None,
+        typer.Option(
+            "--into",
+            help="Kubeconfig to merge into (default: first of $KUBECONFIG, else ~/.kube/config).",
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Fetch the admin kubeconfig from the first control plane, pointed at its tailnet
+    address (or api_endpoint), and write it 0600."""
+    from kubani.cli.common import read_inventory
+    from kubani.cli.output import emit_json, success
+    from kubani.cluster.gather import inventory_nodes, kubeconfig_for
+    from kubani.errors import KubaniError
+    from kubani.inventory.store import atomic_write, inventory_lock
+    from kubani.kube import kubeconfig as kc
+
+    document = read_inventory()
+    settings = document.scope_vars("all")
+    control_planes = [n for n in inventory_nodes(document) if n.role == "control-plane"]
+    if not control_planes:
+        raise KubaniError(
+            "cannot fetch a kubeconfig", "the inventory has no control plane", "add one"
+        )
+    first = control_planes[0]
+    endpoint = settings.get("api_endpoint") or first.tailscale_ip
+    name = context or str(settings.get("cluster_name") or "kubani")
+    fetched = kc.parse(_fetch(document.hosts_path, first.name), f"{first.name}:{K3S_KUBECONFIG}")
+    config = kc.rewrite(fetched, f"https://{endpoint}:6443", name)
+    target = (
+        output
+        or kubeconfig_for(document, None)
+        or (Path.home() / ".kube" / f"kubani-{settings.get('cluster_name') or 'kubani'}.yaml")
+    )
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic_write(target, kc.dump(config).encode(), backup=False, mode=0o600)
+    merged_into = None
+    if merge:
+        env_paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+        merged_into = into or (Path(env_paths[0]) if env_paths else Path.home() / ".kube/config")
+        merged_into.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with inventory_lock(merged_into):
+            existing = (
+                kc.parse(merged_into.read_text(), str(merged_into)) if merged_into.exists() else {}
+            )
+            merged = kc.dump(kc.merge(existing, config)).encode()
+            atomic_write(merged_into, merged, backup=True, mode=0o600)
+    if json_output:
+        emit_json(
+            {
+                "kubeconfig": str(target),
+                "context": name,
+                "server": f"https://{endpoint}:6443",
+                "merged_into": str(merged_into) if merged_into else None,
+            }
+        )
+        return
+    success(f"wrote {target} (0600): context {name!r}, server https://{endpoint}:6443")
+    if merged_into:
+        success(f"merged context {name!r} into {merged_into}")
