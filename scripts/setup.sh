@@ -6,7 +6,7 @@ set -euo pipefail
 KUBANI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export KUBANI_ROOT
 
-lab_packages=(debootstrap systemd-container openssh-client iproute2)
+lab_packages=(debootstrap systemd-container openssh-client iproute2 git tmux)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=()
     for package in "${lab_packages[@]}"; do

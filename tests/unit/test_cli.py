@@ -118,8 +118,8 @@ BAD_INPUTS = [
     (["config-set", "ansible_port", "x", "--type", "int"], "not an integer"),
     (["config-set", "x", "{bad", "--type", "json"], "not JSON"),
     (["config-set", "x", "y", "--scope", "nohost"], "unknown scope"),
-    (["remove-node", "nohost"], "not in the inventory"),
-    (["remove-node", "cp-1"], "etcd"),
+    (["remove-node", "nohost", "--inventory-only"], "not in the inventory"),
+    (["remove-node", "cp-1", "--inventory-only"], "etcd"),
 ]
 
 
@@ -179,7 +179,7 @@ def test_add_remove_round_trip_keeps_comments(cli: Cli, inventory: Path) -> None
         "node_labels": {"kubani.io/desk": "true", "zone": "attic"},
         "node_taints": ["kubani.io/desk=true:PreferNoSchedule"],
     }
-    removed = cli("-i", inventory, "remove-node", "desk-1")
+    removed = cli("-i", inventory, "remove-node", "desk-1", "--inventory-only")
     assert removed.code == 0, removed.stderr
     after = inventory.read_text()
     comments = [line.strip() for line in original.splitlines() if line.strip().startswith("#")]
@@ -189,7 +189,7 @@ def test_add_remove_round_trip_keeps_comments(cli: Cli, inventory: Path) -> None
 
 
 def test_remove_control_plane_with_force(cli: Cli, inventory: Path) -> None:
-    result = cli("-i", inventory, "remove-node", "cp-1", "--force")
+    result = cli("-i", inventory, "remove-node", "cp-1", "--force", "--inventory-only")
     assert result.code == 0, result.stderr
     assert "odd number" in result.stderr
 
@@ -272,7 +272,7 @@ def test_inventory_is_found_upward_and_from_env(cli: Cli, tmp_path: Path) -> Non
 
 
 def test_debug_shows_traceback(cli: Cli, inventory: Path) -> None:
-    result = cli("-i", inventory, "--debug", "remove-node", "nohost")
+    result = cli("-i", inventory, "--debug", "remove-node", "nohost", "--inventory-only")
     assert result.code == 1 and "Traceback" in result.stderr
 
 
@@ -307,6 +307,9 @@ def test_the_last_control_plane_cannot_be_removed(cli: Cli, tmp_path: Path) -> N
         "        w:\n          tailscale_ip: 100.64.0.2\n"
     )
     before = snapshot(tmp_path)
-    for args in (["remove-node", "cp"], ["remove-node", "cp", "--force"]):
+    for args in (
+        ["remove-node", "cp", "--inventory-only"],
+        ["remove-node", "cp", "--force", "--inventory-only"],
+    ):
         _one_line_error(cli("-i", path, *args), "no control plane")
     assert snapshot(tmp_path) == before

@@ -29,6 +29,7 @@ class PlaybookEvent:
     message: str | None = None
     ignored: bool = False
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    report: dict[str, Any] | None = None  # a task's structured msg (doctor's reports)
 
     def as_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, {}, False)} | {
@@ -74,4 +75,10 @@ def from_runner(event: dict[str, Any]) -> PlaybookEvent | None:
         if kind in ("failed", "unreachable") and isinstance(result, dict)
         else None,
         ignored=bool(data.get("ignore_errors")),
+        report=_report(result) if kind == "ok" else None,
     )
+
+
+def _report(result: Any) -> dict[str, Any] | None:
+    msg = result.get("msg") if isinstance(result, dict) else None
+    return msg if isinstance(msg, dict) and msg.get("kubani_doctor") else None

@@ -55,7 +55,10 @@ def backup(
     output.mkdir(parents=True, exist_ok=True, mode=0o700)
     run = execute(request_for("backup", {"kubani_backup_dir": str(output)}), json_output)
     if run.state.succeeded and not json_output:
-        snapshots = sorted(output.glob("*"), key=lambda p: p.stat().st_mtime)
+        snapshots = sorted(
+            (p for p in output.rglob("*") if p.is_file() and p.suffix != ".token"),
+            key=lambda p: p.stat().st_mtime,
+        )
         if snapshots:
             from kubani.cli.output import success
 

@@ -12,7 +12,9 @@ from kubani.cli import (
     apps,
     config,
     discover,
+    doctor,
     gitops,
+    init,
     kubeconfig,
     lab,
     lifecycle,
@@ -43,6 +45,8 @@ for module in (
     lifecycle,
     status,
     kubeconfig,
+    doctor,
+    init,
 ):
     app.add_typer(module.app)
 app.add_typer(lab.app, name="lab")

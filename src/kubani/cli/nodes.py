@@ -184,14 +184,34 @@ def _node_json(node: Node) -> dict[str, Any]:
 
 @app.command("remove-node")
 def remove_node(
-    hostname: Annotated[str, typer.Argument(help="Node to remove from the inventory.")],
+    hostname: Annotated[str, typer.Argument(help="Node to remove.")],
     force: Annotated[
         bool,
-        typer.Option("--force", help="Also when it leaves an even number of control planes."),
+        typer.Option(
+            "--force",
+            help="Remove even the last control plane, one whose loss breaks etcd quorum, or a "
+            "node whose drain timed out or whose uninstall failed.",
+        ),
     ] = False,
+    no_drain: Annotated[
+        bool, typer.Option("--no-drain", help="Do not evict its pods first.")
+    ] = False,
+    inventory_only: Annotated[
+        bool,
+        typer.Option(
+            "--inventory-only", help="Only edit the inventory (a node never provisioned)."
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the drain.")
+    ] = 120.0,
+    kubeconfig: Annotated[
+        Path | None, typer.Option("--kubeconfig", help="Kubeconfig (default: provision's).")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Remove a node from the inventory (comments and the rest of the file are kept)."""
+    """Drain the node (eviction API, PodDisruptionBudgets honoured), delete it from the
+    cluster, uninstall K3s from it (remove_node.yml), then remove it from the inventory."""
     from kubani.cli.common import inventory_path
     from kubani.cli.output import emit_json, success, warn
     from kubani.errors import KubaniError
@@ -200,6 +220,9 @@ def remove_node(
 
     path = inventory_path()
     removed_group: list[str] = []
+    cluster: dict[str, Any] = {}
+    if not inventory_only:
+        cluster = _remove_from_cluster(path, hostname, force, not no_drain, timeout, kubeconfig)
 
     def keep_quorum(problems: Problems) -> None:
         quorum = [p for p in problems.warnings if "control planes" in p.message]
@@ -221,6 +244,109 @@ def remove_node(
     for problem in problems.warnings:
         warn(f"{problem.where}: {problem.message}")
     if json_output:
-        emit_json({"removed": hostname, "group": group, "inventory": str(path)})
+        emit_json({"removed": hostname, "group": group, "inventory": str(path), **cluster})
     else:
         success(f"removed {hostname} from {path}")
+
+
+def _remove_from_cluster(
+    path: Path,
+    hostname: str,
+    force: bool,
+    drain_first: bool,
+    timeout: float,
+    kubeconfig: Path | None,
+) -> dict[str, Any]:
+    """Checks, drain, then remove_node.yml (delete + uninstall). Raises on anything that
+    should leave the inventory as it is."""
+    import asyncio
+
+    from kubani.cli.output import note, warn
+    from kubani.cli.playbook_view import execute
+    from kubani.cli.provision import request_for
+    from kubani.cluster.gather import inventory_nodes, kubeconfig_for
+    from kubani.errors import KubaniError
+    from kubani.inventory.document import InventoryDocument
+    from kubani.kube.client import Kube
+    from kubani.kube.drain import drain
+    from kubani.kube.summary import summarise
+
+    document = InventoryDocument(path)
+    nodes = {n.name: n for n in inventory_nodes(document)}
+    if hostname not in nodes:
+        raise KubaniError(
+            f"cannot remove node {hostname}",
+            f"{hostname} is not in the inventory",
+            "see the nodes with `cluster-mgr status`",
+        )
+    control_planes = [n for n in nodes.values() if n.role == "control-plane"]
+    removing_cp = nodes[hostname].role == "control-plane"
+    if removing_cp and len(control_planes) == 1 and not force:
+        raise KubaniError(
+            f"refusing to remove {hostname}",
+            "it is the last control plane: the cluster would be gone",
+            "use `cluster-mgr reset` to take the cluster down, or pass --force",
+        )
+
+    async def in_cluster() -> dict[str, Any]:
+        report: dict[str, Any] = {"drained": None}
+        try:
+            kube = Kube(kubeconfig_for(document, kubeconfig), timeout=10.0)
+        except KubaniError as exc:
+            warn(f"cannot check the cluster first: {exc.line()}")
+            return report
+        async with kube:
+            try:
+                api_nodes = {n.name: n for n in map(summarise, await kube.nodes())}
+            except KubaniError as exc:
+                warn(f"the API is not reachable, so {hostname} is not drained: {exc.line()}")
+                return report
+            if removing_cp and len(control_planes) > 1:
+                remaining = [n.name for n in control_planes if n.name != hostname]
+                ready = [n for n in remaining if api_nodes.get(n) and api_nodes[n].ready == "True"]
+                needed = len(remaining) // 2 + 1
+                if len(ready) < needed and not force:
+                    raise KubaniError(
+                        f"refusing to remove control plane {hostname}",
+                        f"etcd would keep {len(remaining)} members of which only {len(ready)} are "
+                        f"Ready, below the quorum of {needed}",
+                        "bring the other control planes back first, or pass --force",
+                    )
+            if hostname not in api_nodes or not drain_first:
+                return report
+            result = await drain(kube, hostname, timeout, note)
+            report["drained"] = {
+                "evicted": result.evicted,
+                "blocked": result.blocked,
+                "kept": result.kept,
+            }
+            if not result.complete and not force:
+                raise KubaniError(
+                    f"cannot drain {hostname}",
+                    f"PodDisruptionBudgets still refuse to evict {', '.join(result.blocked)} "
+                    f"after {timeout:.0f}s (the node stays cordoned)",
+                    "scale those workloads up, relax their PDBs, or pass --force",
+                )
+            return report
+
+    report = asyncio.run(in_cluster())
+    run = execute(
+        request_for("remove_node", {"kubani_remove_node": hostname, "kubani_drain": False}),
+        json_lines=False,
+    )
+    if not run.state.succeeded:
+        if run.state.interrupted:
+            raise KubaniError(
+                f"removing {hostname} was interrupted",
+                "the node may be deleted from the cluster but K3s may still be installed",
+                f"run `cluster-mgr remove-node {hostname}` again; the inventory is unchanged",
+            )
+        if not force:
+            raise KubaniError(
+                f"cannot remove {hostname} from the cluster",
+                "remove_node.yml failed (see above); the inventory is unchanged",
+                "fix the failure and run again, or pass --force for a machine that is gone",
+            )
+        warn(f"remove_node.yml failed on {hostname}; removing it from the inventory anyway")
+    report["uninstalled"] = run.state.succeeded
+    return report

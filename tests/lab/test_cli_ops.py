@@ -1,0 +1,261 @@
+"""cluster-mgr's operations on a real lab, driven through the CLI as a user would."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubani.lab.lab import Lab
+from tests.conftest import BIN, CliResult, run_cli
+
+pytestmark = pytest.mark.lab
+
+NODES = ("cp-1", "w-1", "w-2")
+SCREENS = Path(__file__).resolve().parents[2] / ".kubani" / "screens"
+
+
+@pytest.fixture(scope="module")
+def ops() -> Iterator[Lab]:
+    lab = Lab("pytest-ops")
+    lab.down()
+    try:
+        lab.up(nodes=3, control_planes=1)
+        yield lab
+    finally:
+        lab.down()
+
+
+def cli(lab: Lab, *args: str | Path, timeout: float = 600) -> CliResult:
+    return run_cli("-i", lab.inventory, *args, timeout=timeout)
+
+
+def status(lab: Lab) -> dict[str, Any]:
+    result = cli(lab, "status", "--json", "--tailscale-bin", lab.bin_dir / "tailscale")
+    assert result.code == 0, result.stderr
+    return dict(result.json())
+
+
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError(f"not within {seconds:.0f}s: {what}")
+
+
+def kubectl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_provision_succeeds_with_a_summary(ops: Lab) -> None:
+    result = cli(ops, "provision")
+    assert result.code == 0, result.stderr[-4000:]
+    for node in NODES:
+        assert any(
+            line.split("│")[1:3] and line.split("│")[1].strip() == node and "ok" in line
+            for line in result.stderr.splitlines()
+        ), result.stderr[-3000:]
+    assert "log: " in result.stderr
+
+
+def test_provision_names_a_logged_out_node_and_the_fix(ops: Lab) -> None:
+    ops.set_tailscale("w-2", backend_state="NeedsLogin")
+    try:
+        result = cli(ops, "provision")
+        assert result.code == 1
+        assert "✗ w-2 failed at prerequisites : Check that tailscale is logged in" in result.stderr
+        assert "NeedsLogin" in result.stderr
+        assert "fix: run `sudo tailscale up` on w-2" in result.stderr
+        streamed = cli(ops, "provision", "--json")
+        assert streamed.code == 1
+        events = [json.loads(line) for line in streamed.stdout.splitlines()]
+        summary = events[-1]
+        assert summary["kind"] == "summary" and summary["succeeded"] is False
+        assert [(f["host"], f["task"]) for f in summary["failures"]] == [
+            ("w-2", "Check that tailscale is logged in")
+        ]
+        assert any(e["kind"] == "task" for e in events)
+    finally:
+        ops.set_tailscale("w-2", backend_state="Running")
+
+
+def test_provision_seen_in_a_terminal(ops: Lab) -> None:
+    """The live view and the summary as a person sees them (tmux, 120x40)."""
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is needed for the terminal test (scripts/setup.sh installs it)")
+    session = "kubani-provision"
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    done = ops.folder / "provision.done"
+    done.unlink(missing_ok=True)
+    command = f"{BIN / 'cluster-mgr'} -i {ops.inventory} provision; echo $? > {done}; sleep 600"
+    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
+        check=True,
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "TERM": "xterm-256color", "HOME": "/root"},
+    )
+    frames: list[str] = []
+    try:
+        deadline = time.monotonic() + 300
+        while not done.exists() and time.monotonic() < deadline:
+            frame = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            if "current task" in frame:
+                frames.append(frame)
+            time.sleep(0.5)
+        final = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", session],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
+    assert done.read_text().strip() == "0", final
+    assert frames, "the live view was never on screen"
+    live = frames[len(frames) // 2]
+    assert "play " in live and all(node in live for node in NODES)
+    assert all(node in final for node in NODES) and "result" in final and "log:" in final
+    (SCREENS / "provision-live.txt").write_text(live)
+    (SCREENS / "provision-final.txt").write_text(final)
+
+
+def test_status_merges_inventory_tailnet_and_api(ops: Lab) -> None:
+    state = ops.require_state()
+    report = status(ops)
+    nodes = {n["name"]: n for n in report["nodes"]}
+    assert set(nodes) == set(NODES)
+    for node in state.nodes:
+        row = nodes[node.name]
+        assert row["state"] == "Ready" and row["tailscale_ip"] == node.address
+        assert row["internal_ip"] == node.address and row["tailnet"] == "online"
+        assert row["path"] == "direct" and row["flags"] == []
+    assert report["healthy"] is True
+
+    ops.ssh_run("w-1", "systemctl stop k3s-agent")
+    try:
+        wait_for(
+            lambda: {n["name"]: n["state"] for n in status(ops)["nodes"]}["w-1"] == "NotReady",
+            60,
+            "w-1 NotReady after its k3s stopped",
+        )
+    finally:
+        ops.ssh_run("w-1", "systemctl start k3s-agent")
+    wait_for(
+        lambda: all(n["state"] == "Ready" for n in status(ops)["nodes"]), 60, "w-1 Ready again"
+    )
+
+    ops.set_tailscale("w-2", online=False)
+    try:
+        row = {n["name"]: n for n in status(ops)["nodes"]}["w-2"]
+        assert row["state"] == "unreachable" and row["tailnet"] == "offline"
+    finally:
+        ops.set_tailscale("w-2", online=True)
+    human = cli(ops, "status", "--tailscale-bin", ops.bin_dir / "tailscale")
+    assert human.code == 0 and "cp-1" in human.stdout and "Ready" in human.stdout
+
+
+def test_kubeconfig_merge_keeps_other_contexts(ops: Lab, tmp_path: Path) -> None:
+    mine = tmp_path / "config"
+    mine.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "work", "cluster": {"server": "https://10.9.9.9:6443"}}],
+                "users": [{"name": "work", "user": {"token": "keep-me"}}],
+                "contexts": [{"name": "work", "context": {"cluster": "work", "user": "work"}}],
+                "current-context": "work",
+            }
+        )
+    )
+    mine.chmod(0o644)
+    result = cli(
+        ops, "kubeconfig", "--merge", "--into", mine, "--output", tmp_path / "lab.yaml", "--json"
+    )
+    assert result.code == 0, result.stderr
+    merged = yaml.safe_load(mine.read_text())
+    assert mine.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "lab.yaml").stat().st_mode & 0o777 == 0o600
+    assert {c["name"] for c in merged["contexts"]} == {"work", "lab-pytest-ops"}
+    assert merged["current-context"] == "work"
+    assert merged["users"][0] == {"name": "work", "user": {"token": "keep-me"}}
+    cp = ops.require_state().node("cp-1").address
+    assert result.json()["server"] == f"https://{cp}:6443"
+    nodes = subprocess.run(
+        ["kubectl", "--kubeconfig", str(mine), "--context", "lab-pytest-ops", "get", "nodes"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert nodes.returncode == 0 and "w-2" in nodes.stdout, nodes.stderr
+
+
+def test_backup_then_restore_through_the_cli(ops: Lab, tmp_path: Path) -> None:
+    backups = tmp_path / "backups"
+    taken = cli(ops, "backup", "--output", backups)
+    assert taken.code == 0, taken.stderr[-3000:]
+    [snapshot] = [p for p in backups.rglob("*") if p.is_file() and p.suffix != ".token"]
+    assert snapshot.with_name(snapshot.name + ".token").stat().st_mode & 0o777 == 0o600
+    assert str(snapshot) in taken.stderr
+    label = kubectl(ops, "label", "node", "w-1", "kubani.io/after-backup=yes")
+    assert label.returncode == 0, label.stderr
+    restored = cli(ops, "restore", snapshot)
+    assert restored.code == 0, restored.stderr[-3000:]
+    wait_for(
+        lambda: (
+            "kubani.io/after-backup"
+            not in kubectl(ops, "get", "node", "w-1", "--show-labels").stdout
+            and kubectl(ops, "get", "node", "w-1").returncode == 0
+        ),
+        60,
+        "the label set after the backup is gone",
+    )
+
+
+def test_remove_node_drains_deletes_uninstalls_and_edits_the_inventory(ops: Lab) -> None:
+    created = kubectl(ops, "create", "deployment", "web", "--image=nginx:1.27", "--replicas=6")
+    assert created.returncode == 0, created.stderr
+
+    def pods_on(node: str) -> list[str]:
+        out = kubectl(
+            ops, "get", "pods", "-A", "--field-selector", f"spec.nodeName={node}", "-o", "json"
+        )
+        return [
+            p["metadata"]["name"]
+            for p in json.loads(out.stdout)["items"]
+            if not any(r["kind"] == "DaemonSet" for r in p["metadata"].get("ownerReferences", []))
+        ]
+
+    wait_for(lambda: len(pods_on("w-1")) > 0, 60, "pods running on w-1")
+    result = cli(ops, "remove-node", "w-1", "--json", "--timeout", "60")
+    assert result.code == 0, result.stderr[-4000:]
+    report = result.json()
+    assert report["removed"] == "w-1" and report["uninstalled"] is True
+    assert report["drained"]["evicted"] and report["drained"]["blocked"] == []
+    assert "evicted default/web-" in result.stderr
+    nodes = kubectl(ops, "get", "nodes", "-o", "name").stdout
+    assert "node/w-1" not in nodes and "node/w-2" in nodes
+    assert "w-1" not in ops.inventory.read_text()
+    assert ops.ssh_run("w-1", "test -e /usr/local/bin/k3s", check=False).returncode != 0
+    assert pods_on("w-1") == []
