@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kubani.ansible.doctor import node_checks, unreachable
 from kubani.ansible.events import from_runner
@@ -167,23 +166,22 @@ def test_status_merges_the_three_views() -> None:
 
 
 def test_flux_objects_report_ready_reason_and_revision() -> None:
-    reference = (
-        yaml.safe_load_all(
-            (ROOT.parent / "shared/reference/flux-gitops-with-status.yaml").read_text()
-        )
-        if (ROOT.parent / "shared").exists()
-        else []
-    )
-    objects = [d for d in reference if d] or [
+    objects = [
         {"kind": "Kustomization", "metadata": {"name": "apps", "namespace": "flux-system",
          "generation": 2}, "spec": {}, "status": {"observedGeneration": 1,
          "lastAttemptedRevision": "main@sha1:132f", "conditions": [{"type": "Ready",
          "status": "False", "reason": "DependencyNotReady", "message": "dependency"}]}},
+        {"kind": "GitRepository", "metadata": {"name": "flux-system", "generation": 1},
+         "spec": {"suspend": True}, "status": {"observedGeneration": 1,
+         "artifact": {"revision": "main@sha1:abcd"}, "conditions": [
+             {"type": "Ready", "status": "True", "reason": "Succeeded", "message": "ok"}]}},
     ]  # fmt: skip
     parsed = {o["metadata"]["name"]: flux_object(o["kind"], o) for o in objects}
     apps = parsed["apps"]
     assert apps.ready == "False" and apps.reason == "DependencyNotReady"
-    assert apps.revision is not None and apps.revision.startswith("main@sha1:")
+    assert apps.revision == "main@sha1:132f"
+    source = parsed["flux-system"]
+    assert (source.ready, source.revision, source.suspended) == ("True", "main@sha1:abcd", True)
 
 
 # ---- kubeconfig -----------------------------------------------------------------------------
@@ -301,7 +299,9 @@ def test_doctor_turns_findings_into_a_checklist_with_fixes() -> None:
         "worker",
         "100.64.0.9",
         report(
-            tailscale=json.dumps({"BackendState": "Running", "Self": {"TailscaleIPs": ["100.64.0.2"]}}),
+            tailscale=json.dumps(
+                {"BackendState": "Running", "Self": {"TailscaleIPs": ["100.64.0.2"]}}
+            ),
             disk_free_bytes=2**30,
             time_synchronised="no",
             ports=json.dumps({"checked": 1, "blocked": [
