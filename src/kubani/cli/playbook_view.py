@@ -58,7 +58,11 @@ def live_view(state: RunState) -> RenderableType:
         f"  play {done}/{state.total_plays}: {state.play}  ",
         (_clock(state.elapsed), "dim"),
     )
-    bar = ProgressBar(total=state.total_plays, completed=max(done - 1, 0), width=40)
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(
+        ProgressBar(total=state.total_plays, completed=max(done - 1, 0), width=40),
+        Text(f"{max(done - 1, 0)}/{state.total_plays} plays done", style="dim"),
+    )
     return Group(header, bar, table)
 
 

@@ -13,7 +13,11 @@ from kubani.errors import KubaniError
 
 
 class KubeError(KubaniError):
-    """The API could not be reached or refused a request."""
+    """The API could not be reached or refused a request (``status``: its HTTP code)."""
+
+    def __init__(self, what: str, why: str, fix: str | None = None, status: int | None = None):
+        super().__init__(what, why, fix)
+        self.status = status
 
 
 class Kube:
@@ -56,7 +60,9 @@ class Kube:
         from lightkube import ApiError
 
         if isinstance(exc, ApiError):
-            return KubeError(what, f"HTTP {exc.status.code}: {exc.status.message}", None)
+            return KubeError(
+                what, f"HTTP {exc.status.code}: {exc.status.message}", None, exc.status.code
+            )
         if type(exc).__name__ in ("ValidationError", "DecodeError") or isinstance(exc, ValueError):
             return KubeError(
                 what,
@@ -72,12 +78,74 @@ class Kube:
     async def _raw(self, path: str) -> Any:
         try:
             # lightkube has no raw GET; its httpx client carries the kubeconfig's credentials.
-            response = await self._client._client._client.get(path)
+            response = await self._http.get(path)
         except Exception as exc:
             raise self._failed(f"GET {path}", exc) from exc
         if response.status_code >= 400:
             return None
         return response.json()
+
+    @property
+    def _http(self) -> Any:
+        # lightkube's httpx client, which carries the kubeconfig's credentials.
+        return self._client._client._client
+
+    # ---- generic list and watch (what the TUI keeps in sync) ------------------------
+
+    async def list_path(self, path: str) -> tuple[list[dict[str, Any]], str]:
+        """Every item at a collection path, and the list's resourceVersion."""
+        try:
+            response = await self._http.get(path)
+        except Exception as exc:
+            raise self._failed(f"GET {path}", exc) from exc
+        if response.status_code >= 400:
+            raise KubeError(
+                f"GET {path}", f"HTTP {response.status_code}", None, response.status_code
+            )
+        body = response.json()
+        return list(body.get("items") or []), str(
+            (body.get("metadata") or {}).get("resourceVersion", "")
+        )
+
+    async def watch_path(
+        self, path: str, resource_version: str, timeout_s: int = 300
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Watch events from ``resource_version``; a KubeError with status 410 means the
+        version is too old and the caller must list again."""
+        import json
+
+        params = {
+            "watch": "1",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_s),
+        }
+        try:
+            async with self._http.stream("GET", path, params=params, timeout=None) as response:
+                if response.status_code >= 400:
+                    raise KubeError(
+                        f"watch {path}", f"HTTP {response.status_code}", None, response.status_code
+                    )
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    kind, obj = str(event.get("type")), event.get("object") or {}
+                    if kind == "ERROR":
+                        code = int(obj.get("code") or 500)
+                        raise KubeError(f"watch {path}", str(obj.get("message")), None, code)
+                    yield kind, obj
+        except KubeError:
+            raise
+        except Exception as exc:
+            raise self._failed(f"watch {path}", exc) from exc
+
+    async def text(self, path: str) -> str | None:
+        try:
+            response = await self._http.get(path)
+        except Exception as exc:
+            raise self._failed(f"GET {path}", exc) from exc
+        return response.text if response.status_code < 400 else None
 
     # ---- reads ----------------------------------------------------------------------
 

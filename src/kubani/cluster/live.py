@@ -1,0 +1,101 @@
+"""What a live view reads from a cluster: lists and watches, and what has to be polled.
+
+``ClusterSource`` is the small async interface the TUI's workers use; ``KubeSource``
+implements it over the Kubernetes API (``kubani.kube``) and the tailnet. Tests and
+benchmarks give the TUI their own source with fixed data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from kubani.models.peer import TailscalePeer
+
+# kind -> collection path. Watched: everything here; polled: metrics, stats, tailnet.
+WATCHED = {
+    "nodes": "/api/v1/nodes",
+    "pods": "/api/v1/pods",
+    "events": "/api/v1/events",
+    "deployments": "/apis/apps/v1/deployments",
+    "statefulsets": "/apis/apps/v1/statefulsets",
+    "daemonsets": "/apis/apps/v1/daemonsets",
+    "gitrepositories": "/apis/source.toolkit.fluxcd.io/v1/gitrepositories",
+    "helmrepositories": "/apis/source.toolkit.fluxcd.io/v1/helmrepositories",
+    "kustomizations": "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations",
+    "helmreleases": "/apis/helm.toolkit.fluxcd.io/v2/helmreleases",
+}
+FLUX_KINDS = {
+    "gitrepositories": "GitRepository",
+    "helmrepositories": "HelmRepository",
+    "kustomizations": "Kustomization",
+    "helmreleases": "HelmRelease",
+}
+
+
+class ClusterSource(Protocol):
+    cluster_name: str
+    server: str
+
+    async def fetch(self, kind: str) -> tuple[list[dict[str, Any]], str]: ...
+
+    def watch(
+        self, kind: str, resource_version: str
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
+
+    async def node_metrics(self) -> dict[str, dict[str, str]] | None: ...
+
+    async def node_stats(self, name: str) -> dict[str, Any] | None: ...
+
+    async def pod_log(self, namespace: str, name: str, tail: int = 200) -> str | None: ...
+
+    async def tailnet(self) -> list[TailscalePeer] | None: ...
+
+    async def close(self) -> None: ...
+
+
+class KubeSource:
+    """The real cluster: the API through ``Kube``, the tailnet through discovery."""
+
+    def __init__(
+        self,
+        kubeconfig: Path | None,
+        context: str | None,
+        cluster_name: str,
+        discovery: Any | None = None,
+    ) -> None:
+        from kubani.kube.client import Kube
+
+        self._kube = Kube(kubeconfig, context, timeout=10.0)
+        self.server = self._kube.server
+        self.cluster_name = cluster_name
+        self._discovery = discovery
+
+    async def fetch(self, kind: str) -> tuple[list[dict[str, Any]], str]:
+        return await self._kube.list_path(WATCHED[kind])
+
+    def watch(self, kind: str, resource_version: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        return self._kube.watch_path(WATCHED[kind], resource_version)
+
+    async def node_metrics(self) -> dict[str, dict[str, str]] | None:
+        return await self._kube.node_metrics()
+
+    async def node_stats(self, name: str) -> dict[str, Any] | None:
+        return await self._kube.node_stats(name)
+
+    async def pod_log(self, namespace: str, name: str, tail: int = 200) -> str | None:
+        return await self._kube.text(
+            f"/api/v1/namespaces/{namespace}/pods/{name}/log?tailLines={tail}"
+        )
+
+    async def tailnet(self) -> list[TailscalePeer] | None:
+        if self._discovery is None:
+            return None
+        from kubani.tailscale.discover import fetch_peers
+
+        return await asyncio.to_thread(fetch_peers, self._discovery)
+
+    async def close(self) -> None:
+        await self._kube.close()
