@@ -126,8 +126,10 @@ def sample_cluster() -> dict[str, list[dict[str, Any]]]:
 
 def sample_peers() -> list[TailscalePeer]:
     def peer(name: str, ip: str, relay: str | None = None, online: bool = True) -> TailscalePeer:
-        return TailscalePeer(hostname=name, dns_name=f"{name}.tail.ts.net", tailscale_ips=(ip,),
-                             ipv4=ip, os="linux", online=online, last_seen=None, relay=relay)  # fmt: skip
+        return TailscalePeer(
+            hostname=name, dns_name=f"{name}.tail.ts.net", tailscale_ips=(ip,), ipv4=ip,
+            os="linux", online=online, last_seen=None, relay=relay,
+        )  # fmt: skip
 
     return [peer("desk", "100.64.0.11"), peer("nuc", "100.64.0.12", relay="fra"),
             peer("gpu-box", "100.64.0.13")]  # fmt: skip

@@ -233,6 +233,101 @@ def test_backup_then_restore_through_the_cli(ops: Lab, tmp_path: Path) -> None:
     )
 
 
+def test_tui_follows_the_lab_live(ops: Lab) -> None:
+    """3 Ready nodes with tailnet IPs on screen; a stopped k3s turns its node NotReady on
+    screen within the refresh interval of the API saying so, without a restart."""
+    import asyncio
+
+    from kubani.cluster.live import KubeSource
+    from kubani.tailscale.discover import DiscoveryOptions
+    from kubani.tui.app import ClusterApp
+
+    refresh = 2.0
+    addresses = {n.name: n.address for n in ops.require_state().nodes}
+    source = KubeSource(
+        ops.folder / "kubeconfig",
+        None,
+        "lab",
+        DiscoveryOptions(tailscale_bin=str(ops.bin_dir / "tailscale")),
+    )
+    app = ClusterApp(source, refresh_s=refresh)
+
+    def column(name: str, node: str) -> str | None:
+        row = app.table("nodes").row_of(node)
+        return row[app.table("nodes")._column_names.index(name)] if row else None
+
+    def api_not_ready() -> bool:
+        out = kubectl(ops, "get", "node", "w-1", "-o", "jsonpath={.status.conditions[-1].status}")
+        return out.stdout.strip() not in ("True", "")
+
+    async def scenario() -> float:
+        async with app.run_test(size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if all(column("STATUS", n) == "Ready" for n in NODES):
+                    break
+                await pilot.pause(0.2)
+            for node in NODES:
+                assert column("STATUS", node) == "Ready", node
+                assert column("TAILSCALE IP", node) == addresses[node]
+                assert column("PATH", node) == "direct"
+            await asyncio.to_thread(ops.ssh_run, "w-1", "systemctl stop k3s-agent")
+            try:
+                deadline = time.monotonic() + 90
+                while not await asyncio.to_thread(api_not_ready):
+                    assert time.monotonic() < deadline, "the API never marked w-1 NotReady"
+                    await pilot.pause(0.2)
+                said = time.monotonic()
+                while not str(column("STATUS", "w-1")).startswith("NotReady"):
+                    assert time.monotonic() - said < refresh + 1, "not on screen in time"
+                    await pilot.pause(0.05)
+                return time.monotonic() - said
+            finally:
+                await asyncio.to_thread(ops.ssh_run, "w-1", "systemctl start k3s-agent")
+
+    lag = asyncio.run(scenario())
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    (SCREENS / "tui-notready-lag.txt").write_text(f"{lag:.3f}\n")
+    wait_for(
+        lambda: all(n["state"] == "Ready" for n in status(ops)["nodes"]), 60, "w-1 Ready again"
+    )
+
+
+def test_tui_screen_on_the_lab(ops: Lab) -> None:
+    """The real cluster-tui in a terminal (tmux 120x40): the screen as text for the note."""
+    session = "kubani-tui"
+    command = (
+        f"{BIN / 'cluster-tui'} -i {ops.inventory} --tailscale-bin {ops.bin_dir / 'tailscale'}"
+        " --refresh 2"
+    )
+    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
+        check=True,
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "TERM": "xterm-256color", "HOME": "/root"},
+    )
+    screen = ""
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            if screen.count("Ready") >= 3 and "direct" in screen:
+                break
+            time.sleep(0.5)
+    finally:
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=False)
+        time.sleep(0.5)
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
+    assert all(node in screen for node in NODES) and "LIVE" in screen, screen
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    (SCREENS / "tui-lab.txt").write_text(screen)
+
+
 def test_remove_node_drains_deletes_uninstalls_and_edits_the_inventory(ops: Lab) -> None:
     created = kubectl(ops, "create", "deployment", "web", "--image=nginx:1.27", "--replicas=6")
     assert created.returncode == 0, created.stderr

@@ -74,7 +74,7 @@ def text_of(widget: Static) -> str:
 
 def cell(app: ClusterApp, table: str, key: str, column: str) -> str:
     row = app.table(table).row_of(key)
-    assert row is not None, (table, key, app.table(table).keys())
+    assert row is not None, (table, key, app.table(table).row_keys())
     names = {"nodes": app.table("nodes")._column_names}
     columns = names.get(table) or app.table(table)._column_names
     return row[columns.index(column)]
@@ -86,7 +86,7 @@ def cell(app: ClusterApp, table: str, key: str, column: str) -> str:
 def test_main_screen_shows_nodes_workloads_flux_and_events() -> None:
     async def check(app: ClusterApp, pilot: Pilot[None], _fake: FakeSource) -> None:
         await until(pilot, lambda: cell(app, "nodes", "nuc", "DISK") == "90%")
-        assert app.table("nodes").keys() == {"desk", "nuc", "gpu-box"}
+        assert app.table("nodes").row_keys() == {"desk", "nuc", "gpu-box"}
         assert cell(app, "nodes", "nuc", "PATH") == "relay:fra"
         assert cell(app, "nodes", "desk", "TAILSCALE IP") == "100.64.0.11"
         assert cell(app, "nodes", "gpu-box", "GPU") == "1/4"
@@ -115,7 +115,7 @@ def test_watch_events_update_only_their_rows() -> None:
         assert app.table("workloads").get_row("Deployment:ml/inference") == before
         gone = copy.deepcopy(fake.objects["nodes"][2])
         fake.queue("nodes").put_nowait(("DELETED", gone))
-        await until(pilot, lambda: "gpu-box" not in app.table("nodes").keys())
+        await until(pilot, lambda: "gpu-box" not in app.table("nodes").row_keys())
 
     drive(check)
 
@@ -137,7 +137,7 @@ def test_r_lists_everything_again() -> None:
         lists = fake.lists
         fake.objects["nodes"].append(node("spare", "100.64.0.14"))
         await pilot.press("r")
-        await until(pilot, lambda: "spare" in app.table("nodes").keys())
+        await until(pilot, lambda: "spare" in app.table("nodes").row_keys())
         assert fake.lists > lists
 
     drive(check)
@@ -147,10 +147,10 @@ def test_slash_filters_every_table() -> None:
     async def check(app: ClusterApp, pilot: Pilot[None], _fake: FakeSource) -> None:
         await pilot.press("slash")
         await pilot.press(*"gpu", "enter")
-        await until(pilot, lambda: app.table("nodes").keys() == {"gpu-box"})
+        await until(pilot, lambda: app.table("nodes").row_keys() == {"gpu-box"})
         assert app.table("workloads").row_count == 0
         await pilot.press("slash", "ctrl+u", "enter")
-        await until(pilot, lambda: len(app.table("nodes").keys()) == 3)
+        await until(pilot, lambda: len(app.table("nodes").row_keys()) == 3)
 
     drive(check)
 
@@ -160,11 +160,11 @@ def test_n_shows_one_namespace() -> None:
         await pilot.press("n")
         await pilot.pause(0.1)
         await pilot.press("down", "enter")  # (all), ml, web -> ml
-        await until(pilot, lambda: app.table("workloads").keys() == {"Deployment:ml/inference"})
+        await until(pilot, lambda: app.table("workloads").row_keys() == {"Deployment:ml/inference"})
         assert app.namespace == "ml"
         assert all(
             row[3].startswith("Pod ml/")
-            for row in map(app.table("events").row_of, app.table("events").keys())
+            for row in map(app.table("events").row_of, app.table("events").row_keys())
             if row
         )
 
@@ -258,7 +258,7 @@ def test_api_loss_keeps_the_last_state_marks_it_stale_and_recovers() -> None:
         fake.down = True
         fake.queue("nodes").put_nowait(("FAIL", {}))
         await until(pilot, lambda: app.connection == "stale")
-        assert app.table("nodes").keys() == {"desk", "nuc", "gpu-box"}  # last state kept
+        assert app.table("nodes").row_keys() == {"desk", "nuc", "gpu-box"}  # last state kept
         status = text_of(app.query_one("#status", Static))
         assert "STALE" in status and "retrying" in status
         fake.down = False

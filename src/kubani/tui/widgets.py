@@ -88,7 +88,7 @@ class LiveTable(DataTable[Text]):
             changed |= self.upsert(key, row)
         return changed
 
-    def keys(self) -> set[str]:
+    def row_keys(self) -> set[str]:
         return set(self._rows)
 
     def row_of(self, key: str) -> Row | None:
