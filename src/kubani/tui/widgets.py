@@ -68,7 +68,12 @@ class LiveTable(DataTable[Text]):
         else:
             for name, before, after in zip(self._column_names, old, row, strict=True):
                 if before != after:
-                    self.update_cell(key, name, Text(after, style=cell_style(after), no_wrap=True))
+                    self.update_cell(
+                        key,
+                        name,
+                        Text(after, style=cell_style(after), no_wrap=True),
+                        update_width=True,
+                    )
         self._rows[key] = row
         return True
 
