@@ -98,6 +98,7 @@ def main() -> None:
         for name, command in (
             ("cluster-mgr --help", [str(BIN), "--help"]),
             ("cluster-mgr version", [str(BIN), "version"]),
+            ("cluster-tui --help", [str(BIN.with_name("cluster-tui")), "--help"]),
         ):
             seconds = median_seconds(command, args.runs)
             rows.append(

@@ -65,3 +65,21 @@ def run_playbook(lab: Lab, playbook: str, *args: str, timeout: float = 600) -> P
         check=False,
     )
     return PlaybookRun(result.returncode, result.stdout + result.stderr)
+
+
+def kubectl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real kubectl against a lab's cluster."""
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def tmux_screen(session: str) -> str:
+    """What a tmux session shows now, as text."""
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False
+    ).stdout

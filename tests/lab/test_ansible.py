@@ -16,6 +16,7 @@ import pytest
 
 from kubani.lab.lab import K3S_VERSION, Lab
 from tests.conftest import run_cli
+from tests.lab.ansible_run import kubectl as _kubectl
 from tests.lab.ansible_run import run_playbook
 
 pytestmark = pytest.mark.lab
@@ -46,16 +47,6 @@ def cluster() -> Iterator[Lab]:
         yield lab
     finally:
         lab.down()
-
-
-def _kubectl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def _nodes(lab: Lab) -> dict[str, Any]:

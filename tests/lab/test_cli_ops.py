@@ -15,6 +15,7 @@ import yaml
 
 from kubani.lab.lab import Lab
 from tests.conftest import BIN, CliResult, run_cli
+from tests.lab.ansible_run import kubectl, tmux_screen
 
 pytestmark = pytest.mark.lab
 
@@ -50,16 +51,6 @@ def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
             return
         time.sleep(1)
     raise AssertionError(f"not within {seconds:.0f}s: {what}")
-
-
-def kubectl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def test_provision_succeeds_with_a_summary(ops: Lab) -> None:
@@ -113,21 +104,11 @@ def test_provision_seen_in_a_terminal(ops: Lab) -> None:
     try:
         deadline = time.monotonic() + 300
         while not done.exists() and time.monotonic() < deadline:
-            frame = subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", session],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
+            frame = tmux_screen(session)
             if "current task" in frame:
                 frames.append(frame)
             time.sleep(0.5)
-        final = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", session],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
+        final = tmux_screen(session)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
     assert done.read_text().strip() == "0", final
@@ -310,12 +291,7 @@ def test_tui_screen_on_the_lab(ops: Lab) -> None:
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            screen = subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", session],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
+            screen = tmux_screen(session)
             if screen.count("Ready") >= 3 and "direct" in screen:
                 break
             time.sleep(0.5)

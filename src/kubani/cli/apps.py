@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from kubani.cli.gitops import TreeOption
 
 app = typer.Typer(help="Add apps to the GitOps tree.")
 
@@ -32,12 +33,7 @@ def new(
         str | None,
         typer.Option("--ingress", help="Host name to expose the app on.", show_default=False),
     ] = None,
-    path: Annotated[
-        Path | None,
-        typer.Option(
-            "--path", help="The tree (default: the project's gitops/).", show_default=False
-        ),
-    ] = None,
+    path: TreeOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create apps/base/NAME from templates/app and list it in the apps overlay."""

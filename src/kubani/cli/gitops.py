@@ -9,15 +9,15 @@ import typer
 
 app = typer.Typer(help="Check the GitOps tree (Flux, kustomize, schemas, secrets).")
 
+TreeOption = Annotated[
+    Path | None,
+    typer.Option("--path", help="The tree (default: the project's gitops/).", show_default=False),
+]
+
 
 @app.command()
 def validate(
-    path: Annotated[
-        Path | None,
-        typer.Option(
-            "--path", help="The tree (default: the project's gitops/).", show_default=False
-        ),
-    ] = None,
+    path: TreeOption = None,
     kubernetes_version: Annotated[
         str, typer.Option("--kubernetes-version", help="Schemas of this Kubernetes minor.")
     ] = "1.31",

@@ -28,15 +28,6 @@ _STATE_STYLE = {
 _KEEP_WHOLE = frozenset({"NODE", "STATE", "TAILNET IP", "KIND", "READY"})
 
 
-def _short_revision(revision: str | None) -> str:
-    """main@sha1:0123456789abcdef... -> main@01234567"""
-    if not revision:
-        return "-"
-    ref, _, digest = revision.partition("@")
-    digest = digest.split(":", 1)[-1]
-    return f"{ref}@{digest[:8]}" if digest else ref
-
-
 def _gib(value: int | None) -> str:
     return "-" if value is None else f"{value / 2**30:.1f}"
 
@@ -45,6 +36,8 @@ def render(status: ClusterStatus) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
+
+    from kubani.cluster.rows import short_revision
 
     parts: list[RenderableType] = []
     title = f"{status.cluster_name}  {status.api_server or ''}"
@@ -99,7 +92,7 @@ def render(status: ClusterStatus) -> RenderableType:
                 f"{obj.namespace}/{obj.name}",
                 Text(obj.ready, style="green" if obj.ready == "True" else "bold red"),
                 obj.reason + (" (suspended)" if obj.suspended else ""),
-                _short_revision(obj.revision),
+                short_revision(obj.revision),
                 obj.message if obj.ready != "True" else "",
             )
         parts.append(flux)

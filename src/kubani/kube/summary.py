@@ -35,7 +35,8 @@ class NodeSummary:
         return 100.0 * self.cpu_used / self.cpu_allocatable
 
 
-def _amount(value: str | None) -> float | None:
+def amount(value: str | None) -> float | None:
+    """A Kubernetes quantity as a number, or None when absent or malformed."""
     if value is None:
         return None
     try:
@@ -60,8 +61,8 @@ def summarise(node: dict[str, Any], usage: dict[str, str] | None = None) -> Node
         "Unknown",
     )
     allocatable = status.get("allocatable") or {}
-    memory = _amount(allocatable.get("memory"))
-    used_memory = _amount((usage or {}).get("memory"))
+    memory = amount(allocatable.get("memory"))
+    used_memory = amount((usage or {}).get("memory"))
     return NodeSummary(
         name=meta.get("name", ""),
         ready=ready,
@@ -78,10 +79,10 @@ def summarise(node: dict[str, Any], usage: dict[str, str] | None = None) -> Node
         ),
         kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion", ""),
         unschedulable=bool(spec.get("unschedulable")),
-        cpu_allocatable=_amount(allocatable.get("cpu")),
+        cpu_allocatable=amount(allocatable.get("cpu")),
         memory_allocatable=int(memory) if memory is not None else None,
-        gpu_capacity=int(_amount((status.get("capacity") or {}).get("nvidia.com/gpu")) or 0),
-        cpu_used=_amount((usage or {}).get("cpu")),
+        gpu_capacity=int(amount((status.get("capacity") or {}).get("nvidia.com/gpu")) or 0),
+        cpu_used=amount((usage or {}).get("cpu")),
         memory_used=int(used_memory) if used_memory is not None else None,
         taints=tuple(
             f"{t.get('key')}{'=' + t['value'] if t.get('value') else ''}:{t.get('effect')}"

@@ -14,21 +14,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, OptionList, RichLog, Static
 
 from kubani.cluster.rows import age, event_row, event_time, parse_time
-from kubani.kube.summary import summarise
-from kubani.quantity import QuantityError, parse_quantity
+from kubani.kube.summary import amount, summarise
 
 if TYPE_CHECKING:
     from kubani.cluster.live import ClusterSource
     from kubani.tui.app import ClusterApp
-
-
-def _quantity(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(parse_quantity(value))
-    except QuantityError:
-        return None
 
 
 def _amount(resource: str, value: float | None) -> str:
@@ -110,7 +100,7 @@ class NodeScreen(DetailScreen):
             resources.add_column(column)
         capacity, allocatable = status.get("capacity") or {}, status.get("allocatable") or {}
         for resource in sorted(set(capacity) | set(allocatable)):
-            total, left = _quantity(capacity.get(resource)), _quantity(allocatable.get(resource))
+            total, left = amount(capacity.get(resource)), amount(allocatable.get(resource))
             reserved = total - left if total is not None and left is not None else None
             resources.add_row(
                 resource,
