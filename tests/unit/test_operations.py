@@ -353,3 +353,50 @@ def test_init_writes_a_valid_inventory_and_never_overwrites(tmp_path: Path) -> N
                       "no-such-host", "--status-file", status)  # fmt: skip
     assert unknown.code == 1 and "not on the tailnet: no-such-host" in unknown.stderr
     assert not (tmp_path / "x" / "hosts.yml").exists()
+
+
+def test_ctrl_c_stops_a_run_cleanly_with_130(tmp_path: Path) -> None:
+    """A real ansible-runner run (local connection) interrupted by SIGINT."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import BIN
+
+    project = tmp_path / "ansible"
+    (project / "playbooks").mkdir(parents=True)
+    (project / "ansible.cfg").write_text("[defaults]\nhost_key_checking = False\n")
+    (project / "playbooks" / "site.yml").write_text(
+        "---\n- name: Slow play\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Take a while\n      ansible.builtin.command: sleep 60\n"
+        "      changed_when: false\n"
+    )
+    hosts = tmp_path / "inventory" / "hosts.yml"
+    hosts.parent.mkdir()
+    hosts.write_text(
+        "all:\n  vars:\n    ansible_connection: local\n    ansible_python_interpreter: "
+        f"{BIN / 'python'}\n  children:\n    control_plane:\n      hosts:\n"
+        "        cp-1:\n          tailscale_ip: 100.64.0.1\n"
+    )
+    env = {**os.environ, "KUBANI_ANSIBLE_DIR": str(project), "NO_COLOR": "1",
+           "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}  # fmt: skip
+    process = subprocess.Popen(
+        [str(BIN / "cluster-mgr"), "-i", str(hosts), "provision"],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "play 1/1" not in seen and time.monotonic() < deadline:
+        seen += process.stderr.readline()
+    time.sleep(2)  # the sleep task is running
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _out, rest = process.communicate(timeout=60)
+    assert process.returncode == 130, seen + rest
+    assert time.monotonic() - started < 30
+    assert (
+        "interrupted" in rest and "cp-1 (Take a while)" in rest and "run the same command" in rest
+    )
+    assert (tmp_path / ".kubani" / "runs").is_dir()
