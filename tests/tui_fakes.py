@@ -176,6 +176,8 @@ class FakeSource:
             item = await queue.get()
             if item[0] == "FAIL":
                 raise KubeError("watch", "connection reset", None)
+            if item[0] == "GONE":
+                raise KubeError("watch", "too old resource version", None, 410)
             yield item
 
     async def node_metrics(self) -> dict[str, dict[str, str]] | None:

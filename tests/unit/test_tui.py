@@ -120,6 +120,17 @@ def test_watch_events_update_only_their_rows() -> None:
     drive(check)
 
 
+def test_a_410_relists_that_kind_without_going_stale() -> None:
+    async def check(app: ClusterApp, pilot: Pilot[None], fake: FakeSource) -> None:
+        lists = fake.lists
+        fake.objects["nodes"].append(node("late", "100.64.0.15"))
+        fake.queue("nodes").put_nowait(("GONE", {}))
+        await until(pilot, lambda: "late" in app.table("nodes").row_keys())
+        assert fake.lists == lists + 1 and app.connection == "live"
+
+    drive(check)
+
+
 # ---- keys -------------------------------------------------------------------------------
 
 
