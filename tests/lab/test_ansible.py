@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -128,31 +127,7 @@ AGE_KEY = ROOT / "tests" / "fixtures" / "example.agekey"
 
 def _git_server(lab: Lab) -> tuple[str, str]:
     """The project's gitops/ tree pushed over SSH to a bare repository on cp-1."""
-    node = lab.require_state().node("cp-1")
-    lab.ssh_run("cp-1", "rm -rf /srv/git && git init --quiet --bare -b main /srv/git/kubani.git")
-    work = lab.folder / "gitops-repo"
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(ROOT / "gitops", work / "gitops")
-    url = f"ssh://root@{node.address}/srv/git/kubani.git"
-    ssh = f"ssh -i {lab.key} -o UserKnownHostsFile={lab.known_hosts} -o BatchMode=yes"
-    for command in (
-        ["git", "init", "--quiet", "-b", "main"],
-        ["git", "add", "-A"],
-        ["git", "-c", "user.name=Kubani", "-c", "user.email=lab@kubani.invalid",
-         "commit", "--quiet", "-m", "GitOps tree"],
-        ["git", "push", "--quiet", url, "main"],
-    ):  # fmt: skip
-        subprocess.run(
-            command,
-            cwd=work,
-            check=True,
-            capture_output=True,
-            env={**os.environ, "GIT_SSH_COMMAND": ssh},
-        )
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    return url, commit
+    return lab.serve_git(ROOT / "gitops", "cp-1")
 
 
 def _gitops_vars(lab: Lab, url: str, **extra: str) -> list[str]:

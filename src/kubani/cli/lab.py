@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -134,6 +135,27 @@ def down(
         emit_json(result)
     else:
         success(f"lab {name!r} is down ({len(result['stopped_pids'])} nodes stopped)")
+
+
+@app.command("gitops")
+def gitops(
+    path: Annotated[Path, typer.Option("--path", help="The GitOps tree to serve.")] = Path(
+        "gitops"
+    ),
+    node: Annotated[str, typer.Option("--node", help="Node that hosts the Git server.")] = "cp-1",
+    name: NameOption = "default",
+) -> None:
+    """Serve a GitOps tree from a Git repository on a lab node (over SSH) and point the
+    lab inventory's git_repo_url and deploy key at it."""
+    from kubani.cli.output import success
+    from kubani.inventory.store import edit_inventory
+
+    lab = _lab(name)
+    url, commit = lab.serve_git(path.resolve(), node)
+    with edit_inventory(lab.inventory, "cannot point the lab inventory at the Git server") as doc:
+        doc.set("git_repo_url", url)
+        doc.set("gitops_deploy_key_file", str(lab.key))
+    success(f"{path} at {commit[:12]} served as {url}; git_repo_url set in {lab.inventory}")
 
 
 @app.command("tailscale")

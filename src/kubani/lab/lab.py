@@ -567,6 +567,48 @@ class Lab:
             )
         return result
 
+    def serve_git(self, tree: Path, node_name: str = "cp-1") -> tuple[str, str]:
+        """A Git server for GitOps in the lab: ``tree`` committed and pushed over SSH to a
+        bare repository on ``node_name`` (as it would be on any Git host). Returns the
+        ssh:// URL and the commit."""
+        node = self.require_state().node(node_name)
+        self.ssh_run(
+            node_name,
+            "rm -rf /srv/git/kubani.git && git init -q --bare -b main /srv/git/kubani.git",
+        )
+        work = self.folder / "git-work"
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(tree, work / tree.name, symlinks=True)
+        url = f"ssh://root@{node.address}/srv/git/kubani.git"
+        env = {
+            **os.environ,
+            "GIT_SSH_COMMAND": f"ssh -i {self.key} -o UserKnownHostsFile={self.known_hosts} "
+            "-o StrictHostKeyChecking=accept-new -o BatchMode=yes",
+            "GIT_AUTHOR_NAME": "Kubani lab",
+            "GIT_AUTHOR_EMAIL": "lab@kubani.invalid",
+            "GIT_COMMITTER_NAME": "Kubani lab",
+            "GIT_COMMITTER_EMAIL": "lab@kubani.invalid",
+        }
+        for command in (
+            ["git", "init", "-q", "-b", "main"],
+            ["git", "add", "-A"],
+            ["git", "commit", "-q", "-m", f"{tree.name} tree"],
+            ["git", "push", "-q", url, "main"],
+        ):
+            result = subprocess.run(
+                command, cwd=work, env=env, capture_output=True, text=True, check=False
+            )
+            if result.returncode != 0:
+                raise LabError(
+                    f"cannot serve {tree} from {node_name}",
+                    (result.stderr or result.stdout).strip()[-300:],
+                    None,
+                )
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        return url, commit
+
     def status(self) -> list[dict[str, Any]]:
         state = self.load()
         if state is None:
