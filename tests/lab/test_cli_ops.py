@@ -292,7 +292,7 @@ def test_tui_screen_on_the_lab(ops: Lab) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             screen = tmux_screen(session)
-            if screen.count("Ready") >= 3 and "direct" in screen:
+            if screen.count("Ready") >= 3 and "direct" in screen and "LIVE" in screen:
                 break
             time.sleep(0.5)
     finally:

@@ -180,9 +180,12 @@ class ClusterApp(App[None]):
             backoff = min(backoff * 2, 30.0)
 
     def _connected(self) -> None:
+        changed = self.connection != "live"
         self.connection = "live"
         self.updated = self.clock()
         self.problem = ""
+        if changed:
+            self._show_status()
 
     def _disconnected(self, problem: str) -> None:
         if self.updated is not None or self.connection != "connecting":
