@@ -252,6 +252,8 @@ def test_tui_follows_the_lab_live(ops: Lab) -> None:
                 assert column("STATUS", node) == "Ready", node
                 assert column("TAILSCALE IP", node) == addresses[node]
                 assert column("PATH", node) == "direct"
+            SCREENS.mkdir(parents=True, exist_ok=True)
+            app.save_screenshot("tui-lab.svg", str(SCREENS))
             await asyncio.to_thread(ops.ssh_run, "w-1", "systemctl stop k3s-agent")
             try:
                 deadline = time.monotonic() + 90
