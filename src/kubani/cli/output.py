@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,11 @@ def console(stderr: bool = False) -> Console:
     if stderr not in _consoles:
         from rich.console import Console
 
-        _consoles[stderr] = Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+        out = Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+        if not out.is_terminal and "COLUMNS" not in os.environ:
+            # Logs and pipes: tables as wide as they need, not folded at 80 columns.
+            out = Console(stderr=stderr, highlight=False, soft_wrap=stderr, width=160)
+        _consoles[stderr] = out
     return _consoles[stderr]
 
 

@@ -236,7 +236,8 @@ class ClusterApp(App[None]):
 
         await asyncio.gather(*(one(name) for name in batch))
         self.refresh_nodes()
-        self._again("stats", self.refresh_s * 6, self.poll_stats)
+        # Disk use changes slowly: every few refreshes, but soon while no node is known yet.
+        self._again("stats", self.refresh_s * (6 if names else 1), self.poll_stats)
 
     # ---- rows --------------------------------------------------------------------------------
 
