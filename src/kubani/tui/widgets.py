@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey
 
 Row = tuple[str, ...]
 Styler = Callable[[int, str], str]
@@ -68,11 +70,15 @@ class LiveTable(DataTable[Text]):
         else:
             for name, before, after in zip(self._column_names, old, row, strict=True):
                 if before != after:
+                    # Widen a column when a value outgrows it; never re-measure it to
+                    # shrink (that measures every row: quadratic on big tables).
+                    column = self.columns.get(ColumnKey(name))
+                    wider = column is not None and cell_len(after) > column.content_width
                     self.update_cell(
                         key,
                         name,
                         Text(after, style=cell_style(after), no_wrap=True),
-                        update_width=True,
+                        update_width=wider,
                     )
         self._rows[key] = row
         return True
