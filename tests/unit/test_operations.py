@@ -239,7 +239,9 @@ class FakeKube:
     async def cordon(self, name: str) -> None:
         self.cordoned.append(name)
 
-    async def pods(self, node: str | None = None) -> list[dict[str, Any]]:
+    async def pods(
+        self, namespace: str | None = None, node: str | None = None
+    ) -> list[dict[str, Any]]:
         return [p for p in self._pods if p["spec"]["nodeName"] == node]
 
     async def evict(self, namespace: str, name: str) -> bool:
@@ -265,12 +267,12 @@ def test_drain_evicts_retries_pdbs_and_keeps_daemonsets() -> None:
          pod("other", "ReplicaSet", node="w-2")],
         {"web-2": 2},
     )  # fmt: skip
-    result = asyncio.run(drain(kube, "w-1", timeout=5, poll=0.01))  # type: ignore[arg-type]
+    result = asyncio.run(drain(kube, "w-1", timeout=5, poll=0.01))
     assert kube.cordoned == ["w-1"]
     assert result.evicted == ["default/web-1", "default/web-2"]
     assert result.kept == ["default/agent"] and result.complete
     stuck = FakeKube([pod("db-0", "StatefulSet")], {"db-0": 10**6})
-    blocked = asyncio.run(drain(stuck, "w-1", timeout=0.05, poll=0.01))  # type: ignore[arg-type]
+    blocked = asyncio.run(drain(stuck, "w-1", timeout=0.05, poll=0.01))
     assert blocked.blocked == ["default/db-0"] and not blocked.complete
     assert must_stay({"metadata": {"annotations": {"kubernetes.io/config.mirror": "x"}}})
 

@@ -34,15 +34,9 @@ def live_view(state: RunState) -> RenderableType:
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False, show_edge=False, expand=False)
-    for column, justify in (
-        ("host", "left"),
-        ("status", "left"),
-        ("ok", "right"),
-        ("changed", "right"),
-        ("failed", "right"),
-        ("current task", "left"),
-    ):
-        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for column in ("host", "status", "ok", "changed", "failed", "current task"):
+        numeric = column in ("ok", "changed", "failed")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
     for host in sorted(state.hosts.values(), key=lambda h: h.name):
         table.add_row(
             host.name,

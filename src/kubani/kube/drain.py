@@ -10,11 +10,21 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from kubani.kube.client import Kube
+from typing import Any, Protocol
 
 MIRROR = "kubernetes.io/config.mirror"
+
+
+class Drainable(Protocol):
+    """The part of ``kubani.kube.client.Kube`` a drain uses."""
+
+    async def cordon(self, name: str) -> None: ...
+
+    async def pods(
+        self, namespace: str | None = None, node: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    async def evict(self, namespace: str, name: str) -> bool: ...
 
 
 @dataclass
@@ -44,7 +54,7 @@ def must_stay(pod: dict[str, Any]) -> bool:
 
 
 async def drain(
-    kube: Kube,
+    kube: Drainable,
     node: str,
     timeout: float = 120.0,
     say: Callable[[str], None] = lambda _m: None,
@@ -81,7 +91,7 @@ async def drain(
 
 
 async def _wait_gone(
-    kube: Kube, node: str, result: DrainResult, deadline: float, poll: float
+    kube: Drainable, node: str, result: DrainResult, deadline: float, poll: float
 ) -> None:
     """Evicted pods terminate; wait (within the timeout) until none is left on the node."""
     evicted = set(result.evicted)

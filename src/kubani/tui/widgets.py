@@ -45,8 +45,8 @@ class LiveTable(DataTable[Text]):
     """A DataTable kept in sync by row key: rows are added, updated cell by cell, or
     removed, never cleared and refilled."""
 
-    def __init__(self, columns: Iterable[str], **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, columns: Iterable[str], *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self._column_names = tuple(columns)
         self._rows: dict[str, Row] = {}
         self.sort_column: int | None = None
