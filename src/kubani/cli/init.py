@@ -22,37 +22,16 @@ def _names(text: str) -> list[str]:
 
 def _probe(inventory: Path) -> dict[str, tuple[int, int]]:
     """CPUs and memory of each node, from Ansible facts (read-only)."""
-    import tempfile
+    from kubani.ansible.adhoc import run_module
 
-    import ansible_runner
-
-    from kubani.ansible.project import ansible_dir, ensure_ansible_on_path
-
-    ensure_ansible_on_path()
+    run = run_module(inventory, "all", "ansible.builtin.setup", "gather_subset=min,hardware")
     sizes: dict[str, tuple[int, int]] = {}
-    with tempfile.TemporaryDirectory(prefix="kubani-init-") as private:
-        result = ansible_runner.run(
-            private_data_dir=private,
-            host_pattern="all",
-            module="ansible.builtin.setup",
-            module_args="gather_subset=min,hardware",
-            inventory=str(inventory.resolve()),
-            envvars={
-                "ANSIBLE_CONFIG": str(ansible_dir(near=inventory.parent) / "ansible.cfg"),
-                "ANSIBLE_NOCOLOR": "1",
-            },
-            quiet=True,
-            settings={"suppress_ansible_output": True},
-        )
-        for event in result.events:
-            if event.get("event") != "runner_on_ok":
-                continue
-            data = event.get("event_data") or {}
-            facts = (data.get("res") or {}).get("ansible_facts") or {}
-            cpus = facts.get("ansible_processor_vcpus") or facts.get("ansible_processor_count")
-            memory = facts.get("ansible_memtotal_mb")
-            if cpus and memory:
-                sizes[str(data.get("host"))] = (int(cpus), int(memory))
+    for host, result in run.ok.items():
+        facts = result.get("ansible_facts") or {}
+        cpus = facts.get("ansible_processor_vcpus") or facts.get("ansible_processor_count")
+        memory = facts.get("ansible_memtotal_mb")
+        if cpus and memory:
+            sizes[host] = (int(cpus), int(memory))
     return sizes
 
 

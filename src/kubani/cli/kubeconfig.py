@@ -14,46 +14,21 @@ K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 
 
 def _fetch(inventory: Path, host: str) -> str:
-    """K3s's kubeconfig from ``host`` over Ansible's connection (a temporary, private run
-    folder: the file holds the admin credentials)."""
+    """K3s's kubeconfig from ``host`` over Ansible's connection."""
     import base64
-    import tempfile
 
-    import ansible_runner
-
-    from kubani.ansible.project import ansible_dir, ensure_ansible_on_path
+    from kubani.ansible.adhoc import run_module
     from kubani.errors import KubaniError
 
-    ensure_ansible_on_path()
-    project = ansible_dir(near=inventory.parent)
-    with tempfile.TemporaryDirectory(prefix="kubani-kubeconfig-") as private:
-        Path(private).chmod(0o700)
-        result = ansible_runner.run(
-            private_data_dir=private,
-            host_pattern=host,
-            module="ansible.builtin.slurp",
-            module_args=f"src={K3S_KUBECONFIG}",
-            inventory=str(inventory.resolve()),
-            cmdline="--become",
-            envvars={"ANSIBLE_CONFIG": str(project / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
-            quiet=True,
-            settings={"suppress_ansible_output": True},
-        )
-        content, problem = None, None
-        for event in result.events:
-            data = event.get("event_data") or {}
-            res = data.get("res") or {}
-            if event.get("event") == "runner_on_ok" and "content" in res:
-                content = base64.b64decode(res["content"]).decode()
-            elif event.get("event") in ("runner_on_failed", "runner_on_unreachable"):
-                problem = " ".join(str(res.get("msg") or "no message").split())
-    if content is None:
+    run = run_module(inventory, host, "ansible.builtin.slurp", f"src={K3S_KUBECONFIG}", True)
+    result = run.ok.get(host) or {}
+    if "content" not in result:
         raise KubaniError(
             f"cannot fetch the kubeconfig from {host}",
-            problem or f"ansible ended with status {result.status}",
+            run.failed.get(host) or f"ansible ended with status {run.status}",
             "check that K3s runs there (`cluster-mgr status`) and that SSH works",
         )
-    return content
+    return base64.b64decode(result["content"]).decode()
 
 
 @app.command()
