@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
+from kubani.cluster.live import FLUX_KINDS, WATCHED
 from kubani.cluster.status import (
     ClusterStatus,
     InventoryNode,
@@ -14,16 +16,10 @@ from kubani.cluster.status import (
 )
 from kubani.errors import KubaniError
 from kubani.inventory.document import InventoryDocument
+from kubani.kube.client import Kube, KubeError
 from kubani.kube.summary import summarise
 from kubani.models.peer import TailscalePeer
 from kubani.tailscale.discover import DiscoveryOptions, fetch_peers
-
-FLUX_KINDS = (
-    ("GitRepository", "source.toolkit.fluxcd.io", "v1", "gitrepositories"),
-    ("HelmRepository", "source.toolkit.fluxcd.io", "v1", "helmrepositories"),
-    ("Kustomization", "kustomize.toolkit.fluxcd.io", "v1", "kustomizations"),
-    ("HelmRelease", "helm.toolkit.fluxcd.io", "v2", "helmreleases"),
-)
 
 
 def inventory_nodes(document: InventoryDocument) -> list[InventoryNode]:
@@ -60,8 +56,6 @@ async def gather(
     kubeconfig: Path | None,
     context: str | None = None,
 ) -> ClusterStatus:
-    from kubani.kube.client import Kube
-
     settings = document.scope_vars("all")
     status = ClusterStatus(str(settings.get("cluster_name") or "kubani"), None, None, None)
     peers_task = asyncio.create_task(asyncio.to_thread(_peers, discovery))
@@ -73,9 +67,9 @@ async def gather(
             nodes, pods, metrics = await asyncio.gather(
                 kube.nodes(), kube.pods(), kube.node_metrics()
             )
-            for kind, group, version, plural in FLUX_KINDS:
-                for obj in await kube.custom_objects(group, version, plural):
-                    status.flux.append(flux_object(kind, obj))
+            listed = await asyncio.gather(*(_served(kube, plural) for plural in FLUX_KINDS))
+            for kind, objects in zip(FLUX_KINDS.values(), listed, strict=True):
+                status.flux += [flux_object(kind, obj) for obj in objects]
     except KubaniError as exc:
         status.api_error = exc.line()
     peers, status.tailnet_error = await peers_task
@@ -87,6 +81,16 @@ async def gather(
     )
     status.machines = merge(inventory_nodes(document), peers, summaries, gpu_requests(pods or []))
     return status
+
+
+async def _served(kube: Kube, plural: str) -> list[dict[str, Any]]:
+    """Every object of a Flux kind; none when the kind is not served (Flux not installed)."""
+    try:
+        return (await kube.list_path(WATCHED[plural]))[0]
+    except KubeError as exc:
+        if exc.status == 404:
+            return []
+        raise
 
 
 def _peers(discovery: DiscoveryOptions) -> tuple[list[TailscalePeer] | None, str | None]:

@@ -195,11 +195,6 @@ class Kube:
         body = await self._raw(f"/api/v1/nodes/{name}/proxy/stats/summary")
         return body if isinstance(body, dict) else None
 
-    async def custom_objects(self, group: str, version: str, plural: str) -> list[dict[str, Any]]:
-        """Every object of a custom resource type, or [] when the type is not served."""
-        body = await self._raw(f"/apis/{group}/{version}/{plural}")
-        return list(body.get("items") or []) if isinstance(body, dict) else []
-
     # ---- writes ---------------------------------------------------------------------
 
     async def cordon(self, name: str, unschedulable: bool = True) -> None:
