@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubani.cluster.status import gpu_limit
+
 Key = str
 
 
@@ -23,6 +25,7 @@ WORKLOAD_KINDS = {
     "statefulsets": "StatefulSet",
     "daemonsets": "DaemonSet",
 }
+WORKLOAD_PLURALS = {kind: plural for plural, kind in WORKLOAD_KINDS.items()}
 
 
 def owner_of(pod: dict[str, Any]) -> tuple[str, str] | None:
@@ -103,6 +106,7 @@ class ClusterCache:
         self.workloads: dict[tuple[str, Key], WorkloadCounts] = {}
         self._pod_owner: dict[Key, tuple[str, Key]] = {}
         self.pods_by_node: dict[str, set[Key]] = {}
+        self._pod_gpus: dict[Key, int] = {}  # pods holding GPUs only
 
     def of(self, kind: str) -> dict[Key, dict[str, Any]]:
         return self.objects.setdefault(kind, {})
@@ -118,6 +122,7 @@ class ClusterCache:
             self.workloads = {k: v for k, v in self.workloads.items() if not v.pods}
             self._pod_owner.clear()
             self.pods_by_node.clear()
+            self._pod_gpus.clear()
         for key, obj in fresh.items():
             self._store(kind, key, obj, changes)
         for key in set(previous) - set(fresh):
@@ -183,6 +188,9 @@ class ClusterCache:
     def _index_pod(self, key: Key, pod: dict[str, Any], changes: Changes) -> None:
         self._unindex_pod(key, changes, keep_rows=True)
         facts = pod_facts(pod)
+        gpus = gpu_limit(pod)
+        if gpus:
+            self._pod_gpus[key] = gpus
         owner = owner_of(pod) or ("Pod", key)
         self._pod_owner[key] = owner
         self.workloads.setdefault(owner, WorkloadCounts()).pods[key] = facts
@@ -192,6 +200,7 @@ class ClusterCache:
             changes.touch("nodes", facts.node)
 
     def _unindex_pod(self, key: Key, changes: Changes, keep_rows: bool = False) -> None:
+        self._pod_gpus.pop(key, None)
         owner = self._pod_owner.pop(key, None)
         if owner is None:
             return
@@ -216,7 +225,7 @@ class ClusterCache:
         return ((kind, key), counts) if counts is not None else None
 
     def workload_object(self, kind: str, key: Key) -> dict[str, Any] | None:
-        plural = {v: k for k, v in WORKLOAD_KINDS.items()}.get(kind)
+        plural = WORKLOAD_PLURALS.get(kind)
         return self.of(plural).get(key) if plural else self.of("pods").get(key)
 
     def pods_on(self, node: str) -> list[dict[str, Any]]:
@@ -224,11 +233,4 @@ class ClusterCache:
         return [pods[k] for k in sorted(self.pods_by_node.get(node, set())) if k in pods]
 
     def gpu_allocated(self, node: str) -> int:
-        total = 0
-        for pod in self.pods_on(node):
-            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-                continue
-            for container in (pod.get("spec") or {}).get("containers") or []:
-                limits = (container.get("resources") or {}).get("limits") or {}
-                total += int(str(limits.get("nvidia.com/gpu", 0)))
-        return total
+        return sum(self._pod_gpus.get(key, 0) for key in self.pods_by_node.get(node, ()))

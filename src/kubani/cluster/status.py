@@ -228,16 +228,22 @@ def flux_object(kind: str, obj: dict[str, Any]) -> FluxObject:
     )
 
 
+def gpu_limit(pod: dict[str, Any]) -> int:
+    """The nvidia.com/gpu a pod holds: its containers' limits, 0 once it has finished."""
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return 0
+    return sum(
+        int(str(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0)))
+        for c in (pod.get("spec") or {}).get("containers") or []
+    )
+
+
 def gpu_requests(pods: list[dict[str, Any]]) -> dict[str, int]:
-    """nvidia.com/gpu limits of the pods bound to each node (not finished)."""
+    """nvidia.com/gpu held on each node by the pods bound to it."""
     per_node: dict[str, int] = {}
     for pod in pods:
-        spec = pod.get("spec") or {}
-        node = spec.get("nodeName")
-        if not node or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            continue
-        for container in spec.get("containers") or []:
-            limits = (container.get("resources") or {}).get("limits") or {}
-            if "nvidia.com/gpu" in limits:
-                per_node[node] = per_node.get(node, 0) + int(str(limits["nvidia.com/gpu"]))
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        gpus = gpu_limit(pod) if node else 0
+        if gpus:
+            per_node[node] = per_node.get(node, 0) + gpus
     return per_node

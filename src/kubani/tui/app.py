@@ -303,11 +303,13 @@ class ClusterApp(App[None]):
                     rows[f"{plural}:{key}"] = row
         return rows
 
+    @staticmethod
+    def _moment(event: dict[str, Any] | None) -> datetime:
+        return parse_time(event_time(event or {})) or datetime.min.replace(tzinfo=UTC)
+
     def event_rows(self) -> dict[str, Row]:
         events = sorted(
-            self.cache.of("events").items(),
-            key=lambda item: parse_time(event_time(item[1])) or datetime.min.replace(tzinfo=UTC),
-            reverse=True,
+            self.cache.of("events").items(), key=lambda item: self._moment(item[1]), reverse=True
         )
         now = self.clock()
         rows = {}
@@ -335,7 +337,7 @@ class ClusterApp(App[None]):
             if name in changes.reset or name not in builders:
                 continue
             if name == "events":
-                self._sync(name, self.event_rows())
+                self._touch_events(keys)
                 continue
             table, changed = self.table(name), False
             for key in keys:
@@ -363,6 +365,26 @@ class ClusterApp(App[None]):
             obj = self.cache.of(plural).get(object_key)
             return flux_row(FLUX_KINDS[plural], obj) if obj is not None else None
         return None
+
+    def _touch_events(self, keys: set[str]) -> None:
+        """Place changed events among the newest shown, without sorting every event."""
+        table, events, now = self.table("events"), self.cache.of("events"), self.clock()
+        changed = False
+        for key in keys:
+            event = events.get(key)
+            row = event_row(event, now) if event is not None else None
+            namespace = ((event or {}).get("metadata") or {}).get("namespace")
+            if row is not None and self._passes(row, namespace):
+                changed |= table.upsert(key, row)
+            else:
+                changed |= table.drop(key)
+        excess = table.row_count - MAX_EVENTS
+        if excess > 0:
+            oldest = sorted(table.row_keys(), key=lambda k: self._moment(events.get(k)))
+            for key in oldest[:excess]:
+                table.drop(key)
+        if changed:
+            table.sort("LAST SEEN", key=lambda cell: _age_seconds(cell.plain))
 
     def _sync(self, name: str, rows: dict[str, Row]) -> None:
         table = self.table(name)
