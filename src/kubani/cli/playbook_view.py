@@ -128,18 +128,23 @@ def execute(request: PlaybookRequest, json_lines: bool) -> PlaybookRun:
 
     if err.is_terminal:
         from rich.live import Live
+        from rich.text import Text
 
-        holder: dict[str, RunState] = {}
+        # The view is built when Live redraws (8 times a second), not on every event.
+        seen: list[RunState] = []
 
-        def refresh(_event: PlaybookEvent, state: RunState) -> None:
-            holder["state"] = state
-            live.update(live_view(state))
+        def remember(_event: PlaybookEvent, state: RunState) -> None:
+            if not seen:
+                seen.append(state)
+
+        def view() -> RenderableType:
+            return live_view(seen[0]) if seen else Text(f"starting {request.playbook}…")
 
         with (
-            Live(console=err, refresh_per_second=8, transient=True) as live,
+            Live(console=err, refresh_per_second=8, transient=True, get_renderable=view),
             _sigint_cancels(cancel),
         ):
-            run = run_playbook(request, refresh, cancel)
+            run = run_playbook(request, remember, cancel)
     else:
 
         def lines(event: PlaybookEvent, state: RunState) -> None:
