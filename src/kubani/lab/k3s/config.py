@@ -107,3 +107,27 @@ def controller_args(config: dict[str, Any]) -> dict[str, str]:
         key, _, value = str(item).lstrip("-").partition("=")
         out[key] = value
     return out
+
+
+def duration_seconds(text: str | None, default: float) -> float:
+    """A Go duration (``10s``, ``1m0s``, ``500ms``) in seconds; ``default`` when unset or
+    not a duration."""
+    if not text:
+        return default
+    total, number = 0.0, ""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char.isdigit() or char == ".":
+            number += char
+        elif text.startswith("ms", index):
+            total += float(number or 0) / 1000
+            number, index = "", index + 1
+        elif char in units:
+            total += float(number or 0) * units[char]
+            number = ""
+        else:
+            return default
+        index += 1
+    return total or default

@@ -30,20 +30,6 @@ def _parse_time(text: str | None) -> datetime | None:
     return None
 
 
-def _duration(text: str, default: float) -> float:
-    text = text.strip()
-    try:
-        if text.endswith("ms"):
-            return float(text[:-2]) / 1000
-        if text.endswith("s"):
-            return float(text[:-1])
-        if text.endswith("m"):
-            return float(text[:-1]) * 60
-        return float(text)
-    except ValueError:
-        return default
-
-
 class Controllers:
     def __init__(
         self,

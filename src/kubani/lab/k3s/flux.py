@@ -25,34 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kubani.lab.k3s.config import duration_seconds
 from kubani.lab.k3s.store import Conflict, Key, Store, now
 
 SOURCE = "source.toolkit.fluxcd.io"
 KUSTOMIZE = "kustomize.toolkit.fluxcd.io"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 RETRY_S = 10.0
-
-
-def _seconds(text: str | None, default: float) -> float:
-    if not text:
-        return default
-    total, number = 0.0, ""
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char.isdigit() or char == ".":
-            number += char
-        elif text.startswith("ms", index):
-            total += float(number or 0) / 1000
-            number, index = "", index + 1
-        elif char in units:
-            total += float(number or 0) * units[char]
-            number = ""
-        else:
-            return default
-        index += 1
-    return total or default
 
 
 class Failure(Exception):
@@ -109,14 +88,14 @@ class FluxSimulation:
         action: Callable[[dict[str, Any]], tuple[str, str, dict[str, Any]]],
     ) -> None:
         meta = obj["metadata"]
-        interval = _seconds((obj.get("spec") or {}).get("interval"), 60.0)
+        interval = duration_seconds((obj.get("spec") or {}).get("interval"), 60.0)
         try:
             reason, message, extra = action(obj)
             ready = "True"
             self.next_due[meta["uid"]] = time.monotonic() + interval
         except Failure as failure:
             reason, message, extra, ready = failure.reason, failure.message, {}, "False"
-            retry = _seconds((obj.get("spec") or {}).get("retryInterval"), RETRY_S)
+            retry = duration_seconds((obj.get("spec") or {}).get("retryInterval"), RETRY_S)
             self.next_due[meta["uid"]] = time.monotonic() + min(retry, RETRY_S)
         key: Key = (group, plural, meta.get("namespace", "default"), meta["name"])
         current = self.store.get(key)
@@ -264,7 +243,7 @@ class FluxSimulation:
 
     @staticmethod
     def _git(arguments: list[str], environment: dict[str, str], spec: dict[str, Any]) -> str:
-        timeout = _seconds(spec.get("timeout"), 60.0)
+        timeout = duration_seconds(spec.get("timeout"), 60.0)
         try:
             result = subprocess.run(
                 ["git", *arguments],

@@ -23,8 +23,8 @@ from kubani.lab.k3s.addons import write_packaged
 from kubani.lab.k3s.agent import Agent
 from kubani.lab.k3s.apiserver import ApiServer, Response, status_error
 from kubani.lab.k3s.client import ApiError, Client
-from kubani.lab.k3s.config import controller_args
-from kubani.lab.k3s.controllers import Controllers, _duration
+from kubani.lab.k3s.config import controller_args, duration_seconds
+from kubani.lab.k3s.controllers import Controllers
 from kubani.lab.k3s.flux import FluxSimulation
 from kubani.lab.k3s.http import KubeHTTPServer
 from kubani.lab.k3s.notify import notify
@@ -420,7 +420,7 @@ class K3sServer:
         )
         http.serve_in_thread()
         write_packaged(self.paths.manifests, disabled)
-        grace = _duration(
+        grace = duration_seconds(
             controller_args(self.config).get("node-monitor-grace-period", "40s"), 40.0
         )
         controllers = Controllers(
@@ -484,7 +484,7 @@ def kubelet_cert_for(data_dir: Path, tls: Path, agent: Agent) -> None:
 def _heartbeat(config: dict[str, Any]) -> float:
     from kubani.lab.k3s.config import kubelet_args
 
-    return _duration(kubelet_args(config).get("node-status-update-frequency", "10s"), 10.0)
+    return duration_seconds(kubelet_args(config).get("node-status-update-frequency", "10s"), 10.0)
 
 
 def _log(level: str, message: str) -> None:
