@@ -95,12 +95,15 @@ class Validator:
         self.version = kubernetes_version
         self.report = Report(self.tree)
         self._sources: dict[tuple[str, str], list[Path]] = {}
+        self._unbuildable: set[Path] = set()  # components and files that are not YAML
 
     def run(self) -> Report:
         files = sorted(self._yaml_files())
         for path in files:
             self._scan_file(path)
-        roots = [p.parent for p in files if p.name in KUSTOMIZATION_FILES and self._is_root(p)]
+        roots = [
+            p.parent for p in files if p.name in KUSTOMIZATION_FILES and p not in self._unbuildable
+        ]
         self.report.kustomizations = len(roots)
         built = self._build_all(roots)
         unique = self._dedupe(built)
@@ -137,12 +140,15 @@ class Validator:
             documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
         except yaml.YAMLError as exc:
             self._add(path, "", f"not valid YAML: {' '.join(str(exc).split())}")
+            self._unbuildable.add(path)
             return
         for document in documents:
             if not isinstance(document, dict):
                 self._add(path, "", "a YAML document that is not a mapping")
                 continue
             kind = str(document.get("kind", ""))
+            if kind == "Component":
+                self._unbuildable.add(path)
             name = str((document.get("metadata") or {}).get("name", ""))
             self._sources.setdefault((kind, name), []).append(path)
             if kind == "Secret" and not _encrypted(document):
@@ -152,14 +158,6 @@ class Validator:
                     "Secret is not encrypted; encrypt it with `cluster-mgr secrets encrypt "
                     f"{self._relative(path)}` (SOPS) before committing",
                 )
-
-    @staticmethod
-    def _is_root(path: Path) -> bool:
-        try:
-            document = yaml.safe_load(path.read_text())
-        except yaml.YAMLError:
-            return False
-        return not (isinstance(document, dict) and document.get("kind") == "Component")
 
     # ---- building --------------------------------------------------------------------
 
