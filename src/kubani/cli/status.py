@@ -28,16 +28,12 @@ _STATE_STYLE = {
 _KEEP_WHOLE = frozenset({"NODE", "STATE", "TAILNET IP", "KIND", "READY"})
 
 
-def _gib(value: int | None) -> str:
-    return "-" if value is None else f"{value / 2**30:.1f}"
-
-
 def render(status: ClusterStatus) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    from kubani.cluster.rows import short_revision
+    from kubani.cluster.rows import gib, short_revision
 
     parts: list[RenderableType] = []
     title = f"{status.cluster_name}  {status.api_server or ''}"
@@ -55,9 +51,9 @@ def render(status: ClusterStatus) -> RenderableType:
             else "n/a"
         )
         memory = (
-            f"{_gib(node.memory_used)}/{_gib(node.memory_allocatable)}"
+            f"{gib(node.memory_used, '-')}/{gib(node.memory_allocatable, '-')}"
             if node is not None and node.memory_used is not None
-            else (f"-/{_gib(node.memory_allocatable)}" if node is not None else "-")
+            else (f"-/{gib(node.memory_allocatable, '-')}" if node is not None else "-")
         )
         gpu = (
             f"{machine.gpu_allocated}/{node.gpu_capacity}"

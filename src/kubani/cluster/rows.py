@@ -38,8 +38,9 @@ def age(text: str | None, now: datetime | None = None) -> str:
     return f"{seconds}s"
 
 
-def _gib(value: float | None) -> str:
-    return "n/a" if value is None else f"{value / 2**30:.1f}"
+def gib(value: float | None, missing: str = "n/a") -> str:
+    """Bytes as GiB with one decimal."""
+    return missing if value is None else f"{value / 2**30:.1f}"
 
 
 def peer_for_ip(peers: list[TailscalePeer] | None, address: str | None) -> TailscalePeer | None:
@@ -74,7 +75,7 @@ def node_row(
         cpu = "n/a"
     else:
         cpu = f"{summary.cpu_percent:.0f}%"
-    memory = f"{_gib(summary.memory_used)}/{_gib(summary.memory_allocatable)}G"
+    memory = f"{gib(summary.memory_used)}/{gib(summary.memory_allocatable)}G"
     disk = disk_percent(stats)
     if peers is None:
         path = "?"
