@@ -20,8 +20,9 @@ def _names(text: str) -> list[str]:
     return [n.strip().lower() for n in text.replace(" ", ",").split(",") if n.strip()]
 
 
-def _probe(inventory: Path) -> dict[str, tuple[int, int]]:
-    """CPUs and memory of each node, from Ansible facts (read-only)."""
+def _probe(inventory: Path) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
+    """CPUs and memory of each node, from Ansible facts (read-only), and why the others
+    gave none."""
     from kubani.ansible.adhoc import run_module
 
     run = run_module(inventory, "all", "ansible.builtin.setup", "gather_subset=min,hardware")
@@ -32,7 +33,7 @@ def _probe(inventory: Path) -> dict[str, tuple[int, int]]:
         memory = facts.get("ansible_memtotal_mb")
         if cpus and memory:
             sizes[host] = (int(cpus), int(memory))
-    return sizes
+    return sizes, run.failed
 
 
 def _apply_sizes(hosts: Path, choices: list[Choice]) -> dict[str, tuple[int, int]]:
@@ -42,13 +43,14 @@ def _apply_sizes(hosts: Path, choices: list[Choice]) -> dict[str, tuple[int, int
     from kubani.inventory.store import edit_inventory
 
     try:
-        sized = _probe(hosts)
+        sized, failed = _probe(hosts)
     except Exception as exc:  # sizing is a suggestion; the inventory stands without it
         warn(f"could not read the nodes' sizes ({exc}); default reservations kept")
         return {}
     missing = [c.peer.hostname.lower() for c in choices if c.peer.hostname.lower() not in sized]
-    if missing:
-        warn(f"no facts from {', '.join(missing)} (SSH?); their reservations are defaults")
+    for host in missing:
+        why = failed.get(host, "no facts returned")
+        warn(f"{host}: default reservations kept; its size is unknown: {why}")
     if not sized:
         return sized
     resized = [
