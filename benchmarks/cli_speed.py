@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kubani.lab.tailnet import TailnetDevice, render_status
-
 BIN = Path(sys.executable).parent / "cluster-mgr"
 
 
@@ -23,6 +21,9 @@ def tailnet_address(index: int) -> str:
 
 
 def write_status(path: Path, peers: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.tailnet_fakes import TailnetDevice, render_status
+
     devices = [TailnetDevice("mgmt", tailnet_address(1))]
     for i in range(2, peers + 1):
         devices.append(

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from kubani.lab.tailnet import TailnetDevice, render_status
 from tests.conftest import PEER_KEYS, CliResult, snapshot
+from tests.tailnet_fakes import TailnetDevice, render_status
 
 Cli = Callable[..., CliResult]
 

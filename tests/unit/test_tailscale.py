@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from kubani.lab.tailnet import TailnetDevice, render_api_devices, render_status
 from kubani.models.peer import PeerSource
 from kubani.tailscale import DiscoveryOptions, TailscaleError, discover, fetch_peers
 from kubani.tailscale.local import check_backend, read_status
 from kubani.tailscale.parse import peers_from_api, peers_from_headscale, peers_from_status
 from kubani.tailscale.remote import ApiCredentials
 from tests.conftest import PEER_KEYS, FakeHttp, fixture_json
+from tests.tailnet_fakes import TailnetDevice, render_api_devices, render_status
 
 
 def test_status_fixture_normalises() -> None:

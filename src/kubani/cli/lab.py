@@ -1,4 +1,4 @@
-"""``cluster-mgr lab``: local nodes on a simulated tailnet, to try Kubani on one machine."""
+"""``cluster-mgr lab``: local nodes on a real tailnet of their own, to try Kubani on one machine."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import typer
 if TYPE_CHECKING:
     from kubani.lab.lab import Lab
 
-app = typer.Typer(help="A local lab of real Debian nodes on a simulated tailnet (needs root).")
+app = typer.Typer(
+    help="A local lab of real Debian nodes on a tailnet of its own (headscale; needs root)."
+)
 
 NameOption = Annotated[str, typer.Option("--name", help="Lab name (several labs can coexist).")]
 
@@ -98,7 +100,7 @@ def _print_status(lab: Lab) -> None:
             row["address"],
             "yes" if row["running"] else "[red]no[/]",
             "yes" if row["ssh"] else "[red]no[/]",
-            row["tailscale"] if row["online"] else f"{row['tailscale']}, offline",
+            row["tailscale"],
             row["path"],
             memory,
         )
@@ -163,22 +165,31 @@ def tailscale_state(
     node: Annotated[str, typer.Argument(help="Lab node name.")],
     state: Annotated[
         str | None,
-        typer.Option("--state", help="Backend state: Running, NeedsLogin, Stopped, ..."),
+        typer.Option(
+            "--state", help="NeedsLogin (tailscale logout), Stopped (tailscale down), Running."
+        ),
     ] = None,
     online: Annotated[
-        bool | None, typer.Option("--online/--offline", help="Put the node on or off the tailnet.")
+        bool | None,
+        typer.Option("--online/--offline", help="Plug the node's LAN link in, or cut it."),
     ] = None,
-    relay: Annotated[
-        str | None, typer.Option("--relay", help="Relay through this DERP region.")
+    relayed: Annotated[
+        bool | None,
+        typer.Option(
+            "--relay/--direct",
+            help="Block the node's direct UDP paths (traffic goes through DERP), or allow them.",
+        ),
     ] = None,
-    direct: Annotated[bool, typer.Option("--direct", help="Use a direct path again.")] = False,
+    expire: Annotated[
+        bool, typer.Option("--expire", help="Expire the node's key on the control server.")
+    ] = False,
     name: NameOption = "default",
 ) -> None:
-    """Change a node's tailnet to exercise failure paths."""
+    """Change a node's tailnet for real, to exercise failure paths."""
     from kubani.cli.output import success
 
-    changed = _lab(name).set_tailscale(node, state, online, relay, direct)
+    changed = _lab(name).set_tailscale(node, state, online, relayed, expire)
     success(
         f"{changed.name}: {changed.backend_state}, {'online' if changed.online else 'offline'}"
-        f", {'relay ' + changed.relay if changed.relay else 'direct'}"
+        f", {'direct UDP blocked (relayed)' if changed.relayed else 'direct paths allowed'}"
     )

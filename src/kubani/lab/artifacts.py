@@ -19,7 +19,6 @@ _INCLUDED = (
     "__init__.py",
     "quantity.py",
     "lab/__init__.py",
-    "lab/tailnet.py",
     "lab/standins",
     "lab/k3s",
 )

@@ -16,6 +16,7 @@ REQUIRED_TOOLS = {
     "ip": "iproute2",
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
+    "nft": "nftables",
 }
 
 
@@ -47,11 +48,21 @@ def require_lab_host() -> None:
 
 
 def run(
-    command: Sequence[str], what: str, check: bool = True, timeout: float = 600
+    command: Sequence[str],
+    what: str,
+    check: bool = True,
+    timeout: float = 600,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     try:
         result = subprocess.run(
-            list(command), capture_output=True, text=True, timeout=timeout, check=False
+            list(command),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
         raise LabError(what, f"`{' '.join(command)}` ran past {timeout:.0f} s", None) from None

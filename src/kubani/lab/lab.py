@@ -1,8 +1,10 @@
-"""A lab: N Debian hosts booted with systemd-nspawn, each in its own network namespace with a
-``tailscale0`` on a shared bridge at a 100.64.x.x address.
+"""A lab: N Debian hosts booted with systemd-nspawn, each in its own network namespace on a
+shared bridge (the underlay, in 198.18.0.0/15), joined to a real tailnet: tailscaled on every
+node and on the management side, headscale as the control server in a namespace of its own.
 
 Everything a lab owns lives under its folder (state, SSH key, node root filesystems, the
-tailnet file, the inventory it writes); ``down`` removes all of it and is safe to repeat.
+control server's files, the inventory it writes); ``down`` removes all of it and is safe to
+repeat.
 """
 
 from __future__ import annotations
@@ -23,24 +25,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubani.lab import network
+from kubani.lab import headscale, network
 from kubani.lab.artifacts import (
     FLUX_VERSION,
     build_flux_manifest,
     build_k3s_artifacts,
     build_zipapp,
 )
+from kubani.lab.components import HEADSCALE, TAILSCALE, ensure_built
 from kubani.lab.host import LabError, require_lab_host, run
 from kubani.lab.image import ensure_image
 from kubani.lab.network import LabNames
-from kubani.lab.standins.tailscale_cli import serialise
-from kubani.lab.tailnet import TailnetDevice
+from kubani.lab.tailnet import ManagementDaemon, install_on_node, up_flags, write_private
 
 DEFAULT_HOME = Path(os.environ.get("KUBANI_LAB_HOME", "/var/lib/kubani-lab"))
-DEFAULT_SUBNET = "100.64.0.0/24"
 MGMT_NAME = "mgmt"
-TAILNET_MOUNT = "/run/kubani-tailnet"
+MAX_LABS = 256  # one /24 of the underlay and one of the tailnet each
 STOP_TIMEOUT_S = 20.0
+TAILNET_WAIT_S = 60.0
 SSH_WAIT_S = 60.0
 K3S_VERSION = "v1.31.4+k3s1"
 # nspawn joins a node to its network namespace but shows the host's /sys/class/net and keeps
@@ -63,6 +65,11 @@ ExecStart=/bin/sh -c 'mkdir -p /run/kubani-sysfs && mount -t sysfs sysfs /run/ku
 [Install]
 WantedBy=sysinit.target
 """
+# Until the node's tailscaled answers on its socket, then its status.
+_WAIT_FOR_TAILSCALED = (
+    "for i in $(seq 100); do [ -S /run/tailscale/tailscaled.sock ] && break; sleep 0.1; done; "
+    "tailscale status --json"
+)
 # Two releases, so that upgrades can be rehearsed in the lab.
 K3S_VERSIONS = (K3S_VERSION, "v1.32.1+k3s1")
 
@@ -72,30 +79,47 @@ class LabNode:
     name: str
     role: str
     index: int
-    address: str
+    underlay: str  # its address on the lab bridge (the "LAN")
+    address: str = ""  # its tailnet IPv4, handed out by the control server
     gpu: bool = False
     pid: int | None = None
-    backend_state: str = "Running"
+    backend_state: str = "Running"  # the state the lab last put it in
     online: bool = True
-    relay: str | None = None
+    relayed: bool = False
     in_inventory: bool = True
 
 
 @dataclass
 class LabState:
     lab_id: str
-    subnet: str = DEFAULT_SUBNET
+    slot: int
     nodes: list[LabNode] = field(default_factory=list)
     image: str = ""
     image_build_seconds: float = 0.0
+    build_seconds: dict[str, float] = field(default_factory=dict)
+    control_pid: int | None = None
+    mgmt_pid: int | None = None
 
     @property
-    def mgmt_address(self) -> str:
-        return str(next(ipaddress.ip_network(self.subnet).hosts()))
+    def underlay(self) -> str:
+        return f"198.18.{self.slot}.0/24"
+
+    @property
+    def tailnet(self) -> str:
+        """The lab's slice of 100.64.0.0/10: labs on one machine never share an address."""
+        return f"100.64.{self.slot}.0/24"
+
+    @property
+    def mgmt_underlay(self) -> str:
+        return f"198.18.{self.slot}.1"
+
+    @property
+    def control_address(self) -> str:
+        return f"198.18.{self.slot}.2"
 
     @property
     def prefix(self) -> int:
-        return ipaddress.ip_network(self.subnet).prefixlen
+        return ipaddress.ip_network(self.underlay).prefixlen
 
     def node(self, name: str) -> LabNode:
         for node in self.nodes:
@@ -138,6 +162,7 @@ class Lab:
         self.lab_id = hashlib.sha256(str(self.folder).encode()).hexdigest()[:4]
         self.names = LabNames(self.lab_id)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
     # ---- paths ----------------------------------------------------------------
 
@@ -150,8 +175,26 @@ class Lab:
         return self.folder / "ssh" / "known_hosts"
 
     @property
-    def tailnet_dir(self) -> Path:
-        return self.folder / "tailnet"
+    def cache(self) -> Path:
+        """Built components, shared by every lab and test run on this machine."""
+        return self.home / "cache"
+
+    def control_server(self, state: LabState) -> headscale.ControlServer:
+        return headscale.ControlServer(
+            folder=self.folder / "control",
+            address=state.control_address,
+            tailnet_prefix=state.tailnet,
+            base_domain=f"{self.name}.lab.kubani.test",
+        )
+
+    def management(self, state: LabState) -> ManagementDaemon:
+        binaries, _ = ensure_built(TAILSCALE, self.cache)
+        return ManagementDaemon(
+            folder=self.folder / "mgmt",
+            tun=self.names.tun,
+            port=42000 + state.slot,
+            binaries=binaries,
+        )
 
     @property
     def inventory(self) -> Path:
@@ -171,8 +214,11 @@ class Lab:
             raw = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return None
-        nodes = [LabNode(**n) for n in raw.pop("nodes", [])]
-        return LabState(nodes=nodes, **raw)
+        try:
+            nodes = [LabNode(**n) for n in raw.pop("nodes", [])]
+            return LabState(nodes=nodes, **raw)
+        except TypeError:
+            return None  # written by an older Kubani: `down` still finds everything by name
 
     def save(self, state: LabState) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -202,52 +248,143 @@ class Lab:
         and on the tailnet but left out of the inventory, to be joined later."""
         require_lab_host()
         say = progress or (lambda _message: None)
-        state = self.load() or LabState(lab_id=self.lab_id, subnet=self._free_subnet())
+        state = self.load() or LabState(lab_id=self.lab_id, slot=self._free_slot())
         say("image: checking the cached Debian bookworm root filesystem")
         image, seconds = ensure_image(self.home / "images")
         state.image, state.image_build_seconds = str(image), seconds or state.image_build_seconds
+        for component in (TAILSCALE, HEADSCALE):
+            _, built = ensure_built(component, self.cache, say)
+            if built:
+                state.build_seconds[component.name] = round(built, 1)
         self._ensure_key()
-        self._ensure_standins()
+        self._ensure_standins(state)
         wanted = _node_names(nodes, control_planes, gpu_nodes)
         wanted += [(f"extra-{i}", "worker", False) for i in range(1, extra_nodes + 1)]
-        network_ = ipaddress.ip_network(state.subnet)
+        underlay = ipaddress.ip_network(state.underlay)
         known = {n.name: n for n in state.nodes}
         for index, (name, role, gpu) in enumerate(wanted, start=1):
             if name not in known:
-                address = str(network_[10 + index])
                 node = LabNode(
-                    name, role, index, address, gpu, in_inventory=not name.startswith("extra-")
+                    name,
+                    role,
+                    index,
+                    underlay=str(underlay[10 + index]),
+                    gpu=gpu,
+                    in_inventory=not name.startswith("extra-"),
                 )
                 state.nodes.append(node)
                 known[name] = node
-        network.ensure_bridge(self.names, state.mgmt_address, state.prefix)
-        self._write_tailnet(state)
+        network.ensure_bridge(self.names, state.mgmt_underlay, state.prefix)
+        network.ensure_guard(self.names)
+        network.ensure_tailnet_contained(state.tailnet)
+        self.save(state)
+        self._ensure_control_server(state, say)
+        self._ensure_management(state, say)
         for node in state.nodes:
             if self._alive(node):
                 continue
-            say(f"{node.name}: preparing {node.address}")
-            self._prepare_rootfs(Path(state.image), node)
-            network.ensure_node_link(self.names, node.name, node.index, node.address, state.prefix)
+            say(f"{node.name}: preparing {node.underlay}")
+            self._prepare_rootfs(Path(state.image), node, state)
+            network.ensure_machine_link(
+                self.names, node.name, node.index, node.underlay, state.prefix
+            )
             node.pid = self._boot(node)
             self.save(state)
         for node in state.nodes:
             say(f"{node.name}: waiting for sshd")
             self._wait_for_ssh(node)
+        for node in state.nodes:
+            say(f"{node.name}: joining the tailnet")
+            self._join(state, node)
+            self.save(state)
+        self._wait_for_tailnet(state, say)
         self._write_inventory(state)
         self.save(state)
         return state
 
-    def _free_subnet(self) -> str:
-        """The first 100.64.N.0/24 that no other lab under the same home uses."""
+    def _free_slot(self) -> int:
+        """The first slot (underlay 198.18.N.0/24, tailnet 100.64.N.0/24) no other lab under
+        the same home uses."""
         used = set()
         for other in (self.home / "labs").glob("*/state.json"):
             with contextlib.suppress(OSError, ValueError, KeyError):
-                used.add(json.loads(other.read_text())["subnet"])
-        for third in range(256):
-            candidate = f"100.64.{third}.0/24"
-            if candidate not in used:
-                return candidate
-        raise LabError("no free lab subnet", "256 labs exist", "remove some with `lab down`")
+                used.add(int(json.loads(other.read_text())["slot"]))
+        for slot in range(MAX_LABS):
+            if slot not in used:
+                return slot
+        raise LabError("no free lab slot", f"{MAX_LABS} labs exist", "remove some with `lab down`")
+
+    def _ensure_control_server(self, state: LabState, say: Any) -> None:
+        server = self.control_server(state)
+        binaries, _ = ensure_built(HEADSCALE, self.cache)
+        if state.control_pid is not None and self._owns(state.control_pid, "headscale"):
+            return
+        say(f"control server: headscale on {server.url}")
+        network.ensure_machine_link(
+            self.names, network.CONTROL, 0, state.control_address, state.prefix
+        )
+        headscale.write_config(server)
+        process = headscale.start(server, binaries / "headscale", self.names.netns("control"))
+        self._processes["control"] = process
+        state.control_pid = process.pid
+        self.save(state)
+        headscale.ensure_api_key(server, binaries / "headscale")
+
+    def _ensure_management(self, state: LabState, say: Any) -> None:
+        daemon = self.management(state)
+        server = self.control_server(state)
+        if state.mgmt_pid is None or not self._owns(state.mgmt_pid, "tailscaled"):
+            say(f"management side: tailscaled on {daemon.tun}")
+            process = daemon.start(server.ca_cert)
+            self._processes["mgmt"] = process
+            state.mgmt_pid = process.pid
+            self.save(state)
+        status = daemon.status() or {}
+        if status.get("BackendState") != "Running":
+            key_file = daemon.folder / "auth-key"
+            write_private(key_file, headscale.mint_auth_key(server, []))
+            try:
+                daemon.join(server.url, MGMT_NAME, key_file)
+            finally:
+                key_file.unlink(missing_ok=True)
+
+    def _join(self, state: LabState, node: LabNode) -> None:
+        """Log a node in to the lab tailnet with a single-use key, unless it is already."""
+        status = json.loads(self.ssh_run(node.name, _WAIT_FOR_TAILSCALED).stdout or "{}")
+        if status.get("BackendState") != "Running":
+            server = self.control_server(state)
+            if headscale.node_id(server, node.name) is not None:
+                headscale.disable_expiry(server, node.name)  # logging in again
+            tags = list(headscale.CLUSTER_TAGS) + ([headscale.GPU_TAG] if node.gpu else [])
+            flags = " ".join(up_flags(server.url, node.name))
+            self.ssh_run(
+                node.name,
+                "umask 077; cat > /run/kubani-auth-key && "
+                f"tailscale up --auth-key=file:/run/kubani-auth-key {flags}; "
+                "status=$?; rm -f /run/kubani-auth-key; exit $status",
+                stdin=headscale.mint_auth_key(server, tags),
+                timeout=90,
+            )
+        node.backend_state = "Running"
+        node.address = self.ssh_run(node.name, "tailscale ip -4").stdout.strip()
+
+    def _wait_for_tailnet(self, state: LabState, say: Any) -> None:
+        """Until the management side reaches every node's sshd over the tailnet."""
+        deadline = time.monotonic() + TAILNET_WAIT_S
+        for node in state.nodes:
+            say(f"{node.name}: reachable on the tailnet at {node.address}?")
+            while True:
+                try:
+                    with socket.create_connection((node.address, 22), 2):
+                        break
+                except OSError as exc:
+                    if time.monotonic() > deadline:
+                        raise LabError(
+                            f"{node.name} is not reachable over the lab tailnet",
+                            f"{node.address}:22: {exc}",
+                            f"see {self.folder / 'mgmt' / 'tailscaled.log'}",
+                        ) from None
+                    time.sleep(0.3)
 
     def _ensure_key(self) -> None:
         if self.key.exists():
@@ -279,23 +416,20 @@ class Lab:
         """The Flux components manifest the gitops role installs from (air-gap style)."""
         return self.folder / "artifacts" / "flux" / FLUX_VERSION
 
-    def _ensure_standins(self) -> None:
-        build_zipapp(self.bin_dir / "tailscale-standin", "kubani.lab.standins.tailscale_cli")
+    def _ensure_standins(self, state: LabState) -> None:
         build_zipapp(self.bin_dir / "nvidia-smi-standin", "kubani.lab.standins.nvidia_smi")
         for version in K3S_VERSIONS:
             build_k3s_artifacts(self.k3s_artifacts(version), version)
         build_flux_manifest(self.flux_artifacts)
+        daemon = self.management(state)
         wrapper = self.bin_dir / "tailscale"
         wrapper.write_text(
-            "#!/bin/sh\n# The management machine's view of the lab tailnet (stand-in).\n"
-            f"export KUBANI_TAILNET_DIR='{self.tailnet_dir}'\n"
-            f"export KUBANI_TAILSCALE_SELF='{MGMT_NAME}'\n"
-            f"export KUBANI_TAILSCALE_STATE='{self.folder / 'mgmt-backend-state'}'\n"
-            f"exec '{self.bin_dir / 'tailscale-standin'}' \"$@\"\n"
+            "#!/bin/sh\n# The management machine's tailscale CLI for this lab's tailnet.\n"
+            f"exec '{daemon.binaries / 'tailscale'}' --socket='{daemon.socket}' \"$@\"\n"
         )
         wrapper.chmod(0o755)
 
-    def _prepare_rootfs(self, image: Path, node: LabNode) -> None:
+    def _prepare_rootfs(self, image: Path, node: LabNode, state: LabState) -> None:
         root = self.rootfs(node.name)
         if not (root / "etc").exists():
             root.parent.mkdir(parents=True, exist_ok=True)
@@ -308,9 +442,7 @@ class Lab:
             )
             partial.rename(root)
         (root / "etc/hostname").write_text(node.name + "\n")
-        (root / "etc/hosts").write_text(
-            f"127.0.0.1 localhost\n127.0.1.1 {node.name}\n{node.address} {node.name}\n"
-        )
+        (root / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {node.name}\n")
         machine_id = root / "etc/machine-id"
         if not machine_id.read_text().strip():
             machine_id.write_text(secrets.token_hex(16) + "\n")
@@ -318,7 +450,8 @@ class Lab:
         ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (ssh_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         (ssh_dir / "authorized_keys").chmod(0o600)
-        shutil.copy2(self.bin_dir / "tailscale-standin", root / "usr/bin/tailscale")
+        tailscale, _ = ensure_built(TAILSCALE, self.cache)
+        install_on_node(root, tailscale, self.control_server(state).ca_cert)
         sysfs_unit = root / "etc/systemd/system/kubani-lab-sysfs.service"
         sysfs_unit.write_text(SYSFS_UNIT)
         wants = root / "etc/systemd/system/sysinit.target.wants"
@@ -328,9 +461,6 @@ class Lab:
             link.symlink_to(f"/etc/systemd/system/{sysfs_unit.name}")
         if node.gpu:
             self._install_gpu_standins(root, node)
-        state_dir = root / "var/lib/tailscale"
-        state_dir.mkdir(parents=True, exist_ok=True)
-        (state_dir / "lab-backend-state").write_text(node.backend_state + "\n")
 
     def _install_gpu_standins(self, root: Path, node: LabNode) -> None:
         """A GPU, its driver's nvidia-smi and the NVIDIA container toolkit's binaries."""
@@ -381,7 +511,8 @@ class Lab:
             "--capability=CAP_NET_ADMIN",
             "--console=passive",
             f"--network-namespace-path=/run/netns/{self.names.netns(node.name)}",
-            f"--bind-ro={self.tailnet_dir}:{TAILNET_MOUNT}",
+            # tailscaled makes its real TUN device, tailscale0, from this.
+            "--bind=/dev/net/tun",
             "-b",
         ]
         process = subprocess.Popen(
@@ -400,76 +531,81 @@ class Lab:
             if node.pid is not None and stopped:
                 tail = (self.folder / "nodes" / node.name / "console.log").read_text()[-400:]
                 raise LabError(f"lab node {node.name} stopped while booting", tail.strip(), None)
-            with contextlib.suppress(OSError), socket.create_connection((node.address, 22), 1):
+            with contextlib.suppress(OSError), socket.create_connection((node.underlay, 22), 1):
                 result = self.ssh_run(node.name, "true", timeout=10, check=False)
                 if result.returncode == 0:
                     return
             time.sleep(0.3)
         raise LabError(
             f"lab node {node.name} did not answer on SSH",
-            f"no sshd on {node.address}:22 after {SSH_WAIT_S:.0f} s",
+            f"no sshd on {node.underlay}:22 after {SSH_WAIT_S:.0f} s",
             f"see {self.folder / 'nodes' / node.name / 'console.log'}",
         )
 
     def _alive(self, node: LabNode) -> bool:
         return node.pid is not None and self._owns(node.pid)
 
-    def _owns(self, pid: int) -> bool:
-        """True when ``pid`` is one of this lab's systemd-nspawn processes."""
+    def _owns(self, pid: int, program: str = "systemd-nspawn") -> bool:
+        """True when ``pid`` is this lab's ``program`` (a node's systemd-nspawn, its
+        headscale or its management tailscaled): known by a path in the lab's folder."""
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
+        folder = str(self.folder).encode()
         return (
             bool(cmdline)
-            and cmdline[0].endswith(b"systemd-nspawn")
-            and any(arg.startswith(str(self.folder / "nodes").encode()) for arg in cmdline)
+            and cmdline[0].endswith(program.encode())
+            and any(folder + b"/" in arg for arg in cmdline)
         )
 
     # ---- tailnet --------------------------------------------------------------
-
-    def _write_tailnet(self, state: LabState) -> None:
-        devices = [TailnetDevice(MGMT_NAME, state.mgmt_address, tags=[])]
-        for node in state.nodes:
-            devices.append(
-                TailnetDevice(
-                    node.name,
-                    node.address,
-                    os="linux",
-                    online=node.online and node.backend_state == "Running",
-                    relay=node.relay,
-                    backend_state=node.backend_state,
-                    tags=["tag:k3s"] + (["tag:gpu"] if node.gpu else []),
-                )
-            )
-        self.tailnet_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.tailnet_dir / ".tailnet.json.partial"
-        partial.write_text(json.dumps(serialise(devices), indent=2))
-        partial.replace(self.tailnet_dir / "tailnet.json")
 
     def set_tailscale(
         self,
         node_name: str,
         backend_state: str | None = None,
         online: bool | None = None,
-        relay: str | None = None,
-        direct: bool = False,
+        relayed: bool | None = None,
+        expire: bool = False,
     ) -> LabNode:
-        """Change a node's tailnet: log it out (NeedsLogin), take it offline, relay it."""
+        """Change a node's tailnet for real: log it out (NeedsLogin) or in again (Running),
+        stop it (Stopped), cut its link (offline), block its direct UDP paths so that its
+        traffic goes through the DERP relay, or expire its key on the control server."""
         state = self.require_state()
         node = state.node(node_name)
         if backend_state is not None:
-            node.backend_state = backend_state
-            local = self.rootfs(node.name) / "var/lib/tailscale/lab-backend-state"
-            local.write_text(backend_state + "\n")
+            self._set_backend_state(state, node, backend_state)
         if online is not None:
             node.online = online
-            network.set_node_link(self.names, node.index, online)
-        if relay is not None or direct:
-            node.relay = None if direct else relay
-        self._write_tailnet(state)
+            network.set_machine_link(self.names, node.index, online)
+        if relayed is not None:
+            node.relayed = relayed
+            network.set_relayed(self.names, node.index, state.control_address, relayed)
+        if expire:
+            headscale.expire_node(self.control_server(state), node.name)
+            node.backend_state = "NeedsLogin"
         self.save(state)
         return node
+
+    def _set_backend_state(self, state: LabState, node: LabNode, wanted: str) -> None:
+        if wanted == "NeedsLogin":
+            self.ssh_run(node.name, "tailscale logout")
+        elif wanted == "Stopped":
+            self.ssh_run(node.name, "tailscale down")
+        elif wanted == "Running":
+            self._join(state, node)
+        else:
+            raise LabError(
+                f"cannot put {node.name} in state {wanted!r}",
+                "the lab can log a node out (NeedsLogin), stop it (Stopped) or log it in (Running)",
+                "use one of NeedsLogin, Stopped, Running",
+            )
+        node.backend_state = wanted
+
+    def management_status(self) -> dict[str, Any]:
+        """The management side's ``tailscale status --json``."""
+        return self.management(self.require_state()).status() or {}
 
     # ---- inventory ------------------------------------------------------------
 
@@ -511,7 +647,7 @@ class Lab:
                     "all:\n  vars:\n"
                     f"    cluster_name: lab-{self.name}\n"
                     f"    k3s_version: {K3S_VERSION}\n"
-                    f"    tailscale_network: {state.subnet}\n"
+                    f"    tailscale_network: {state.tailnet}\n"
                 ).encode(),
                 backup=False,
             )
@@ -532,6 +668,8 @@ class Lab:
     # ---- using nodes ----------------------------------------------------------
 
     def ssh_command(self, node_name: str) -> list[str]:
+        """SSH to a node over the lab's LAN (its console, as it were): this keeps working
+        while the lab takes the node off the tailnet. Kubani itself uses the tailnet."""
         state = self.require_state()
         node = state.node(node_name)
         return [
@@ -546,11 +684,16 @@ class Lab:
             "ConnectTimeout=5",
             "-o",
             "LogLevel=ERROR",
-            f"root@{node.address}",
+            f"root@{node.underlay}",
         ]
 
     def ssh_run(
-        self, node_name: str, command: str, timeout: float = 60, check: bool = True
+        self,
+        node_name: str,
+        command: str,
+        timeout: float = 60,
+        check: bool = True,
+        stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [*self.ssh_command(node_name), command],
@@ -558,6 +701,8 @@ class Lab:
             text=True,
             timeout=timeout,
             check=False,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
         )
         if check and result.returncode != 0:
             raise LabError(
@@ -613,62 +758,98 @@ class Lab:
         state = self.load()
         if state is None:
             return []
+        peers = self._peers_seen(state)
         rows = []
         for node in state.nodes:
             alive = self._alive(node)
             ssh = False
-            if alive:
+            if alive and node.address:
                 with contextlib.suppress(OSError), socket.create_connection((node.address, 22), 1):
                     ssh = True
+            seen = peers.get(node.name, {})
             rows.append(
                 {
                     "name": node.name,
                     "role": node.role,
                     "gpu": node.gpu,
                     "address": node.address,
+                    "underlay": node.underlay,
                     "pid": node.pid if alive else None,
                     "running": alive,
                     "ssh": ssh,
                     "tailscale": node.backend_state,
-                    "online": node.online,
-                    "path": f"relay {node.relay}" if node.relay else "direct",
+                    "online": bool(seen.get("Online")),
+                    "path": _path(seen),
                     "in_inventory": node.in_inventory,
                     "memory_bytes": _memory_of(node.pid) if alive and node.pid else None,
                 }
             )
         return rows
 
+    def _peers_seen(self, state: LabState) -> dict[str, dict[str, Any]]:
+        """The nodes as the management side's tailscaled sees them, by hostname."""
+        if state.mgmt_pid is None or not self._owns(state.mgmt_pid, "tailscaled"):
+            return {}
+        status = self.management(state).status(check=False) or {}
+        return {str(p.get("HostName")): p for p in (status.get("Peer") or {}).values()}
+
     # ---- down -----------------------------------------------------------------
 
     def down(self) -> dict[str, Any]:
-        """Stop every node by its own PID, remove links, namespaces, bridge and files."""
+        """Stop every node, the control server and the management tailscaled by their own
+        PIDs; remove links, namespaces, bridge, nft tables and files."""
         require_lab_host()
         state = self.load()
         pids = {n.pid for n in state.nodes if n.pid} if state else set()
         pids |= set(self._leftover_pids())
         stopped = [pid for pid in pids if self._owns(pid)]
-        for pid in stopped:
+        daemons = [pid for pid, program in self._leftover_daemons() if self._owns(pid, program)]
+        for pid in [*stopped, *daemons]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        everything = [*stopped, *daemons]
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while any(self._owns(pid) for pid in stopped) and time.monotonic() < deadline:
-            _reap(stopped)
+        while any(self._running(pid) for pid in everything) and time.monotonic() < deadline:
+            _reap(everything)
             time.sleep(0.2)
-        for pid in stopped:
-            if self._owns(pid):
+        for pid in everything:
+            if self._running(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        _reap(stopped)
+        _reap(everything)
         removed = network.remove_everything(self.names)
+        if state is not None:
+            network.release_tailnet(state.tailnet)
         if self.folder.exists():
             shutil.rmtree(self.folder, ignore_errors=True)
         return {"stopped_pids": sorted(stopped), "removed": removed}
+
+    def _running(self, pid: int) -> bool:
+        return any(self._owns(pid, p) for p in ("systemd-nspawn", "headscale", "tailscaled"))
 
     def _leftover_pids(self) -> Iterator[int]:
         """nspawn processes of this lab that the state file no longer knows (after a crash)."""
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and self._owns(int(entry.name)):
                 yield int(entry.name)
+
+    def _leftover_daemons(self) -> Iterator[tuple[int, str]]:
+        """This lab's headscale and management tailscaled, found by their command lines."""
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            for program in ("headscale", "tailscaled"):
+                if self._owns(int(entry.name), program):
+                    yield int(entry.name), program
+
+
+def _path(peer: dict[str, Any]) -> str:
+    """How the management side reaches a peer: direct, relayed, or idle (no traffic yet)."""
+    if not peer.get("Online"):
+        return "offline"
+    if peer.get("CurAddr"):
+        return "direct"
+    return "relayed" if peer.get("Active") and peer.get("Relay") else "idle"
 
 
 def _reap(pids: list[int]) -> None:

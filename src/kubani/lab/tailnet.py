@@ -1,150 +1,189 @@
-"""A simulated tailnet: one set of devices rendered in the real wire formats.
+"""The lab's tailnet: the real tailscaled on every node and on the management side.
 
-``tailscale status --json`` (Go field names, ``Peer`` keyed by node key, zero time while
-online, ``CurAddr`` empty and ``Relay`` set when traffic goes through DERP) and the API v2
-device list are produced from the same devices, so that both discovery sources can be
-checked against each other and the lab's tailscale stand-in answers like the real one.
+Nodes get tailscale the way a package installs it (``/usr/sbin/tailscaled``,
+``/usr/bin/tailscale``, a ``tailscaled.service`` reading ``/etc/default/tailscaled``) and
+trust the lab CA through their system store, as a machine trusts a private CA. The
+management side runs its own tailscaled per lab (own state folder, socket and TUN name),
+with ``--accept-dns=false`` and ``--netfilter-mode=off``: it adds routes for the lab's
+tailnet peers only and leaves the machine's DNS and firewall alone.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
-CLIENT_VERSION = "1.82.5-t6c1e5f6a2-g1a2b3c4d5"
+from kubani.lab.host import LabError, run
+
+TAILSCALED_PORT = 41641
+NODE_UNIT = """[Unit]
+Description=Tailscale node agent
+Documentation=https://tailscale.com/kb/
+Wants=network-pre.target
+After=network-pre.target
+
+[Service]
+EnvironmentFile=/etc/default/tailscaled
+ExecStart=/usr/sbin/tailscaled --state=/var/lib/tailscale/tailscaled.state \\
+ --socket=/run/tailscale/tailscaled.sock --port=${PORT} $FLAGS
+ExecStopPost=/usr/sbin/tailscaled --cleanup
+Restart=on-failure
+RuntimeDirectory=tailscale
+RuntimeDirectoryMode=0755
+StateDirectory=tailscale
+StateDirectoryMode=0700
+CacheDirectory=tailscale
+CacheDirectoryMode=0750
+Type=notify
+
+[Install]
+WantedBy=multi-user.target
+"""
+# No log upload, no support: the lab never talks to anything outside itself.
+NODE_DEFAULTS = f'PORT="{TAILSCALED_PORT}"\nFLAGS="--no-logs-no-support"\n'
+LAB_CA_NAME = "kubani-lab-ca.crt"
+JOIN_WAIT_S = 60.0
 
 
-@dataclass
-class TailnetDevice:
-    hostname: str
-    ipv4: str
-    ipv6: str | None = None
-    os: str = "linux"
-    online: bool = True
-    relay: str | None = None  # DERP region code when the path is relayed
-    last_seen: datetime | None = None
-    tags: list[str] = field(default_factory=list)
-    backend_state: str = "Running"
-    endpoint: str | None = None  # its "physical" address:port when the path is direct
-
-    @property
-    def node_key(self) -> str:
-        return "nodekey:" + hashlib.sha256(self.hostname.encode()).hexdigest()
-
-    @property
-    def stable_id(self) -> str:
-        return "n" + hashlib.sha256(self.hostname.encode()).hexdigest()[:10] + "CNTRL"
-
-    @property
-    def addresses(self) -> list[str]:
-        return [self.ipv4, *([self.ipv6] if self.ipv6 else [])]
-
-
-def _time(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else ZERO_TIME
-
-
-def _status_node(device: TailnetDevice, suffix: str, index: int, is_self: bool) -> dict[str, Any]:
-    active = device.online and not is_self
-    direct = active and device.relay is None
-    return {
-        "ID": device.stable_id,
-        "NodeID": 7000 + index,
-        "PublicKey": device.node_key,
-        "HostName": device.hostname,
-        "DNSName": f"{device.hostname.lower()}.{suffix}.",
-        "OS": device.os,
-        "UserID": 1,
-        "TailscaleIPs": device.addresses,
-        "AllowedIPs": [f"{device.ipv4}/32", *([f"{device.ipv6}/128"] if device.ipv6 else [])],
-        "Tags": list(device.tags) or None,
-        "Addrs": [device.endpoint] if device.endpoint else [],
-        "CurAddr": (device.endpoint or f"{device.ipv4}:41641") if direct else "",
-        "Relay": device.relay or "lab",
-        "RxBytes": 0,
-        "TxBytes": 0,
-        "Created": "2025-01-10T09:12:44Z",
-        "LastWrite": ZERO_TIME,
-        "LastSeen": ZERO_TIME if device.online else _time(device.last_seen),
-        "LastHandshake": ZERO_TIME,
-        "Online": device.online,
-        "ExitNode": False,
-        "ExitNodeOption": False,
-        "Active": active,
-        "InNetworkMap": True,
-        "InMagicSock": active,
-        "InEngine": active,
-        "KeyExpiry": "2099-01-01T00:00:00Z",
-    }
-
-
-def render_status(
-    devices: list[TailnetDevice], self_hostname: str, suffix: str = "tail0lab.ts.net"
-) -> dict[str, Any]:
-    """``tailscale status --json`` as seen from ``self_hostname``."""
-    me = next(d for d in devices if d.hostname == self_hostname)
-    running = me.backend_state == "Running"
-    peers = {
-        d.node_key: _status_node(d, suffix, i, False)
-        for i, d in enumerate(devices)
-        if d.hostname != self_hostname and running
-    }
-    return {
-        "Version": CLIENT_VERSION,
-        "TUN": True,
-        "BackendState": me.backend_state,
-        "HaveNodeKey": running,
-        "AuthURL": "",
-        "TailscaleIPs": me.addresses if running else None,
-        "Self": _status_node(me, suffix, devices.index(me), True),
-        "Health": [] if running else [f"state={me.backend_state}"],
-        "MagicDNSSuffix": suffix,
-        "CurrentTailnet": {"Name": "lab", "MagicDNSSuffix": suffix, "MagicDNSEnabled": True}
-        if running
-        else None,
-        "CertDomains": None,
-        "Peer": peers or None,
-        "User": {"1": {"ID": 1, "LoginName": "lab@kubani", "DisplayName": "Kubani lab"}},
-        "ClientVersion": None,
-    }
-
-
-def render_api_devices(
-    devices: list[TailnetDevice], suffix: str = "tail0lab.ts.net"
-) -> dict[str, Any]:
-    """``GET /api/v2/tailnet/-/devices?fields=all``."""
-    items = []
-    for device in devices:
-        items.append(
-            {
-                "addresses": device.addresses,
-                "authorized": True,
-                "blocksIncomingConnections": False,
-                "clientVersion": CLIENT_VERSION,
-                "created": "2025-01-10T09:12:44Z",
-                "expires": "2099-01-01T00:00:00Z",
-                "hostname": device.hostname,
-                "id": device.stable_id.removeprefix("n")[:10],
-                "nodeId": device.stable_id,
-                "isExternal": False,
-                "keyExpiryDisabled": True,
-                "connectedToControl": device.online,
-                "lastSeen": None if device.online else _time(device.last_seen),
-                "machineKey": "mkey:" + device.node_key.removeprefix("nodekey:"),
-                "name": f"{device.hostname.lower()}.{suffix}",
-                "nodeKey": device.node_key,
-                "os": device.os,
-                "tags": list(device.tags) or None,
-                "updateAvailable": False,
-                "user": "lab@kubani",
-                "clientConnectivity": {
-                    "endpoints": [device.endpoint] if device.endpoint else [],
-                    "derp": device.relay or "",
-                    "mappingVariesByDestIP": False,
-                },
-            }
+def install_on_node(root: Path, binaries: Path, ca_cert: Path) -> None:
+    """tailscale, tailscaled and their unit in a node's root filesystem (before it boots)."""
+    for name, target in (("tailscaled", "usr/sbin/tailscaled"), ("tailscale", "usr/bin/tailscale")):
+        destination = root / target
+        if (
+            not destination.exists()
+            or destination.stat().st_size != (binaries / name).stat().st_size
+        ):
+            shutil.copy2(binaries / name, destination)
+    (root / "lib/systemd/system/tailscaled.service").write_text(NODE_UNIT)
+    (root / "etc/default/tailscaled").write_text(NODE_DEFAULTS)
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    link = wants / "tailscaled.service"
+    if not link.is_symlink():
+        link.symlink_to("/lib/systemd/system/tailscaled.service")
+    trusted = root / "usr/local/share/ca-certificates" / LAB_CA_NAME
+    trusted.parent.mkdir(parents=True, exist_ok=True)
+    if not trusted.exists() or trusted.read_bytes() != ca_cert.read_bytes():
+        shutil.copy2(ca_cert, trusted)
+        run(
+            ["chroot", str(root), "update-ca-certificates", "--fresh"],
+            "cannot make the node trust the lab CA",
         )
-    return {"devices": items}
+
+
+def up_flags(login_server: str, hostname: str) -> list[str]:
+    """``tailscale up`` flags for a lab machine; its tags come from its auth key."""
+    return [
+        "--reset",  # exactly these settings, whatever an earlier `up` left
+        f"--login-server={login_server}",
+        f"--hostname={hostname}",
+        f"--timeout={JOIN_WAIT_S:.0f}s",
+    ]
+
+
+@dataclass(frozen=True)
+class ManagementDaemon:
+    """The management machine's tailscaled for one lab."""
+
+    folder: Path
+    tun: str
+    port: int
+    binaries: Path
+
+    @property
+    def socket(self) -> Path:
+        return self.folder / "tailscaled.sock"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "tailscaled.log"
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 90) -> str:
+        result = subprocess.run(
+            [str(self.binaries / "tailscale"), f"--socket={self.socket}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and result.returncode != 0:
+            raise LabError(
+                f"tailscale {args[0]} failed on the management side",
+                (result.stderr or result.stdout).strip()[-400:],
+                f"see {self.log}",
+            )
+        return result.stdout
+
+    def start(self, ca_cert: Path) -> subprocess.Popen[bytes]:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        log = self.log.open("ab")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            # Go's TLS trusts only the lab CA: the control server is the lab's, nothing else.
+            "SSL_CERT_FILE": str(ca_cert),
+            "TS_NO_LOGS_NO_SUPPORT": "true",
+        }
+        process = subprocess.Popen(
+            [
+                str(self.binaries / "tailscaled"),
+                f"--tun={self.tun}",
+                f"--statedir={self.folder / 'state'}",
+                f"--socket={self.socket}",
+                f"--port={self.port}",
+                "--no-logs-no-support",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise LabError(
+                    "the management side's tailscaled stopped while starting",
+                    self.log.read_text()[-600:].strip(),
+                    None,
+                )
+            if self.socket.exists() and self.status(check=False) is not None:
+                return process
+            time.sleep(0.2)
+        raise LabError("the management side's tailscaled did not start", f"see {self.log}", None)
+
+    def status(self, check: bool = True) -> dict[str, Any] | None:
+        try:
+            text = self.cli("status", "--json", check=check, timeout=15)
+        except subprocess.TimeoutExpired:
+            return None
+        try:
+            parsed: dict[str, Any] = json.loads(text)
+        except ValueError:
+            return None
+        return parsed
+
+    def join(self, login_server: str, hostname: str, auth_key_file: Path) -> None:
+        self.cli(
+            "up",
+            f"--auth-key=file:{auth_key_file}",
+            *up_flags(login_server, hostname),
+            "--accept-dns=false",
+            "--netfilter-mode=off",
+            "--accept-routes=false",
+        )
+
+
+def write_private(path: Path, text: str) -> None:
+    """A secret on disk: 0600 from the first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
