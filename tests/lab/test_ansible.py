@@ -14,20 +14,27 @@ from typing import Any
 import pytest
 
 from kubani.lab.lab import K3S_VERSION, Lab
+from kubani.lab.network import guard_counters
 from tests.conftest import run_cli
 from tests.lab.ansible_run import kubectl as _kubectl
 from tests.lab.ansible_run import run_playbook
+from tests.lab.egress import EgressCapture
 
 pytestmark = pytest.mark.lab
 
 NODES = ("cp-1", "w-1", "w-2")
 
 
+CAPTURES: dict[str, EgressCapture] = {}
+
+
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Lab]:
-    """A lab provisioned by site.yml once for this module (with one spare node for add_node)."""
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A lab provisioned by site.yml once for this module (with one spare node for add_node),
+    while a capture watches every interface that is not the lab's."""
     lab = Lab("pytest-ansible")
     lab.down()
+    CAPTURES["up"] = EgressCapture(tmp_path_factory.mktemp("egress"))
     try:
         lab.up(nodes=3, control_planes=1, extra_nodes=1)
         settings = [
@@ -45,6 +52,8 @@ def cluster() -> Iterator[Lab]:
         assert first.code == 0, first.failures()
         yield lab
     finally:
+        for capture in CAPTURES.values():
+            capture.stop()
         lab.down()
 
 
@@ -110,6 +119,18 @@ def test_second_run_changes_nothing_and_restarts_nothing(cluster: Lab) -> None:
     assert set(recap) >= set(NODES)
     assert {host: values["changed"] for host, values in recap.items()} == dict.fromkeys(recap, 0)
     assert _start_times(cluster) == before
+
+
+def test_nothing_left_the_lab_during_up_and_provisioning(cluster: Lab) -> None:
+    """Lab up, site.yml twice: no packet of the lab on any other interface of this machine,
+    and tailscaled (known by the fwmark on its own sockets) used lab bridges only."""
+    capture = CAPTURES.pop("up")
+    assert capture.files, "no interface outside the lab to watch"
+    seen = capture.stop()
+    assert seen == {interface: [] for interface in capture.files}, seen
+    counters = guard_counters(cluster.names)
+    assert counters["tailscaled on a lab bridge"] > 0  # the mark does identify tailscaled
+    assert counters["tailscaled leaving the lab"] == 0
 
 
 def test_the_token_is_never_shown(cluster: Lab) -> None:
@@ -245,11 +266,31 @@ def _failed_step(run_output: str, host: str, step: str, message: str) -> None:
 
 
 def test_failure_logged_out_tailscale(cluster: Lab) -> None:
+    """A node logged out of the real tailnet: unreachable at its tailnet address; reached
+    over its LAN address instead, the role itself says it is logged out."""
+    inventory = str(cluster.inventory)
+    w2 = cluster.require_state().node("w-2")
     cluster.set_tailscale("w-2", backend_state="NeedsLogin")
     try:
-        result = run_playbook(cluster, "preflight.yml")
+        over_tailnet = run_playbook(cluster, "preflight.yml")
+        assert (
+            run_cli(
+                "-i", inventory, "config-set", "ansible_host", w2.underlay, "--scope", "w-2"
+            ).code
+            == 0
+        )
+        try:
+            result = run_playbook(cluster, "preflight.yml")
+        finally:
+            restored = run_cli(
+                "-i", inventory, "config-set", "ansible_host", w2.address, "--scope", "w-2"
+            )
+            assert restored.code == 0, restored.stderr
     finally:
         cluster.set_tailscale("w-2", backend_state="Running")
+    assert over_tailnet.code != 0
+    assert over_tailnet.recap()["w-2"]["unreachable"] == 1
+    assert f"connect to host {w2.address} port 22: No route to host" in over_tailnet.output
     assert result.code != 0
     assert result.recap()["w-2"]["failed"] == 1
     _failed_step(

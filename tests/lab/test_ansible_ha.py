@@ -32,9 +32,11 @@ def test_three_control_planes_join_one_at_a_time() -> None:
         assert batches == ["cp-1", "cp-2", "cp-3"]
         first = lab.ssh_run("cp-1", "cat /etc/rancher/k3s/config.yaml").stdout
         assert "cluster-init: true" in first and "server:" not in first
+        first_address = lab.require_state().node("cp-1").address
         for joiner in ("cp-2", "cp-3"):
             config = lab.ssh_run(joiner, "cat /etc/rancher/k3s/config.yaml").stdout
-            assert "server: https://100.64." in config and "cluster-init" not in config
+            assert f"server: https://{first_address}:6443" in config
+            assert "cluster-init" not in config
         kubeconfig = lab.folder / "kubeconfig"
         nodes = json.loads(
             subprocess.run(

@@ -17,6 +17,7 @@ from kubani.ansible.project import (
     playbook_path,
     runs_dir,
 )
+from kubani.ansible.unreachable import explain_unreachable
 
 
 @dataclass
@@ -90,4 +91,5 @@ def run_playbook(
     )
     state.rc = result.rc
     state.interrupted = result.status == "canceled"
+    explain_unreachable(state, request.inventory)
     return PlaybookRun(state, run_dir, run_dir / "artifacts" / "run" / "stdout")

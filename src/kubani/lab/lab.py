@@ -818,11 +818,23 @@ class Lab:
                     os.kill(pid, signal.SIGKILL)
         _reap(everything)
         removed = network.remove_everything(self.names)
-        if state is not None:
-            network.release_tailnet(state.tailnet)
+        tailnet = state.tailnet if state is not None else self._tailnet_from_control_config()
+        if tailnet:
+            network.release_tailnet(tailnet)
+            removed.append(f"route unreachable {tailnet}")
         if self.folder.exists():
             shutil.rmtree(self.folder, ignore_errors=True)
         return {"stopped_pids": sorted(stopped), "removed": removed}
+
+    def _tailnet_from_control_config(self) -> str | None:
+        """The lab's tailnet slice when its state file is lost: headscale's config has it."""
+        import yaml
+
+        try:
+            config = yaml.safe_load((self.folder / "control" / "config.yaml").read_text())
+            return str(config["prefixes"]["v4"])
+        except (OSError, yaml.YAMLError, KeyError, TypeError):
+            return None
 
     def _running(self, pid: int) -> bool:
         return any(self._owns(pid, p) for p in ("systemd-nspawn", "headscale", "tailscaled"))

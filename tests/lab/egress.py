@@ -1,0 +1,63 @@
+"""Proof that nothing leaves the lab: a packet capture on every interface of this machine that
+is not the lab's (lab bridges and veths, the management tailnet interfaces, loopback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+# Anything that could only come from the lab: its underlay and tailnet ranges, tailscaled's
+# WireGuard ports (nodes and management side), STUN.
+LAB_TRAFFIC = (
+    "net 198.18.0.0/15 or net 100.64.0.0/10 or udp port 41641 or udp port 3478 "
+    "or udp portrange 42000-42255"
+)
+_LAB_PREFIXES = ("lo", "kbr-", "kv-", "kts-")
+
+
+def outside_interfaces() -> list[str]:
+    """This machine's interfaces that are up and not the lab's."""
+    links = json.loads(
+        subprocess.run(
+            ["ip", "-j", "link", "show", "up"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    return [
+        str(link["ifname"]) for link in links if not str(link["ifname"]).startswith(_LAB_PREFIXES)
+    ]
+
+
+class EgressCapture:
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.files: dict[str, Path] = {}
+        self.processes: list[subprocess.Popen[bytes]] = []
+        for interface in outside_interfaces():
+            target = folder / f"egress-{interface}.pcap"
+            self.files[interface] = target
+            self.processes.append(
+                subprocess.Popen(
+                    ["tcpdump", "-i", interface, "-n", "-U", "-w", str(target), LAB_TRAFFIC],
+                    stdout=subprocess.DEVNULL,
+                    stderr=(folder / f"egress-{interface}.log").open("wb"),
+                )
+            )
+        deadline = time.monotonic() + 10
+        while not all(f.exists() for f in self.files.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def stop(self) -> dict[str, list[str]]:
+        """Stop capturing; the lab packets seen on each outside interface."""
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=10)
+        seen = {}
+        for interface, path in self.files.items():
+            read = subprocess.run(
+                ["tcpdump", "-n", "-r", str(path)], capture_output=True, text=True, check=True
+            )
+            seen[interface] = read.stdout.splitlines()
+        return seen
