@@ -193,9 +193,12 @@ def ensure_api_key(server: ControlServer, binary: Path) -> None:
 
 
 def _api(server: ControlServer, method: str, path: str, body: Any = None) -> Any:
+    import ssl
+
     import httpx
 
-    with httpx.Client(verify=str(server.ca_cert), timeout=15, trust_env=False) as client:
+    trusted = ssl.create_default_context(cafile=str(server.ca_cert))
+    with httpx.Client(verify=trusted, timeout=15, trust_env=False) as client:
         response = client.request(
             method,
             f"{server.url}/api/v1/{path}",
