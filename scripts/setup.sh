@@ -6,7 +6,7 @@ set -euo pipefail
 KUBANI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export KUBANI_ROOT
 
-lab_packages=(debootstrap systemd-container openssh-client iproute2 git tmux)
+lab_packages=(debootstrap systemd-container openssh-client iproute2 git tmux nftables tcpdump)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=()
     for package in "${lab_packages[@]}"; do
@@ -17,6 +17,15 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+fi
+
+# The lab builds its real components (tailscale, headscale) with Go.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+    export PATH="$PATH:/usr/local/go/bin"
+fi
+if ! command -v go >/dev/null 2>&1; then
+    echo "setup: Go is not installed; the lab needs Go 1.26 or newer to build tailscale and" \
+        "headscale (https://go.dev/doc/install)" >&2
 fi
 
 if command -v uv >/dev/null 2>&1; then

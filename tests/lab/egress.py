@@ -24,9 +24,9 @@ def outside_interfaces() -> list[str]:
             ["ip", "-j", "link", "show", "up"], capture_output=True, text=True, check=True
         ).stdout
     )
-    return [
-        str(link["ifname"]) for link in links if not str(link["ifname"]).startswith(_LAB_PREFIXES)
-    ]
+    # `ip -j link show up` lists the interfaces that are down as empty objects.
+    names = [str(link["ifname"]) for link in links if "ifname" in link]
+    return [name for name in names if not name.startswith(_LAB_PREFIXES)]
 
 
 class EgressCapture:

@@ -75,7 +75,14 @@ def status(
 
     lab = _lab(name)
     if json_output:
-        emit_json({"name": name, "inventory": str(lab.inventory), "nodes": lab.status()})
+        emit_json(
+            {
+                "name": name,
+                "inventory": str(lab.inventory),
+                "tailnet": lab.tailnet_info(),
+                "nodes": lab.status(),
+            }
+        )
         return
     _print_status(lab)
 

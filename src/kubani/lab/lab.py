@@ -603,6 +603,24 @@ class Lab:
             )
         node.backend_state = wanted
 
+    def tailnet_info(self) -> dict[str, Any]:
+        """Where the lab's tailnet is reached from this machine (paths, never secrets)."""
+        state = self.load()
+        if state is None:
+            return {}
+        server = self.control_server(state)
+        return {
+            "prefix": state.tailnet,
+            "underlay": state.underlay,
+            "control_url": server.url,
+            "control_ca": str(server.ca_cert),
+            "control_api_key_file": str(server.api_key_file),
+            "tailscale_bin": str(self.bin_dir / "tailscale"),
+            "interface": self.names.tun,
+            "derp_region": headscale.DERP_REGION_CODE,
+            "base_domain": server.base_domain,
+        }
+
     def management_status(self) -> dict[str, Any]:
         """The management side's ``tailscale status --json``."""
         return self.management(self.require_state()).status() or {}
