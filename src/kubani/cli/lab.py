@@ -66,6 +66,34 @@ def up(
 
 
 @app.command()
+def build(
+    json_output: Annotated[bool, typer.Option("--json", help="Print what was built.")] = False,
+) -> None:
+    """Build the lab's real components (tailscale, headscale) from their pinned Go modules,
+    once per machine; later labs and test runs reuse the cache."""
+    import time
+
+    from kubani.cli.output import emit_json, note, success
+    from kubani.lab.components import COMPONENTS, ensure_built
+    from kubani.lab.lab import DEFAULT_HOME
+
+    built = {}
+    for component in COMPONENTS:
+        started = time.monotonic()
+        folder, seconds = ensure_built(component, DEFAULT_HOME / "cache", note)
+        built[component.name] = {
+            "folder": str(folder),
+            "built_seconds": round(seconds, 1),
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        if not json_output:
+            how = f"built in {seconds:.0f} s" if seconds else "cached"
+            success(f"{component.name}: {how} ({folder})")
+    if json_output:
+        emit_json(built)
+
+
+@app.command()
 def status(
     name: NameOption = "default",
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
