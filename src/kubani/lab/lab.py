@@ -21,6 +21,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,9 +281,8 @@ class Lab:
         self.save(state)
         self._ensure_control_server(state, say)
         self._ensure_management(state, say)
-        for node in state.nodes:
-            if self._alive(node):
-                continue
+        booting = [node for node in state.nodes if not self._alive(node)]
+        for node in booting:
             say(f"{node.name}: preparing {node.underlay}")
             self._prepare_rootfs(Path(state.image), node, state)
             network.ensure_machine_link(
@@ -293,10 +293,10 @@ class Lab:
         for node in state.nodes:
             say(f"{node.name}: waiting for sshd")
             self._wait_for_ssh(node)
-        for node in state.nodes:
-            say(f"{node.name}: joining the tailnet")
-            self._join(state, node)
-            self.save(state)
+        say(f"tailnet: joining {', '.join(n.name for n in state.nodes)}")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda node: self._join(state, node), state.nodes))
+        self.save(state)
         self._wait_for_tailnet(state, say)
         self._write_inventory(state)
         self.save(state)
@@ -431,7 +431,7 @@ class Lab:
 
     def _prepare_rootfs(self, image: Path, node: LabNode, state: LabState) -> None:
         root = self.rootfs(node.name)
-        if not (root / "etc").exists():
+        if not (root / "etc").exists() and not self._overlay(image, root):
             root.parent.mkdir(parents=True, exist_ok=True)
             partial = root.with_name("rootfs.partial")
             if partial.exists():
@@ -461,6 +461,42 @@ class Lab:
             link.symlink_to(f"/etc/systemd/system/{sysfs_unit.name}")
         if node.gpu:
             self._install_gpu_standins(root, node)
+
+    def _overlay(self, image: Path, root: Path) -> bool:
+        """The node's root filesystem as an overlay on the shared image (instant; its changes
+        go to its own upper layer); False where the kernel refuses, and a copy is made."""
+        upper, work = root.with_name("upper"), root.with_name("work")
+        for folder in (root, upper, work):
+            folder.mkdir(parents=True, exist_ok=True)
+        mounted = run(
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={image},upperdir={upper},workdir={work}",
+                str(root),
+            ],
+            "cannot mount the node's root filesystem",
+            check=False,
+        )
+        if mounted.returncode != 0:
+            for folder in (root, upper, work):
+                shutil.rmtree(folder, ignore_errors=True)
+        return mounted.returncode == 0
+
+    def _unmount_all(self) -> list[str]:
+        """Unmount whatever is mounted below the lab's folder, deepest first."""
+        try:
+            lines = Path("/proc/self/mounts").read_text().splitlines()
+        except OSError:
+            return []
+        inside = str(self.folder) + "/"
+        points = [line.split()[1] for line in lines if line.split()[1].startswith(inside)]
+        for point in sorted(points, key=len, reverse=True):
+            run(["umount", "--lazy", point], f"cannot unmount {point}", check=False)
+        return points
 
     def _install_gpu_standins(self, root: Path, node: LabNode) -> None:
         """A GPU, its driver's nvidia-smi and the NVIDIA container toolkit's binaries."""
@@ -836,6 +872,7 @@ class Lab:
                     os.kill(pid, signal.SIGKILL)
         _reap(everything)
         removed = network.remove_everything(self.names)
+        removed += [f"mount {point}" for point in self._unmount_all()]
         tailnet = state.tailnet if state is not None else self._tailnet_from_control_config()
         if tailnet:
             network.release_tailnet(tailnet)

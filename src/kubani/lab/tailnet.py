@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.host import LabError, run
+from kubani.lab.host import LabError
 
 TAILSCALED_PORT = 41641
 NODE_UNIT = """[Unit]
@@ -67,14 +67,21 @@ def install_on_node(root: Path, binaries: Path, ca_cert: Path) -> None:
     link = wants / "tailscaled.service"
     if not link.is_symlink():
         link.symlink_to("/lib/systemd/system/tailscaled.service")
-    trusted = root / "usr/local/share/ca-certificates" / LAB_CA_NAME
-    trusted.parent.mkdir(parents=True, exist_ok=True)
-    if not trusted.exists() or trusted.read_bytes() != ca_cert.read_bytes():
-        shutil.copy2(ca_cert, trusted)
-        run(
-            ["chroot", str(root), "update-ca-certificates", "--fresh"],
-            "cannot make the node trust the lab CA",
-        )
+    trust_ca(root, ca_cert)
+
+
+def trust_ca(root: Path, ca_cert: Path) -> None:
+    """Make a node trust the lab CA as ``update-ca-certificates`` would: the certificate in
+    ``/usr/local/share/ca-certificates`` (so that a later run keeps it) and in the bundle
+    that OpenSSL and Go read (written here, as running the tool in a chroot takes seconds)."""
+    pem = ca_cert.read_bytes()
+    local = root / "usr/local/share/ca-certificates" / LAB_CA_NAME
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_bytes(pem)
+    bundle = root / "etc/ssl/certs/ca-certificates.crt"
+    if pem not in bundle.read_bytes():
+        with bundle.open("ab") as handle:
+            handle.write(pem)
 
 
 def up_flags(login_server: str, hostname: str) -> list[str]:
