@@ -29,6 +29,8 @@ def _get(lab: Lab, *args: str) -> Any:
     return json.loads(result.stdout)
 
 
+# A lab of its own and a full provisioning run: longer than the default limit.
+@pytest.mark.timeout(600)
 def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
     lab = Lab("pytest-gpu")
     lab.down()

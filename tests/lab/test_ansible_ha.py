@@ -14,6 +14,8 @@ from tests.lab.ansible_run import run_playbook
 pytestmark = pytest.mark.lab
 
 
+# A lab of its own, two full provisioning runs over four nodes: longer than the default limit.
+@pytest.mark.timeout(600)
 def test_three_control_planes_join_one_at_a_time() -> None:
     lab = Lab("pytest-ha")
     lab.down()
