@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from kubani.lab.host import LabError, run
+from kubani.lab.host import LabError, start_daemon
 from kubani.lab.k3s import pki
 
 HTTPS_PORT = 443
@@ -139,29 +138,15 @@ def write_config(server: ControlServer) -> None:
 
 
 def start(server: ControlServer, binary: Path, netns: str) -> subprocess.Popen[bytes]:
-    """Start headscale inside ``netns`` and wait until its API answers."""
-    log = server.log.open("ab")
-    process = subprocess.Popen(
+    """Start headscale inside ``netns`` and wait until it answers on its socket."""
+    return start_daemon(
         ["ip", "netns", "exec", netns, str(binary), "serve", "--config", str(server.config)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    log.close()
-    deadline = time.monotonic() + START_WAIT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise LabError(
-                "the lab's headscale stopped while starting",
-                server.log.read_text()[-600:].strip(),
-                None,
-            )
-        if server.socket.exists() and cli(server, binary, "users", "list", check=False)[0] == 0:
-            return process
-        time.sleep(0.2)
-    raise LabError(
-        "the lab's headscale did not start", f"no answer within {START_WAIT_S:.0f} s", None
+        server.log,
+        lambda: (
+            server.socket.exists() and cli(server, binary, "users", "list", check=False)[0] == 0
+        ),
+        "the lab's headscale",
+        START_WAIT_S,
     )
 
 
@@ -271,7 +256,3 @@ def disable_expiry(server: ControlServer, hostname: str) -> None:
     """Key expiry off, as for a server. Also what lets a logged-out tagged node log in again:
     headscale 0.29 keeps a tagged node's (past) expiry when it re-registers."""
     _api(server, "POST", f"node/{_known_node(server, hostname)}/expire?disableExpiry=true")
-
-
-def stop(pid: int) -> None:
-    run(["kill", "-TERM", str(pid)], "cannot stop headscale", check=False)

@@ -6,7 +6,9 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from kubani.errors import KubaniError
 
@@ -47,6 +49,50 @@ def require_lab_host() -> None:
         )
 
 
+def capture(
+    command: Sequence[str], timeout: float, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command with its output captured; no input unless ``stdin`` is given."""
+    return subprocess.run(
+        list(command),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
+
+
+def start_daemon(
+    command: Sequence[str],
+    log: Path,
+    ready: Callable[[], bool],
+    what: str,
+    wait_s: float,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-running lab process in a session of its own, its output in ``log``, and
+    wait until ``ready()``; a process that stops first fails with the end of its log."""
+    with log.open("ab") as handle:
+        process = subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=handle,
+            env=env,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise LabError(f"{what} stopped while starting", log.read_text()[-600:].strip(), None)
+        if ready():
+            return process
+        time.sleep(0.2)
+    raise LabError(f"{what} did not start", f"no answer within {wait_s:.0f} s; see {log}", None)
+
+
 def run(
     command: Sequence[str],
     what: str,
@@ -55,15 +101,7 @@ def run(
     stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     try:
-        result = subprocess.run(
-            list(command),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-        )
+        result = capture(command, timeout, stdin)
     except subprocess.TimeoutExpired:
         raise LabError(what, f"`{' '.join(command)}` ran past {timeout:.0f} s", None) from None
     if check and result.returncode != 0:

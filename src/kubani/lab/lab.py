@@ -34,7 +34,7 @@ from kubani.lab.artifacts import (
     build_zipapp,
 )
 from kubani.lab.components import HEADSCALE, TAILSCALE, ensure_built
-from kubani.lab.host import LabError, require_lab_host, run
+from kubani.lab.host import LabError, capture, require_lab_host, run
 from kubani.lab.image import ensure_image
 from kubani.lab.network import LabNames
 from kubani.lab.tailnet import ManagementDaemon, install_on_node, up_flags, write_private
@@ -749,15 +749,7 @@ class Lab:
         check: bool = True,
         stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*self.ssh_command(node_name), command],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-        )
+        result = capture([*self.ssh_command(node_name), command], timeout, stdin)
         if check and result.returncode != 0:
             raise LabError(
                 f"`{command}` failed on {node_name}",

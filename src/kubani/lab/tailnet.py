@@ -14,12 +14,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.host import LabError
+from kubani.lab.host import LabError, start_daemon
 
 TAILSCALED_PORT = 41641
 NODE_UNIT = """[Unit]
@@ -130,14 +129,13 @@ class ManagementDaemon:
 
     def start(self, ca_cert: Path) -> subprocess.Popen[bytes]:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        log = self.log.open("ab")
         env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             # Go's TLS trusts only the lab CA: the control server is the lab's, nothing else.
             "SSL_CERT_FILE": str(ca_cert),
             "TS_NO_LOGS_NO_SUPPORT": "true",
         }
-        process = subprocess.Popen(
+        return start_daemon(
             [
                 str(self.binaries / "tailscaled"),
                 f"--tun={self.tun}",
@@ -146,25 +144,12 @@ class ManagementDaemon:
                 f"--port={self.port}",
                 "--no-logs-no-support",
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env=env,
-            start_new_session=True,
+            self.log,
+            lambda: self.socket.exists() and self.status(check=False) is not None,
+            "the management side's tailscaled",
+            20,
+            env,
         )
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise LabError(
-                    "the management side's tailscaled stopped while starting",
-                    self.log.read_text()[-600:].strip(),
-                    None,
-                )
-            if self.socket.exists() and self.status(check=False) is not None:
-                return process
-            time.sleep(0.2)
-        raise LabError("the management side's tailscaled did not start", f"see {self.log}", None)
 
     def status(self, check: bool = True) -> dict[str, Any] | None:
         try:
