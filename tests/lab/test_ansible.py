@@ -342,6 +342,21 @@ def test_failure_blocked_control_plane_port(cluster: Lab) -> None:
     assert "on 6443/tcp: timed out" in result.output
 
 
+def test_a_relayed_control_plane_is_a_warning_not_a_failure(cluster: Lab) -> None:
+    """cp-1's direct UDP paths blocked: the nodes reach it through the DERP relay for real,
+    preflight still passes and says so."""
+    cluster.set_tailscale("cp-1", relayed=True)
+    try:
+        for node in ("w-1", "w-2"):  # traffic, so that the relayed paths are active
+            cluster.ssh_run(node, "tailscale ping -c 5 cp-1", check=False)
+        result = run_playbook(cluster, "preflight.yml")
+    finally:
+        cluster.set_tailscale("cp-1", relayed=False)
+    assert result.code == 0, result.failures()
+    said = " ".join(result.output.split())
+    assert "w-1 reaches control plane cp-1 through the DERP relay lab" in said
+
+
 def test_failure_bad_checksum(cluster: Lab, tmp_path: Path) -> None:
     corrupt = tmp_path / "airgap"
     shutil.copytree(cluster.k3s_artifacts(K3S_VERSION), corrupt)
