@@ -181,6 +181,66 @@ def test_atomic_write_keeps_mode_and_backup(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hosts.yml", "hosts.yml.bak"]
 
 
+def test_writes_go_through_symlinks_and_keep_them(tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "hosts.yml"
+    real.write_bytes(b"one\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    link = work / "hosts.yml"
+    link.symlink_to(real)
+    atomic_write(link, b"two\n")
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_bytes() == b"two\n"
+    backup = dotfiles / "hosts.yml.bak"
+    assert backup.read_bytes() == b"one\n" and not backup.is_symlink()
+    assert sorted(p.name for p in work.iterdir()) == ["hosts.yml"]
+    # A chain of links, and a link whose file does not exist yet: the file is made there.
+    chained = work / "chained.yml"
+    chained.symlink_to(link)
+    atomic_write(chained, b"three\n")
+    assert real.read_bytes() == b"three\n" and chained.is_symlink()
+    dangling = work / "new.yml"
+    dangling.symlink_to(dotfiles / "new.yml")
+    atomic_write(dangling, b"new\n")
+    assert (dotfiles / "new.yml").read_bytes() == b"new\n" and dangling.is_symlink()
+
+
+def test_a_read_only_file_is_refused_not_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_bytes(b"keep\n")
+    path.chmod(0o444)
+    with pytest.raises(KubaniError) as refused:
+        atomic_write(path, b"new\n")
+    assert "read-only (mode 0444)" in str(refused.value)
+    assert "chmod u+w" in str(refused.value)
+    assert path.read_bytes() == b"keep\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hosts.yml"]
+    with pytest.raises(KubaniError, match="it is a folder"):
+        atomic_write(tmp_path, b"x")
+
+
+def test_config_set_edits_the_linked_inventory(inventory: Path, tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    private = tmp_path / "private"
+    private.mkdir()
+    real = private / "hosts.yml"
+    real.write_bytes(inventory.read_bytes())
+    inventory.unlink()
+    inventory.symlink_to(real)
+    result = run_cli("-i", inventory, "config-set", "cluster_name", "linked")
+    assert result.code == 0, result.stderr
+    assert inventory.is_symlink()
+    assert "cluster_name: linked" in real.read_text()
+    real.chmod(0o444)
+    refused = run_cli("-i", inventory, "config-set", "cluster_name", "again")
+    assert refused.code == 1
+    assert "read-only" in refused.stderr and "Traceback" not in refused.stderr
+    assert "cluster_name: linked" in real.read_text()
+
+
 def test_stale_temp_files_are_cleaned_under_the_lock(inventory: Path) -> None:
     stale = inventory.parent / ".hosts.yml.abc123.tmp"
     stale.write_text("half a file")

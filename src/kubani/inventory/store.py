@@ -35,7 +35,10 @@ class InventoryInvalid(KubaniError):
 def inventory_lock(hosts_path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """An exclusive advisory lock beside the inventory; released even if the holder dies."""
     lock_path = hosts_path.parent / f".{hosts_path.name}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except PermissionError as exc:
+        raise _not_writable(lock_path, exc) from None
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -67,18 +70,57 @@ def _fsync_dir(directory: Path) -> None:
 
 def remove_stale_temp_files(path: Path) -> None:
     """Temp files left by a writer that died; only call with the lock held."""
+    path = Path(os.path.realpath(path))  # they are written beside a link's target
     for leftover in path.parent.glob(f".{path.name}.*.tmp"):
         leftover.unlink(missing_ok=True)
+
+
+def _not_writable(path: Path, exc: OSError) -> KubaniError:
+    return KubaniError(
+        f"cannot write {path}",
+        f"{exc.strerror or exc} in {path.parent}",
+        f"check that you may write to {path.parent} (a file is written beside the old one, "
+        "then renamed over it)",
+    )
+
+
+def write_target(path: Path) -> Path:
+    """The file a write to ``path`` must replace: through symbolic links (an inventory or
+    kubeconfig kept in a dotfiles repository stays a link to it, and that file changes).
+    A read-only file is refused rather than replaced."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    if target.is_dir():
+        raise KubaniError(
+            f"cannot write {path}", "it is a folder, not a file", "give the path of a file"
+        )
+    if not mode & stat.S_IWUSR:
+        shown = f"{path} (a link to {target})" if target != path else str(path)
+        raise KubaniError(
+            f"cannot write {shown}",
+            f"the file is read-only (mode {stat.S_IMODE(mode):04o}), so it is left as it is",
+            f"make it writable (`chmod u+w {target}`) if it is meant to change",
+        )
+    return target
 
 
 def atomic_write(path: Path, data: bytes, backup: bool = True, mode: int | None = None) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
 
-    The previous version is kept as ``<name>.bak``. New files are created 0600: inventories
-    and group_vars can hold secrets. ``mode`` forces the mode (set before the rename).
+    A symbolic link is written through: its target is replaced, the link stays. The previous
+    version is kept as ``<name>.bak`` beside the file replaced, a regular file. New files are
+    created 0600: inventories and group_vars can hold secrets. ``mode`` forces the mode (set
+    before the rename).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    path = write_target(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except PermissionError as exc:
+        raise _not_writable(path, exc) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -96,6 +138,10 @@ def atomic_write(path: Path, data: bytes, backup: bool = True, mode: int | None 
             backup_tmp.replace(path.parent / f"{path.name}.bak")
         tmp.replace(path)
         _fsync_dir(path.parent)
+    except PermissionError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise _not_writable(path, exc) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
