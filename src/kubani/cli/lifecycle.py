@@ -42,15 +42,28 @@ def upgrade(
 @app.command()
 def backup(
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder for the snapshot on this machine.")
-    ] = Path("backups"),
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for the snapshot on this machine (default: "
+            "~/.local/share/kubani/backups/<cluster>; never inside a Git work tree "
+            "unless Git ignores it).",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Take an etcd snapshot (or copy the SQLite datastore) and fetch it here."""
+    from kubani.backups import default_backup_dir, refuse_secrets_in_git
+    from kubani.cli.common import read_inventory
     from kubani.cli.playbook_view import execute, finish
     from kubani.cli.provision import request_for, validated_inventory
 
     validated_inventory()
+    if output is None:
+        inventory, _ = read_inventory().validate()
+        output = default_backup_dir(inventory.cluster.cluster_name if inventory else "kubani")
+    refuse_secrets_in_git(output)
     output = output.resolve()
     output.mkdir(parents=True, exist_ok=True, mode=0o700)
     run = execute(request_for("backup", {"kubani_backup_dir": str(output)}), json_output)
