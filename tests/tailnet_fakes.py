@@ -30,14 +30,19 @@ class TailnetDevice:
     tags: list[str] = field(default_factory=list)
     backend_state: str = "Running"
     endpoint: str | None = None  # its "physical" address:port when the path is direct
+    dns_label: str | None = None  # its MagicDNS label, unique in a tailnet (default: hostname)
+
+    @property
+    def label(self) -> str:
+        return self.dns_label or self.hostname.lower()
 
     @property
     def node_key(self) -> str:
-        return "nodekey:" + hashlib.sha256(self.hostname.encode()).hexdigest()
+        return "nodekey:" + hashlib.sha256(self.label.encode()).hexdigest()
 
     @property
     def stable_id(self) -> str:
-        return "n" + hashlib.sha256(self.hostname.encode()).hexdigest()[:10] + "CNTRL"
+        return "n" + hashlib.sha256(self.label.encode()).hexdigest()[:10] + "CNTRL"
 
     @property
     def addresses(self) -> list[str]:
@@ -56,7 +61,7 @@ def _status_node(device: TailnetDevice, suffix: str, index: int, is_self: bool) 
         "NodeID": 7000 + index,
         "PublicKey": device.node_key,
         "HostName": device.hostname,
-        "DNSName": f"{device.hostname.lower()}.{suffix}.",
+        "DNSName": f"{device.label}.{suffix}.",
         "OS": device.os,
         "UserID": 1,
         "TailscaleIPs": device.addresses,
@@ -135,7 +140,7 @@ def render_api_devices(
                 "connectedToControl": device.online,
                 "lastSeen": None if device.online else _time(device.last_seen),
                 "machineKey": "mkey:" + device.node_key.removeprefix("nodekey:"),
-                "name": f"{device.hostname.lower()}.{suffix}",
+                "name": f"{device.label}.{suffix}",
                 "nodeKey": device.node_key,
                 "os": device.os,
                 "tags": list(device.tags) or None,

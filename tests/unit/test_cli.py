@@ -96,6 +96,34 @@ def test_add_from_discovery(cli: Cli, tmp_path: Path, inventory: Path) -> None:
     _one_line_error(missing, "no device named 'ghost'")
 
 
+def test_add_from_discovery_never_guesses_between_devices_of_one_name(
+    cli: Cli, tmp_path: Path, inventory: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    devices = [
+        TailnetDevice("mgmt", "100.64.0.1"),
+        # An old "nuc" that was reinstalled: MagicDNS calls the new one nuc-1.
+        TailnetDevice("nuc", "100.64.0.41", dns_label="nuc-1"),
+        TailnetDevice(
+            "nuc", "100.64.0.42", online=False, last_seen=datetime(2026, 1, 2, tzinfo=UTC)
+        ),
+        TailnetDevice("box", "100.64.0.51", dns_label="box-2"),
+        TailnetDevice("box", "100.64.0.52", dns_label="box-3"),
+    ]
+    status = tmp_path / "status.json"
+    status.write_text(json.dumps(render_status(devices, "mgmt")))
+    exact = cli("-i", inventory, "add-node", "nuc", "--from-discovery", "--status-file", status)
+    assert exact.code == 0, exact.stderr
+    assert "100.64.0.42" in inventory.read_text()  # the device whose MagicDNS name is "nuc"
+    before = inventory.read_text()
+    ambiguous = cli("-i", inventory, "add-node", "box", "--from-discovery", "--status-file", status)
+    assert ambiguous.code == 1
+    for shown in ("2 devices are called 'box'", "box-2.", "100.64.0.51", "box-3.", "100.64.0.52"):
+        assert shown in ambiguous.stderr, ambiguous.stderr
+    assert inventory.read_text() == before
+
+
 BAD_INPUTS = [
     (["add-node", "Bad_Host", "100.64.0.77"], "hostname"),
     (["add-node", "n-1", "300.1.1.1"], "tailscale_ip"),

@@ -66,22 +66,9 @@ def _node_from_flags(hostname: str, address: str, role: RoleChoice, fields: dict
 def _address_from_discovery(hostname: str, options: DiscoveryOptions) -> str:
     from kubani.cli.output import warn
     from kubani.errors import KubaniError
-    from kubani.tailscale.discover import fetch_peers
+    from kubani.tailscale.discover import fetch_peers, pick_device
 
-    peers = fetch_peers(options)
-    wanted = hostname.lower()
-    matches = [
-        p
-        for p in peers
-        if p.hostname.lower() == wanted or p.dns_name.lower().split(".")[0] == wanted
-    ]
-    if not matches:
-        raise KubaniError(
-            f"cannot add node {hostname}",
-            f"no device named {hostname!r} on the tailnet ({len(peers)} devices seen)",
-            "check the name with `cluster-mgr discover`",
-        )
-    peer = matches[0]
+    peer = pick_device(fetch_peers(options), hostname)
     if peer.ipv4 is None:
         raise KubaniError(f"cannot add node {hostname}", "the device has no IPv4 address", None)
     if not peer.online:

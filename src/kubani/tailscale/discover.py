@@ -9,6 +9,7 @@ from pathlib import Path
 from kubani.models.peer import PeerSource, TailscalePeer
 from kubani.tailscale.local import check_backend, read_status
 from kubani.tailscale.parse import (
+    TailscaleError,
     mark_in_cluster,
     peers_from_api,
     peers_from_headscale,
@@ -68,3 +69,43 @@ def discover(
             or fnmatch.fnmatchcase(p.dns_name.lower(), wanted)
         ]
     return sorted(peers, key=lambda p: (not p.is_self, p.hostname.lower()))
+
+
+def _first_label(dns_name: str) -> str:
+    return dns_name.lower().rstrip(".").split(".", 1)[0]
+
+
+def pick_device(peers: list[TailscalePeer], name: str) -> TailscalePeer:
+    """The one device called ``name``: its MagicDNS name (unique in a tailnet) decides when
+    several devices report the same host name; otherwise the name must be unambiguous."""
+    wanted = name.lower()
+    by_dns = [p for p in peers if _first_label(p.dns_name) == wanted]
+    if len(by_dns) == 1:
+        return by_dns[0]
+    candidates = by_dns or [p for p in peers if p.hostname.lower() == wanted]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise TailscaleError(
+            f"no device named {name!r} on the tailnet",
+            f"{len(peers)} devices seen, none with that host name or MagicDNS name",
+            "check the name with `cluster-mgr discover`",
+        )
+    listed = "; ".join(
+        f"{p.hostname} ({p.dns_name or 'no DNS name'}, {p.ipv4 or 'no IPv4'}, {p.os or '?'}, "
+        + (
+            "online"
+            if p.online
+            else f"last seen {p.last_seen:%Y-%m-%d %H:%M}"
+            if p.last_seen
+            else "offline"
+        )
+        + ")"
+        for p in candidates
+    )
+    raise TailscaleError(
+        f"{len(candidates)} devices are called {name!r} on the tailnet",
+        listed,
+        "pass the address of the one you mean (`cluster-mgr add-node NAME IP`), or use its "
+        "MagicDNS name",
+    )
