@@ -204,27 +204,62 @@ current-context: default
 
 def test_kubeconfig_rewrite_and_merge_keep_other_contexts() -> None:
     ours = kc.rewrite(kc.parse(K3S_KUBECONFIG, "k3s.yaml"), "https://100.64.0.1:6443", "home")
-    assert ours["clusters"] == [
-        {"name": "home", "cluster": {"certificate-authority-data": "Q0E=",
-                                     "server": "https://100.64.0.1:6443"}}
-    ]  # fmt: skip
+    [cluster] = ours["clusters"]
+    assert cluster["name"] == "home"
+    assert cluster["cluster"]["server"] == "https://100.64.0.1:6443"
+    assert cluster["cluster"]["certificate-authority-data"] == "Q0E="
+    assert all(kc.is_kubanis(ours[s][0], body) for s, body in kc.SECTIONS)
     existing = {
         "apiVersion": "v1", "kind": "Config", "current-context": "work",
-        "clusters": [{"name": "work", "cluster": {"server": "https://w"}},
-                     {"name": "home", "cluster": {"server": "https://old"}}],
+        "clusters": [{"name": "work", "cluster": {"server": "https://w"}}],
         "users": [{"name": "work", "user": {"token": "t"}}],
         "contexts": [{"name": "work", "context": {"cluster": "work", "user": "work"}}],
     }  # fmt: skip
     merged = kc.merge(existing, ours)
     assert merged["current-context"] == "work"
     assert [c["name"] for c in merged["clusters"]] == ["work", "home"]
-    assert merged["clusters"][1]["cluster"]["server"] == "https://100.64.0.1:6443"
     assert {u["name"] for u in merged["users"]} == {"work", "home"}
+    # Merging again replaces Kubani's own entries (a new server address), nothing else.
+    again = kc.rewrite(kc.parse(K3S_KUBECONFIG, "k3s.yaml"), "https://100.64.0.9:6443", "home")
+    merged = kc.merge(merged, again)
+    assert [c["name"] for c in merged["clusters"]] == ["work", "home"]
+    assert merged["clusters"][1]["cluster"]["server"] == "https://100.64.0.9:6443"
     assert kc.merge({}, ours)["current-context"] == "home"
     with pytest.raises(KubaniError):
         kc.parse("kind: Pod\n", "x")
     with pytest.raises(KubaniError):
         kc.parse("clusters: {a: b}\n", "x")
+
+
+def test_kubeconfig_merge_never_overwrites_entries_kubani_did_not_write() -> None:
+    text = """# my clusters, do not lose this comment
+apiVersion: v1
+kind: Config
+clusters:
+- name: home   # the old k3s
+  cluster: {server: https://old}
+users:
+- name: home
+  user:
+    exec: {command: aws, args: [eks, get-token], apiVersion: client.authentication.k8s.io/v1}
+contexts:
+- name: work
+  context: {cluster: home, user: home}
+current-context: work
+"""
+    ours = kc.rewrite(kc.parse(K3S_KUBECONFIG, "k3s.yaml"), "https://100.64.0.1:6443", "home")
+    existing = kc.load_round_trip(text, "config")
+    with pytest.raises(KubaniError) as refused:
+        kc.merge(existing, ours)
+    message = str(refused.value)
+    assert "cluster 'home'" in message and "user 'home'" in message
+    assert "--context NEW-NAME" in message
+    assert kc.dump_round_trip(existing) == text  # refused: nothing changed
+    renamed = kc.rewrite(kc.parse(K3S_KUBECONFIG, "k3s.yaml"), "https://100.64.0.1:6443", "lab")
+    written = kc.dump_round_trip(kc.merge(existing, renamed))
+    assert "# my clusters, do not lose this comment" in written
+    assert "# the old k3s" in written and "eks, get-token" in written
+    assert kc.parse(written, "config")["current-context"] == "work"
 
 
 # ---- drain ---------------------------------------------------------------------------------

@@ -88,9 +88,11 @@ def kubeconfig(
         merged_into.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with inventory_lock(merged_into):
             existing = (
-                kc.parse(merged_into.read_text(), str(merged_into)) if merged_into.exists() else {}
+                kc.load_round_trip(merged_into.read_text(), str(merged_into))
+                if merged_into.exists()
+                else {}
             )
-            merged = kc.dump(kc.merge(existing, config)).encode()
+            merged = kc.dump_round_trip(kc.merge(existing, config)).encode()
             atomic_write(merged_into, merged, backup=True, mode=0o600)
     if json_output:
         emit_json(

@@ -3,7 +3,9 @@
 K3s writes ``/etc/rancher/k3s/k3s.yaml`` for ``https://127.0.0.1:6443`` with everything
 named ``default``. Kubani points it at the control plane's tailnet address (or the
 inventory's ``api_endpoint``) and names cluster, user and context after the cluster, so
-that merging it into ``~/.kube/config`` disturbs no other context.
+that merging it into ``~/.kube/config`` disturbs no other context. Each entry Kubani writes
+carries an extension that says so: a merge replaces only Kubani's own entries and refuses
+to overwrite anyone else's (an EKS exec user, another cluster of the same name).
 """
 
 from __future__ import annotations
@@ -16,6 +18,18 @@ import yaml
 from kubani.errors import KubaniError
 
 SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
+MARKER = "kubani.io/written-by"
+
+
+def _marker(name: str) -> list[dict[str, Any]]:
+    return [{"name": MARKER, "extension": {"tool": "kubani", "cluster": name}}]
+
+
+def is_kubanis(entry: Any, body_key: str) -> bool:
+    """Whether a kubeconfig entry (a cluster, user or context) was written by Kubani."""
+    body = entry.get(body_key) if isinstance(entry, dict) else None
+    extensions = body.get("extensions") if isinstance(body, dict) else None
+    return any(isinstance(item, dict) and item.get("name") == MARKER for item in extensions or [])
 
 
 def parse(text: str, source: str) -> dict[str, Any]:
@@ -48,35 +62,91 @@ def rewrite(config: dict[str, Any], server: str, name: str) -> dict[str, Any]:
         )
     cluster = copy.deepcopy(clusters[0].get("cluster") or {})
     cluster["server"] = server
+    cluster["extensions"] = _marker(name)
+    user = copy.deepcopy(users[0].get("user") or {})
+    user["extensions"] = _marker(name)
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "preferences": {},
         "clusters": [{"name": name, "cluster": cluster}],
-        "users": [{"name": name, "user": copy.deepcopy(users[0].get("user") or {})}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "users": [{"name": name, "user": user}],
+        "contexts": [
+            {
+                "name": name,
+                "context": {"cluster": name, "user": name, "extensions": _marker(name)},
+            }
+        ],
         "current-context": name,
     }
 
 
 def merge(existing: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
-    """``existing`` with ``incoming``'s entries added or replaced by name; nothing else
-    changes, and the current context stays unless there was none."""
-    merged = copy.deepcopy(existing) or {}
+    """``existing`` with ``incoming``'s entries added, or replacing Kubani's own entries of
+    the same name; nothing else changes (with a round-trip loaded document, its comments
+    neither), and the current context stays unless there was none. An entry of the same name
+    that Kubani did not write is never replaced: that is refused, nothing changed."""
+    taken = [
+        f"{body_key} {entry.get('name')!r}"
+        for section, body_key in SECTIONS
+        for entry in existing.get(section) or []
+        if isinstance(entry, dict)
+        and entry.get("name") in {e["name"] for e in incoming.get(section) or []}
+        and not is_kubanis(entry, body_key)
+    ]
+    if taken:
+        name = incoming.get("current-context") or "the cluster"
+        raise KubaniError(
+            f"will not merge context {name!r}",
+            f"the kubeconfig already has {', '.join(taken)} that Kubani did not write",
+            "pick another name: `cluster-mgr kubeconfig --merge --context NEW-NAME`",
+        )
+    merged = existing if existing else {}
     merged.setdefault("apiVersion", "v1")
     merged.setdefault("kind", "Config")
     for section, _ in SECTIONS:
-        entries = list(merged.get(section) or [])
+        entries = merged.get(section)
+        if entries is None:
+            entries = merged[section] = []
         for entry in incoming.get(section) or []:
-            names = [e.get("name") for e in entries]
+            names = [e.get("name") if isinstance(e, dict) else None for e in entries]
             if entry["name"] in names:
                 entries[names.index(entry["name"])] = copy.deepcopy(entry)
             else:
                 entries.append(copy.deepcopy(entry))
-        merged[section] = entries
     if not merged.get("current-context"):
         merged["current-context"] = incoming.get("current-context")
     return merged
+
+
+def load_round_trip(text: str, source: str) -> Any:
+    """A kubeconfig loaded so that it dumps back with its comments and order."""
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    parse(text, source)  # the same checks and messages
+    loader = YAML()
+    loader.preserve_quotes = True
+    try:
+        return loader.load(StringIO(text)) or {}
+    except YAMLError as exc:
+        raise KubaniError(
+            f"cannot read {source}", f"it is not valid YAML: {exc}", "repair or move it aside"
+        ) from exc
+
+
+def dump_round_trip(document: Any) -> str:
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    out = StringIO()
+    dumper = YAML()
+    dumper.width = 4096  # never fold a user's long lines
+    dumper.dump(document, out)
+    return out.getvalue()
 
 
 def dump(config: dict[str, Any]) -> str:
