@@ -131,10 +131,11 @@ def fake_http() -> Iterator[FakeHttp]:
                 status, payload = route(method, self.path, headers, body)
             else:
                 status, payload = route
-            data = json.dumps(payload).encode()
+            raw = isinstance(payload, bytes)  # an HTML page, say, as some servers answer
+            data = payload if raw else json.dumps(payload).encode()
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/html" if raw else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

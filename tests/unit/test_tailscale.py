@@ -239,6 +239,116 @@ def test_headscale_over_http(fake_http: FakeHttp) -> None:
         )
 
 
+def _api_options(fake_http: FakeHttp, **credentials: str) -> DiscoveryOptions:
+    return DiscoveryOptions(
+        source=PeerSource.API,
+        api_url=fake_http.url,
+        credentials=ApiCredentials(**(credentials or {"api_key": "k"})),
+    )
+
+
+def test_odd_devices_and_addresses_never_break_the_listing(tmp_path: Path) -> None:
+    status = render_status(
+        [TailnetDevice("mgmt", "100.64.0.1"), TailnetDevice("cp-1", "100.64.0.10")], "mgmt"
+    )
+    status["Peer"]["junk"] = "not a device"
+    status["Peer"]["odd"] = {"HostName": None, "TailscaleIPs": "100.64.0.77/32", "Tags": "tag:x"}
+    peers = peers_from_status(status)
+    assert [p.hostname for p in peers] == ["mgmt", "cp-1", ""]
+    assert peers[2].ipv4 == "100.64.0.77" and peers[2].tags == ("tag:x",)
+    # Peer saved as a list by another tool.
+    status["Peer"] = list(status["Peer"].values())
+    assert len(peers_from_status(status)) == 4 - 1
+    with pytest.raises(TailscaleError, match="Peer is neither an object nor a list"):
+        peers_from_status({**status, "Peer": 7})
+    devices = render_api_devices([TailnetDevice("nuc", "100.64.0.5")])["devices"]
+    devices += [
+        {"hostname": "shared", "addresses": ["no-tailscale-IP-found"], "name": "shared.ts.net"},
+        "garbage",
+    ]
+    listed = peers_from_api({"devices": devices})
+    assert [(p.hostname, p.ipv4) for p in listed] == [("nuc", "100.64.0.5"), ("shared", None)]
+    # Inventory addresses written with a prefix length, and nonsense, still compare.
+    marked = discover(
+        DiscoveryOptions(status_file=_saved(tmp_path, status)),
+        inventory_addresses={"100.64.0.10/32", "not-an-ip"},
+    )
+    assert [p.hostname for p in marked if p.in_cluster] == ["cp-1"]
+
+
+def _saved(tmp_path: Path, status: dict[str, Any], encoding: str = "utf-8") -> Path:
+    path = tmp_path / f"status-{encoding}.json"
+    path.write_bytes(json.dumps(status).encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-32"])
+def test_status_files_saved_by_other_tools_are_read(tmp_path: Path, encoding: str) -> None:
+    status = render_status([TailnetDevice("mgmt", "100.64.0.1")], "mgmt")
+    assert read_status(status_file=_saved(tmp_path, status, encoding))["Self"]["HostName"] == (
+        "mgmt"
+    )
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(b"\xff\xfe\x00\xd8")  # a BOM, then half a surrogate pair
+    with pytest.raises(TailscaleError, match="not text in UTF-8 or UTF-16"):
+        read_status(status_file=broken)
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [
+        ("API token invalid", "HTTP 403: API token invalid"),  # a JSON string
+        (b"<html><head><title>403 Forbidden</title></head><body>nginx</body></html>",
+         "HTTP 403: an HTML page (403 Forbidden)"),
+        ({"type": "about:blank", "title": "Unauthorized", "detail": "API key expired"},
+         "HTTP 403: API key expired"),
+    ],
+)  # fmt: skip
+def test_error_bodies_of_any_shape_are_reported(
+    fake_http: FakeHttp, reply: Any, shown: str
+) -> None:
+    fake_http.routes[("GET", "/api/v2/tailnet/-/devices")] = (403, reply)
+    with pytest.raises(TailscaleError) as refused:
+        fetch_peers(_api_options(fake_http))
+    assert shown in str(refused.value)
+    fake_http.routes[("GET", "/api/v1/node")] = (401, reply)
+    with pytest.raises(TailscaleError) as headscale:
+        fetch_peers(
+            DiscoveryOptions(
+                source=PeerSource.HEADSCALE, headscale_url=fake_http.url, headscale_api_key="k"
+            )
+        )
+    assert shown.replace("HTTP 403", "HTTP 401") in str(headscale.value)
+
+
+def test_an_oauth_endpoint_answering_html_is_a_clear_error(fake_http: FakeHttp) -> None:
+    fake_http.routes[("POST", "/api/v2/oauth/token")] = (
+        200,
+        b"<!DOCTYPE html><html><title>Tailscale login</title></html>",
+    )
+    with pytest.raises(TailscaleError) as refused:
+        fetch_peers(_api_options(fake_http, client_id="c", client_secret="s"))
+    message = str(refused.value)
+    assert "sent no token" in message and "an HTML page (Tailscale login)" in message
+    assert "TAILSCALE_BASE_URL" in message
+
+
+def test_a_refused_fields_all_is_retried_with_default_fields(fake_http: FakeHttp) -> None:
+    listing = render_api_devices([TailnetDevice("nuc", "100.64.0.5")])
+
+    def devices(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        if "fields=all" in path:
+            return 400, {"message": "fields=all is not supported for shared devices"}
+        return 200, listing
+
+    fake_http.routes[("GET", "/api/v2/tailnet/-/devices")] = devices
+    assert [p.hostname for p in fetch_peers(_api_options(fake_http))] == ["nuc"]
+    assert [r[1] for r in fake_http.requests] == [
+        "/api/v2/tailnet/-/devices?fields=all",
+        "/api/v2/tailnet/-/devices",
+    ]
+
+
 def test_status_stand_in_reports_logged_out_nodes() -> None:
     devices = _tailnet()
     devices[0].backend_state = "NeedsLogin"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shutil
@@ -46,12 +47,12 @@ def read_status(
     """``tailscale status --json`` from the CLI, or from a saved file."""
     if status_file is not None:
         try:
-            text = status_file.read_text(encoding="utf-8")
+            raw = status_file.read_bytes()
         except OSError as exc:
             raise TailscaleError(
                 f"cannot read {status_file}", exc.strerror or str(exc), "check the path"
             ) from exc
-        return _decode(text, str(status_file))
+        return _decode(_text(raw, str(status_file)), str(status_file))
     command = tailscale_binary(binary)
     resolved = shutil.which(command)
     if resolved is None:
@@ -83,6 +84,38 @@ def read_status(
             )
         raise TailscaleError("tailscale status failed", detail, None)
     return _decode(result.stdout, "tailscale status --json")
+
+
+# What a saved status file may start with: Windows' PowerShell writes UTF-16 with a BOM
+# (`tailscale status --json > status.json`), editors add a UTF-8 BOM.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def _text(raw: bytes, source: str) -> str:
+    encoding = "utf-8"
+    for bom, name in _BOMS:
+        if raw.startswith(bom):
+            raw, encoding = raw[len(bom) :], name
+            break
+    else:
+        if len(raw) >= 2 and raw[0] == 0 and raw[1] != 0:
+            encoding = "utf-16-be"  # UTF-16 without a BOM: '{' is 00 7B or 7B 00
+        elif len(raw) >= 2 and raw[1] == 0 and raw[0] != 0:
+            encoding = "utf-16-le"
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise TailscaleError(
+            f"cannot read {source}",
+            f"it is not text in UTF-8 or UTF-16 ({exc.reason} at byte {exc.start})",
+            "save `tailscale status --json` again, as UTF-8",
+        ) from None
 
 
 def _decode(text: str, source: str) -> dict[str, Any]:

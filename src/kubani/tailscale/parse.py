@@ -26,6 +26,21 @@ def _time(value: object) -> datetime | None:
         return None
 
 
+def _address(text: object) -> str | None:
+    """An IP address as a string, from ``100.64.0.1`` or ``100.64.0.1/32``; None when the
+    value is no address at all (the API writes ``no-tailscale-IP-found`` for some devices)."""
+    try:
+        return str(ipaddress.ip_interface(str(text).strip()).ip)
+    except ValueError:
+        return None
+
+
+def _addresses(value: object) -> tuple[str, ...]:
+    items = value if isinstance(value, list | tuple) else [value] if value else []
+    found = (_address(item) for item in items)
+    return tuple(address for address in found if address)
+
+
 def _ipv4(addresses: Iterable[str]) -> str | None:
     for address in addresses:
         try:
@@ -55,7 +70,7 @@ def _listed(reply: object, source: str, key: str) -> list[Any]:
 
 
 def _peer_from_status_node(node: Mapping[str, Any], is_self: bool) -> TailscalePeer:
-    ips = tuple(str(ip) for ip in node.get("TailscaleIPs") or ())
+    ips = _addresses(node.get("TailscaleIPs"))
     online = bool(node.get("Online"))
     relayed = (
         not is_self
@@ -65,17 +80,41 @@ def _peer_from_status_node(node: Mapping[str, Any], is_self: bool) -> TailscaleP
         and bool(node.get("Relay"))
     )
     return TailscalePeer(
-        hostname=str(node.get("HostName", "")),
-        dns_name=str(node.get("DNSName", "")).rstrip("."),
+        hostname=_text(node.get("HostName")),
+        dns_name=_text(node.get("DNSName")).rstrip("."),
         tailscale_ips=ips,
         ipv4=_ipv4(ips),
-        os=str(node.get("OS", "")),
+        os=_text(node.get("OS")),
         online=online,
         last_seen=None if online else _time(node.get("LastSeen")),
-        tags=tuple(node.get("Tags") or ()),
+        tags=_strings(node.get("Tags")),
         relay=str(node["Relay"]) if relayed else None,
         is_self=is_self,
     )
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if isinstance(value, list | tuple):
+        return tuple(str(item) for item in value if item is not None)
+    return (str(value),) if isinstance(value, str) and value else ()
+
+
+def _peer_nodes(peers: object, source: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """``Peer`` is a map keyed by node key; some tools save it as a list. Entries that are
+    not objects are skipped: one odd device never hides the others."""
+    if isinstance(peers, Mapping):
+        items = list(peers.items())
+    elif isinstance(peers, list):
+        items = [(str(i), node) for i, node in enumerate(peers)]
+    elif peers in (None, ""):
+        items = []
+    else:
+        raise _reply_error(source, "Peer is neither an object nor a list")
+    return [(str(key), node) for key, node in items if isinstance(node, Mapping)]
 
 
 def peers_from_status(status: object) -> list[TailscalePeer]:
@@ -85,8 +124,8 @@ def peers_from_status(status: object) -> list[TailscalePeer]:
     peers = []
     if body.get("Self"):
         peers.append(_peer_from_status_node(_mapping(body["Self"], source, "Self"), True))
-    for key, node in (body.get("Peer") or {}).items():
-        peers.append(_peer_from_status_node(_mapping(node, source, f"Peer {key}"), False))
+    for _key, node in _peer_nodes(body.get("Peer"), source):
+        peers.append(_peer_from_status_node(node, False))
     return peers
 
 
@@ -94,20 +133,21 @@ def peers_from_api(devices: object) -> list[TailscalePeer]:
     """Peers from the API v2 ``GET /tailnet/{tailnet}/devices``."""
     source = "the Tailscale API"
     peers = []
-    for raw in _listed(devices, source, "devices"):
-        device = _mapping(raw, source, "a device")
-        ips = tuple(str(ip) for ip in device.get("addresses") or ())
+    for device in _listed(devices, source, "devices"):
+        if not isinstance(device, Mapping):
+            continue  # one odd device never hides the others
+        ips = _addresses(device.get("addresses"))
         online = bool(device.get("connectedToControl"))
         peers.append(
             TailscalePeer(
-                hostname=str(device.get("hostname", "")),
-                dns_name=str(device.get("name", "")).rstrip("."),
+                hostname=_text(device.get("hostname")),
+                dns_name=_text(device.get("name")).rstrip("."),
                 tailscale_ips=ips,
                 ipv4=_ipv4(ips),
-                os=str(device.get("os", "")),
+                os=_text(device.get("os")),
                 online=online,
                 last_seen=None if online else _time(device.get("lastSeen")),
-                tags=tuple(device.get("tags") or ()),
+                tags=_strings(device.get("tags")),
             )
         )
     return peers
@@ -117,16 +157,20 @@ def peers_from_headscale(nodes: object, dns_suffix: str | None = None) -> list[T
     """Peers from headscale ``GET /api/v1/node``."""
     source = "headscale"
     peers = []
-    for raw in _listed(nodes, source, "nodes"):
-        node = _mapping(raw, source, "a node")
-        ips = tuple(str(ip) for ip in node.get("ipAddresses") or ())
+    for node in _listed(nodes, source, "nodes"):
+        if not isinstance(node, Mapping):
+            continue  # one odd device never hides the others
+        ips = _addresses(node.get("ipAddresses"))
         online = bool(node.get("online"))
         given = str(node.get("givenName") or node.get("name") or "")
         # headscale before 0.28 split tags into forced and valid ones.
-        tags = node.get("tags") or [*(node.get("forcedTags") or ()), *(node.get("validTags") or ())]
+        tags = _strings(node.get("tags")) or (
+            *_strings(node.get("forcedTags")),
+            *_strings(node.get("validTags")),
+        )
         peers.append(
             TailscalePeer(
-                hostname=str(node.get("name", "")),
+                hostname=_text(node.get("name")),
                 dns_name=f"{given}.{dns_suffix.strip('.')}" if dns_suffix else given,
                 tailscale_ips=ips,
                 ipv4=_ipv4(ips),
@@ -144,12 +188,12 @@ def mark_in_cluster(
 ) -> list[TailscalePeer]:
     """Flag the peers whose hostname or any Tailscale IP is in the inventory."""
     names = {h.lower() for h in hostnames}
-    ips = {str(ipaddress.ip_address(a)) for a in addresses}
+    ips = {found for found in map(_address, addresses) if found}
     return [
         peer.model_copy(
             update={
                 "in_cluster": peer.hostname.lower() in names
-                or any(str(ipaddress.ip_address(ip)) in ips for ip in peer.tailscale_ips)
+                or any(_address(ip) in ips for ip in peer.tailscale_ips)
             }
         )
         for peer in peers

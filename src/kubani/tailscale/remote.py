@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +35,35 @@ class ApiCredentials:
         return "ApiCredentials(<redacted>)"
 
 
-def _fail(what: str, response: httpx.Response, fix: str | None) -> TailscaleError:
+class FieldsRefused(TailscaleError):
+    """The API will not give every field of the devices (then the default ones will do)."""
+
+
+def error_text(response: httpx.Response) -> str:
+    """What an error reply says, whatever its shape: a JSON object (Tailscale's ``message``,
+    gRPC-gateway's ``message``/``error``, problem+json's ``detail``/``title``), a JSON string,
+    an HTML page (a proxy's, a login page), or plain text; one line, at most 200 characters."""
     try:
-        body = response.json()
-        message = body.get("message") or body.get("error") or ""
+        body: Any = response.json()
     except ValueError:
-        message = response.text[:200]
+        body = None
+    if isinstance(body, dict):
+        found = next((body[k] for k in ("message", "detail", "error", "title") if body.get(k)), "")
+        text = found if isinstance(found, str) else str(found)
+    elif isinstance(body, str):
+        text = body
+    else:
+        raw = response.text
+        if "<html" in raw[:500].lower() or "<!doctype" in raw[:500].lower():
+            title = re.search(r"<title[^>]*>(.*?)</title>", raw, re.I | re.S)
+            text = "an HTML page" + (f" ({title.group(1).strip()})" if title else "")
+        else:
+            text = raw
+    return " ".join(text.split())[:200]
+
+
+def _fail(what: str, response: httpx.Response, fix: str | None) -> TailscaleError:
+    message = error_text(response)
     detail = f"HTTP {response.status_code}" + (f": {message}" if message else "")
     return TailscaleError(what, detail, fix)
 
@@ -59,6 +83,12 @@ def _get_json(client: httpx.Client, url: str, token: str, service: str, auth_fix
         raise TailscaleError(
             f"cannot reach {service}", f"{type(exc).__name__}: {exc}", "check the URL and network"
         ) from None
+    if (
+        response.status_code in (400, 403)
+        and "fields=all" in url
+        and "field" in (error_text(response).lower())
+    ):
+        raise FieldsRefused(f"{service} refused fields=all", error_text(response), None)
     if response.status_code in (401, 403):
         raise _fail(f"{service} refused the credentials", response, auth_fix)
     if response.status_code == 404:
@@ -96,10 +126,18 @@ def _oauth_token(client: httpx.Client, base: str, credentials: ApiCredentials) -
             response,
             "check TAILSCALE_OAUTH_CLIENT_ID/SECRET; the client needs the devices:core:read scope",
         )
-    token = response.json().get("access_token")
-    if not token:
-        raise TailscaleError("Tailscale OAuth reply has no access_token", url, None)
-    return str(token)
+    try:
+        reply: Any = response.json()
+    except ValueError:
+        reply = None
+    token = reply.get("access_token") if isinstance(reply, dict) else None
+    if not token or not isinstance(token, str):
+        raise TailscaleError(
+            "the Tailscale OAuth endpoint sent no token",
+            f"{url} answered HTTP {response.status_code} with {error_text(response) or 'nothing'}",
+            "check TAILSCALE_BASE_URL (it must be the API, not the admin console)",
+        )
+    return token
 
 
 def fetch_api_devices(
@@ -123,14 +161,14 @@ def fetch_api_devices(
                 "set TAILSCALE_API_KEY, or TAILSCALE_OAUTH_CLIENT_ID and "
                 "TAILSCALE_OAUTH_CLIENT_SECRET",
             )
-        url = f"{base}/api/v2/tailnet/{tailnet}/devices?fields=all"
-        return _get_json(
-            client,
-            url,
-            token,
-            "the Tailscale API",
-            "create an API key (Settings > Keys) and set TAILSCALE_API_KEY",
-        )
+        url = f"{base}/api/v2/tailnet/{tailnet}/devices"
+        auth_fix = "create an API key (Settings > Keys) and set TAILSCALE_API_KEY"
+        try:
+            return _get_json(client, f"{url}?fields=all", token, "the Tailscale API", auth_fix)
+        except FieldsRefused:
+            # Some tailnets (devices shared in from another one) refuse fields=all: the
+            # default fields still list every device. A real refusal fails here again.
+            return _get_json(client, url, token, "the Tailscale API", auth_fix)
 
 
 def fetch_headscale_nodes(
