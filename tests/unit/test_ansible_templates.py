@@ -1,0 +1,89 @@
+"""The roles' K3s config templates rendered by Ansible itself (its filters, its config)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
+
+
+def _render(template: str, variables: dict[str, object], tmp_path: Path) -> dict[str, object]:
+    out = tmp_path / "config.yaml"
+    play = tmp_path / "play.yml"
+    play.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Render",
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "name": "Render the template",
+                            "ansible.builtin.template": {
+                                "src": str(ANSIBLE / template),
+                                "dest": str(out),
+                                "mode": "0600",
+                            },
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            str(play),
+            "-e",
+            json.dumps({"ansible_python_interpreter": sys.executable, **variables}),
+        ],
+        cwd=ANSIBLE,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rendered = yaml.safe_load(out.read_text())
+    assert isinstance(rendered, dict)
+    return rendered
+
+
+def test_taints_in_the_mapping_form_reach_k3s_in_its_own_form(tmp_path: Path) -> None:
+    taints = [
+        {"key": "kubani.io/gpu", "value": "true", "effect": "NoSchedule"},
+        {"key": "dedicated", "effect": "PreferNoSchedule"},
+        {"key": "flag", "value": True, "effect": "NoExecute"},
+        "kubani.io/desk=true:PreferNoSchedule",
+    ]
+    worker = _render(
+        "roles/k3s_worker/templates/config.yaml.j2",
+        {
+            "k3s_worker_server": "100.64.0.2",
+            "k3s_worker_first_control_plane": "localhost",
+            "k3s_control_plane_join_token": "K10x::server:y",
+            "tailscale_ip": "100.64.0.3",
+            "k3s_worker_flannel_iface": "tailscale0",
+            "k3s_worker_extra_config": {},
+            "node_taints": taints,
+        },
+        tmp_path,
+    )
+    assert worker["node-taint"] == [
+        "kubani.io/gpu=true:NoSchedule",
+        "dedicated:PreferNoSchedule",
+        "flag=true:NoExecute",
+        "kubani.io/desk=true:PreferNoSchedule",
+    ]
