@@ -402,6 +402,15 @@ def test_upgrade_rolls_one_node_at_a_time(cluster: Lab) -> None:
         assert node["status"]["nodeInfo"]["kubeletVersion"] == target, name
         assert not node["spec"].get("unschedulable"), name
     assert cluster.ssh_run("cp-1", "ls -d /var/lib/rancher/k3s/server/db.pre-upgrade-*").stdout
+    # The inventory still says the old release: provisioning refuses to put it back.
+    stale = run_playbook(cluster, "site.yml")
+    assert stale.code != 0
+    assert "TASK [k3s_common : Refuse to put an older K3s release back]" in stale.output
+    assert f"cp-1 runs K3s {target}, newer than k3s_version {K3S_VERSION}" in " ".join(
+        stale.output.split()
+    )
+    for name, node in _nodes(cluster).items():
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == target, name
 
 
 def test_remove_node_drains_deletes_and_uninstalls(cluster: Lab) -> None:

@@ -36,7 +36,18 @@ def upgrade(
             "use the form v1.32.1+k3s1",
         )
     validated_inventory()
-    finish(execute(request_for("upgrade", {"k3s_version": k3s_version}), json_output), json_output)
+    run = execute(request_for("upgrade", {"k3s_version": k3s_version}), json_output)
+    if run.state.succeeded:
+        # The inventory is the truth: the next provision installs this release, not the old.
+        from kubani.cli.common import inventory_path
+        from kubani.cli.output import success
+        from kubani.inventory.store import edit_inventory
+
+        with edit_inventory(inventory_path(), "cannot record the new K3s release") as document:
+            document.set("k3s_version", k3s_version)
+        if not json_output:
+            success(f"k3s_version {k3s_version} recorded in {inventory_path()}")
+    finish(run, json_output)
 
 
 @app.command()
