@@ -453,6 +453,21 @@ def test_remove_node_drains_deletes_and_uninstalls(cluster: Lab) -> None:
     assert left.count("No such file") == 2
 
 
+def test_provision_limited_to_one_worker_joins_it(cluster: Lab) -> None:
+    """The scaling recipe: a node in the inventory without K3s, provisioned on its own with
+    --limit. The join token comes from the first control plane although it is not in the run."""
+    assert "w-2" not in _nodes(cluster)  # removed by the test before
+    before = _start_times(cluster)
+    before.pop("w-2")
+    result = run_playbook(cluster, "site.yml", "--limit", "w-2")
+    assert result.code == 0, result.failures()
+    assert set(result.recap()) == {"w-2"}
+    ready = next(c for c in _nodes(cluster)["w-2"]["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+    after = _start_times(cluster)
+    assert {k: after[k] for k in before} == before  # nothing else restarted
+
+
 def test_reset_uninstalls_everywhere(cluster: Lab) -> None:
     refused = run_playbook(cluster, "reset.yml")
     assert refused.code != 0 and "kubani_reset_confirm" in refused.output

@@ -73,7 +73,7 @@ def test_taints_in_the_mapping_form_reach_k3s_in_its_own_form(tmp_path: Path) ->
         {
             "k3s_worker_server": "100.64.0.2",
             "k3s_worker_first_control_plane": "localhost",
-            "k3s_control_plane_join_token": "K10x::server:y",
+            "k3s_common_join_token": "K10x::server:y",
             "tailscale_ip": "100.64.0.3",
             "k3s_worker_flannel_iface": "tailscale0",
             "k3s_worker_extra_config": {},
