@@ -62,6 +62,12 @@ def test_provision_succeeds_with_a_summary(ops: Lab) -> None:
             for line in result.stderr.splitlines()
         ), result.stderr[-3000:]
     assert "log: " in result.stderr
+    # One phase alone, by its tag, with an extra variable: only node_config's tasks run.
+    phase = cli(ops, "provision", "--tags", "node-config", "-e", "node_config_unused=1", "--json")
+    assert phase.code == 0, phase.stderr[-3000:]
+    events = [json.loads(line) for line in phase.stdout.splitlines()]
+    roles = {e.get("role") for e in events if e["kind"] == "task" and e.get("role")}
+    assert roles == {"node_config"}, roles
 
 
 def test_provision_names_a_logged_out_node_and_the_fix(ops: Lab) -> None:

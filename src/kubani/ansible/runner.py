@@ -28,6 +28,7 @@ class PlaybookRequest:
     extravars: dict[str, Any] = field(default_factory=dict)
     limit: str | None = None
     tags: str | None = None
+    skip_tags: str | None = None
     check: bool = False
     diff: bool = False
     verbosity: int = 0
@@ -75,6 +76,7 @@ def run_playbook(
         extravars=request.extravars or None,
         limit=request.limit,
         tags=request.tags,
+        skip_tags=request.skip_tags,
         verbosity=request.verbosity or None,
         cmdline=" ".join(cmdline) or None,
         envvars={

@@ -57,19 +57,46 @@ def provision(
     check: Annotated[bool, typer.Option("--check", help="Dry run: change nothing.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show what files would change.")] = False,
     limit: Annotated[
-        str | None, typer.Option("--limit", help="Only these hosts (Ansible pattern).")
+        str | None, typer.Option("--limit", "-l", help="Only these hosts (Ansible pattern).")
     ] = None,
-    tags: Annotated[str | None, typer.Option("--tags", help="Only tasks with these tags.")] = None,
+    tags: Annotated[
+        str | None,
+        typer.Option(
+            "--tags",
+            "-t",
+            help="Only these phases: prerequisites, k3s (control-plane, workers), gpu, "
+            "node-config, gitops.",
+        ),
+    ] = None,
+    skip_tags: Annotated[
+        str | None, typer.Option("--skip-tags", help="Every phase but these.")
+    ] = None,
+    extra_vars: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extra-vars",
+            "-e",
+            help="Variables for this run: key=value, a JSON object or @file (repeatable).",
+        ),
+    ] = None,
     verbose: Annotated[int, typer.Option("-v", count=True, help="More detail in the log.")] = 0,
     json_output: Annotated[
         bool, typer.Option("--json", help="Stream one JSON event per line on stdout.")
     ] = False,
 ) -> None:
     """Provision the cluster (site.yml by default), showing each node's progress."""
+    from kubani.ansible.extravars import parse_extra_vars
     from kubani.cli.playbook_view import execute, finish
 
     validated_inventory()
     request = request_for(
-        playbook.value, limit=limit, tags=tags, check=check, diff=diff, verbosity=verbose
+        playbook.value,
+        parse_extra_vars(extra_vars or []),
+        limit=limit,
+        tags=tags,
+        skip_tags=skip_tags,
+        check=check,
+        diff=diff,
+        verbosity=verbose,
     )
     finish(execute(request, json_output), json_output)
