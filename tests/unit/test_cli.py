@@ -341,3 +341,33 @@ def test_the_last_control_plane_cannot_be_removed(cli: Cli, tmp_path: Path) -> N
     ):
         _one_line_error(cli("-i", path, *args), "no control plane")
     assert snapshot(tmp_path) == before
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_repository_ships_example_inventories_only() -> None:
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "ansible/inventory"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert tracked and all(path.startswith("ansible/inventory/examples/") for path in tracked)
+
+
+@pytest.mark.parametrize(
+    "example", sorted(p.name for p in (ROOT / "ansible/inventory/examples").glob("*.yml"))
+)
+def test_the_quick_start_works_in_a_fresh_clone(cli: Cli, tmp_path: Path, example: str) -> None:
+    """README: `cp ansible/inventory/examples/X.yml ansible/inventory/hosts.yml`, then the
+    inventory is found from the project folder and validates."""
+    project = tmp_path / "homelab"
+    (project / "ansible/inventory").mkdir(parents=True)
+    source = ROOT / "ansible/inventory/examples" / example
+    (project / "ansible/inventory/hosts.yml").write_bytes(source.read_bytes())
+    result = cli("validate", "--json", cwd=project)
+    assert result.code == 0, result.stderr
+    assert result.json()["nodes"] >= 1
