@@ -25,6 +25,7 @@ SourceOption = Annotated[
     Source,
     typer.Option(
         "--source",
+        "-s",
         help="cli: local `tailscale status --json`; api: Tailscale API v2 (TAILSCALE_API_KEY or "
         "TAILSCALE_OAUTH_CLIENT_ID/SECRET); headscale: HEADSCALE_URL + HEADSCALE_API_KEY.",
     ),
@@ -106,7 +107,7 @@ def discover(
     ] = False,
     pattern: Annotated[
         str | None,
-        typer.Option("--filter", help="Glob on hostname or DNS name, e.g. 'k3s-*'."),
+        typer.Option("--filter", "-f", help="Glob on hostname or DNS name, e.g. 'k3s-*'."),
     ] = None,
     source: SourceOption = Source.cli,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,

@@ -38,7 +38,7 @@ def kubeconfig(
     ] = False,
     context: Annotated[
         str | None,
-        typer.Option("--context", help="Name of the context (default: the cluster name)."),
+        typer.Option("--context", "-c", help="Name of the context (default: the cluster name)."),
     ] = None,
     output: Annotated[
         Path | None,

@@ -86,10 +86,11 @@ def _escape(text: str) -> str:
 
 
 def run() -> None:
+    from kubani.cli.argv import hoist_global_options
     from kubani.errors import KubaniError
 
     try:
-        app()
+        app(args=hoist_global_options(sys.argv[1:]), prog_name="cluster-mgr")
     except KubaniError as exc:
         if options.debug:
             import traceback

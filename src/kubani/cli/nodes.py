@@ -85,7 +85,9 @@ def add_node(
             help="The node's Tailscale IP (omit with --from-discovery).", show_default=False
         ),
     ] = None,
-    role: Annotated[RoleChoice, typer.Option("--role", help="Node role.")] = RoleChoice.worker,
+    role: Annotated[
+        RoleChoice, typer.Option("--role", "-r", help="Node role.")
+    ] = RoleChoice.worker,
     reserved_cpu: Annotated[
         str | None, typer.Option("--reserved-cpu", help="CPU kept for the desktop user, e.g. 500m.")
     ] = None,

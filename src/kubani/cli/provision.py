@@ -18,6 +18,16 @@ class Playbook(StrEnum):
     gitops = "gitops"
 
 
+def _playbook(text: str) -> Playbook:
+    name = text.strip().removesuffix(".yml").removesuffix(".yaml").removeprefix("playbooks/")
+    try:
+        return Playbook(name)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not one of {', '.join(p.value for p in Playbook)}"
+        ) from None
+
+
 def request_for(playbook: str, extravars: dict[str, Any] | None = None, **kwargs: Any) -> Any:
     from kubani.ansible.project import ansible_dir
     from kubani.ansible.runner import PlaybookRequest
@@ -52,7 +62,14 @@ def validated_inventory() -> None:
 @app.command()
 def provision(
     playbook: Annotated[
-        Playbook, typer.Option("--playbook", "-p", help="Which playbook to run.")
+        Playbook,
+        typer.Option(
+            "--playbook",
+            "-p",
+            help="Which playbook to run (with or without .yml).",
+            parser=_playbook,
+            metavar="[site|provision_cluster|preflight|add_node|gitops]",
+        ),
     ] = Playbook.site,
     check: Annotated[bool, typer.Option("--check", help="Dry run: change nothing.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show what files would change.")] = False,

@@ -109,7 +109,9 @@ def status(
         Path | None,
         typer.Option("--kubeconfig", help="Kubeconfig (default: the one provision fetched)."),
     ] = None,
-    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", "-c", help="Kubeconfig context.")
+    ] = None,
     source: SourceOption = Source.cli,
     tailscale_bin: TailscaleBinOption = None,
 ) -> None:
