@@ -24,4 +24,21 @@ if [ "$(id -u)" = 0 ]; then
     # lab tests whose per-test time limit a first build would exceed.
     run cluster-mgr lab build
 fi
-run pytest "$@"
+# The unit and property tests (CPU) run beside the lab tests (mostly waiting on nodes); both
+# must pass. The unit tests' report follows the lab's.
+unit_log="$(mktemp)"
+run pytest -m "not lab" "$@" >"$unit_log" 2>&1 &
+unit_pid=$!
+lab_status=0
+run pytest -m lab "$@" || lab_status=$?
+unit_status=0
+wait "$unit_pid" || unit_status=$?
+cat "$unit_log"
+rm -f "$unit_log"
+# pytest's 5 is "no test collected": fine for one half when a selection leaves it empty.
+for status in "$lab_status" "$unit_status"; do
+    if [ "$status" != 0 ] && [ "$status" != 5 ]; then
+        exit "$status"
+    fi
+done
+[ "$lab_status" = 0 ] || [ "$unit_status" = 0 ]
