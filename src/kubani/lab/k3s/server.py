@@ -262,6 +262,10 @@ class K3sServer:
         key = ("", "secrets", "kube-system", f"{name}.node-password.k3s")
         digest = hashlib.sha256(password.encode()).hexdigest()
         existing = api.store.get(key)
+        if existing is not None and api.store.get(("", "nodes", "", name)) is None:
+            # K3s removes a node's password secret with the node: a deleted node may rejoin.
+            api.store.delete(key)
+            existing = None
         if existing is not None and base64.b64decode(existing["data"]["hash"]).decode() != digest:
             return status_error(
                 403,
