@@ -100,7 +100,9 @@ class ClusterApp(App[None]):
         yield Footer()
 
     def table(self, name: str) -> LiveTable:
-        return self.query_one(f"#{name}", LiveTable)
+        # The main screen's table, also while a details or logs screen is on top (polls and
+        # watches keep updating it; the active screen has no such table).
+        return self.screen_stack[0].query_one(f"#{name}", LiveTable)
 
     def on_mount(self) -> None:
         titles = {"nodes": "Nodes", "workloads": "Workloads", "flux": "Flux", "events": "Events"}
@@ -123,7 +125,7 @@ class ClusterApp(App[None]):
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         self.set_class(small, "too-small")
         if small:
-            self.query_one("#too-small", Static).update(
+            self.screen_stack[0].query_one("#too-small", Static).update(
                 f"cluster-tui needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT}; "
                 f"this one is {width}x{height}."
             )
@@ -136,7 +138,7 @@ class ClusterApp(App[None]):
             note.append(f"namespace: {self.namespace}")
         if self.problem and self.connection == "stale":
             note.append(f"retrying: {self.problem}")
-        self.query_one("#status", StatusBar).show(
+        self.screen_stack[0].query_one("#status", StatusBar).show(
             self.source.cluster_name,
             self.source.server,
             self.connection,
