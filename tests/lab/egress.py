@@ -8,10 +8,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from kubani.lab.headscale import STUN_PORT
+from kubani.lab.network import TAILNET, UNDERLAY
+from kubani.lab.tailnet import TAILSCALED_PORT
+
 # Anything that could only come from the lab: its underlay and tailnet ranges, tailscaled's
 # WireGuard ports (nodes and management side), STUN.
 LAB_TRAFFIC = (
-    "net 198.18.0.0/15 or net 100.64.0.0/10 or udp port 41641 or udp port 3478 "
+    f"net {UNDERLAY} or net {TAILNET} or udp port {TAILSCALED_PORT} or udp port {STUN_PORT} "
     "or udp portrange 42000-42255"
 )
 _LAB_PREFIXES = ("lo", "kbr-", "kv-", "kts-")

@@ -163,6 +163,8 @@ class Lab:
         self.lab_id = hashlib.sha256(str(self.folder).encode()).hexdigest()[:4]
         self.names = LabNames(self.lab_id)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        # The daemons this process started (headscale, the management tailscaled): kept so that
+        # they are not collected while running, and reaped by down().
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
     # ---- paths ----------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 from kubani.lab.host import run
 
 UNDERLAY = "198.18.0.0/15"
+TAILNET = "100.64.0.0/10"  # Tailscale's CGNAT range; each lab hands out a /24 of it
 UNDERLAY_MTU = 1500
 LAN_DEVICE = "eth0"
 CONTROL = "control"  # the namespace of the tailnet's control server (headscale)
