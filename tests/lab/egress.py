@@ -16,8 +16,12 @@ from kubani.lab.tailnet import TAILSCALED_PORT
 # WireGuard ports (nodes and management side), STUN.
 LAB_TRAFFIC = (
     f"net {UNDERLAY} or net {TAILNET} or udp port {TAILSCALED_PORT} or udp port {STUN_PORT} "
-    "or udp portrange 42000-42255"
+    "or udp portrange 42000-42255 or port 53"
 )
+# A DNS query for one of these names would be a lab process looking for the outside world
+# (the name of a query is plain text in the packet); other DNS traffic of the machine is not
+# the lab's.
+CALLING_HOME = ("tailscale", "headscale", "kubani", "derp", "ts.net")
 _LAB_PREFIXES = ("lo", "kbr-", "kv-", "kts-")
 
 
@@ -63,5 +67,13 @@ class EgressCapture:
             read = subprocess.run(
                 ["tcpdump", "-n", "-r", str(path)], capture_output=True, text=True, check=True
             )
-            seen[interface] = read.stdout.splitlines()
+            seen[interface] = [line for line in read.stdout.splitlines() if _lab_packet(line)]
         return seen
+
+
+def _lab_packet(line: str) -> bool:
+    """A captured line that is the lab's: any packet of its ranges or ports, and DNS only
+    when it asks for one of the names a lab process could call home to."""
+    if ".53: " in line or ".53 > " in line:
+        return any(name in line.lower() for name in CALLING_HOME)
+    return True

@@ -88,6 +88,9 @@ def write_config(server: ControlServer) -> None:
     policy = {
         "tagOwners": {tag: [f"{USER}@"] for tag in tags},
         "acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],
+        # Captive portal detection would probe controlplane.tailscale.com and
+        # login.tailscale.com: the control server turns it off, as a tailnet admin can.
+        "nodeAttrs": [{"target": ["*"], "attr": ["disable-captive-portal-detection"]}],
     }
     (folder / "policy.json").write_text(json.dumps(policy, indent=2))
     config = {

@@ -197,6 +197,7 @@ class Lab:
             tun=self.names.tun,
             port=42000 + state.slot,
             binaries=binaries,
+            nameserver=state.control_address,
         )
 
     @property

@@ -44,8 +44,12 @@ Type=notify
 [Install]
 WantedBy=multi-user.target
 """
-# No log upload, no support: the lab never talks to anything outside itself.
-NODE_DEFAULTS = f'PORT="{TAILSCALED_PORT}"\nFLAGS="--no-logs-no-support"\n'
+# No log upload, no support, no port mapping probes of a gateway: the lab never talks to
+# anything outside itself.
+QUIET_ENV = {"TS_NO_LOGS_NO_SUPPORT": "true", "TS_DISABLE_PORTMAPPER": "true"}
+NODE_DEFAULTS = f'PORT="{TAILSCALED_PORT}"\nFLAGS="--no-logs-no-support"\n' + "".join(
+    f"{name}={value}\n" for name, value in QUIET_ENV.items()
+)
 LAB_CA_NAME = "kubani-lab-ca.crt"
 JOIN_WAIT_S = 60.0
 
@@ -101,6 +105,10 @@ class ManagementDaemon:
     tun: str
     port: int
     binaries: Path
+    # The only name server it may ask: a lab address where none answers. tailscaled looks up
+    # controlplane.tailscale.com and login.tailscale.com (captive portal detection, right as
+    # it comes up); those lookups must not leave the lab either.
+    nameserver: str
 
     @property
     def socket(self) -> Path:
@@ -133,10 +141,24 @@ class ManagementDaemon:
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             # Go's TLS trusts only the lab CA: the control server is the lab's, nothing else.
             "SSL_CERT_FILE": str(ca_cert),
-            "TS_NO_LOGS_NO_SUPPORT": "true",
+            # Its log configuration in the lab's folder, not the machine's /var/lib/tailscale.
+            "TS_LOGS_DIR": str(self.folder / "logs"),
+            **QUIET_ENV,
         }
+        resolv = self.folder / "resolv.conf"
+        resolv.write_text(f"nameserver {self.nameserver}\noptions timeout:1 attempts:1\n")
+        # A mount namespace of its own (the network one stays the machine's) in which
+        # /etc/resolv.conf is the lab's.
+        contained = f"mount --bind {resolv} /etc/resolv.conf && exec \"$0\" \"$@\""
         return start_daemon(
             [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                contained,
                 str(self.binaries / "tailscaled"),
                 f"--tun={self.tun}",
                 f"--statedir={self.folder / 'state'}",
