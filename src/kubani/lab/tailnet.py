@@ -149,7 +149,7 @@ class ManagementDaemon:
         resolv.write_text(f"nameserver {self.nameserver}\noptions timeout:1 attempts:1\n")
         # A mount namespace of its own (the network one stays the machine's) in which
         # /etc/resolv.conf is the lab's.
-        contained = f"mount --bind {resolv} /etc/resolv.conf && exec \"$0\" \"$@\""
+        contained = f'mount --bind {resolv} /etc/resolv.conf && exec "$0" "$@"'
         return start_daemon(
             [
                 "unshare",
