@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubani.lab.lab import K3S_VERSIONS, Lab
+from kubani.lab.lab import Lab
 from tests.conftest import BIN, CliResult, run_cli
 from tests.lab.ansible_run import kubectl, tmux_screen
 
@@ -346,20 +346,6 @@ def test_tui_screen_on_the_lab(ops: Lab) -> None:
     assert all(node in screen for node in NODES) and "LIVE" in screen, screen
     SCREENS.mkdir(parents=True, exist_ok=True)
     (SCREENS / "tui-lab.txt").write_text(screen)
-
-
-def test_upgrade_records_the_new_release_in_the_inventory(ops: Lab) -> None:
-    target = K3S_VERSIONS[1]
-    result = cli(ops, "upgrade", "--k3s-version", target)
-    assert result.code == 0, result.stderr[-3000:]
-    assert f"k3s_version {target} recorded" in result.stderr
-    assert f"k3s_version: {target}" in ops.inventory.read_text()
-    assert cli(ops, "validate").code == 0
-    # The next provision keeps the new release (it would refuse to put the old one back).
-    again = cli(ops, "provision")
-    assert again.code == 0, again.stderr[-3000:]
-    nodes = json.loads(kubectl(ops, "get", "nodes", "-o", "json").stdout)["items"]
-    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes} == {target}
 
 
 def test_remove_node_drains_deletes_uninstalls_and_edits_the_inventory(ops: Lab) -> None:
