@@ -15,7 +15,7 @@ import yaml
 from kubani.ansible.progress import Failure, HostState, RunState
 from kubani.ansible.unreachable import explain_unreachable, tailnet_hint
 from kubani.lab import headscale
-from kubani.lab.components import COMPONENTS, TAILSCALE, cache_key, modules_root
+from kubani.lab.components import COMPONENTS, FLUX, TAILSCALE, cache_key, modules_root
 from tests.tailnet_fakes import TailnetDevice, render_status
 
 
@@ -55,17 +55,28 @@ def test_the_control_server_calls_nothing_outside_the_lab(tmp_path: Path) -> Non
 
 def test_components_are_pinned_with_checksums() -> None:
     root = modules_root()
-    for component in COMPONENTS:
+    for component in (*COMPONENTS, FLUX):
         module = root / component.name
         go_mod = (module / "go.mod").read_text()
+        own = re.search(r"^module (\S+)$", go_mod, re.M)
+        assert own is not None
         for package in component.packages:
-            assert re.search(rf"^(tool)?\s*{re.escape(package)}\s*$", go_mod, re.M), package
-        # Exact versions (no branches or local replaces) and a checksum for each.
-        assert "replace" not in go_mod
+            if package.startswith(own.group(1) + "/"):  # a wrapper command of our own
+                assert (module / package.removeprefix(own.group(1) + "/") / "main.go").is_file()
+            else:
+                assert re.search(rf"^(tool)?\s*{re.escape(package)}\s*$", go_mod, re.M), package
+        # Exact versions and a checksum for each; a replace only pins another released
+        # version (never a local folder or a fork).
+        pinned: dict[str, str] = {}
+        for replaced, target in re.findall(r"^(?:replace)?\s*(\S+) => (.+)$", go_mod, re.M):
+            path, version = target.split()
+            assert path == replaced and re.fullmatch(r"v\d+\.\d+\.\d+", version), target
+            pinned[path] = version
         sums = (module / "go.sum").read_text()
         required = re.findall(r"^\t(\S+) (v\S+)(?: // indirect)?$", go_mod, re.M)
         assert len(required) > 50
-        for path, version in required:
+        for path, required_version in required:
+            version = pinned.get(path, required_version)
             assert f"{path} {version} h1:" in sums or f"{path} {version}/go.mod h1:" in sums
 
 

@@ -32,6 +32,34 @@ class Component:
     # dependency cannot know it); they get the pinned module's version, as a release has.
     module: str = ""
     version_variables: tuple[str, ...] = ()
+    # "variable=template" stamps; the template may use {version}, {major}, {minor}.
+    stamps: tuple[str, ...] = ()
+    # cgo for a C dependency (kine's SQLite); the binary is still linked statically so that
+    # it runs on any node image.
+    cgo: bool = False
+    tags: tuple[str, ...] = ()
+    cflags: str = ""  # CGO_CFLAGS
+    # Files shipped inside a pinned module that the lab uses as they are (CRD manifests,
+    # KWOK's stages): (module path, glob under it), copied into ``assets/`` beside the
+    # binaries, so they come from the same checked source as the programs.
+    assets: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def recipe(self) -> str:
+        """What the cache key covers of the definition (fields left at their defaults are
+        left out, so that adding a field does not rebuild every existing cache)."""
+        base = (
+            f"Component(name={self.name!r}, packages={self.packages!r}, module={self.module!r}, "
+            f"version_variables={self.version_variables!r})"
+        )
+        extras = {
+            "stamps": self.stamps,
+            "cgo": self.cgo,
+            "tags": self.tags,
+            "cflags": self.cflags,
+            "assets": self.assets,
+        }
+        return base + "".join(f" {k}={v!r}" for k, v in extras.items() if v)
 
     @property
     def binaries(self) -> tuple[str, ...]:
@@ -45,7 +73,53 @@ TAILSCALE = Component(
     version_variables=("tailscale.com/version.longStamp", "tailscale.com/version.shortStamp"),
 )
 HEADSCALE = Component("headscale", ("github.com/juanfont/headscale/cmd/headscale",))
-COMPONENTS = (TAILSCALE, HEADSCALE)
+# The K3s stand-in's Kubernetes: one multi-call binary (as K3s is) with kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubectl, etcd and kine, stamped as K3s stamps it.
+KUBERNETES = Component(
+    "kubernetes",
+    ("kubani.dev/lab/kubernetes/kube-components",),
+    module="k8s.io/kubernetes",
+    stamps=tuple(
+        f"{package}.{variable}"
+        for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for variable in (
+            "gitVersion=v{version}+k3s1",
+            "gitMajor={major}",
+            "gitMinor={minor}",
+            "gitTreeState=clean",
+            "gitCommit=0000000000000000000000000000000000000000",
+            "buildDate=1970-01-01T00:00:00Z",
+        )
+    ),
+    cgo=True,
+    tags=("osusergo", "netgo", "sqlite_omit_load_extension"),
+    # As K3s builds its SQLite: kine reads the database size through the dbstat table.
+    cflags="-DSQLITE_ENABLE_DBSTAT_VTAB=1 -DSQLITE_USE_ALLOCA=1",
+)
+# Simulated kubelets: KWOK keeps the nodes' status and the pods' lifecycle.
+KWOK = Component(
+    "kwok",
+    ("sigs.k8s.io/kwok/cmd/kwok",),
+    assets=tuple(
+        ("sigs.k8s.io/kwok", f"kustomize/stage/{stage}")
+        for stage in (
+            "node/fast/node-initialize.yaml",
+            "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+            "pod/fast/pod-*.yaml",
+        )
+    ),
+)
+# Flux's controllers, run for the Deployments of Flux's components manifest.
+FLUX = Component(
+    "flux",
+    ("github.com/fluxcd/source-controller", "github.com/fluxcd/kustomize-controller"),
+    assets=tuple(
+        (f"github.com/fluxcd/{controller}", "config/crd/bases/*.yaml")
+        for controller in ("source-controller", "kustomize-controller")
+    ),
+)
+# What `lab build` makes ready. Flux's controllers join once the stand-in runs them.
+COMPONENTS = (TAILSCALE, HEADSCALE, KUBERNETES, KWOK)
 
 
 def modules_root() -> Path:
@@ -73,9 +147,17 @@ def _go() -> str:
     return go
 
 
-def _go_env() -> dict[str, str]:
+def _go_env(component: Component | None = None) -> dict[str, str]:
     # Never fetch another toolchain behind the user's back; static binaries for the nodes.
-    return {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
+    cgo = "1" if component is not None and component.cgo else "0"
+    cflags = {"CGO_CFLAGS": component.cflags} if component is not None and component.cflags else {}
+    return {
+        **os.environ,
+        "GOTOOLCHAIN": "local",
+        "CGO_ENABLED": cgo,
+        "GOFLAGS": "-mod=readonly",
+        **cflags,
+    }
 
 
 # Bump when the way components are built changes, so that caches built the old way are not used.
@@ -90,9 +172,11 @@ def cache_key(component: Component, module: Path) -> str:
         check=False,
         env=_go_env(),
     ).stdout
-    digest = hashlib.sha256(f"{RECIPE} {component!r} {version}".encode())
+    digest = hashlib.sha256(f"{RECIPE} {component.recipe} {version}".encode())
     for name in ("go.mod", "go.sum"):
         digest.update((module / name).read_bytes())
+    for source in sorted(module.rglob("*.go")):  # a wrapper module's own commands
+        digest.update(str(source.relative_to(module)).encode() + source.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -112,7 +196,10 @@ def ensure_built(
     say(f"{component.name}: downloading the pinned modules (checked against go.sum)")
     _run_go(component, module, ["mod", "download"], say)
     say(f"{component.name}: compiling {', '.join(component.binaries)} (first time on this machine)")
-    ldflags = " ".join(["-s", "-w", *_stamps(component, module)])
+    ldflags = ["-s", "-w", *_stamps(component, module)]
+    if component.cgo:
+        ldflags += ["-linkmode=external", "-extldflags=-static"]
+    tags = [f"-tags={','.join(component.tags)}"] if component.tags else []
     _run_go(
         component,
         module,
@@ -120,13 +207,15 @@ def ensure_built(
             "build",
             "-v",
             "-trimpath",
-            f"-ldflags={ldflags}",
+            *tags,
+            f"-ldflags={' '.join(ldflags)}",
             "-o",
             str(partial),
             *component.packages,
         ],
         say,
     )
+    _copy_assets(component, module, partial / "assets")
     missing = [b for b in component.binaries if not (partial / b).is_file()]
     if missing:
         raise LabError(f"cannot build {component.name}", f"no {', '.join(missing)} built", None)
@@ -138,8 +227,35 @@ def ensure_built(
     return target, seconds
 
 
+def _module_dir(module: Path, path: str) -> Path:
+    listed = subprocess.run(
+        [_go(), "list", "-m", "-f", "{{.Dir}}", path],
+        cwd=module,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=_go_env(),
+    )
+    folder = Path(listed.stdout.strip())
+    if listed.returncode != 0 or not listed.stdout.strip() or not folder.is_dir():
+        raise LabError(f"cannot find the source of {path}", listed.stderr.strip()[-300:], None)
+    return folder
+
+
+def _copy_assets(component: Component, module: Path, target: Path) -> None:
+    for path, pattern in component.assets:
+        source = _module_dir(module, path)
+        found = sorted(source.glob(pattern))
+        if not found:
+            raise LabError(f"cannot build {component.name}", f"{path} has no {pattern}", None)
+        for file in found:
+            destination = target / path.rsplit("/", 1)[-1] / file.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(file.read_bytes())
+
+
 def _stamps(component: Component, module: Path) -> list[str]:
-    if not component.module:
+    if not component.module or not (component.version_variables or component.stamps):
         return []
     listed = subprocess.run(
         [_go(), "list", "-m", "-f", "{{.Version}}", component.module],
@@ -156,7 +272,10 @@ def _stamps(component: Component, module: Path) -> list[str]:
             listed.stderr.strip()[-300:],
             None,
         )
-    return [f"-X {variable}={version}" for variable in component.version_variables]
+    major, minor, *_ = [*version.split("."), "", ""]
+    stamps = [f"{variable}={version}" for variable in component.version_variables]
+    stamps += [s.format(version=version, major=major, minor=minor) for s in component.stamps]
+    return [f"-X '{stamp}'" for stamp in stamps]
 
 
 def _run_go(
@@ -166,7 +285,7 @@ def _run_go(
     process = subprocess.Popen(
         [_go(), *args],
         cwd=module,
-        env=_go_env(),
+        env=_go_env(component),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

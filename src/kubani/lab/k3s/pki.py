@@ -12,6 +12,7 @@ import datetime
 import hashlib
 import ipaddress
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,20 @@ def make_ca(cert_path: Path, key_path: Path, common_name: str) -> None:
     _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
+def make_signing_key(key_path: Path) -> None:
+    """A private key for signing service account tokens (kept once made)."""
+    if key_path.exists():
+        return
+    key = ec.generate_private_key(ec.SECP256R1())
+    # "EC PRIVATE KEY" (SEC 1): kube-apiserver reads the public half from the same file.
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    _write(key_path, pem)
+
+
 def issue(
     ca_cert: Path,
     ca_key: Path,
@@ -83,12 +98,13 @@ def issue(
     organization: str | None = None,
     sans: list[str] | None = None,
     server: bool = False,
+    organizations: Sequence[str] = (),
 ) -> None:
     authority = x509.load_pem_x509_certificate(ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organization:
-        attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    groups = [*([organization] if organization else []), *organizations]
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name(attributes))

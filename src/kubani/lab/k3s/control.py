@@ -1,0 +1,327 @@
+"""The real Kubernetes control plane that ``k3s server`` runs: a datastore (kine on SQLite, as
+K3s by default), kube-apiserver, kube-controller-manager and kube-scheduler, started from the
+``kube-components`` binary with K3s's flags, file names and certificates.
+
+The processes are K3s's children, as K3s's goroutines are: they stop with it, and when one
+of them dies the server reports which and stops too (K3s exits fatally then).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubani.lab.k3s import kubelet, pki
+from kubani.lab.k3s.client import ApiError, Client
+
+# Behind the supervisor on 6443, as in K3s.
+INTERNAL_PORT = 6444
+CLUSTER_CIDR = "10.42.0.0/16"
+SERVICE_CIDR = "10.43.0.0/16"
+CLUSTER_DOMAIN = "cluster.local"
+SERVICE_ACCOUNT_ISSUER = f"https://kubernetes.default.svc.{CLUSTER_DOMAIN}"
+READY_TIMEOUT_S = 90.0
+
+# (file stem under server/tls, issuing CA stem, common name, organisation)
+CLIENT_CERTIFICATES = (
+    ("client-admin", "client-ca", "system:admin", "system:masters"),
+    ("client-supervisor", "client-ca", "system:k3s-supervisor", "system:masters"),
+    ("client-controller", "client-ca", "system:kube-controller-manager", None),
+    ("client-scheduler", "client-ca", "system:kube-scheduler", None),
+    ("client-kube-apiserver", "client-ca", "system:kube-apiserver", "system:masters"),
+    ("client-auth-proxy", "request-header-ca", "system:auth-proxy", None),
+)
+# (kubeconfig under server/cred, client certificate stem)
+KUBECONFIGS = (
+    ("admin", "client-admin"),
+    ("supervisor", "client-supervisor"),
+    ("controller", "client-controller"),
+    ("scheduler", "client-scheduler"),
+)
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane cannot start or one of its processes died."""
+
+
+@dataclass(frozen=True)
+class ControlPlaneFiles:
+    """K3s's server folder layout (``/var/lib/rancher/k3s/server``)."""
+
+    server: Path
+
+    @property
+    def tls(self) -> Path:
+        return self.server / "tls"
+
+    @property
+    def cred(self) -> Path:
+        return self.server / "cred"
+
+    @property
+    def db(self) -> Path:
+        return self.server / "db"
+
+    @property
+    def kine_socket(self) -> Path:
+        return self.server / "kine.sock"
+
+    def kubeconfig(self, name: str) -> Path:
+        return self.cred / f"{name}.kubeconfig"
+
+    def tls_file(self, stem: str, suffix: str) -> Path:
+        return self.tls / f"{stem}.{suffix}"
+
+
+def ensure_pki(
+    files: ControlPlaneFiles, sans: Sequence[str], api_port: int = INTERNAL_PORT
+) -> None:
+    """Every CA, key and certificate the components need; existing ones are kept (a
+    serving certificate is re-issued when a name is missing from it)."""
+    tls = files.tls
+    for ca in ("server-ca", "client-ca", "request-header-ca"):
+        pki.make_ca(tls / f"{ca}.crt", tls / f"{ca}.key", f"k3s-{ca}")
+    pki.make_signing_key(tls / "service.key")
+    serving = tls / "serving-kube-apiserver.crt"
+    if not serving.exists() or not set(sans) <= set(pki.certificate_sans(serving)):
+        pki.issue(
+            tls / "server-ca.crt",
+            tls / "server-ca.key",
+            serving,
+            tls / "serving-kube-apiserver.key",
+            "kube-apiserver",
+            sans=list(sans),
+            server=True,
+        )
+    for stem, ca, name, organization in CLIENT_CERTIFICATES:
+        if not (tls / f"{stem}.crt").exists():
+            pki.issue(
+                tls / f"{ca}.crt",
+                tls / f"{ca}.key",
+                tls / f"{stem}.crt",
+                tls / f"{stem}.key",
+                name,
+                organization=organization,
+            )
+    for name, stem in KUBECONFIGS:
+        target = files.kubeconfig(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = pki.kubeconfig(
+            f"https://127.0.0.1:{api_port}",
+            tls / "server-ca.crt",
+            tls / f"{stem}.crt",
+            tls / f"{stem}.key",
+        )
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(text)
+        partial.chmod(0o600)
+        partial.replace(target)
+
+
+def _flags(values: dict[str, str], extra: Sequence[str]) -> list[str]:
+    """``--name=value`` flags; ``extra`` (``name=value`` as in K3s's ``*-arg`` lists)
+    overrides a default of the same name."""
+    merged = dict(values)
+    for item in extra:
+        name, _, value = str(item).lstrip("-").partition("=")
+        merged[name] = value
+    return [f"--{name}={value}" for name, value in merged.items()]
+
+
+@dataclass
+class ControlPlane:
+    binary: Path  # kube-components
+    files: ControlPlaneFiles
+    advertise_address: str
+    apiserver_args: Sequence[str] = ()
+    controller_manager_args: Sequence[str] = ()
+    scheduler_args: Sequence[str] = ()
+    leader_elect: bool = False
+    # The API behind the supervisor, and the controller manager's and scheduler's own
+    # HTTPS ports (health, metrics); K3s's defaults.
+    api_port: int = INTERNAL_PORT
+    component_ports: tuple[int, int] = (10257, 10259)
+    log: Callable[[str], None] = lambda _m: None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    # ---- the programs' command lines ------------------------------------------------
+
+    def kine_command(self) -> list[str]:
+        self.files.db.mkdir(parents=True, exist_ok=True)
+        database = self.files.db / "state.db"
+        return [
+            str(self.binary),
+            "kine",
+            "--endpoint",
+            f"sqlite://{database}?_journal=WAL&cache=shared&_busy_timeout=30000",
+            "--listen-address",
+            f"unix://{self.files.kine_socket}",
+            # Its metrics would listen on every address (:8080) otherwise; K3s turns them off.
+            "--metrics-bind-address=0",
+        ]
+
+    def apiserver_command(self) -> list[str]:
+        tls = self.files.tls
+        values = {
+            "advertise-address": self.advertise_address,
+            "allow-privileged": "true",
+            "anonymous-auth": "false",
+            "api-audiences": f"{SERVICE_ACCOUNT_ISSUER},k3s",
+            "authorization-mode": "Node,RBAC",
+            "bind-address": "127.0.0.1",
+            "client-ca-file": str(tls / "client-ca.crt"),
+            "enable-admission-plugins": "NodeRestriction",
+            "enable-aggregator-routing": "true",
+            "etcd-servers": f"unix://{self.files.kine_socket}",
+            "kubelet-certificate-authority": str(tls / "server-ca.crt"),
+            "kubelet-client-certificate": str(tls / "client-kube-apiserver.crt"),
+            "kubelet-client-key": str(tls / "client-kube-apiserver.key"),
+            "profiling": "false",
+            "proxy-client-cert-file": str(tls / "client-auth-proxy.crt"),
+            "proxy-client-key-file": str(tls / "client-auth-proxy.key"),
+            "requestheader-allowed-names": "system:auth-proxy",
+            "requestheader-client-ca-file": str(tls / "request-header-ca.crt"),
+            "requestheader-extra-headers-prefix": "X-Remote-Extra-",
+            "requestheader-group-headers": "X-Remote-Group",
+            "requestheader-username-headers": "X-Remote-User",
+            "secure-port": str(self.api_port),
+            "service-account-issuer": SERVICE_ACCOUNT_ISSUER,
+            "service-account-key-file": str(tls / "service.key"),
+            "service-account-signing-key-file": str(tls / "service.key"),
+            "service-cluster-ip-range": SERVICE_CIDR,
+            "service-node-port-range": "30000-32767",
+            "storage-backend": "etcd3",
+            "tls-cert-file": str(tls / "serving-kube-apiserver.crt"),
+            "tls-private-key-file": str(tls / "serving-kube-apiserver.key"),
+        }
+        return [str(self.binary), "kube-apiserver", *_flags(values, self.apiserver_args)]
+
+    def controller_manager_command(self) -> list[str]:
+        tls, kubeconfig = self.files.tls, str(self.files.kubeconfig("controller"))
+        values = {
+            "allocate-node-cidrs": "true",
+            "authentication-kubeconfig": kubeconfig,
+            "authorization-kubeconfig": kubeconfig,
+            "bind-address": "127.0.0.1",
+            "cluster-cidr": CLUSTER_CIDR,
+            "cluster-signing-cert-file": str(tls / "client-ca.crt"),
+            "cluster-signing-key-file": str(tls / "client-ca.key"),
+            "configure-cloud-routes": "false",
+            "controllers": "*,tokencleaner,-service,-route,-cloud-node-lifecycle",
+            "kubeconfig": kubeconfig,
+            "leader-elect": str(self.leader_elect).lower(),
+            "profiling": "false",
+            "root-ca-file": str(tls / "server-ca.crt"),
+            "secure-port": str(self.component_ports[0]),
+            "service-account-private-key-file": str(tls / "service.key"),
+            "service-cluster-ip-range": SERVICE_CIDR,
+            "use-service-account-credentials": "true",
+        }
+        return [
+            str(self.binary),
+            "kube-controller-manager",
+            *_flags(values, self.controller_manager_args),
+        ]
+
+    def scheduler_command(self) -> list[str]:
+        kubeconfig = str(self.files.kubeconfig("scheduler"))
+        values = {
+            "authentication-kubeconfig": kubeconfig,
+            "authorization-kubeconfig": kubeconfig,
+            "bind-address": "127.0.0.1",
+            "kubeconfig": kubeconfig,
+            "leader-elect": str(self.leader_elect).lower(),
+            "profiling": "false",
+            "secure-port": str(self.component_ports[1]),
+        }
+        return [str(self.binary), "kube-scheduler", *_flags(values, self.scheduler_args)]
+
+    # ---- running ----------------------------------------------------------------------
+
+    def admin_client(self, timeout: float = 10.0) -> Client:
+        tls = self.files.tls
+        return Client(
+            f"https://127.0.0.1:{self.api_port}",
+            ca_pem=(tls / "server-ca.crt").read_text(),
+            cert_file=str(tls / "client-supervisor.crt"),
+            key_file=str(tls / "client-supervisor.key"),
+            timeout=timeout,
+        )
+
+    def _start(self, name: str, command: list[str]) -> None:
+        self.log(f"starting {name}")
+        self.processes[name] = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, start_new_session=False
+        )
+
+    def start(self) -> None:
+        """Start every program and return once the API answers ``/readyz``."""
+        self._start("kine", self.kine_command())
+        self._wait_for(self.files.kine_socket.exists, "kine's socket")
+        self._start("kube-apiserver", self.apiserver_command())
+        self._wait_for(self._api_ready, "kube-apiserver to be ready")
+        self.ensure_objects()
+        self._start("kube-controller-manager", self.controller_manager_command())
+        self._start("kube-scheduler", self.scheduler_command())
+
+    def ensure_objects(self) -> None:
+        """The objects K3s's own parts rely on, made when missing (as K3s makes its RBAC)."""
+        client = self.admin_client()
+        for path, obj in (
+            ("/apis/rbac.authorization.k8s.io/v1/clusterroles", kubelet.SIMULATOR_ROLE),
+            ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", kubelet.SIMULATOR_BINDING),
+        ):
+            try:
+                client.request("POST", path, obj)
+            except ApiError as exc:
+                if exc.status != 409:  # already there
+                    raise ControlPlaneError(f"cannot create {path}: {exc}") from exc
+
+    def _api_ready(self) -> bool:
+        try:
+            answer: bytes = self.admin_client(timeout=3).request("GET", "/readyz", raw=True)
+        except (ApiError, OSError):
+            return False
+        return answer == b"ok"
+
+    def _wait_for(self, ready: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not ready():
+            died = self.died()
+            if died:
+                raise ControlPlaneError(f"{died} exited while waiting for {what}")
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(
+                    f"timed out after {READY_TIMEOUT_S:.0f} s waiting for {what}"
+                )
+            time.sleep(0.2)
+
+    def died(self) -> str | None:
+        """The name (and exit status) of a program that is no longer running."""
+        for name, process in self.processes.items():
+            code = process.poll()
+            if code is not None:
+                return f"{name} (exit status {code})"
+        return None
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        for name in reversed(list(self.processes)):
+            process = self.processes[name]
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(grace_s)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self.processes.clear()
+        with contextlib.suppress(FileNotFoundError):
+            self.files.kine_socket.unlink()
+
+    def version(self) -> dict[str, str]:
+        data = self.admin_client().request("GET", "/version")
+        return {str(k): str(v) for k, v in dict(data).items()}

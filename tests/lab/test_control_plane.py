@@ -1,0 +1,289 @@
+"""The real Kubernetes control plane the K3s stand-in runs, started on a throwaway datastore
+(kine on SQLite) from the pinned build, with a node kept by the real KWOK.
+
+These need no nodes or root: the programs run on this machine's loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubani.lab.components import KUBERNETES, KWOK, ensure_built, modules_root
+from kubani.lab.k3s import kubelet, pki
+from kubani.lab.k3s.client import Client
+from kubani.lab.k3s.control import ControlPlane, ControlPlaneFiles, ensure_pki
+from kubani.lab.k3s.supervisor import Reply, Request, Supervisor
+from kubani.lab.lab import DEFAULT_HOME
+
+pytestmark = pytest.mark.components
+
+NODE = "kwok-1"
+NODE_IP = "127.0.0.11"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    binaries, _ = ensure_built(KUBERNETES, DEFAULT_HOME / "cache")
+    files = ControlPlaneFiles(tmp_path_factory.mktemp("server"))
+    port = _free_port()
+    ensure_pki(files, ["127.0.0.1", "localhost"], api_port=port)
+    plane = ControlPlane(
+        binaries / "kube-components",
+        files,
+        advertise_address="198.18.255.1",  # a node's address; never bound
+        api_port=port,
+        component_ports=(_free_port(), _free_port()),
+        controller_manager_args=["node-monitor-grace-period=12s"],
+    )
+    try:
+        plane.start()
+        yield plane
+    finally:
+        plane.stop()
+
+
+def kubectl(
+    plane: ControlPlane, *args: str, stdin: str | None = None, kubeconfig: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    config = kubeconfig or plane.files.kubeconfig("admin")
+    return subprocess.run(
+        [str(plane.binary), "kubectl", f"--kubeconfig={config}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def get(plane: ControlPlane, *args: str) -> Any:
+    done = kubectl(plane, "get", "-o", "json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def _ready(node: dict[str, Any]) -> str:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return next((c["status"] for c in conditions if c["type"] == "Ready"), "")
+
+
+def test_the_server_reports_the_pinned_build_as_k3s_does(control_plane: ControlPlane) -> None:
+    go_mod = (modules_root() / KUBERNETES.name / "go.mod").read_text()
+    pinned = re.search(r"^\s*k8s.io/kubernetes (v\S+)", go_mod, re.M)
+    assert pinned is not None
+    done = kubectl(control_plane, "version", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    versions = json.loads(done.stdout)
+    assert versions["serverVersion"]["gitVersion"] == f"{pinned.group(1)}+k3s1"
+    assert versions["clientVersion"]["gitVersion"] == f"{pinned.group(1)}+k3s1"
+
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "registry.lab.kubani.test/web:1"%s}]
+"""
+
+
+def test_apply_validates_against_the_servers_openapi(control_plane: ControlPlane) -> None:
+    wrong = kubectl(control_plane, "apply", "-f", "-", stdin=DEPLOYMENT % ", portz: [80]")
+    assert wrong.returncode != 0
+    assert 'unknown field "spec.template.spec.containers[0].portz"' in wrong.stderr
+    assert kubectl(control_plane, "get", "deployment", "web").returncode != 0  # nothing made
+    done = kubectl(control_plane, "apply", "-f", "-", stdin=DEPLOYMENT % "")
+    assert done.returncode == 0, done.stderr
+    assert "deployment.apps/web created" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def kwok_node(control_plane: ControlPlane) -> Iterator[subprocess.Popen[bytes]]:
+    """A node registered with its own credentials and kept by KWOK."""
+    binaries, _ = ensure_built(KWOK, DEFAULT_HOME / "cache")
+    tls, agent = control_plane.files.tls, control_plane.files.server / "agent"
+    user, groups = kubelet.kubelet_identity(NODE)
+    pki.issue(
+        tls / "client-ca.crt",
+        tls / "client-ca.key",
+        agent / "client-kubelet.crt",
+        agent / "client-kubelet.key",
+        user,
+        organizations=groups,
+    )
+    kubeconfig = agent / "kubelet.kubeconfig"
+    kubeconfig.write_text(
+        pki.kubeconfig(
+            f"https://127.0.0.1:{control_plane.api_port}",
+            tls / "server-ca.crt",
+            agent / "client-kubelet.crt",
+            agent / "client-kubelet.key",
+        )
+    )
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE}},
+        "status": {
+            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "addresses": [{"type": "InternalIP", "address": NODE_IP}],
+        },
+    }
+    made = kubectl(
+        control_plane, "create", "-f", "-", stdin=json.dumps(node), kubeconfig=kubeconfig
+    )
+    assert made.returncode == 0, made.stderr
+    config = kubelet.write_config(agent / "kwok.yaml", binaries / "assets", lease_duration_s=4)
+    process = subprocess.Popen(
+        kubelet.kwok_command(binaries / "kwok", kubeconfig, config, NODE, NODE_IP),
+        stdout=subprocess.DEVNULL,
+        stderr=(agent / "kwok.log").open("wb"),
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_a_kwok_node_goes_ready_and_runs_the_scheduled_pod(
+    control_plane: ControlPlane, kwok_node: subprocess.Popen[bytes]
+) -> None:
+    wait_for("the node to be Ready", lambda: _ready(get(control_plane, "node", NODE)) == "True")
+
+    def running() -> bool:
+        pods = get(control_plane, "pods", "-l", "app=web")["items"]
+        return bool(pods) and all(
+            p["spec"].get("nodeName") == NODE and p["status"].get("phase") == "Running"
+            for p in pods
+        )
+
+    wait_for("the deployment's pod to run on the node", running)
+
+
+def test_a_disruption_budget_blocks_the_real_eviction_api(
+    control_plane: ControlPlane, kwok_node: subprocess.Popen[bytes]
+) -> None:
+    budget = (
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\n"
+        "metadata: {name: web, namespace: default}\n"
+        "spec: {minAvailable: 1, selector: {matchLabels: {app: web}}}\n"
+    )
+    assert kubectl(control_plane, "apply", "-f", "-", stdin=budget).returncode == 0
+    wait_for(
+        "the budget to count the pod",
+        lambda: (get(control_plane, "pdb", "web").get("status") or {}).get("currentHealthy") == 1,
+    )
+    drained = kubectl(control_plane, "drain", NODE, "--ignore-daemonsets", "--timeout=6s")
+    assert drained.returncode != 0
+    assert "violate the pod's disruption budget" in drained.stderr
+    assert get(control_plane, "node", NODE)["spec"].get("unschedulable") is True
+    assert kubectl(control_plane, "uncordon", NODE).returncode == 0
+
+
+def test_a_stopped_kubelet_makes_the_node_not_ready(
+    control_plane: ControlPlane, kwok_node: subprocess.Popen[bytes]
+) -> None:
+    wait_for("the node to be Ready", lambda: _ready(get(control_plane, "node", NODE)) == "True")
+    kwok_node.terminate()
+    kwok_node.wait(10)
+    # The node lifecycle controller (grace period 12 s) notices the lease is not renewed.
+    wait_for(
+        "the node to be NotReady",
+        lambda: _ready(get(control_plane, "node", NODE)) == "Unknown",
+        timeout=60,
+    )
+    taints = get(control_plane, "node", NODE)["spec"].get("taints") or []
+    assert {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"} in [
+        {"key": t["key"], "effect": t["effect"]} for t in taints
+    ]
+
+
+@pytest.fixture(scope="module")
+def supervisor(control_plane: ControlPlane) -> Iterator[tuple[Supervisor, Path]]:
+    """K3s's 6443 in front of the API: its own routes here, the rest relayed."""
+    tls = control_plane.files.tls
+
+    def route(request: Request) -> Reply | None:
+        if request.path == "/cacerts":
+            return Reply(200, (tls / "server-ca.crt").read_bytes(), "text/plain")
+        if request.path == "/ping":
+            return Reply(200, b"pong", "text/plain")
+        return None
+
+    port = _free_port()
+    front = Supervisor(("127.0.0.1", port), tls, control_plane.api_port, route)
+    front.start()
+    kubeconfig = control_plane.files.cred / "via-supervisor.kubeconfig"
+    kubeconfig.write_text(
+        control_plane.files.kubeconfig("admin")
+        .read_text()
+        .replace(f":{control_plane.api_port}", f":{port}")
+    )
+    try:
+        yield front, kubeconfig
+    finally:
+        front.stop()
+
+
+def test_the_supervisor_answers_its_own_paths(supervisor: tuple[Supervisor, Path]) -> None:
+    front, _ = supervisor
+    client = Client(f"https://127.0.0.1:{front.address[1]}")
+    assert client.request("GET", "/ping", raw=True) == b"pong"
+    assert b"BEGIN CERTIFICATE" in client.request("GET", "/cacerts", raw=True)
+
+
+def test_the_supervisor_relays_with_the_callers_identity(
+    control_plane: ControlPlane, supervisor: tuple[Supervisor, Path]
+) -> None:
+    _, kubeconfig = supervisor
+    who = kubectl(control_plane, "auth", "whoami", "-o", "json", kubeconfig=kubeconfig)
+    assert who.returncode == 0, who.stderr
+    user = json.loads(who.stdout)["status"]["userInfo"]
+    assert user["username"] == "system:admin"
+    assert "system:masters" in user["groups"]
+    # A bearer token reaches the API server untouched.
+    made = kubectl(control_plane, "create", "serviceaccount", "reader")
+    assert made.returncode == 0, made.stderr
+    token = kubectl(control_plane, "create", "token", "reader").stdout.strip()
+    anonymous = control_plane.files.cred / "token.kubeconfig"
+    text = kubeconfig.read_text()
+    anonymous.write_text(
+        text[: text.index("    client-certificate-data")] + f"    token: {token}\n"
+    )
+    who = kubectl(control_plane, "auth", "whoami", "-o", "json", kubeconfig=anonymous)
+    assert who.returncode == 0, who.stderr
+    assert json.loads(who.stdout)["status"]["userInfo"]["username"] == (
+        "system:serviceaccount:default:reader"
+    )
+    denied = kubectl(control_plane, "get", "secrets", kubeconfig=anonymous)
+    assert denied.returncode != 0
+    assert "forbidden" in denied.stderr
