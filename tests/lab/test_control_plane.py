@@ -20,7 +20,15 @@ import pytest
 from kubani.lab.components import KUBERNETES, KWOK, ensure_built, modules_root
 from kubani.lab.k3s import kubelet, pki
 from kubani.lab.k3s.client import Client
-from kubani.lab.k3s.control import ControlPlane, ControlPlaneFiles, ensure_pki
+from kubani.lab.k3s.control import (
+    ControlPlane,
+    ControlPlaneFiles,
+    Etcd,
+    EtcdMember,
+    add_etcd_member,
+    ensure_etcd_pki,
+    ensure_pki,
+)
 from kubani.lab.k3s.supervisor import Reply, Request, Supervisor
 from kubani.lab.lab import DEFAULT_HOME
 
@@ -287,3 +295,64 @@ def test_the_supervisor_relays_with_the_callers_identity(
     denied = kubectl(control_plane, "get", "secrets", kubeconfig=anonymous)
     assert denied.returncode != 0
     assert "forbidden" in denied.stderr
+
+
+# What a server joining with --server receives from the first one (K3s's bootstrap data).
+SHARED = (
+    "server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key",
+    "request-header-ca.crt", "request-header-ca.key", "service.key",
+    "etcd/server-ca.crt", "etcd/server-ca.key", "etcd/peer-ca.crt", "etcd/peer-ca.key",
+)  # fmt: skip
+
+
+def test_an_etcd_cluster_of_three_servers_survives_the_loss_of_the_first(
+    tmp_path: Path,
+) -> None:
+    binaries, _ = ensure_built(KUBERNETES, DEFAULT_HOME / "cache")
+    members = [
+        EtcdMember(f"cp-{index}", "127.0.0.1", _free_port(), _free_port()) for index in (1, 2, 3)
+    ]
+    planes: list[ControlPlane] = []
+
+    def server(index: int, etcd: Etcd) -> ControlPlane:
+        files = ControlPlaneFiles(tmp_path / f"cp-{index}")
+        port = _free_port()
+        ensure_pki(files, ["127.0.0.1"], api_port=port)
+        plane = ControlPlane(
+            binaries / "kube-components",
+            files,
+            advertise_address=f"198.18.255.{index}",
+            api_port=port,
+            component_ports=(_free_port(), _free_port()),
+            etcd=etcd,
+            leader_elect=True,
+            controllers=index == 1,
+        )
+        planes.append(plane)
+        plane.start()
+        return plane
+
+    try:
+        first = server(1, Etcd(members[0], (members[0],), "new", metrics_port=_free_port()))
+        for index in (2, 3):
+            files = ControlPlaneFiles(tmp_path / f"cp-{index}")
+            for name in SHARED:
+                (files.tls / name).parent.mkdir(parents=True, exist_ok=True)
+                (files.tls / name).write_bytes((first.files.tls / name).read_bytes())
+            ensure_etcd_pki(files, members[index - 1])
+            cluster = add_etcd_member(first.files, members[0], members[index - 1])
+            assert {m.name for m in cluster} == {m.name for m in members[:index]}
+            server(index, Etcd(members[index - 1], cluster, "existing", _free_port()))
+        second, third = planes[1], planes[2]
+        made = kubectl(second, "create", "configmap", "before", "--from-literal=a=1")
+        assert made.returncode == 0, made.stderr
+        first.stop()
+        # Two of three members keep the quorum: the API goes on through the others.
+        made = kubectl(second, "create", "configmap", "after", "--from-literal=b=2")
+        assert made.returncode == 0, made.stderr
+        listed = kubectl(third, "get", "configmap", "before", "after", "-o", "name")
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.split() == ["configmap/before", "configmap/after"]
+    finally:
+        for plane in planes:
+            plane.stop()

@@ -70,6 +70,14 @@ class ControlPlaneFiles:
     def kine_socket(self) -> Path:
         return self.server / "kine.sock"
 
+    @property
+    def etcd_tls(self) -> Path:
+        return self.tls / "etcd"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.db / "etcd"
+
     def kubeconfig(self, name: str) -> Path:
         return self.cred / f"{name}.kubeconfig"
 
@@ -122,6 +130,96 @@ def ensure_pki(
         partial.replace(target)
 
 
+@dataclass(frozen=True)
+class EtcdMember:
+    """One server's etcd: its name and where the others reach it."""
+
+    name: str
+    address: str
+    client_port: int = 2379
+    peer_port: int = 2380
+
+    @property
+    def client_url(self) -> str:
+        return f"https://{self.address}:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"https://{self.address}:{self.peer_port}"
+
+
+@dataclass(frozen=True)
+class Etcd:
+    """Embedded etcd (``cluster-init``): this server's member and the cluster it starts in
+    (``new`` for the first server, ``existing`` for one that was added to it)."""
+
+    member: EtcdMember
+    initial_cluster: tuple[EtcdMember, ...]
+    state: str = "new"
+    metrics_port: int = 2381
+
+
+def ensure_etcd_pki(files: ControlPlaneFiles, member: EtcdMember) -> None:
+    """etcd's CAs (shared by the servers, as K3s shares them) and this member's certificates
+    (made here, for its own address)."""
+    tls = files.etcd_tls
+    for ca in ("server-ca", "peer-ca"):
+        pki.make_ca(tls / f"{ca}.crt", tls / f"{ca}.key", f"etcd-{ca}")
+    names = ["localhost", "127.0.0.1", member.address, member.name]
+    for stem, ca in (("server-client", "server-ca"), ("peer-server-client", "peer-ca")):
+        cert = tls / f"{stem}.crt"
+        if not cert.exists() or not set(names) <= set(pki.certificate_sans(cert)):
+            pki.issue(
+                tls / f"{ca}.crt",
+                tls / f"{ca}.key",
+                cert,
+                tls / f"{stem}.key",
+                "etcd-" + stem,
+                sans=names,
+                server=True,
+                client_too=True,
+            )
+    if not (tls / "client.crt").exists():
+        pki.issue(tls / "server-ca.crt", tls / "server-ca.key", tls / "client.crt",
+                  tls / "client.key", "etcd-client")  # fmt: skip
+
+
+def etcd_client(files: ControlPlaneFiles, url: str, timeout: float = 10.0) -> Client:
+    """etcd's JSON gateway (``/v3/...``) with the servers' etcd client certificate."""
+    tls = files.etcd_tls
+    return Client(
+        url,
+        ca_pem=(tls / "server-ca.crt").read_text(),
+        cert_file=str(tls / "client.crt"),
+        key_file=str(tls / "client.key"),
+        timeout=timeout,
+    )
+
+
+def add_etcd_member(
+    files: ControlPlaneFiles, existing: EtcdMember, joining: EtcdMember
+) -> tuple[EtcdMember, ...]:
+    """Add ``joining`` to the cluster ``existing`` belongs to (what a K3s server joining
+    with ``--server`` does) and return the cluster it must start in."""
+    client = etcd_client(files, existing.client_url)
+    listed = client.request("POST", "/v3/cluster/member/list", {})
+    for member in listed.get("members") or []:
+        if joining.peer_url in (member.get("peerURLs") or []):
+            break  # added before (a restart half-way through joining)
+    else:
+        client.request("POST", "/v3/cluster/member/add", {"peerURLs": [joining.peer_url]})
+        listed = client.request("POST", "/v3/cluster/member/list", {})
+    cluster = []
+    for member in listed.get("members") or []:
+        peer = (member.get("peerURLs") or [""])[0]
+        name = member.get("name") or (joining.name if peer == joining.peer_url else "")
+        if not name or not peer:
+            continue
+        host, _, port = peer.removeprefix("https://").rpartition(":")
+        cluster.append(EtcdMember(name, host, peer_port=int(port)))
+    return tuple(cluster)
+
+
 def _flags(values: dict[str, str], extra: Sequence[str]) -> list[str]:
     """``--name=value`` flags; ``extra`` (``name=value`` as in K3s's ``*-arg`` lists)
     overrides a default of the same name."""
@@ -145,6 +243,9 @@ class ControlPlane:
     # HTTPS ports (health, metrics); K3s's defaults.
     api_port: int = INTERNAL_PORT
     component_ports: tuple[int, int] = (10257, 10259)
+    etcd: Etcd | None = None  # None: kine on SQLite
+    etcd_args: Sequence[str] = ()
+    controllers: bool = True  # the controller manager and the scheduler
     log: Callable[[str], None] = lambda _m: None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -164,6 +265,48 @@ class ControlPlane:
             "--metrics-bind-address=0",
         ]
 
+    def etcd_command(self) -> list[str]:
+        assert self.etcd is not None
+        member, tls = self.etcd.member, self.files.etcd_tls
+        self.files.etcd_data.parent.mkdir(parents=True, exist_ok=True)
+        values = {
+            "name": member.name,
+            "data-dir": str(self.files.etcd_data),
+            "listen-client-urls": f"https://127.0.0.1:{member.client_port},{member.client_url}"
+            if member.address != "127.0.0.1"
+            else member.client_url,
+            "advertise-client-urls": member.client_url,
+            "listen-peer-urls": member.peer_url,
+            "initial-advertise-peer-urls": member.peer_url,
+            "initial-cluster": ",".join(
+                f"{m.name}={m.peer_url}" for m in self.etcd.initial_cluster
+            ),
+            "initial-cluster-state": self.etcd.state,
+            "listen-metrics-urls": f"http://127.0.0.1:{self.etcd.metrics_port}",
+            "client-cert-auth": "true",
+            "trusted-ca-file": str(tls / "server-ca.crt"),
+            "cert-file": str(tls / "server-client.crt"),
+            "key-file": str(tls / "server-client.key"),
+            "peer-client-cert-auth": "true",
+            "peer-trusted-ca-file": str(tls / "peer-ca.crt"),
+            "peer-cert-file": str(tls / "peer-server-client.crt"),
+            "peer-key-file": str(tls / "peer-server-client.key"),
+            "heartbeat-interval": "500",
+            "election-timeout": "5000",
+            "snapshot-count": "10000",
+            "log-level": "warn",
+        }
+        return [str(self.binary), "etcd", *_flags(values, self.etcd_args)]
+
+    def _etcd_healthy(self) -> bool:
+        assert self.etcd is not None
+        url = f"https://127.0.0.1:{self.etcd.member.client_port}"
+        try:
+            answer = etcd_client(self.files, url, timeout=3).request("GET", "/health")
+        except (ApiError, OSError, ValueError):
+            return False
+        return isinstance(answer, dict) and answer.get("health") == "true"
+
     def apiserver_command(self) -> list[str]:
         tls = self.files.tls
         values = {
@@ -176,7 +319,7 @@ class ControlPlane:
             "client-ca-file": str(tls / "client-ca.crt"),
             "enable-admission-plugins": "NodeRestriction",
             "enable-aggregator-routing": "true",
-            "etcd-servers": f"unix://{self.files.kine_socket}",
+            **self._datastore_flags(),
             "kubelet-certificate-authority": str(tls / "server-ca.crt"),
             "kubelet-client-certificate": str(tls / "client-kube-apiserver.crt"),
             "kubelet-client-key": str(tls / "client-kube-apiserver.key"),
@@ -199,6 +342,17 @@ class ControlPlane:
             "tls-private-key-file": str(tls / "serving-kube-apiserver.key"),
         }
         return [str(self.binary), "kube-apiserver", *_flags(values, self.apiserver_args)]
+
+    def _datastore_flags(self) -> dict[str, str]:
+        if self.etcd is None:
+            return {"etcd-servers": f"unix://{self.files.kine_socket}"}
+        tls = self.files.etcd_tls
+        return {
+            "etcd-servers": f"https://127.0.0.1:{self.etcd.member.client_port}",
+            "etcd-cafile": str(tls / "server-ca.crt"),
+            "etcd-certfile": str(tls / "client.crt"),
+            "etcd-keyfile": str(tls / "client.key"),
+        }
 
     def controller_manager_command(self) -> list[str]:
         tls, kubeconfig = self.files.tls, str(self.files.kubeconfig("controller"))
@@ -260,13 +414,19 @@ class ControlPlane:
 
     def start(self) -> None:
         """Start every program and return once the API answers ``/readyz``."""
-        self._start("kine", self.kine_command())
-        self._wait_for(self.files.kine_socket.exists, "kine's socket")
+        if self.etcd is None:
+            self._start("kine", self.kine_command())
+            self._wait_for(self.files.kine_socket.exists, "kine's socket")
+        else:
+            ensure_etcd_pki(self.files, self.etcd.member)
+            self._start("etcd", self.etcd_command())
+            self._wait_for(self._etcd_healthy, "etcd to be healthy")
         self._start("kube-apiserver", self.apiserver_command())
         self._wait_for(self._api_ready, "kube-apiserver to be ready")
         self.ensure_objects()
-        self._start("kube-controller-manager", self.controller_manager_command())
-        self._start("kube-scheduler", self.scheduler_command())
+        if self.controllers:
+            self._start("kube-controller-manager", self.controller_manager_command())
+            self._start("kube-scheduler", self.scheduler_command())
 
     def ensure_objects(self) -> None:
         """The objects K3s's own parts rely on, made when missing (as K3s makes its RBAC)."""

@@ -99,6 +99,7 @@ def issue(
     sans: list[str] | None = None,
     server: bool = False,
     organizations: Sequence[str] = (),
+    client_too: bool = False,  # a server certificate also used as a client (etcd peers)
 ) -> None:
     authority = x509.load_pem_x509_certificate(ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
@@ -116,11 +117,8 @@ def issue(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage(
-                [
-                    x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
-                    if server
-                    else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
-                ]
+                [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH] * server
+                + [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH] * (client_too or not server)
             ),
             critical=False,
         )
