@@ -28,6 +28,8 @@ from kubani.lab.k3s.control import (
     add_etcd_member,
     ensure_etcd_pki,
     ensure_pki,
+    restore_snapshot,
+    save_snapshot,
 )
 from kubani.lab.k3s.supervisor import Reply, Request, Supervisor
 from kubani.lab.lab import DEFAULT_HOME
@@ -356,3 +358,44 @@ def test_an_etcd_cluster_of_three_servers_survives_the_loss_of_the_first(
     finally:
         for plane in planes:
             plane.stop()
+
+
+def test_an_etcd_snapshot_restores_the_cluster_as_it_was(tmp_path: Path) -> None:
+    binaries, _ = ensure_built(KUBERNETES, DEFAULT_HOME / "cache")
+    member = EtcdMember("cp-1", "127.0.0.1", _free_port(), _free_port())
+    files = ControlPlaneFiles(tmp_path / "server")
+    port = _free_port()
+    ensure_pki(files, ["127.0.0.1"], api_port=port)
+
+    def start() -> ControlPlane:
+        plane = ControlPlane(
+            binaries / "kube-components",
+            files,
+            advertise_address="198.18.255.1",
+            api_port=port,
+            component_ports=(_free_port(), _free_port()),
+            etcd=Etcd(member, (member,), "new", metrics_port=_free_port()),
+            controllers=False,
+        )
+        plane.start()
+        return plane
+
+    plane = start()
+    try:
+        assert kubectl(plane, "create", "configmap", "kept").returncode == 0
+        snapshot = files.db / "snapshots" / "on-demand-cp-1"
+        assert save_snapshot(files, member, snapshot) > 0
+        assert snapshot.stat().st_mode & 0o777 == 0o600
+        assert kubectl(plane, "create", "configmap", "later").returncode == 0
+    finally:
+        plane.stop()
+    kept = restore_snapshot(binaries / "kube-components", files, member, snapshot)
+    assert kept.is_dir()  # the data it replaced stays aside
+    plane = start()
+    try:
+        assert kubectl(plane, "get", "configmap", "kept").returncode == 0
+        gone = kubectl(plane, "get", "configmap", "later")
+        assert gone.returncode != 0
+        assert "NotFound" in gone.stderr
+    finally:
+        plane.stop()

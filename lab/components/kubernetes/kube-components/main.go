@@ -11,6 +11,8 @@ import (
 	_ "time/tzdata" // CronJob time zones, as kube-controller-manager's own main loads them
 
 	"github.com/k3s-io/kine/pkg/app"
+	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/etcdutl/v3/etcdutl"
 	"go.etcd.io/etcd/server/v3/etcdmain"
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	"k8s.io/component-base/cli"
@@ -32,12 +34,25 @@ var programs = map[string]func() int{
 	"kubectl":                 runKubectl,
 	"etcd":                    func() int { etcdmain.Main(os.Args); return 0 },
 	"kine":                    runKine,
+	"etcdutl":                 runEtcdutl,
 }
 
 func runKubectl() int {
 	logs.GlogSetter(kubectl.GetLogVerbosity(os.Args)) //nolint:errcheck
 	if err := cli.RunNoErrOutput(kubectl.NewDefaultKubectlCommand()); err != nil {
 		kubectlutil.CheckErr(err)
+	}
+	return 0
+}
+
+// runEtcdutl is etcdutl's own command tree (snapshot restore and status, defrag, version).
+func runEtcdutl() int {
+	root := &cobra.Command{Use: "etcdutl", Short: "An administrative command line tool for etcd3."}
+	root.PersistentFlags().StringVarP(&etcdutl.OutputFormat, "write-out", "w", "simple", "set the output format (fields, json, protobuf, simple, table)")
+	root.AddCommand(etcdutl.NewSnapshotCommand(), etcdutl.NewDefragCommand(), etcdutl.NewVersionCommand())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	return 0
 }
@@ -59,7 +74,7 @@ func main() {
 	}
 	run, known := programs[name]
 	if !known {
-		fmt.Fprintf(os.Stderr, "usage: kube-components {kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|etcd|kine} [args...]\n")
+		fmt.Fprintf(os.Stderr, "usage: kube-components {kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|etcd|etcdutl|kine} [args...]\n")
 		os.Exit(2)
 	}
 	os.Exit(run())

@@ -8,7 +8,10 @@ of them dies the server reports which and stops too (K3s exits fatally then).
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -218,6 +221,57 @@ def add_etcd_member(
         host, _, port = peer.removeprefix("https://").rpartition(":")
         cluster.append(EtcdMember(name, host, peer_port=int(port)))
     return tuple(cluster)
+
+
+def save_snapshot(files: ControlPlaneFiles, member: EtcdMember, target: Path) -> int:
+    """Stream a snapshot of etcd's keyspace into ``target`` (0600); its size in bytes."""
+    url = f"https://127.0.0.1:{member.client_port}"
+    payload: bytes = etcd_client(files, url, timeout=120).request(
+        "POST", "/v3/maintenance/snapshot", {}, raw=True
+    )
+    # The gateway streams one JSON document per chunk: {"result": {"blob": base64, ...}}.
+    decoder, text, index, data = json.JSONDecoder(), payload.decode(), 0, bytearray()
+    while index < len(text):
+        if text[index].isspace():
+            index += 1
+            continue
+        chunk, index = decoder.raw_decode(text, index)
+        if "error" in chunk:
+            raise ControlPlaneError(f"etcd snapshot failed: {chunk['error'].get('message')}")
+        data += base64.b64decode(chunk.get("result", {}).get("blob") or "")
+    if not data:
+        raise ControlPlaneError("etcd returned an empty snapshot")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_bytes(bytes(data))
+    partial.chmod(0o600)
+    partial.replace(target)
+    return len(data)
+
+
+def restore_snapshot(
+    binary: Path, files: ControlPlaneFiles, member: EtcdMember, snapshot: Path
+) -> Path:
+    """``--cluster-reset-restore-path``: the snapshot becomes this server's etcd, a cluster
+    of this member alone; the previous data is kept aside. Returns where it was kept."""
+    restored = files.db / "etcd-restore"
+    shutil.rmtree(restored, ignore_errors=True)
+    done = subprocess.run(
+        [
+            str(binary), "etcdutl", "snapshot", "restore", str(snapshot),
+            f"--data-dir={restored}", f"--name={member.name}",
+            f"--initial-cluster={member.name}={member.peer_url}",
+            f"--initial-advertise-peer-urls={member.peer_url}",
+        ],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise ControlPlaneError(f"cannot restore {snapshot}: {done.stderr.strip()[-500:]}")
+    kept = files.db / f"etcd-old-{int(time.time())}"
+    if files.etcd_data.exists():
+        files.etcd_data.rename(kept)
+    restored.rename(files.etcd_data)
+    return kept
 
 
 def _flags(values: dict[str, str], extra: Sequence[str]) -> list[str]:
