@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from kubani.lab.components import KUBERNETES, KWOK, ensure_built, modules_root
-from kubani.lab.k3s import kubelet, pki
+from kubani.lab.k3s import kubelet, metrics, pki
 from kubani.lab.k3s.client import Client
 from kubani.lab.k3s.control import (
     ControlPlane,
@@ -399,3 +399,57 @@ def test_an_etcd_snapshot_restores_the_cluster_as_it_was(tmp_path: Path) -> None
         assert "NotFound" in gone.stderr
     finally:
         plane.stop()
+
+
+def _own_address() -> str:
+    """A non-loopback address of this machine (endpoints may not be loopback)."""
+    shown = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", shown)
+    assert found is not None, "this test needs a non-loopback IPv4 address"
+    return found.group(1)
+
+
+def test_metrics_are_served_through_the_real_aggregator(
+    control_plane: ControlPlane, kwok_node: subprocess.Popen[bytes]
+) -> None:
+    wait_for("the node to be Ready", lambda: _ready(get(control_plane, "node", NODE)) == "True")
+    tls, address = control_plane.files.tls, _own_address()
+    pki.issue(tls / "server-ca.crt", tls / "server-ca.key", tls / "metrics.crt",
+              tls / "metrics.key", "metrics-server",
+              sans=[address, "metrics-server.kube-system.svc"], server=True)  # fmt: skip
+    admin = control_plane.admin_client()
+
+    def summary(node: dict[str, Any]) -> dict[str, Any]:
+        # What the node's kubelet endpoint reports (a stand-in's figures for this test).
+        return {"node": {"cpu": {"usageNanoCores": 250_000_000},
+                         "memory": {"workingSetBytes": 512 * 1024 * 1024}}}  # fmt: skip
+
+    source = metrics.MetricsSource(lambda path: admin.request("GET", path)["items"], summary)
+    server = metrics.MetricsServer(
+        (address, 0),
+        source,
+        tls / "metrics.crt",
+        tls / "metrics.key",
+        tls / "request-header-ca.crt",
+    )
+    server.serve_in_thread()
+    try:
+        port = server.server_address[1]
+        for path, body in metrics.registration(address, port, (tls / "server-ca.crt").read_bytes()):
+            admin.request("POST", path, body)
+
+        def served() -> bool:
+            done = kubectl(control_plane, "top", "node", NODE, "--no-headers")
+            return done.returncode == 0 and done.stdout.split()[1:3] == ["250m", "6%"]
+
+        wait_for("kubectl top to show the node's figures", served)
+        raw = kubectl(control_plane, "get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes")
+        assert json.loads(raw.stdout)["items"][0]["usage"]["memory"] == "524288Ki"
+        # Only the aggregator may call it: no front-proxy certificate, no answer.
+        with pytest.raises(OSError):
+            Client(f"https://{address}:{port}").request("GET", "/apis/metrics.k8s.io/v1beta1")
+    finally:
+        server.shutdown()
