@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from kubani.lab.components import KUBERNETES, KWOK, ensure_built, modules_root
-from kubani.lab.k3s import kubelet, metrics, pki
+from kubani.lab.k3s import deploy, kubelet, metrics, pki
 from kubani.lab.k3s.client import Client
 from kubani.lab.k3s.control import (
     ControlPlane,
@@ -453,3 +453,62 @@ def test_metrics_are_served_through_the_real_aggregator(
             Client(f"https://{address}:{port}").request("GET", "/apis/metrics.k8s.io/v1beta1")
     finally:
         server.shutdown()
+
+
+def test_the_deploy_controller_applies_the_manifests_folder(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    crd_and_object = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.lab.kubani.dev}
+spec:
+  group: lab.kubani.dev
+  names: {kind: Widget, plural: widgets, singular: widget}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+---
+apiVersion: lab.kubani.dev/v1
+kind: Widget
+metadata: {name: first, namespace: default}
+"""
+    (folder / "widgets.yaml").write_text(crd_and_object)
+    (folder / "settings.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: default}\n"
+        "data: {level: '1'}\n"
+    )
+    (folder / "off.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: off, namespace: default}\n"
+    )
+    (folder / "off.skip").write_text("")
+    controller = deploy.DeployController(
+        folder,
+        control_plane.admin_client(),
+        lambda args: kubectl(control_plane, *args),
+    )
+
+    # The custom resource waits for its CRD to be served; the controller tries again.
+    def applied() -> bool:
+        controller.tick()
+        return not controller.failures and len(controller.applied) == 2
+
+    wait_for("every manifest to be applied", applied)
+    assert get(control_plane, "widget", "first")["metadata"]["name"] == "first"
+    assert get(control_plane, "configmap", "settings")["data"] == {"level": "1"}
+    assert kubectl(control_plane, "get", "configmap", "off").returncode != 0
+    addon = get(control_plane, "addons.k3s.cattle.io", "-n", "kube-system", "settings")
+    assert addon["spec"]["source"] == str(folder / "settings.yaml")
+    # A changed file is applied again.
+    (folder / "settings.yaml").write_text(
+        (folder / "settings.yaml").read_text().replace("'1'", "'2'")
+    )
+    controller.tick()
+    assert get(control_plane, "configmap", "settings")["data"] == {"level": "2"}
+    checksum = get(control_plane, "addons.k3s.cattle.io", "-n", "kube-system", "settings")
+    assert checksum["spec"]["checksum"] == controller.applied["settings.yaml"]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubani.lab.k3s import kubelet, pki
+from kubani.lab.k3s import deploy, kubelet, pki
 from kubani.lab.k3s.client import ApiError, Client
 
 # Behind the supervisor on 6443, as in K3s.
@@ -488,6 +488,7 @@ class ControlPlane:
         for path, obj in (
             ("/apis/rbac.authorization.k8s.io/v1/clusterroles", kubelet.SIMULATOR_ROLE),
             ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", kubelet.SIMULATOR_BINDING),
+            ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", deploy.ADDON_CRD),
         ):
             try:
                 client.request("POST", path, obj)
