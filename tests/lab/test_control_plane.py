@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,70 +31,21 @@ from kubani.lab.k3s.control import (
 )
 from kubani.lab.k3s.supervisor import Reply, Request, Supervisor
 from kubani.lab.lab import DEFAULT_HOME
+from tests.lab.components_fixtures import (
+    control_plane,
+    free_port,
+    get,
+    kubectl,
+    node_ready,
+    wait_for,
+)
 
 pytestmark = pytest.mark.components
 
+__all__ = ["control_plane"]  # the module's control plane fixture
+
 NODE = "kwok-1"
 NODE_IP = "127.0.0.11"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    binaries, _ = ensure_built(KUBERNETES, DEFAULT_HOME / "cache")
-    files = ControlPlaneFiles(tmp_path_factory.mktemp("server"))
-    port = _free_port()
-    ensure_pki(files, ["127.0.0.1", "localhost"], api_port=port)
-    plane = ControlPlane(
-        binaries / "kube-components",
-        files,
-        advertise_address="198.18.255.1",  # a node's address; never bound
-        api_port=port,
-        component_ports=(_free_port(), _free_port()),
-        controller_manager_args=["node-monitor-grace-period=12s"],
-    )
-    try:
-        plane.start()
-        yield plane
-    finally:
-        plane.stop()
-
-
-def kubectl(
-    plane: ControlPlane, *args: str, stdin: str | None = None, kubeconfig: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    config = kubeconfig or plane.files.kubeconfig("admin")
-    return subprocess.run(
-        [str(plane.binary), "kubectl", f"--kubeconfig={config}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def get(plane: ControlPlane, *args: str) -> Any:
-    done = kubectl(plane, "get", "-o", "json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-
-
-def _ready(node: dict[str, Any]) -> str:
-    conditions = (node.get("status") or {}).get("conditions") or []
-    return next((c["status"] for c in conditions if c["type"] == "Ready"), "")
 
 
 def test_the_server_reports_the_pinned_build_as_k3s_does(control_plane: ControlPlane) -> None:
@@ -187,7 +136,7 @@ def kwok_node(control_plane: ControlPlane) -> Iterator[subprocess.Popen[bytes]]:
 def test_a_kwok_node_goes_ready_and_runs_the_scheduled_pod(
     control_plane: ControlPlane, kwok_node: subprocess.Popen[bytes]
 ) -> None:
-    wait_for("the node to be Ready", lambda: _ready(get(control_plane, "node", NODE)) == "True")
+    wait_for("the node to be Ready", lambda: node_ready(get(control_plane, "node", NODE)) == "True")
 
     def running() -> bool:
         pods = get(control_plane, "pods", "-l", "app=web")["items"]
@@ -222,13 +171,13 @@ def test_a_disruption_budget_blocks_the_real_eviction_api(
 def test_a_stopped_kubelet_makes_the_node_not_ready(
     control_plane: ControlPlane, kwok_node: subprocess.Popen[bytes]
 ) -> None:
-    wait_for("the node to be Ready", lambda: _ready(get(control_plane, "node", NODE)) == "True")
+    wait_for("the node to be Ready", lambda: node_ready(get(control_plane, "node", NODE)) == "True")
     kwok_node.terminate()
     kwok_node.wait(10)
     # The node lifecycle controller (grace period 12 s) notices the lease is not renewed.
     wait_for(
         "the node to be NotReady",
-        lambda: _ready(get(control_plane, "node", NODE)) == "Unknown",
+        lambda: node_ready(get(control_plane, "node", NODE)) == "Unknown",
         timeout=60,
     )
     taints = get(control_plane, "node", NODE)["spec"].get("taints") or []
@@ -249,7 +198,7 @@ def supervisor(control_plane: ControlPlane) -> Iterator[tuple[Supervisor, Path]]
             return Reply(200, b"pong", "text/plain")
         return None
 
-    port = _free_port()
+    port = free_port()
     front = Supervisor(("127.0.0.1", port), tls, control_plane.api_port, route)
     front.start()
     kubeconfig = control_plane.files.cred / "via-supervisor.kubeconfig"
@@ -312,20 +261,20 @@ def test_an_etcd_cluster_of_three_servers_survives_the_loss_of_the_first(
 ) -> None:
     binaries, _ = ensure_built(KUBERNETES, DEFAULT_HOME / "cache")
     members = [
-        EtcdMember(f"cp-{index}", "127.0.0.1", _free_port(), _free_port()) for index in (1, 2, 3)
+        EtcdMember(f"cp-{index}", "127.0.0.1", free_port(), free_port()) for index in (1, 2, 3)
     ]
     planes: list[ControlPlane] = []
 
     def server(index: int, etcd: Etcd) -> ControlPlane:
         files = ControlPlaneFiles(tmp_path / f"cp-{index}")
-        port = _free_port()
+        port = free_port()
         ensure_pki(files, ["127.0.0.1"], api_port=port)
         plane = ControlPlane(
             binaries / "kube-components",
             files,
             advertise_address=f"198.18.255.{index}",
             api_port=port,
-            component_ports=(_free_port(), _free_port()),
+            component_ports=(free_port(), free_port()),
             etcd=etcd,
             leader_elect=True,
             controllers=index == 1,
@@ -335,7 +284,7 @@ def test_an_etcd_cluster_of_three_servers_survives_the_loss_of_the_first(
         return plane
 
     try:
-        first = server(1, Etcd(members[0], (members[0],), "new", metrics_port=_free_port()))
+        first = server(1, Etcd(members[0], (members[0],), "new", metrics_port=free_port()))
         for index in (2, 3):
             files = ControlPlaneFiles(tmp_path / f"cp-{index}")
             for name in SHARED:
@@ -344,7 +293,7 @@ def test_an_etcd_cluster_of_three_servers_survives_the_loss_of_the_first(
             ensure_etcd_pki(files, members[index - 1])
             cluster = add_etcd_member(first.files, members[0], members[index - 1])
             assert {m.name for m in cluster} == {m.name for m in members[:index]}
-            server(index, Etcd(members[index - 1], cluster, "existing", _free_port()))
+            server(index, Etcd(members[index - 1], cluster, "existing", free_port()))
         second, third = planes[1], planes[2]
         made = kubectl(second, "create", "configmap", "before", "--from-literal=a=1")
         assert made.returncode == 0, made.stderr
@@ -362,9 +311,9 @@ def test_an_etcd_cluster_of_three_servers_survives_the_loss_of_the_first(
 
 def test_an_etcd_snapshot_restores_the_cluster_as_it_was(tmp_path: Path) -> None:
     binaries, _ = ensure_built(KUBERNETES, DEFAULT_HOME / "cache")
-    member = EtcdMember("cp-1", "127.0.0.1", _free_port(), _free_port())
+    member = EtcdMember("cp-1", "127.0.0.1", free_port(), free_port())
     files = ControlPlaneFiles(tmp_path / "server")
-    port = _free_port()
+    port = free_port()
     ensure_pki(files, ["127.0.0.1"], api_port=port)
 
     def start() -> ControlPlane:
@@ -373,8 +322,8 @@ def test_an_etcd_snapshot_restores_the_cluster_as_it_was(tmp_path: Path) -> None
             files,
             advertise_address="198.18.255.1",
             api_port=port,
-            component_ports=(_free_port(), _free_port()),
-            etcd=Etcd(member, (member,), "new", metrics_port=_free_port()),
+            component_ports=(free_port(), free_port()),
+            etcd=Etcd(member, (member,), "new", metrics_port=free_port()),
             controllers=False,
         )
         plane.start()
@@ -415,7 +364,7 @@ def _own_address() -> str:
 def test_metrics_are_served_through_the_real_aggregator(
     control_plane: ControlPlane, kwok_node: subprocess.Popen[bytes]
 ) -> None:
-    wait_for("the node to be Ready", lambda: _ready(get(control_plane, "node", NODE)) == "True")
+    wait_for("the node to be Ready", lambda: node_ready(get(control_plane, "node", NODE)) == "True")
     tls, address = control_plane.files.tls, _own_address()
     pki.issue(tls / "server-ca.crt", tls / "server-ca.key", tls / "metrics.crt",
               tls / "metrics.key", "metrics-server",

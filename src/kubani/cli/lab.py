@@ -69,8 +69,8 @@ def up(
 def build(
     json_output: Annotated[bool, typer.Option("--json", help="Print what was built.")] = False,
 ) -> None:
-    """Build the lab's real components (tailscale, headscale) from their pinned Go modules,
-    once per machine; later labs and test runs reuse the cache."""
+    """Build the lab's real components (tailscale, headscale, Kubernetes, KWOK, Flux) from
+    their pinned Go modules, once per machine; later labs and test runs reuse the cache."""
     import time
 
     from kubani.cli.output import emit_json, note, success

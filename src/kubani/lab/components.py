@@ -118,8 +118,8 @@ FLUX = Component(
         for controller in ("source-controller", "kustomize-controller")
     ),
 )
-# What `lab build` makes ready. Flux's controllers join once the stand-in runs them.
-COMPONENTS = (TAILSCALE, HEADSCALE, KUBERNETES, KWOK)
+# What `lab build` makes ready.
+COMPONENTS = (TAILSCALE, HEADSCALE, KUBERNETES, KWOK, FLUX)
 
 
 def modules_root() -> Path:

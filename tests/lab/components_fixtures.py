@@ -1,0 +1,76 @@
+"""The lab's real control plane on a throwaway datastore, for the component tests."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubani.lab.components import KUBERNETES, ensure_built
+from kubani.lab.k3s.control import ControlPlane, ControlPlaneFiles, ensure_pki
+from kubani.lab.lab import DEFAULT_HOME
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    binaries, _ = ensure_built(KUBERNETES, DEFAULT_HOME / "cache")
+    files = ControlPlaneFiles(tmp_path_factory.mktemp("server"))
+    port = free_port()
+    ensure_pki(files, ["127.0.0.1", "localhost"], api_port=port)
+    plane = ControlPlane(
+        binaries / "kube-components",
+        files,
+        advertise_address="198.18.255.1",  # a node's address; never bound
+        api_port=port,
+        component_ports=(free_port(), free_port()),
+        controller_manager_args=["node-monitor-grace-period=12s"],
+    )
+    try:
+        plane.start()
+        yield plane
+    finally:
+        plane.stop()
+
+
+def kubectl(
+    plane: ControlPlane, *args: str, stdin: str | None = None, kubeconfig: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    config = kubeconfig or plane.files.kubeconfig("admin")
+    return subprocess.run(
+        [str(plane.binary), "kubectl", f"--kubeconfig={config}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def get(plane: ControlPlane, *args: str) -> Any:
+    done = kubectl(plane, "get", "-o", "json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def node_ready(node: dict[str, Any]) -> str:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return next((c["status"] for c in conditions if c["type"] == "Ready"), "")
