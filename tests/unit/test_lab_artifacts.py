@@ -28,3 +28,38 @@ def test_each_release_is_its_own_binary(tmp_path: Path) -> None:
         ).stdout
         assert reported.splitlines()[0].startswith(f"k3s version {version} ")
     assert sums[versions[0]] != sums[versions[1]]
+
+
+def test_the_programs_it_carries_are_unpacked_as_k3s_unpacks_its_own(tmp_path: Path) -> None:
+    from kubani.lab.k3s.payload import unpack
+
+    programs = tmp_path / "programs"
+    programs.mkdir()
+    for name in ("kube-components", "kwok"):
+        (programs / name).write_text(f'#!/bin/sh\necho {name} "$@"\n')
+    folder = build_k3s_artifacts(
+        tmp_path / "release",
+        "v1.35.4+k3s1",
+        {name: programs / name for name in ("kube-components", "kwok")},
+    )
+    binary = folder / "k3s"
+    reported = subprocess.run(
+        [sys.executable, str(binary), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert reported.startswith("k3s version v1.35.4+k3s1 ")  # still runs with its payload
+    data = tmp_path / "data-dir"
+    bin_dir = unpack(binary, data)
+    assert bin_dir is not None
+    ran = subprocess.run([str(bin_dir / "kwok"), "--x"], capture_output=True, text=True, check=True)
+    assert ran.stdout == "kwok --x\n"
+    current = data / "data" / "current"
+    assert current.resolve() == bin_dir.parent.resolve()
+    assert unpack(binary, data) == bin_dir  # kept, not unpacked again
+    # An upgraded k3s brings its own set and switches to it.
+    (programs / "kwok").write_text("#!/bin/sh\necho newer\n")
+    upgraded = build_k3s_artifacts(tmp_path / "upgrade", "v1.35.4+k3s2",
+                                   {"kwok": programs / "kwok"})  # fmt: skip
+    newer = unpack(upgraded / "k3s", data)
+    assert newer is not None and newer != bin_dir
+    assert current.resolve() == newer.parent.resolve()
+    assert unpack(build_k3s_artifacts(tmp_path / "plain", "v1.35.4+k3s1") / "k3s", data) is None

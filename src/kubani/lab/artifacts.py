@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import kubani
+from kubani.lab.k3s.payload import PAYLOAD_PREFIX
 
 _PACKAGE_ROOT = Path(kubani.__file__).parent
 # What the stand-ins may import: the lab package only (stdlib + python3-yaml/cryptography).
@@ -36,8 +37,11 @@ def _files() -> list[Path]:
     return found
 
 
-def build_zipapp(target: Path, entry_module: str, main_args: str = "") -> Path:
-    """Write an executable zipapp whose ``__main__`` runs ``entry_module.main(main_args)``."""
+def build_zipapp(
+    target: Path, entry_module: str, main_args: str = "", payload: dict[str, Path] | None = None
+) -> Path:
+    """Write an executable zipapp whose ``__main__`` runs ``entry_module.main(main_args)``;
+    ``payload`` files (name in the archive -> file) are stored alongside, uncompressed."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     with partial.open("wb") as handle:
@@ -48,6 +52,13 @@ def build_zipapp(target: Path, entry_module: str, main_args: str = "") -> Path:
                 info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
+            for name, source in sorted((payload or {}).items()):
+                info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_STORED
+                info.external_attr = (stat.S_IFREG | 0o755) << 16
+                with source.open("rb") as data, archive.open(info, "w", force_zip64=True) as out:
+                    while chunk := data.read(1 << 20):
+                        out.write(chunk)
             main = f"import sys\nfrom {entry_module} import main\nsys.exit(main({main_args}))\n"
             info = zipfile.ZipInfo("__main__.py", date_time=(2025, 1, 1, 0, 0, 0))
             archive.writestr(info, main)
@@ -68,10 +79,15 @@ def write_checksums(folder: Path, names: list[str], arch: str = "amd64") -> Path
     return checksum
 
 
-def build_k3s_artifacts(folder: Path, version: str) -> Path:
-    """An air-gap folder for the K3s stand-in: ``k3s`` and ``sha256sum-amd64.txt``."""
+def build_k3s_artifacts(
+    folder: Path, version: str, binaries: dict[str, Path] | None = None
+) -> Path:
+    """An air-gap folder for the K3s stand-in: ``k3s`` and ``sha256sum-amd64.txt``. Like the
+    real ``k3s``, the file carries the programs it runs (``binaries``: name -> file), which
+    it unpacks into its data folder on first start."""
     folder.mkdir(parents=True, exist_ok=True)
-    build_zipapp(folder / "k3s", "kubani.lab.k3s.main", f"version={version!r}")
+    payload = {f"{PAYLOAD_PREFIX}{name}": path for name, path in (binaries or {}).items()}
+    build_zipapp(folder / "k3s", "kubani.lab.k3s.main", f"version={version!r}", payload)
     write_checksums(folder, ["k3s"])
     return folder
 

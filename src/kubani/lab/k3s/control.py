@@ -300,6 +300,7 @@ class ControlPlane:
     etcd: Etcd | None = None  # None: kine on SQLite
     etcd_args: Sequence[str] = ()
     controllers: bool = True  # the controller manager and the scheduler
+    output: Path | None = None  # the programs' logs; None: this process's own (K3s's journal)
     log: Callable[[str], None] = lambda _m: None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -462,9 +463,15 @@ class ControlPlane:
 
     def _start(self, name: str, command: list[str]) -> None:
         self.log(f"starting {name}")
+        log = None
+        if self.output is not None:
+            self.output.mkdir(parents=True, exist_ok=True)
+            log = (self.output / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, start_new_session=False
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log
         )
+        if log is not None:
+            log.close()  # the child holds its own descriptor
 
     def start(self) -> None:
         """Start every program and return once the API answers ``/readyz``."""
