@@ -363,7 +363,7 @@ def test_remove_node_drains_deletes_uninstalls_and_edits_the_inventory(ops: Lab)
         ]
 
     wait_for(lambda: len(pods_on("w-1")) > 0, 60, "pods running on w-1")
-    result = cli(ops, "remove-node", "w-1", "--json", "--timeout", "60")
+    result = cli(ops, "remove-node", "w-1", "--yes", "--json", "--timeout", "60")
     assert result.code == 0, result.stderr[-4000:]
     report = result.json()
     assert report["removed"] == "w-1" and report["uninstalled"] is True

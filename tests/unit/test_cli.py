@@ -371,3 +371,36 @@ def test_the_quick_start_works_in_a_fresh_clone(cli: Cli, tmp_path: Path, exampl
     result = cli("validate", "--json", cwd=project)
     assert result.code == 0, result.stderr
     assert result.json()["nodes"] >= 1
+
+
+def test_remove_node_asks_before_it_drains(cli: Cli, inventory: Path) -> None:
+    before = snapshot(inventory.parent)
+    result = cli("-i", inventory, "remove-node", "w-1")
+    assert result.code == 1
+    _one_line_error(result, "removing w-1 needs a confirmation", "pass --yes")
+    assert snapshot(inventory.parent) == before
+
+
+def test_remove_node_refuses_a_wrong_name_typed_at_the_prompt(inventory: Path) -> None:
+    import os
+    import pty
+    import subprocess
+
+    from tests.conftest import BIN
+
+    leader, follower = pty.openpty()
+    before = snapshot(inventory.parent)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KUBANI_")}
+    process = subprocess.Popen(
+        [str(BIN / "cluster-mgr"), "-i", str(inventory), "remove-node", "w-1"],
+        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**environment, "NO_COLOR": "1"},
+    )  # fmt: skip
+    os.close(follower)
+    os.write(leader, b"w-2\n")
+    _, stderr = process.communicate(timeout=60)
+    os.close(leader)
+    assert process.returncode == 1
+    assert "Type 'w-1' to confirm" in stderr.decode()
+    assert "removing w-1 cancelled" in stderr.decode()
+    assert snapshot(inventory.parent) == before

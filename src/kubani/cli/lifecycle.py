@@ -117,27 +117,16 @@ def reset(
     json_output: JsonOption = False,
 ) -> None:
     """Uninstall K3s from every node. Asks for the cluster name to confirm."""
-    import sys
-
-    from kubani.cli.common import read_inventory
+    from kubani.cli.common import confirm_by_name, read_inventory
     from kubani.cli.playbook_view import execute, finish
     from kubani.cli.provision import request_for, validated_inventory
-    from kubani.errors import KubaniError
 
     validated_inventory()
     name = str(read_inventory().scope_vars("all").get("cluster_name") or "kubani")
-    if not yes:
-        if not sys.stdin.isatty():
-            raise KubaniError(
-                "reset needs a confirmation",
-                "there is no terminal to ask on",
-                "pass --yes to confirm in a script",
-            )
-        typed = typer.prompt(
-            f"This uninstalls K3s from every node of {name!r} and deletes its data.\n"
-            "Type the cluster name to confirm",
-            err=True,
-        )
-        if typed.strip() != name:
-            raise KubaniError("reset cancelled", f"{typed!r} is not {name!r}", None)
+    confirm_by_name(
+        "reset",
+        f"This uninstalls K3s from every node of {name!r} and deletes its data.",
+        name,
+        yes,
+    )
     finish(execute(request_for("reset", {"kubani_reset_confirm": name}), json_output), json_output)

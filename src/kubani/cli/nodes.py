@@ -21,6 +21,7 @@ from kubani.cli.discover import (
 )
 
 if TYPE_CHECKING:
+    from kubani.inventory.document import InventoryDocument
     from kubani.models.node import Node
     from kubani.tailscale.discover import DiscoveryOptions
 
@@ -197,10 +198,14 @@ def remove_node(
     kubeconfig: Annotated[
         Path | None, typer.Option("--kubeconfig", help="Kubeconfig (default: provision's).")
     ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask; for scripts (the node name is used).")
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Drain the node (eviction API, PodDisruptionBudgets honoured), delete it from the
-    cluster, uninstall K3s from it (remove_node.yml), then remove it from the inventory."""
+    cluster, uninstall K3s from it (remove_node.yml), then remove it from the inventory.
+    Asks for the node's name first, unless --yes or --inventory-only."""
     from kubani.cli.common import inventory_path
     from kubani.cli.output import emit_json, success, warn
     from kubani.errors import KubaniError
@@ -211,7 +216,9 @@ def remove_node(
     removed_group: list[str] = []
     cluster: dict[str, Any] = {}
     if not inventory_only:
-        cluster = _remove_from_cluster(path, hostname, force, not no_drain, timeout, kubeconfig)
+        cluster = _remove_from_cluster(
+            path, hostname, force, not no_drain, timeout, kubeconfig, yes
+        )
 
     def keep_quorum(problems: Problems) -> None:
         quorum = [p for p in problems.warnings if "control planes" in p.message]
@@ -238,29 +245,12 @@ def remove_node(
         success(f"removed {hostname} from {path}")
 
 
-def _remove_from_cluster(
-    path: Path,
-    hostname: str,
-    force: bool,
-    drain_first: bool,
-    timeout: float,
-    kubeconfig: Path | None,
-) -> dict[str, Any]:
-    """Checks, drain, then remove_node.yml (delete + uninstall). Raises on anything that
-    should leave the inventory as it is."""
-    import asyncio
-
-    from kubani.cli.output import note, warn
-    from kubani.cli.playbook_view import execute
-    from kubani.cli.provision import request_for
-    from kubani.cluster.gather import inventory_nodes, kubeconfig_for
+def _removable(document: InventoryDocument, hostname: str, force: bool) -> tuple[list[Any], bool]:
+    """The inventory's control planes, and whether ``hostname`` is one; raises when it is not
+    in the inventory or is the last control plane (unless forced)."""
+    from kubani.cluster.gather import inventory_nodes
     from kubani.errors import KubaniError
-    from kubani.inventory.document import InventoryDocument
-    from kubani.kube.client import Kube
-    from kubani.kube.drain import drain
-    from kubani.kube.summary import summarise
 
-    document = InventoryDocument(path)
     nodes = {n.name: n for n in inventory_nodes(document)}
     if hostname not in nodes:
         raise KubaniError(
@@ -276,6 +266,42 @@ def _remove_from_cluster(
             "it is the last control plane: the cluster would be gone",
             "use `cluster-mgr reset` to take the cluster down, or pass --force",
         )
+    return control_planes, removing_cp
+
+
+def _remove_from_cluster(
+    path: Path,
+    hostname: str,
+    force: bool,
+    drain_first: bool,
+    timeout: float,
+    kubeconfig: Path | None,
+    yes: bool,
+) -> dict[str, Any]:
+    """Checks, drain, then remove_node.yml (delete + uninstall). Raises on anything that
+    should leave the inventory as it is."""
+    import asyncio
+
+    from kubani.cli.common import confirm_by_name
+    from kubani.cli.output import note, warn
+    from kubani.cli.playbook_view import execute
+    from kubani.cli.provision import request_for
+    from kubani.cluster.gather import kubeconfig_for
+    from kubani.errors import KubaniError
+    from kubani.inventory.document import InventoryDocument
+    from kubani.kube.client import Kube
+    from kubani.kube.drain import drain
+    from kubani.kube.summary import summarise
+
+    document = InventoryDocument(path)
+    control_planes, removing_cp = _removable(document, hostname, force)
+    confirm_by_name(
+        f"removing {hostname}",
+        f"This drains {hostname}, deletes it from the cluster and uninstalls K3s from it"
+        f"{'' if drain_first else ' (without draining it first)'}.",
+        hostname,
+        yes,
+    )
 
     async def in_cluster() -> dict[str, Any]:
         report: dict[str, Any] = {"drained": None}
