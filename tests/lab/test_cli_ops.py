@@ -195,6 +195,12 @@ def test_status_merges_inventory_tailnet_and_api(ops: Lab) -> None:
         ops.set_tailscale("w-2", relayed=False)
     human = cli(ops, "status", "--tailscale-bin", ops.bin_dir / "tailscale")
     assert human.code == 0 and "cp-1" in human.stdout and "Ready" in human.stdout
+    listed = cli(ops, "status", "--json", "-n", "kube-system", "--tailscale-bin",
+                 ops.bin_dir / "tailscale")  # fmt: skip
+    assert listed.code == 0, listed.stderr
+    pods = listed.json()["pods"]
+    assert pods and {p["namespace"] for p in pods} == {"kube-system"}
+    assert all(p["node"] for p in pods if p["status"] == "Running")
 
 
 def test_kubeconfig_merge_keeps_other_contexts(ops: Lab, tmp_path: Path) -> None:

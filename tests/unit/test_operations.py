@@ -437,3 +437,39 @@ def test_ctrl_c_stops_a_run_cleanly_with_130(tmp_path: Path) -> None:
         "interrupted" in rest and "cp-1 (Take a while)" in rest and "run the same command" in rest
     )
     assert (tmp_path / ".kubani" / "runs").is_dir()
+
+
+def test_pods_read_as_kubectl_shows_them() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from kubani.cli.status import render
+    from kubani.cluster.status import ClusterStatus, pod_status
+
+    def pod(name: str, state: dict[str, Any], **meta: Any) -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": "apps", **meta},
+                "spec": {"nodeName": "w-1", "containers": [{"name": "c"}, {"name": "d"}]},
+                "status": state}  # fmt: skip
+
+    running = pod("web", {"phase": "Running", "containerStatuses": [
+        {"name": "c", "ready": True, "restartCount": 2, "state": {"running": {}}},
+        {"name": "d", "ready": True, "restartCount": 1, "state": {"running": {}}}]})  # fmt: skip
+    crashing = pod("api", {"phase": "Running", "containerStatuses": [
+        {"name": "c", "ready": False, "restartCount": 7,
+         "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]})  # fmt: skip
+    leaving = pod("old", {"phase": "Running"}, deletionTimestamp="2026-01-01T00:00:00Z")
+    pending = pod("new", {"phase": "Pending"})
+    rows = [pod_status(p) for p in (running, crashing, leaving, pending)]
+    assert [(r.ready, r.status, r.restarts) for r in rows] == [
+        ("2/2", "Running", 3), ("0/2", "CrashLoopBackOff", 7), ("0/2", "Terminating", 0),
+        ("0/2", "Pending", 0),
+    ]  # fmt: skip
+    status = ClusterStatus("lab", None, None, None, pods=rows)
+    assert [p["status"] for p in status.as_json()["pods"]][:2] == ["Running", "CrashLoopBackOff"]
+    assert "pods" not in ClusterStatus("lab", None, None, None).as_json()
+    out = StringIO()
+    Console(file=out, width=160, no_color=True).print(render(status))
+    text = out.getvalue()
+    assert "Pods (4)" in text
+    assert "CrashLoopBackOff" in text and "api" in text

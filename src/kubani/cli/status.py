@@ -92,12 +92,38 @@ def render(status: ClusterStatus) -> RenderableType:
                 obj.message if obj.ready != "True" else "",
             )
         parts.append(flux)
+    if status.pods is not None:
+        parts.append(_pods_table(status))
     for problem in (status.api_error, status.tailnet_error):
         if problem:
             parts.append(Text(f"warning: {problem}", style="yellow"))
     if status.api_error is None and not status.metrics_available:
         parts.append(Text("metrics-server is not serving: CPU and memory use are n/a", style="dim"))
     return Group(*parts)
+
+
+def _pods_table(status: ClusterStatus) -> RenderableType:
+    from rich.table import Table
+    from rich.text import Text
+
+    from kubani.cluster.rows import age
+
+    pods = status.pods or []
+    table = Table(title=f"Pods ({len(pods)})", title_justify="left", box=None, pad_edge=False)
+    for column in ("NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "NODE", "AGE"):
+        table.add_column(column, no_wrap=column != "NAME", overflow="fold")
+    for pod in pods:
+        healthy = pod.status in ("Running", "Succeeded", "Completed")
+        table.add_row(
+            pod.namespace,
+            pod.name,
+            pod.ready,
+            Text(pod.status, style="" if healthy else "bold red"),
+            str(pod.restarts),
+            pod.node or "-",
+            age(pod.created),
+        )
+    return table
 
 
 @app.command()
@@ -114,6 +140,13 @@ def status(
     ] = None,
     source: SourceOption = Source.cli,
     tailscale_bin: TailscaleBinOption = None,
+    pods: Annotated[
+        bool, typer.Option("--pods", "-p", help="Also list the pods (every namespace's).")
+    ] = False,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", help="List the pods of this namespace (implies --pods)."),
+    ] = None,
 ) -> None:
     """Nodes as the inventory, the tailnet and the API see them, and Flux's state."""
     import asyncio
@@ -121,14 +154,15 @@ def status(
     from kubani.cli.common import read_inventory
     from kubani.cli.discover import discovery_options
     from kubani.cli.output import console, emit_json
-    from kubani.cluster.gather import gather, kubeconfig_for
+    from kubani.cluster.gather import PodSelection, gather, kubeconfig_for
 
     document = read_inventory()
     discovery = discovery_options(source, tailscale_bin, None, "-", None, None, 10.0)
     config = kubeconfig_for(document, kubeconfig)
+    pods_of = PodSelection(namespace) if pods or namespace else None
 
     def collect() -> ClusterStatus:
-        return asyncio.run(gather(document, discovery, config, context))
+        return asyncio.run(gather(document, discovery, config, context, pods_of))
 
     if json_output and not watch:
         emit_json(collect().as_json())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from kubani.cluster.status import (
     flux_object,
     gpu_requests,
     merge,
+    pod_status,
 )
 from kubani.errors import KubaniError
 from kubani.inventory.document import InventoryDocument
@@ -50,11 +52,36 @@ def kubeconfig_for(document: InventoryDocument, explicit: Path | None) -> Path |
     return default if default.exists() else None
 
 
+@dataclass(frozen=True)
+class PodSelection:
+    """Which pods ``status`` lists: every namespace's (None) or one namespace's."""
+
+    namespace: str | None = None
+
+
+async def _served(kube: Kube, plural: str) -> list[dict[str, Any]]:
+    """Every object of a Flux kind; none when the kind is not served (Flux not installed)."""
+    try:
+        return (await kube.list_path(WATCHED[plural]))[0]
+    except KubeError as exc:
+        if exc.status == 404:
+            return []
+        raise
+
+
+def _peers(discovery: DiscoveryOptions) -> tuple[list[TailscalePeer] | None, str | None]:
+    try:
+        return fetch_peers(discovery), None
+    except KubaniError as exc:
+        return None, exc.line()
+
+
 async def gather(
     document: InventoryDocument,
     discovery: DiscoveryOptions,
     kubeconfig: Path | None,
     context: str | None = None,
+    pods_of: PodSelection | None = None,
 ) -> ClusterStatus:
     settings = document.scope_vars("all")
     status = ClusterStatus(str(settings.get("cluster_name") or "kubani"), None, None, None)
@@ -80,21 +107,14 @@ async def gather(
         else None
     )
     status.machines = merge(inventory_nodes(document), peers, summaries, gpu_requests(pods or []))
+    if pods_of is not None and pods is not None:
+        status.pods = sorted(
+            (
+                pod_status(p)
+                for p in pods
+                if pods_of.namespace is None
+                or (p.get("metadata") or {}).get("namespace") == pods_of.namespace
+            ),
+            key=lambda p: (p.namespace, p.name),
+        )
     return status
-
-
-async def _served(kube: Kube, plural: str) -> list[dict[str, Any]]:
-    """Every object of a Flux kind; none when the kind is not served (Flux not installed)."""
-    try:
-        return (await kube.list_path(WATCHED[plural]))[0]
-    except KubeError as exc:
-        if exc.status == 404:
-            return []
-        raise
-
-
-def _peers(discovery: DiscoveryOptions) -> tuple[list[TailscalePeer] | None, str | None]:
-    try:
-        return fetch_peers(discovery), None
-    except KubaniError as exc:
-        return None, exc.line()

@@ -86,6 +86,55 @@ class FluxObject:
         }
 
 
+@dataclass(frozen=True)
+class PodStatus:
+    """One pod as ``kubectl get pods`` shows it."""
+
+    namespace: str
+    name: str
+    ready: str  # "1/2"
+    status: str  # the phase, or why it is not running (CrashLoopBackOff, Terminating, ...)
+    restarts: int
+    node: str | None
+    created: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "ready": self.ready,
+            "status": self.status,
+            "restarts": self.restarts,
+            "node": self.node,
+            "created": self.created,
+        }
+
+
+def pod_status(pod: dict[str, Any]) -> PodStatus:
+    meta, spec, state = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    containers = state.get("containerStatuses") or []
+    wanted = len(spec.get("containers") or []) or len(containers)
+    ready = sum(1 for c in containers if c.get("ready"))
+    status = str(state.get("reason") or state.get("phase") or "Unknown")
+    for container in containers:
+        waiting = ((container.get("state") or {}).get("waiting") or {}).get("reason")
+        terminated = ((container.get("state") or {}).get("terminated") or {}).get("reason")
+        if waiting or (terminated and status == "Running"):
+            status = str(waiting or terminated)
+            break
+    if meta.get("deletionTimestamp"):
+        status = "Terminating"
+    return PodStatus(
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        ready=f"{ready}/{wanted}",
+        status=status,
+        restarts=sum(int(c.get("restartCount") or 0) for c in containers),
+        node=spec.get("nodeName"),
+        created=meta.get("creationTimestamp"),
+    )
+
+
 @dataclass
 class ClusterStatus:
     cluster_name: str
@@ -95,6 +144,7 @@ class ClusterStatus:
     machines: list[MachineStatus] = field(default_factory=list)
     flux: list[FluxObject] = field(default_factory=list)
     metrics_available: bool = False
+    pods: list[PodStatus] | None = None  # only when asked for
 
     @property
     def healthy(self) -> bool:
@@ -112,6 +162,7 @@ class ClusterStatus:
             "metrics_available": self.metrics_available,
             "nodes": [m.as_json() for m in self.machines],
             "flux": [f.as_json() for f in self.flux],
+            **({"pods": [p.as_json() for p in self.pods]} if self.pods is not None else {}),
         }
 
 
