@@ -10,6 +10,7 @@ machine share one build and a changed pin builds again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -164,14 +165,20 @@ def _go_env(component: Component | None = None) -> dict[str, str]:
 RECIPE = "2"
 
 
-def cache_key(component: Component, module: Path) -> str:
-    version = subprocess.run(
+@functools.cache
+def _toolchain() -> str:
+    """The Go version and target (asked once per process: the lab asks often)."""
+    return subprocess.run(
         [_go(), "env", "GOVERSION", "GOOS", "GOARCH"],
         capture_output=True,
         text=True,
         check=False,
         env=_go_env(),
     ).stdout
+
+
+def cache_key(component: Component, module: Path) -> str:
+    version = _toolchain()
     digest = hashlib.sha256(f"{RECIPE} {component.recipe} {version}".encode())
     for name in ("go.mod", "go.sum"):
         digest.update((module / name).read_bytes())
