@@ -57,10 +57,9 @@ def _node_from_flags(hostname: str, address: str, role: RoleChoice, fields: dict
             {"hostname": hostname, "tailscale_ip": address, "role": role.value, **data}
         )
     except ValidationError as exc:
-        reasons = []
-        for err in exc.errors(include_url=False):
-            field = ".".join(str(p) for p in err["loc"]) or "node"
-            reasons.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
+        from kubani.models.messages import readable_errors
+
+        reasons = [f"{field or 'node'}: {message}" for field, message in readable_errors(exc)]
         raise KubaniError(f"cannot add node {hostname}", "; ".join(reasons), None) from None
 
 

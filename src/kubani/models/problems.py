@@ -38,9 +38,9 @@ class Problems:
         self.items.append(Problem(Severity.WARNING, where, message))
 
     def add_validation_error(self, where: str, exc: ValidationError) -> None:
-        for err in exc.errors(include_url=False):
-            loc = ".".join(str(part) for part in err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
+        from kubani.models.messages import readable_errors
+
+        for loc, message in readable_errors(exc):
             self.error(f"{where}.{loc}" if loc else where, message)
 
     @property
