@@ -6,7 +6,9 @@ set -euo pipefail
 KUBANI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export KUBANI_ROOT
 
-lab_packages=(debootstrap systemd-container openssh-client iproute2 git tmux nftables tcpdump)
+# gcc and libc6-dev: kube-components links kine's SQLite statically (cgo).
+lab_packages=(debootstrap systemd-container openssh-client iproute2 git tmux nftables tcpdump
+    gcc libc6-dev)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=()
     for package in "${lab_packages[@]}"; do
@@ -19,13 +21,13 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     fi
 fi
 
-# The lab builds its real components (tailscale, headscale) with Go.
+# The lab builds its real components (tailscale, headscale, Kubernetes, KWOK, Flux) with Go.
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
     export PATH="$PATH:/usr/local/go/bin"
 fi
 if ! command -v go >/dev/null 2>&1; then
-    echo "setup: Go is not installed; the lab needs Go 1.26 or newer to build tailscale and" \
-        "headscale (https://go.dev/doc/install)" >&2
+    echo "setup: Go is not installed; the lab needs Go 1.26 or newer to build its real" \
+        "components (https://go.dev/doc/install)" >&2
 fi
 
 if command -v uv >/dev/null 2>&1; then
