@@ -164,3 +164,21 @@ def test_narrow_tailnet_setting_is_enforced() -> None:
         [_entry("cp", "100.64.0.1", "control_plane")],
     )
     assert "outside the tailnet 100.100.0.0/16" in problems.errors[0].message
+
+
+def test_a_first_gitops_run_is_warned_of_what_it_lacks() -> None:
+    entries = [HostEntry("control_plane", "cp-1", {"tailscale_ip": "100.64.0.1"},
+                         "all.children.control_plane.hosts.cp-1")]  # fmt: skip
+
+    def warned(settings: dict[str, str]) -> set[str]:
+        model, problems = build_inventory(settings, entries)
+        assert model is not None
+        return {p.where.removeprefix("all.vars.") for p in problems.warnings}
+
+    ssh = {"git_repo_url": "ssh://git@example.com/me/cluster.git"}
+    assert warned(ssh) == {"gitops_deploy_key_file", "gitops_sops_age_key_file"}
+    assert warned({**ssh, "gitops_deploy_key_file": "~/.ssh/flux",
+                   "gitops_sops_age_key_file": "~/.config/kubani/age.agekey"}) == set()  # fmt: skip
+    https = {"git_repo_url": "https://example.com/me/cluster.git"}
+    assert warned(https) == {"gitops_sops_age_key_file"}
+    assert warned({}) == set()  # no GitOps, nothing to say

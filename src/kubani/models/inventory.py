@@ -83,6 +83,8 @@ def build_inventory(
 
     _check_addresses(entries_seen, cluster, cluster_vars, problems)
     _check_control_planes(nodes, problems)
+    if cluster is not None:
+        _check_gitops(cluster, cluster_vars, problems)
 
     if problems.errors or cluster is None:
         return None, problems
@@ -146,4 +148,27 @@ def _check_control_planes(nodes: list[tuple[HostEntry, Node]], problems: Problem
             "all.children.control_plane.hosts",
             f"{count} control planes: etcd needs a majority, so {count} tolerate no more "
             f"failures than {count - 1}; use an odd number (3, 5, 7)",
+        )
+
+
+def _check_gitops(
+    cluster: ClusterConfig, cluster_vars: Mapping[str, Any], problems: Problems
+) -> None:
+    """What a first GitOps run needs besides the URL (Flux would report it only later, as
+    an object that never becomes Ready)."""
+    url = cluster.git_repo_url
+    if not url:
+        return
+    if url.startswith("ssh://") and not cluster_vars.get("gitops_deploy_key_file"):
+        problems.warning(
+            "all.vars.gitops_deploy_key_file",
+            f"{url} is an ssh:// repository, so Flux needs a deploy key: add one to the "
+            "repository and set gitops_deploy_key_file to its private key (docs/GITOPS.md)",
+        )
+    if not cluster_vars.get("gitops_sops_age_key_file"):
+        problems.warning(
+            "all.vars.gitops_sops_age_key_file",
+            "the apps Kustomization decrypts SOPS Secrets with the sops-age Secret, which is "
+            "made from gitops_sops_age_key_file: create a key (`cluster-mgr secrets keygen`) "
+            "and set it, or apps will not become Ready once the tree holds an encrypted Secret",
         )
