@@ -83,12 +83,11 @@ def test_apply_validates_against_the_servers_openapi(control_plane: ControlPlane
     assert "deployment.apps/web created" in done.stdout
 
 
-@pytest.fixture(scope="module")
-def kwok_node(control_plane: ControlPlane) -> Iterator[subprocess.Popen[bytes]]:
-    """A node registered with its own credentials and kept by KWOK."""
+def start_kwok(plane: ControlPlane, name: str, address: str) -> subprocess.Popen[bytes]:
+    """Register a node with its own credentials and start KWOK as its kubelet."""
     binaries, _ = ensure_built(KWOK, DEFAULT_HOME / "cache")
-    tls, agent = control_plane.files.tls, control_plane.files.server / "agent"
-    user, groups = kubelet.kubelet_identity(NODE)
+    tls, agent = plane.files.tls, plane.files.server / "agent" / name
+    user, groups = kubelet.kubelet_identity(name)
     pki.issue(
         tls / "client-ca.crt",
         tls / "client-ca.key",
@@ -100,7 +99,7 @@ def kwok_node(control_plane: ControlPlane) -> Iterator[subprocess.Popen[bytes]]:
     kubeconfig = agent / "kubelet.kubeconfig"
     kubeconfig.write_text(
         pki.kubeconfig(
-            f"https://127.0.0.1:{control_plane.api_port}",
+            f"https://127.0.0.1:{plane.api_port}",
             tls / "server-ca.crt",
             agent / "client-kubelet.crt",
             agent / "client-kubelet.key",
@@ -109,23 +108,27 @@ def kwok_node(control_plane: ControlPlane) -> Iterator[subprocess.Popen[bytes]]:
     node = {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE}},
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
         "status": {
             "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
             "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-            "addresses": [{"type": "InternalIP", "address": NODE_IP}],
+            "addresses": [{"type": "InternalIP", "address": address}],
         },
     }
-    made = kubectl(
-        control_plane, "create", "-f", "-", stdin=json.dumps(node), kubeconfig=kubeconfig
-    )
+    made = kubectl(plane, "create", "-f", "-", stdin=json.dumps(node), kubeconfig=kubeconfig)
     assert made.returncode == 0, made.stderr
     config = kubelet.write_config(agent / "kwok.yaml", binaries / "assets", lease_duration_s=4)
-    process = subprocess.Popen(
-        kubelet.kwok_command(binaries / "kwok", kubeconfig, config, NODE, NODE_IP),
+    return subprocess.Popen(
+        kubelet.kwok_command(binaries / "kwok", kubeconfig, config, name, address),
         stdout=subprocess.DEVNULL,
         stderr=(agent / "kwok.log").open("wb"),
     )
+
+
+@pytest.fixture(scope="module")
+def kwok_node(control_plane: ControlPlane) -> Iterator[subprocess.Popen[bytes]]:
+    """A node kept by KWOK for the whole module."""
+    process = start_kwok(control_plane, NODE, NODE_IP)
     try:
         yield process
     finally:
@@ -168,19 +171,23 @@ def test_a_disruption_budget_blocks_the_real_eviction_api(
     assert kubectl(control_plane, "uncordon", NODE).returncode == 0
 
 
-def test_a_stopped_kubelet_makes_the_node_not_ready(
-    control_plane: ControlPlane, kwok_node: subprocess.Popen[bytes]
-) -> None:
-    wait_for("the node to be Ready", lambda: node_ready(get(control_plane, "node", NODE)) == "True")
-    kwok_node.terminate()
-    kwok_node.wait(10)
+def test_a_stopped_kubelet_makes_the_node_not_ready(control_plane: ControlPlane) -> None:
+    name = "kwok-2"  # its own node: the module's stays Ready for the tests after this one
+    process = start_kwok(control_plane, name, "127.0.0.12")
+    try:
+        wait_for(
+            "the node to be Ready", lambda: node_ready(get(control_plane, "node", name)) == "True"
+        )
+    finally:
+        process.terminate()
+        process.wait(10)
     # The node lifecycle controller (grace period 12 s) notices the lease is not renewed.
     wait_for(
         "the node to be NotReady",
-        lambda: node_ready(get(control_plane, "node", NODE)) == "Unknown",
+        lambda: node_ready(get(control_plane, "node", name)) == "Unknown",
         timeout=60,
     )
-    taints = get(control_plane, "node", NODE)["spec"].get("taints") or []
+    taints = get(control_plane, "node", name)["spec"].get("taints") or []
     assert {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"} in [
         {"key": t["key"], "effect": t["effect"]} for t in taints
     ]

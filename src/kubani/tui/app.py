@@ -99,6 +99,12 @@ class ClusterApp(App[None]):
         yield Static(id="too-small")
         yield Footer()
 
+    @property
+    def closing(self) -> bool:
+        """The app is shutting down (its screens are gone) while a worker still finishes:
+        nothing is left to update."""
+        return not self.screen_stack
+
     def table(self, name: str) -> LiveTable:
         # The main screen's table, also while a details or logs screen is on top (polls and
         # watches keep updating it; the active screen has no such table).
@@ -173,7 +179,8 @@ class ClusterApp(App[None]):
                     continue  # too old: list again
                 if exc.status == 404 and kind in FLUX_KINDS:
                     self.flux_missing = True
-                    self.table("flux").border_subtitle = "Flux not installed"
+                    if not self.closing:
+                        self.table("flux").border_subtitle = "Flux not installed"
                     return
                 self._disconnected(exc.line())
             except (KubaniError, OSError) as exc:
@@ -326,6 +333,8 @@ class ClusterApp(App[None]):
 
     def apply_changes(self, changes: Changes) -> None:
         """Update only the rows a change touched; rebuild a table only after a list."""
+        if self.closing:
+            return
         builders = {
             "nodes": self.node_rows,
             "workloads": self.workload_rows,
@@ -370,6 +379,8 @@ class ClusterApp(App[None]):
 
     def _touch_events(self, keys: set[str]) -> None:
         """Place changed events among the newest shown, without sorting every event."""
+        if self.closing:
+            return
         table, events, now = self.table("events"), self.cache.of("events"), self.clock()
         changed = False
         for key in keys:
@@ -389,6 +400,8 @@ class ClusterApp(App[None]):
             table.sort("LAST SEEN", key=lambda cell: _age_seconds(cell.plain))
 
     def _sync(self, name: str, rows: dict[str, Row]) -> None:
+        if self.closing:
+            return
         table = self.table(name)
         if table.sync(rows):
             if name == "events":
