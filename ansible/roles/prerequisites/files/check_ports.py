@@ -2,7 +2,9 @@
 """Try TCP connections to peers; print which paths are blocked, as JSON.
 
 An answer (open, or refused because nothing listens yet) proves the path works; a timeout
-or "no route" means something drops the traffic on the way.
+or "no route" means something drops the traffic on the way. A path that times out is tried
+again: on a tailnet the first packets to a peer may wait for its tunnel to come up (a
+handshake through the relay), which a single short try can take for a block.
 """
 
 import base64
@@ -10,6 +12,9 @@ import errno
 import json
 import socket
 import sys
+import time
+
+TRIES = 3
 
 
 def probe(address: str, port: int, timeout: float) -> str | None:
@@ -31,7 +36,12 @@ def main() -> None:
     timeout = float(sys.argv[2])
     blocked = []
     for target in targets:
-        error = probe(target["address"], int(target["port"]), timeout)
+        for attempt in range(TRIES):
+            error = probe(target["address"], int(target["port"]), timeout)
+            if error != "timed out":
+                break
+            if attempt + 1 < TRIES:
+                time.sleep(1)
         if error:
             blocked.append({**target, "error": error})
     print(json.dumps({"checked": len(targets), "blocked": blocked}))
