@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import ipaddress
 import json
 import resource
 import socket
@@ -148,6 +149,7 @@ def cluster(folder: Path, nodes: int, pods: int) -> Iterator[tuple[Path, Api, di
         ensure_pki,
     )
     from kubani.lab.lab import DEFAULT_HOME
+    from kubani.lab.network import UNDERLAY
 
     kube, _ = ensure_built(KUBERNETES, DEFAULT_HOME / "cache", _say)
     kwok_bin, _ = ensure_built(KWOK, DEFAULT_HOME / "cache", _say)
@@ -158,7 +160,7 @@ def cluster(folder: Path, nodes: int, pods: int) -> Iterator[tuple[Path, Api, di
     plane = ControlPlane(
         kube / "kube-components",
         files,
-        "198.18.255.1",  # advertised only
+        str(ipaddress.ip_network(UNDERLAY)[-2]),  # advertised only, never bound
         api_port=port,
         component_ports=(_free_port(), _free_port()),
         # etcd (K3s's cluster-init datastore) takes writes faster than kine on SQLite.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import subprocess
@@ -15,6 +16,15 @@ import pytest
 from kubani.lab.components import KUBERNETES, ensure_built
 from kubani.lab.k3s.control import ControlPlane, ControlPlaneFiles, ensure_pki
 from kubani.lab.lab import DEFAULT_HOME
+from kubani.lab.network import UNDERLAY
+
+# Addresses the API servers advertise (in Endpoints) but never bind: the last hosts of the
+# lab's underlay range, beyond any lab's own /24.
+_UNDERLAY = ipaddress.ip_network(UNDERLAY)
+
+
+def advertised(index: int = 1) -> str:
+    return str(_UNDERLAY[-1 - index])
 
 
 def free_port() -> int:
@@ -32,7 +42,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     plane = ControlPlane(
         binaries / "kube-components",
         files,
-        advertise_address="198.18.255.1",  # a node's address; never bound
+        advertise_address=advertised(),
         api_port=port,
         component_ports=(free_port(), free_port()),
         controller_manager_args=["node-monitor-grace-period=12s"],

@@ -32,6 +32,7 @@ from kubani.lab.k3s.control import (
 from kubani.lab.k3s.supervisor import Reply, Request, Supervisor
 from kubani.lab.lab import DEFAULT_HOME
 from tests.lab.components_fixtures import (
+    advertised,
     control_plane,
     free_port,
     get,
@@ -279,7 +280,7 @@ def test_an_etcd_cluster_of_three_servers_survives_the_loss_of_the_first(
         plane = ControlPlane(
             binaries / "kube-components",
             files,
-            advertise_address=f"198.18.255.{index}",
+            advertise_address=advertised(index),
             api_port=port,
             component_ports=(free_port(), free_port()),
             etcd=etcd,
@@ -327,7 +328,7 @@ def test_an_etcd_snapshot_restores_the_cluster_as_it_was(tmp_path: Path) -> None
         plane = ControlPlane(
             binaries / "kube-components",
             files,
-            advertise_address="198.18.255.1",
+            advertise_address=advertised(),
             api_port=port,
             component_ports=(free_port(), free_port()),
             etcd=Etcd(member, (member,), "new", metrics_port=free_port()),

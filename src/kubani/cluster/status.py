@@ -7,7 +7,7 @@ flagged. Pure data: the CLI's `status` and the TUI both render it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kubani.kube.summary import NodeSummary
@@ -99,15 +99,7 @@ class PodStatus:
     created: str | None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "namespace": self.namespace,
-            "name": self.name,
-            "ready": self.ready,
-            "status": self.status,
-            "restarts": self.restarts,
-            "node": self.node,
-            "created": self.created,
-        }
+        return asdict(self)
 
 
 def pod_status(pod: dict[str, Any]) -> PodStatus:

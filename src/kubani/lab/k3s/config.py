@@ -7,6 +7,7 @@ win over the files, as in K3s.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -92,21 +93,21 @@ def parse_flags(flags: list[str]) -> dict[str, Any]:
     return out
 
 
-def kubelet_args(config: dict[str, Any]) -> dict[str, str]:
-    """``kubelet-arg`` entries as a mapping: ``a=b=c`` -> {a: b=c}."""
+def arg_pairs(items: Iterable[object]) -> dict[str, str]:
+    """A K3s ``*-arg`` list as a mapping: ``a=b=c`` (or ``--a=b=c``) -> {a: b=c}."""
     out = {}
-    for item in config.get("kubelet-arg") or []:
+    for item in items:
         key, _, value = str(item).lstrip("-").partition("=")
         out[key] = value
     return out
+
+
+def kubelet_args(config: dict[str, Any]) -> dict[str, str]:
+    return arg_pairs(config.get("kubelet-arg") or [])
 
 
 def controller_args(config: dict[str, Any]) -> dict[str, str]:
-    out = {}
-    for item in config.get("kube-controller-manager-arg") or []:
-        key, _, value = str(item).lstrip("-").partition("=")
-        out[key] = value
-    return out
+    return arg_pairs(config.get("kube-controller-manager-arg") or [])
 
 
 def duration_seconds(text: str | None, default: float) -> float:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from kubani.lab.k3s import deploy, kubelet, pki
 from kubani.lab.k3s.client import ApiError, Client
+from kubani.lab.k3s.config import arg_pairs
 
 # Behind the supervisor on 6443, as in K3s.
 INTERNAL_PORT = 6444
@@ -119,18 +120,13 @@ def ensure_pki(
                 organization=organization,
             )
     for name, stem in KUBECONFIGS:
-        target = files.kubeconfig(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
         text = pki.kubeconfig(
             f"https://127.0.0.1:{api_port}",
             tls / "server-ca.crt",
             tls / f"{stem}.crt",
             tls / f"{stem}.key",
         )
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(text)
-        partial.chmod(0o600)
-        partial.replace(target)
+        pki.write_file(files.kubeconfig(name), text.encode())
 
 
 @dataclass(frozen=True)
@@ -241,11 +237,7 @@ def save_snapshot(files: ControlPlaneFiles, member: EtcdMember, target: Path) ->
         data += base64.b64decode(chunk.get("result", {}).get("blob") or "")
     if not data:
         raise ControlPlaneError("etcd returned an empty snapshot")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_bytes(bytes(data))
-    partial.chmod(0o600)
-    partial.replace(target)
+    pki.write_file(target, bytes(data))
     return len(data)
 
 
@@ -277,10 +269,7 @@ def restore_snapshot(
 def _flags(values: dict[str, str], extra: Sequence[str]) -> list[str]:
     """``--name=value`` flags; ``extra`` (``name=value`` as in K3s's ``*-arg`` lists)
     overrides a default of the same name."""
-    merged = dict(values)
-    for item in extra:
-        name, _, value = str(item).lstrip("-").partition("=")
-        merged[name] = value
+    merged = {**values, **arg_pairs(extra)}
     return [f"--{name}={value}" for name, value in merged.items()]
 
 
@@ -543,7 +532,3 @@ class ControlPlane:
         self.processes.clear()
         with contextlib.suppress(FileNotFoundError):
             self.files.kine_socket.unlink()
-
-    def version(self) -> dict[str, str]:
-        data = self.admin_client().request("GET", "/version")
-        return {str(k): str(v) for k, v in dict(data).items()}

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from kubani.lab.k3s import pki
+
 # How long a node's lease lasts; the kubelet's default (nodeLeaseDurationSeconds).
 LEASE_DURATION_S = 40
 # A kubelet's credentials are those of its node (system:node:NAME in system:nodes), which
@@ -74,10 +76,7 @@ def write_config(target: Path, stages: Path, lease_duration_s: int = LEASE_DURAT
         raise FileNotFoundError(f"no KWOK stages under {stages}")
     for stage in found:
         documents.extend(d for d in yaml.safe_load_all(stage.read_text()) if d)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(yaml.safe_dump_all(documents, sort_keys=False))
-    partial.replace(target)
+    pki.write_file(target, yaml.safe_dump_all(documents, sort_keys=False).encode(), 0o644)
     return target
 
 

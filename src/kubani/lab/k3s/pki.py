@@ -25,7 +25,8 @@ TEN_YEARS = datetime.timedelta(days=3650)
 ONE_YEAR = datetime.timedelta(days=365)
 
 
-def _write(path: Path, data: bytes, mode: int = 0o600) -> None:
+def write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``path`` atomically (a hidden partial file renamed over it), with ``mode``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     partial.write_bytes(data)
@@ -71,8 +72,8 @@ def make_ca(cert_path: Path, key_path: Path, common_name: str) -> None:
         )
         .sign(key, hashes.SHA256())
     )
-    _write(key_path, _key_pem(key))
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_file(key_path, _key_pem(key))
+    write_file(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def make_signing_key(key_path: Path) -> None:
@@ -86,7 +87,7 @@ def make_signing_key(key_path: Path) -> None:
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     )
-    _write(key_path, pem)
+    write_file(key_path, pem)
 
 
 def issue(
@@ -132,8 +133,8 @@ def issue(
                 names.append(x509.DNSName(san))
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     cert = builder.sign(_load_key(ca_key), hashes.SHA256())
-    _write(key_path, _key_pem(key))
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_file(key_path, _key_pem(key))
+    write_file(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def certificate_sans(path: Path) -> list[str]:

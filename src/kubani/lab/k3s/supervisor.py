@@ -24,7 +24,8 @@ from typing import Any
 from kubani.lab.k3s import pki
 
 MAX_HEAD = 64 * 1024
-OWN_PATHS = ("/cacerts", "/ping", "/v1-k3s/", "/db/info")
+OWN_PATHS = frozenset({"/cacerts", "/ping", "/db/info"})
+OWN_PREFIX = "/v1-k3s/"
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ class Supervisor:
         method, target, _version = request_line.split(" ", 2)
         path = target.split("?", 1)[0]
         identity = identity_of(writer.get_extra_info("peercert"))
-        if path.startswith(OWN_PATHS) or path in ("/cacerts", "/ping"):
+        if path in OWN_PATHS or path.startswith(OWN_PREFIX):
             headers = {}
             for line in header_lines:
                 if ":" in line:
