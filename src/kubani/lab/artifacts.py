@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import kubani
-from kubani.lab.k3s.payload import PAYLOAD_PREFIX
+from kubani.lab.k3s.payload import BIN, PAYLOAD_PREFIX
 
 _PACKAGE_ROOT = Path(kubani.__file__).parent
 # What the stand-ins may import: the lab package only (stdlib + python3-yaml/cryptography).
@@ -68,7 +68,11 @@ def build_zipapp(
 
 
 def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_checksums(folder: Path, names: list[str], arch: str = "amd64") -> Path:
@@ -80,15 +84,30 @@ def write_checksums(folder: Path, names: list[str], arch: str = "amd64") -> Path
 
 
 def build_k3s_artifacts(
-    folder: Path, version: str, binaries: dict[str, Path] | None = None
+    folder: Path,
+    version: str,
+    binaries: dict[str, Path] | None = None,
+    files: dict[str, Path] | None = None,
 ) -> Path:
     """An air-gap folder for the K3s stand-in: ``k3s`` and ``sha256sum-amd64.txt``. Like the
-    real ``k3s``, the file carries the programs it runs (``binaries``: name -> file), which
-    it unpacks into its data folder on first start."""
+    real ``k3s``, the file carries the programs it runs (``binaries``: name -> file) and their
+    data files (``files``: path under the payload -> file), which it unpacks into its data
+    folder on first start. An unchanged folder is left as it is (the archive is large)."""
     folder.mkdir(parents=True, exist_ok=True)
-    payload = {f"{PAYLOAD_PREFIX}{name}": path for name, path in (binaries or {}).items()}
+    payload = {f"{PAYLOAD_PREFIX}{BIN}/{name}": path for name, path in (binaries or {}).items()}
+    payload |= {f"{PAYLOAD_PREFIX}{name}": path for name, path in (files or {}).items()}
+    inputs = hashlib.sha256(version.encode())
+    for path in _files():
+        inputs.update(path.read_bytes())
+    for name, path in sorted(payload.items()):
+        info = path.stat()
+        inputs.update(f"{name} {path} {info.st_size} {info.st_mtime_ns}\n".encode())
+    stamp = folder / ".inputs"
+    if stamp.is_file() and stamp.read_text() == inputs.hexdigest() and (folder / "k3s").is_file():
+        return folder
     build_zipapp(folder / "k3s", "kubani.lab.k3s.main", f"version={version!r}", payload)
     write_checksums(folder, ["k3s"])
+    stamp.write_text(inputs.hexdigest())
     return folder
 
 

@@ -33,7 +33,15 @@ from kubani.lab.artifacts import (
     build_k3s_artifacts,
     build_zipapp,
 )
-from kubani.lab.components import HEADSCALE, TAILSCALE, ensure_built
+from kubani.lab.components import (
+    COMPONENTS,
+    FLUX,
+    HEADSCALE,
+    KUBERNETES,
+    KWOK,
+    TAILSCALE,
+    ensure_built,
+)
 from kubani.lab.host import LabError, capture, require_lab_host, run
 from kubani.lab.image import ensure_image
 from kubani.lab.network import LabNames
@@ -45,7 +53,7 @@ MAX_LABS = 256  # one /24 of the underlay and one of the tailnet each
 STOP_TIMEOUT_S = 20.0
 TAILNET_WAIT_S = 60.0
 SSH_WAIT_S = 60.0
-K3S_VERSION = "v1.31.4+k3s1"
+K3S_VERSION = "v1.35.4+k3s1"
 # nspawn joins a node to its network namespace but shows the host's /sys/class/net and keeps
 # /proc/sys/net read-only. A sysfs mounted inside the node lists its own devices (tailscale0),
 # and its network sysctls become writable, as on a real machine.
@@ -71,8 +79,9 @@ _WAIT_FOR_TAILSCALED = (
     "for i in $(seq 100); do [ -S /run/tailscale/tailscaled.sock ] && break; sleep 0.1; done; "
     "tailscale status --json"
 )
-# Two releases, so that upgrades can be rehearsed in the lab.
-K3S_VERSIONS = (K3S_VERSION, "v1.32.1+k3s1")
+# Two releases, so that upgrades can be rehearsed in the lab: the second repackages the same
+# Kubernetes build (as a K3s "k3s2" release fixes K3s's own parts only).
+K3S_VERSIONS = (K3S_VERSION, "v1.35.4+k3s2")
 
 
 @dataclass
@@ -256,7 +265,7 @@ class Lab:
         say("image: checking the cached Debian bookworm root filesystem")
         image, seconds = ensure_image(self.home / "images")
         state.image, state.image_build_seconds = str(image), seconds or state.image_build_seconds
-        for component in (TAILSCALE, HEADSCALE):
+        for component in COMPONENTS:
             _, built = ensure_built(component, self.cache, say)
             if built:
                 state.build_seconds[component.name] = round(built, 1)
@@ -419,10 +428,30 @@ class Lab:
         """The Flux components manifest the gitops role installs from (air-gap style)."""
         return self.folder / "artifacts" / "flux" / FLUX_VERSION
 
+    def _k3s_payload(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        """What the K3s stand-in carries: the real control plane, KWOK with its stages, and
+        the Flux controllers it runs for Flux's Deployments."""
+        kubernetes, _ = ensure_built(KUBERNETES, self.cache)
+        kwok, _ = ensure_built(KWOK, self.cache)
+        flux, _ = ensure_built(FLUX, self.cache)
+        binaries = {
+            "kube-components": kubernetes / "kube-components",
+            "kwok": kwok / "kwok",
+            "source-controller": flux / "source-controller",
+            "kustomize-controller": flux / "kustomize-controller",
+        }
+        stages = kwok / "assets" / "kwok" / "kustomize" / "stage"
+        files = {
+            f"kwok/stages/{path.relative_to(stages).as_posix()}": path
+            for path in sorted(stages.rglob("*.yaml"))
+        }
+        return binaries, files
+
     def _ensure_standins(self, state: LabState) -> None:
         build_zipapp(self.bin_dir / "nvidia-smi-standin", "kubani.lab.standins.nvidia_smi")
+        binaries, files = self._k3s_payload()
         for version in K3S_VERSIONS:
-            build_k3s_artifacts(self.k3s_artifacts(version), version)
+            build_k3s_artifacts(self.k3s_artifacts(version), version, binaries, files)
         build_flux_manifest(self.flux_artifacts)
         daemon = self.management(state)
         wrapper = self.bin_dir / "tailscale"

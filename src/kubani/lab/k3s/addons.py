@@ -23,7 +23,8 @@ spec:
       containers:
         - name: {name}
           image: {image}
----
+"""
+_SERVICE = """---
 apiVersion: v1
 kind: Service
 metadata:
@@ -33,6 +34,9 @@ spec:
   selector: {{k8s-app: {name}}}
   ports: [{{port: {port}}}]
 """
+# The metrics server's Service, endpoint and APIService are the stand-in's own (it answers
+# metrics.k8s.io itself; see metrics.py), so its manifest carries the Deployment only.
+WITHOUT_SERVICE = frozenset({"metrics-server"})
 
 PACKAGED = {
     "coredns": ("coredns", "rancher/mirrored-coredns-coredns:1.11.3", "kube-dns", 53),
@@ -59,7 +63,9 @@ def write_packaged(manifests: Path, disabled: set[str]) -> None:
         if component in disabled:
             target.unlink(missing_ok=True)
             continue
-        text = _DEPLOYMENT.format(name=name, image=image, service=service, port=port)
+        text = _DEPLOYMENT.format(name=name, image=image)
+        if component not in WITHOUT_SERVICE:
+            text += _SERVICE.format(name=name, service=service, port=port)
         if component == "local-storage":
             text += (
                 "---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n"

@@ -1,9 +1,12 @@
-"""The node side of the K3s stand-in: join, register, heartbeat, serve kubelet stats.
+"""The node side of the K3s stand-in: join, register the Node, run its kubelet (KWOK), serve
+the kubelet's stats.
 
 Joining follows K3s: fetch ``/cacerts``, check it against the CA hash in a full token, then
-present the token (HTTP basic auth) to obtain node credentials. Labels and taints from the
-configuration are applied when the node first registers, as in K3s; later changes in the
-configuration do not touch an existing node.
+present the token (HTTP basic auth) with the node's password to obtain the kubelet's client
+certificate (``system:node:NAME``) and serving certificate. The kubelet registers its Node
+with those credentials, so the API server's Node authorizer and NodeRestriction apply to it as
+to a real kubelet. Labels and taints from the configuration are set when the node first
+registers, as in K3s; later changes in the configuration do not touch an existing node.
 """
 
 from __future__ import annotations
@@ -26,14 +29,42 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.k3s import hoststats
+from kubani.lab.k3s import hoststats, kubelet, pki
 from kubani.lab.k3s.client import ApiError, Client
 from kubani.lab.k3s.config import kubelet_args
 from kubani.lab.k3s.pki import Token, basic_auth
 from kubani.quantity import parse_quantity
 
 KUBELET_PORT = 10250
-CONTAINER_RUNTIME = "containerd://1.7.23-k3s2"
+CONTAINER_RUNTIME = "containerd://2.1.5-k3s1"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_CHECK_S = 3.0
+# Label prefixes a kubelet may set on its own Node (kubelet's --node-labels rule).
+KUBELET_LABEL_NAMESPACES = ("kubernetes.io", "k8s.io")
+KUBELET_ALLOWED_LABELS = frozenset(
+    {
+        "kubernetes.io/hostname",
+        "kubernetes.io/arch",
+        "kubernetes.io/os",
+        "beta.kubernetes.io/arch",
+        "beta.kubernetes.io/os",
+        "beta.kubernetes.io/instance-type",
+        "node.kubernetes.io/instance-type",
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/region",
+        "failure-domain.beta.kubernetes.io/zone",
+    }
+)
+KUBELET_ALLOWED_PREFIXES = ("kubelet.kubernetes.io/", "node.kubernetes.io/")
+# What a joining node receives (file names under agent/).
+JOIN_FILES = (
+    "server-ca.crt",
+    "client-kubelet.crt",
+    "client-kubelet.key",
+    "serving-kubelet.crt",
+    "serving-kubelet.key",
+)
 
 
 class JoinError(RuntimeError):
@@ -69,20 +100,46 @@ def _format_cpu(value: Decimal) -> str:
     return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
 
 
+def forbidden_labels(labels: dict[str, str]) -> list[str]:
+    """Labels a kubelet refuses to set on its own Node (in the kubernetes.io and k8s.io
+    namespaces, other than the kubelet's own ones)."""
+    refused = []
+    for key in labels:
+        prefix = key.partition("/")[0] if "/" in key else ""
+        in_namespace = any(
+            prefix == ns or prefix.endswith("." + ns) for ns in KUBELET_LABEL_NAMESPACES
+        )
+        if (
+            in_namespace
+            and key not in KUBELET_ALLOWED_LABELS
+            and not key.startswith(KUBELET_ALLOWED_PREFIXES)
+        ):
+            refused.append(key)
+    return sorted(refused)
+
+
 @dataclass
 class Agent:
     config: dict[str, Any]
     server_url: str
     node_name: str = field(default_factory=socket.gethostname)
+    bin_dir: Path | None = None  # the unpacked programs (kwok) and, beside, their data
     is_server: bool = False
-    etcd: bool = False
-    version: str = "v1.31.4+k3s1"
+    version: str = "v1.35.4+k3s1"
     data_dir: Path = Path("/var/lib/rancher/k3s")
     password_file: Path = Path("/etc/rancher/node/password")
-    heartbeat_s: float = 10.0
     stop: threading.Event = field(default_factory=threading.Event)
-    client: Client | None = None
     started: str = field(default_factory=_stamp)
+    kwok: subprocess.Popen[bytes] | None = None
+    stats_server: ThreadingHTTPServer | None = None
+
+    @property
+    def agent_dir(self) -> Path:
+        return self.data_dir / "agent"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.agent_dir / "kubelet.kubeconfig"
 
     # ---- joining --------------------------------------------------------------
 
@@ -97,26 +154,21 @@ class Agent:
             ) from exc
         if token.ca_hash and hashlib.sha256(ca_pem.encode()).hexdigest() != token.ca_hash:
             raise JoinError("token CA hash does not match the Cluster CA certificate hash")
-        agent_dir = self.data_dir / "agent"
-        agent_dir.mkdir(parents=True, exist_ok=True)
-        (agent_dir / "server-ca.crt").write_text(ca_pem)
-        password = self._node_password()
         user = "server" if self.is_server else "node"
         joiner = Client(
             self.server_url,
             ca_pem=ca_pem,
             headers={"Authorization": basic_auth(user, token.secret)},
+            timeout=30,
         )
+        request = {
+            "name": self.node_name,
+            "password": self._node_password(),
+            "role": "server" if self.is_server else "agent",
+            "address": self.node_ip,
+        }
         try:
-            reply = joiner.request(
-                "POST",
-                "/v1-k3s/join",
-                {
-                    "name": self.node_name,
-                    "password": password,
-                    "role": "server" if self.is_server else "agent",
-                },
-            )
+            reply = joiner.request("POST", "/v1-k3s/join", request)
         except ApiError as exc:
             if exc.status == 401:
                 raise JoinError(
@@ -126,21 +178,33 @@ class Agent:
             raise JoinError(f"{self.server_url}/v1-k3s/join: {exc}") from exc
         except OSError as exc:
             raise JoinError(f"cannot reach {self.server_url}: {exc}") from exc
-        credentials = {"server": self.server_url, "token": reply["token"]}
-        path = agent_dir / "kubelet.kubeconfig.json"
-        path.write_text(json.dumps(credentials))
-        path.chmod(0o600)
-        self.client = Client(
-            self.server_url, ca_pem=ca_pem, headers={"Authorization": f"Bearer {reply['token']}"}
+        for name in JOIN_FILES:
+            mode = 0o600 if name.endswith(".key") else 0o644
+            pki.write_file(self.agent_dir / name, str(reply[name]).encode(), mode)
+        pki.write_file(
+            self.kubeconfig,
+            pki.kubeconfig(
+                self.server_url,
+                self.agent_dir / "server-ca.crt",
+                self.agent_dir / "client-kubelet.crt",
+                self.agent_dir / "client-kubelet.key",
+            ).encode(),
+        )
+
+    def client(self, timeout: float = 10.0) -> Client:
+        return Client(
+            self.server_url,
+            ca_pem=(self.agent_dir / "server-ca.crt").read_text(),
+            cert_file=str(self.agent_dir / "client-kubelet.crt"),
+            key_file=str(self.agent_dir / "client-kubelet.key"),
+            timeout=timeout,
         )
 
     def _node_password(self) -> str:
         if self.password_file.exists():
             return self.password_file.read_text().strip()
-        self.password_file.parent.mkdir(parents=True, exist_ok=True)
         password = secrets.token_hex(16)
-        self.password_file.write_text(password + "\n")
-        self.password_file.chmod(0o600)
+        pki.write_file(self.password_file, (password + "\n").encode())
         return password
 
     # ---- the node object -------------------------------------------------------
@@ -152,7 +216,7 @@ class Agent:
 
     def write_containerd_config(self) -> Path:
         """K3s writes containerd's config at start, adding runtimes it finds (nvidia)."""
-        path = self.data_dir / "agent" / "etc" / "containerd" / "config.toml"
+        path = self.agent_dir / "etc" / "containerd" / "config.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         text = (
             "# File generated by k3s. DO NOT EDIT.\nversion = 3\n"
@@ -170,43 +234,7 @@ class Agent:
         path.write_text(text)
         return path
 
-    def _gpu_capacity(self, pods: list[dict[str, Any]]) -> dict[str, str]:
-        """What the NVIDIA device plugin would advertise: GPUs x time-slicing replicas, once
-        one of its pods runs on this node."""
-        plugin = next(
-            (
-                p
-                for p in pods
-                if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/name")
-                == "nvidia-device-plugin"
-                and (p.get("status") or {}).get("phase") == "Running"
-            ),
-            None,
-        )
-        smi = shutil.which("nvidia-smi")
-        if plugin is None or smi is None or self.client is None:
-            return {}
-        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, check=False)
-        gpus = len([line for line in listed.stdout.splitlines() if line.startswith("GPU ")])
-        replicas = 1
-        namespace = plugin["metadata"]["namespace"]
-        with contextlib.suppress(ApiError, OSError, ValueError, KeyError, TypeError):
-            configmap = self.client.request(
-                "GET", f"/api/v1/namespaces/{namespace}/configmaps/nvidia-device-plugin-configs"
-            )
-            node = self.client.request("GET", f"/api/v1/nodes/{self.node_name}")
-            key = (node["metadata"].get("labels") or {}).get(
-                "nvidia.com/device-plugin.config", "any"
-            )
-            import yaml
-
-            config = yaml.safe_load(configmap["data"][key])
-            for resource in config["sharing"]["timeSlicing"]["resources"]:
-                if resource["name"] == "nvidia.com/gpu":
-                    replicas = int(resource["replicas"])
-        return {"nvidia.com/gpu": str(gpus * replicas)} if gpus else {}
-
-    def _labels(self) -> dict[str, str]:
+    def labels(self) -> dict[str, str]:
         arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
         labels = {
             "beta.kubernetes.io/arch": arch,
@@ -218,11 +246,6 @@ class Agent:
             "k3s.io/hostname": self.node_name,
             "k3s.io/internal-ip": self.node_ip,
         }
-        if self.is_server:
-            labels["node-role.kubernetes.io/control-plane"] = "true"
-            labels["node-role.kubernetes.io/master"] = "true"
-            if self.etcd:
-                labels["node-role.kubernetes.io/etcd"] = "true"
         for item in self.config.get("node-label") or []:
             key, _, value = str(item).partition("=")
             labels[key] = value
@@ -256,7 +279,6 @@ class Agent:
             "ephemeral-storage": _format_memory(storage * Decimal("0.9")),
             "pods": "110",
         }
-        stamp = _stamp()
         addresses = [
             {"type": "InternalIP", "address": self.node_ip},
             {"type": "Hostname", "address": self.node_name},
@@ -264,40 +286,10 @@ class Agent:
         external = self.config.get("node-external-ip") or []
         if external:
             addresses.insert(1, {"type": "ExternalIP", "address": str(external[0])})
-        conditions = [
-            {
-                "type": kind,
-                "status": "False",
-                "reason": reason,
-                "message": message,
-                "lastHeartbeatTime": stamp,
-                "lastTransitionTime": self.started,
-            }
-            for kind, reason, message in (
-                (
-                    "MemoryPressure",
-                    "KubeletHasSufficientMemory",
-                    "kubelet has sufficient memory available",
-                ),
-                ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-            )
-        ]
-        conditions.append(
-            {
-                "type": "Ready",
-                "status": "True",
-                "reason": "KubeletReady",
-                "message": "kubelet is posting ready status",
-                "lastHeartbeatTime": stamp,
-                "lastTransitionTime": stamp,
-            }
-        )
         uname = os.uname()
         return {
             "capacity": capacity,
             "allocatable": allocatable,
-            "conditions": conditions,
             "addresses": addresses,
             "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
             "nodeInfo": {
@@ -310,137 +302,167 @@ class Agent:
                 "kubeletVersion": self.version,
                 "kubeProxyVersion": self.version,
                 "operatingSystem": "linux",
-                "architecture": self._labels()["kubernetes.io/arch"],
+                "architecture": self.labels()["kubernetes.io/arch"],
             },
         }
 
     def register(self) -> None:
-        assert self.client is not None
+        """Create the Node (first start) or bring its status up to date (later starts)."""
+        labels = self.labels()
+        refused = forbidden_labels(labels)
+        if refused:
+            raise JoinError(
+                "unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: "
+                f"{refused}; --node-labels in the 'kubernetes.io' namespace must begin with an "
+                f"allowed prefix ({', '.join(KUBELET_ALLOWED_PREFIXES)}) or be in the "
+                "specifically allowed set"
+            )
+        client = self.client()
         path = f"/api/v1/nodes/{self.node_name}"
-        annotations = {
-            "k3s.io/node-args": json.dumps(["server" if self.is_server else "agent"]),
-            "k3s.io/internal-ip": self.node_ip,
-            "node.alpha.kubernetes.io/ttl": "0",
-            "flannel.alpha.coreos.com/public-ip": self.node_ip,
-        }
-        iface = self.config.get("flannel-iface")
-        if iface:
-            annotations["flannel.alpha.coreos.com/public-ip-overwrite"] = self.node_ip
-            annotations["kubani.io/flannel-iface"] = str(iface)
+        status = self._status()
         try:
-            self.client.request("GET", path)
+            client.request("GET", path)
         except ApiError as exc:
             if exc.status != 404:
                 raise
+            annotations = {
+                "k3s.io/node-args": json.dumps(["server" if self.is_server else "agent"]),
+                "k3s.io/internal-ip": self.node_ip,
+                "node.alpha.kubernetes.io/ttl": "0",
+                "flannel.alpha.coreos.com/public-ip": self.node_ip,
+            }
+            iface = self.config.get("flannel-iface")
+            if iface:
+                annotations["flannel.alpha.coreos.com/public-ip-overwrite"] = self.node_ip
             node = {
                 "apiVersion": "v1",
                 "kind": "Node",
-                "metadata": {
-                    "name": self.node_name,
-                    "labels": self._labels(),
-                    "annotations": annotations,
-                },
-                "spec": {
-                    "podCIDR": "10.42.0.0/24",
-                    "podCIDRs": ["10.42.0.0/24"],
-                    **({"taints": self._taints()} if self._taints() else {}),
-                },
-            }
-            self.client.request("POST", "/api/v1/nodes", node)
-        self.heartbeat()
-
-    def heartbeat(self) -> None:
-        assert self.client is not None
-        pods = self._my_pods()
-        status = self._status()
-        for resource, amount in self._gpu_capacity(pods).items():
-            status["capacity"][resource] = status["allocatable"][resource] = amount
-        self.client.request(
+                "metadata": {"name": self.node_name, "labels": labels,
+                             "annotations": annotations},
+                "spec": {"taints": self._taints()} if self._taints() else {},
+                "status": status,
+            }  # fmt: skip
+            client.request("POST", "/api/v1/nodes", node)
+            return
+        # A restarted (or upgraded) kubelet reports what it runs now.
+        client.request(
             "PATCH",
-            f"/api/v1/nodes/{self.node_name}/status",
-            {"status": status},
+            f"{path}/status",
+            {"status": {k: status[k] for k in ("nodeInfo", "addresses", "daemonEndpoints")}},
             "application/merge-patch+json",
         )
-        lease_path = (
-            f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node_name}"
-        )
-        lease = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": self.node_name, "namespace": "kube-node-lease"},
-            "spec": {
-                "holderIdentity": self.node_name,
-                "leaseDurationSeconds": 40,
-                "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            },
-        }
-        try:
-            self.client.request("PATCH", lease_path, lease, "application/merge-patch+json")
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-            self.client.request(
-                "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", lease
+
+    # ---- the kubelet ---------------------------------------------------------------
+
+    def start_kubelet(self) -> None:
+        """KWOK for this node, the stats endpoint, and the device plugin's capacity."""
+        if self.bin_dir is None:
+            raise JoinError("this k3s carries no kubelet (no kwok in its payload)")
+        stages = self.bin_dir.parent / "kwok" / "stages"
+        config = kubelet.write_config(self.agent_dir / "kwok.yaml", stages)
+        logs = self.agent_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / "kubelet.log").open("ab") as log:
+            self.kwok = subprocess.Popen(
+                kubelet.kwok_command(
+                    self.bin_dir / "kwok", self.kubeconfig, config, self.node_name, self.node_ip
+                ),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
             )
-        self._run_pods(pods)
-
-    def _my_pods(self) -> list[dict[str, Any]]:
-        assert self.client is not None
-        pods = self.client.request(
-            "GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{self.node_name}"
+        self.stats_server = self.serve_stats(
+            self.agent_dir / "serving-kubelet.crt", self.agent_dir / "serving-kubelet.key"
         )
-        items: list[dict[str, Any]] = pods["items"]
-        return items
+        threading.Thread(target=self._gpu_forever, daemon=True, name="device-plugin").start()
 
-    def _run_pods(self, pods: list[dict[str, Any]]) -> None:
-        """The kubelet's part, simulated: pods bound here are reported Running."""
-        assert self.client is not None
-        for index, pod in enumerate(pods):
-            status = pod.get("status") or {}
-            if status.get("phase") not in (None, "Pending"):
+    def died(self) -> str | None:
+        if self.kwok is not None and self.kwok.poll() is not None:
+            return f"kubelet (kwok, exit status {self.kwok.returncode})"
+        return None
+
+    def stop_kubelet(self) -> None:
+        self.stop.set()
+        if self.kwok is not None and self.kwok.poll() is None:
+            self.kwok.terminate()
+            try:
+                self.kwok.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kwok.kill()
+                self.kwok.wait()
+        if self.stats_server is not None:
+            self.stats_server.shutdown()
+
+    # ---- the NVIDIA device plugin's part ----------------------------------------------
+
+    def _gpu_forever(self) -> None:
+        if shutil.which("nvidia-smi") is None:
+            return
+        while not self.stop.wait(GPU_CHECK_S):
+            with contextlib.suppress(ApiError, OSError, ValueError, KeyError, TypeError):
+                self._advertise_gpus()
+
+    def _advertise_gpus(self) -> None:
+        """What the NVIDIA device plugin does once its pod runs on this node: advertise the
+        GPUs times the time-slicing replicas of its configuration."""
+        client = self.client()
+        pods = client.request(
+            "GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{self.node_name}"
+        )["items"]
+        plugin = next(
+            (
+                p
+                for p in pods
+                if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/name")
+                == "nvidia-device-plugin"
+                and (p.get("status") or {}).get("phase") == "Running"
+            ),
+            None,
+        )
+        if plugin is None:
+            return
+        smi = shutil.which("nvidia-smi") or "nvidia-smi"
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, check=False)
+        gpus = len([line for line in listed.stdout.splitlines() if line.startswith("GPU ")])
+        node = client.request("GET", f"/api/v1/nodes/{self.node_name}")
+        replicas = self._replicas(client, plugin, node)
+        amount = str(gpus * replicas)
+        status = node.get("status") or {}
+        if gpus and (status.get("capacity") or {}).get(GPU_RESOURCE) != amount:
+            client.request(
+                "PATCH",
+                f"/api/v1/nodes/{self.node_name}/status",
+                {"status": {"capacity": {GPU_RESOURCE: amount},
+                            "allocatable": {GPU_RESOURCE: amount}}},
+                "application/merge-patch+json",
+            )  # fmt: skip
+
+    @staticmethod
+    def _replicas(client: Client, plugin: dict[str, Any], node: dict[str, Any]) -> int:
+        import yaml
+
+        namespace = plugin["metadata"]["namespace"]
+        for volume in (plugin.get("spec") or {}).get("volumes") or []:
+            name = (volume.get("configMap") or {}).get("name")
+            if not name:
                 continue
-            containers = (pod.get("spec") or {}).get("containers") or []
-            stamp = _stamp()
-            running = {
-                "phase": "Running",
-                "hostIP": self.node_ip,
-                "startTime": stamp,
-                "podIP": f"10.42.{abs(hash(self.node_name)) % 250}.{(index % 250) + 2}",
-                "conditions": [
-                    {"type": t, "status": "True", "lastTransitionTime": stamp}
-                    for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
-                ],
-                "containerStatuses": [
-                    {
-                        "name": c.get("name"),
-                        "image": c.get("image"),
-                        "ready": True,
-                        "restartCount": 0,
-                        "started": True,
-                        "imageID": "",
-                        "containerID": "containerd://" + secrets.token_hex(32),
-                        "state": {"running": {"startedAt": stamp}},
-                    }
-                    for c in containers
-                ],
-            }
-            meta = pod["metadata"]
-            with contextlib.suppress(ApiError):
-                self.client.request(
-                    "PATCH",
-                    f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
-                    {"status": running},
-                    "application/merge-patch+json",
-                )
-
-    def heartbeat_forever(self) -> None:
-        while not self.stop.wait(self.heartbeat_s):
-            with contextlib.suppress(ApiError, OSError):
-                self.heartbeat()
+            configmap = client.request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+            key = (node["metadata"].get("labels") or {}).get(
+                "nvidia.com/device-plugin.config", "any"
+            )
+            config = yaml.safe_load((configmap.get("data") or {}).get(key) or "{}") or {}
+            for resource in ((config.get("sharing") or {}).get("timeSlicing") or {}).get(
+                "resources"
+            ) or []:
+                if resource.get("name") == GPU_RESOURCE:
+                    return int(resource.get("replicas") or 1)
+        return 1
 
     # ---- kubelet endpoint -------------------------------------------------------
 
-    def serve_kubelet(self, cert: Path, key: Path) -> ThreadingHTTPServer:
+    def serve_stats(self, cert: Path, key: Path) -> ThreadingHTTPServer:
+        """``/stats/summary`` and ``/healthz`` on 10250, from the node's own figures (the
+        metrics server reads them, as the real one scrapes kubelets)."""
         sampler = hoststats.Sampler()
         agent = self
 

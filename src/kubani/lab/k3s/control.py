@@ -468,15 +468,19 @@ class ControlPlane:
             self._start("kine", self.kine_command())
             self._wait_for(self.files.kine_socket.exists, "kine's socket")
         else:
-            ensure_etcd_pki(self.files, self.etcd.member)
-            self._start("etcd", self.etcd_command())
-            self._wait_for(self._etcd_healthy, "etcd to be healthy")
+            self.start_etcd()
         self._start("kube-apiserver", self.apiserver_command())
         self._wait_for(self._api_ready, "kube-apiserver to be ready")
         self.ensure_objects()
         if self.controllers:
             self._start("kube-controller-manager", self.controller_manager_command())
             self._start("kube-scheduler", self.scheduler_command())
+
+    def start_etcd(self) -> None:
+        assert self.etcd is not None
+        ensure_etcd_pki(self.files, self.etcd.member)
+        self._start("etcd", self.etcd_command())
+        self._wait_for(self._etcd_healthy, "etcd to be healthy")
 
     def ensure_objects(self) -> None:
         """The objects K3s's own parts rely on, made when missing (as K3s makes its RBAC)."""

@@ -39,7 +39,7 @@ def _fatal(message: str) -> int:
 
 def _version(version: str) -> int:
     print(f"k3s version {version} (kubani-lab stand-in)")
-    print("go version go1.22.9")
+    print("go version go1.26.8")
     return 0
 
 
@@ -69,21 +69,32 @@ def _load_config(flags: list[str]) -> dict[str, Any] | None:
         return None
 
 
+def _programs(config: dict[str, Any]) -> Path | None:
+    """The programs this ``k3s`` carries, unpacked into its data folder."""
+    from kubani.lab.k3s.payload import unpack
+
+    data_dir = Path(str(config.get("data-dir") or DATA_DIR))
+    archive = Path(sys.argv[0])
+    return unpack(archive, data_dir) if archive.is_file() else None
+
+
 def _server(version: str, flags: list[str]) -> int:
-    from kubani.lab.k3s.server import FatalError, K3sServer, cluster_reset, install_signal_handlers
+    from kubani.lab.k3s.control import ControlPlaneError
+    from kubani.lab.k3s.reset import cluster_reset
+    from kubani.lab.k3s.server import FatalError, K3sServer, install_signal_handlers
 
     config = _load_config(flags)
     if config is None:
         return 1
     try:
+        bin_dir = _programs(config)
+        name = str(config.get("node-name") or socket.gethostname())
         if config.get("cluster-reset"):
-            return cluster_reset(config, DATA_DIR)
-        server = K3sServer(
-            config, version, node_name=str(config.get("node-name") or socket.gethostname())
-        )
+            return cluster_reset(config, DATA_DIR, bin_dir, name)
+        server = K3sServer(config, version, bin_dir, node_name=name)
         install_signal_handlers(server.stop)
         return server.run()
-    except (FatalError, OSError) as exc:
+    except (FatalError, ControlPlaneError, OSError) as exc:
         return _fatal(str(exc))
 
 
@@ -91,7 +102,7 @@ def _agent(version: str, flags: list[str]) -> int:
     from kubani.lab.k3s.agent import Agent, JoinError
     from kubani.lab.k3s.client import ApiError
     from kubani.lab.k3s.notify import notify
-    from kubani.lab.k3s.server import _heartbeat, install_signal_handlers, kubelet_cert_for
+    from kubani.lab.k3s.server import install_signal_handlers
 
     config = _load_config(flags)
     if config is None:
@@ -108,9 +119,9 @@ def _agent(version: str, flags: list[str]) -> int:
         config,
         str(server),
         str(config.get("node-name") or socket.gethostname()),
+        bin_dir=_programs(config),
         version=version,
-        data_dir=DATA_DIR,
-        heartbeat_s=_heartbeat(config),
+        data_dir=Path(str(config.get("data-dir") or DATA_DIR)),
         stop=stop,
     )
     deadline = time.monotonic() + JOIN_RETRY_S
@@ -118,7 +129,6 @@ def _agent(version: str, flags: list[str]) -> int:
         try:
             agent.join(str(token))
             agent.write_containerd_config()
-            kubelet_cert_for(DATA_DIR, DATA_DIR / "server" / "tls", agent)
             agent.register()
             break
         except (JoinError, ApiError, OSError) as exc:
@@ -127,8 +137,15 @@ def _agent(version: str, flags: list[str]) -> int:
                 return _fatal(message)
             _log_retry(message)
             stop.wait(2)
-    notify("READY=1")
-    agent.heartbeat_forever()
+    try:
+        agent.start_kubelet()
+        notify("READY=1")
+        while not stop.wait(1.0):
+            died = agent.died()
+            if died:
+                return _fatal(f"{died} stopped unexpectedly")
+    finally:
+        agent.stop_kubelet()
     return 0
 
 
@@ -138,8 +155,9 @@ def _snapshot(flags: list[str]) -> int:
     if not flags:
         return _fatal("etcd-snapshot: give save, ls, delete or prune")
     command, rest = flags[0], flags[1:]
-    folder = DATA_DIR / "server" / "db" / "snapshots"
     config = read_config()
+    data_dir = Path(str(config.get("data-dir") or DATA_DIR))
+    folder = data_dir / "server" / "db" / "snapshots"
     if config.get("etcd-snapshot-dir"):
         folder = Path(str(config["etcd-snapshot-dir"]))
     if command == "save":
@@ -149,13 +167,13 @@ def _snapshot(flags: list[str]) -> int:
                 name = flag.split("=", 1)[1]
             elif flag == "--name" and index + 1 < len(rest):
                 name = rest[index + 1]
-        tls = DATA_DIR / "server" / "tls"
+        tls = data_dir / "server" / "tls"
         client = Client(
             "https://127.0.0.1:6443",
             ca_pem=(tls / "server-ca.crt").read_text(),
             cert_file=str(tls / "client-admin.crt"),
             key_file=str(tls / "client-admin.key"),
-            timeout=30,
+            timeout=120,
         )
         try:
             result = client.request("POST", "/v1-k3s/snapshot", {"name": name})
@@ -195,7 +213,25 @@ def _snapshot(flags: list[str]) -> int:
     return _fatal(f"etcd-snapshot: unknown command {command!r}")
 
 
-def main(argv: list[str] | None = None, version: str = "v1.31.4+k3s1") -> int:
+def _kubectl(args: list[str]) -> int:
+    """``k3s kubectl``: the carried kubectl, with the admin kubeconfig unless one is given."""
+    import os
+
+    config = read_config()
+    bin_dir = _programs(config)
+    if bin_dir is None or not (bin_dir / "kube-components").is_file():
+        return _fatal("this k3s carries no kubectl")
+    environment = dict(os.environ)
+    if "KUBECONFIG" not in environment and not any(a.startswith("--kubeconfig") for a in args):
+        environment["KUBECONFIG"] = str(
+            config.get("write-kubeconfig") or "/etc/rancher/k3s/k3s.yaml"
+        )
+    program = str(bin_dir / "kube-components")
+    os.execve(program, [program, "kubectl", *args], environment)
+    return 1  # not reached: execve replaces this process
+
+
+def main(argv: list[str] | None = None, version: str = "v1.35.4+k3s1") -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("--version", "-v", "version"):
         return _version(version)
@@ -210,7 +246,7 @@ def main(argv: list[str] | None = None, version: str = "v1.31.4+k3s1") -> int:
         print("System checks: pass (kubani-lab stand-in)")
         return 0
     if command == "kubectl":
-        return _fatal("this K3s stand-in has no embedded kubectl; use the API or a real kubectl")
+        return _kubectl(rest)
     return _fatal(f"unknown command {command!r}")
 
 

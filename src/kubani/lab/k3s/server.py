@@ -1,4 +1,12 @@
-"""``k3s server``: the stand-in control plane, with K3s's files, modes and endpoints."""
+"""``k3s server``: K3s's files, token, join and supervisor around the real control plane.
+
+The real kube-apiserver, kube-controller-manager and kube-scheduler run from the programs the
+``k3s`` file carries (``control.py``), on kine/SQLite or, with ``cluster-init`` or when
+joining another server, on real embedded etcd. What stays K3s's own glue is here: the
+certificates and token, the supervisor's endpoints on 6443 (``/cacerts``, node join,
+server bootstrap, snapshots), the packaged manifests and their deploy controller, the
+metrics server's stand-in, and the server's own node (its kubelet is KWOK, as on agents).
+"""
 
 from __future__ import annotations
 
@@ -6,31 +14,37 @@ import base64
 import contextlib
 import hashlib
 import json
-import os
-import shutil
 import signal
 import socket
-import ssl
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from kubani.lab.k3s import pki
+from kubani.lab.k3s import deploy, kubelet, metrics, pki
 from kubani.lab.k3s.addons import write_packaged
-from kubani.lab.k3s.agent import Agent
-from kubani.lab.k3s.apiserver import ApiServer, Response, status_error
+from kubani.lab.k3s.agent import Agent, JoinError
 from kubani.lab.k3s.client import ApiError, Client
-from kubani.lab.k3s.config import controller_args, duration_seconds
-from kubani.lab.k3s.controllers import Controllers
-from kubani.lab.k3s.flux import FluxSimulation
-from kubani.lab.k3s.http import KubeHTTPServer
+from kubani.lab.k3s.control import (
+    ControlPlane,
+    ControlPlaneError,
+    ControlPlaneFiles,
+    Etcd,
+    EtcdMember,
+    add_etcd_member,
+    ensure_etcd_pki,
+    ensure_pki,
+    save_snapshot,
+)
 from kubani.lab.k3s.notify import notify
-from kubani.lab.k3s.store import Store
+from kubani.lab.k3s.supervisor import Reply, Request, Supervisor
 
 API_PORT = 6443
+METRICS_PORT = 10251
+DEPLOY_PERIOD_S = 5.0
+FIELD_MANAGER = "k3s"
 DEFAULT_SANS = (
     "kubernetes",
     "kubernetes.default",
@@ -41,6 +55,19 @@ DEFAULT_SANS = (
     "::1",
     "10.43.0.1",
 )
+# What a joining server receives from the first one (paths under server/tls), as K3s's
+# bootstrap data: the cluster's CAs and the service-account key.
+BOOTSTRAP_FILES = (
+    "server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key",
+    "request-header-ca.crt", "request-header-ca.key", "service.key",
+    "etcd/server-ca.crt", "etcd/server-ca.key", "etcd/peer-ca.crt", "etcd/peer-ca.key",
+)  # fmt: skip
+NODE_PASSWORD_REJECTED = (
+    "Node password rejected, duplicate hostname or contents of '/etc/rancher/node/password' "
+    "may not match server node-passwd entry"
+)
+SERVER_ROLE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+ETCD_ROLE_LABEL = "node-role.kubernetes.io/etcd"
 
 
 class FatalError(RuntimeError):
@@ -48,450 +75,30 @@ class FatalError(RuntimeError):
 
 
 def _mode(value: Any, default: int = 0o600) -> int:
-    if value in (None, ""):
-        return default
-    text = str(value)
-    return int(text, 8)
+    return default if value in (None, "") else int(str(value), 8)
 
 
-@dataclass
-class ServerPaths:
-    data_dir: Path
-
-    @property
-    def server(self) -> Path:
-        return self.data_dir / "server"
-
-    @property
-    def tls(self) -> Path:
-        return self.server / "tls"
-
-    @property
-    def token(self) -> Path:
-        return self.server / "token"
-
-    @property
-    def manifests(self) -> Path:
-        return self.server / "manifests"
-
-    @property
-    def db(self) -> Path:
-        return self.server / "db"
-
-    def datastore(self, etcd: bool) -> Path:
-        return self.db / "etcd" / "state.json" if etcd else self.db / "state.json"
-
-    @property
-    def snapshots(self) -> Path:
-        return self.db / "snapshots"
+def _json(status: int, body: Any) -> Reply:
+    return Reply(status, json.dumps(body).encode())
 
 
-@dataclass
-class K3sServer:
-    config: dict[str, Any]
-    version: str
-    data_dir: Path = Path("/var/lib/rancher/k3s")
-    node_name: str = field(default_factory=socket.gethostname)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        self.paths = ServerPaths(Path(self.config.get("data-dir") or self.data_dir))
-        self.etcd = bool(self.config.get("cluster-init")) or (self.paths.db / "etcd").exists()
-
-    # ---- set-up ---------------------------------------------------------------
-
-    @property
-    def node_ip(self) -> str:
-        ips = self.config.get("node-ip") or []
-        return str(ips[0]) if ips else "127.0.0.1"
-
-    @property
-    def advertise(self) -> str:
-        return str(self.config.get("advertise-address") or self.node_ip)
-
-    def _sans(self) -> list[str]:
-        sans = [*DEFAULT_SANS, self.node_name, self.node_ip, self.advertise]
-        sans += [str(s) for s in self.config.get("node-external-ip") or []]
-        sans += [str(s) for s in self.config.get("tls-san") or []]
-        return list(dict.fromkeys(sans))
-
-    def prepare_pki(self) -> None:
-        tls = self.paths.tls
-        pki.make_ca(tls / "server-ca.crt", tls / "server-ca.key", "k3s-server-ca")
-        pki.make_ca(tls / "client-ca.crt", tls / "client-ca.key", "k3s-client-ca")
-        serving = tls / "serving-kube-apiserver.crt"
-        if not serving.exists() or not set(self._sans()) <= set(pki.certificate_sans(serving)):
-            pki.issue(
-                tls / "server-ca.crt",
-                tls / "server-ca.key",
-                serving,
-                tls / "serving-kube-apiserver.key",
-                "kube-apiserver",
-                sans=self._sans(),
-                server=True,
-            )
-        admin = tls / "client-admin.crt"
-        if not admin.exists():
-            pki.issue(
-                tls / "client-ca.crt",
-                tls / "client-ca.key",
-                admin,
-                tls / "client-admin.key",
-                "system:admin",
-                organization="system:masters",
-            )
-
-    def prepare_token(self) -> pki.Token:
-        """The cluster token: given once (or generated), never changed afterwards."""
-        configured = self.config.get("token")
-        token_file = self.config.get("token-file")
-        if not configured and token_file:
-            configured = Path(str(token_file)).read_text().strip()
-        fingerprint = self.paths.db / ".bootstrap-token-hash"
-        ca = self.paths.tls / "server-ca.crt"
-        if configured:
-            token = pki.Token.parse(str(configured))
-            if token.ca_hash and token.ca_hash != pki.ca_hash(ca):
-                raise FatalError("token CA hash does not match the Cluster CA certificate hash")
-        elif self.paths.token.exists():
-            token = pki.Token.parse(self.paths.token.read_text())
-        else:
-            token = pki.Token(pki.new_secret())
-        digest = hashlib.sha256(token.secret.encode()).hexdigest()
-        fingerprint.parent.mkdir(parents=True, exist_ok=True)
-        if fingerprint.exists() and fingerprint.read_text().strip() != digest:
-            raise FatalError("bootstrap data already found and encrypted with different token")
-        fingerprint.write_text(digest + "\n")
-        fingerprint.chmod(0o600)
-        self._write_secret(self.paths.token, token.full(ca) + "\n")
-        node_token = self.paths.server / "node-token"
-        if not node_token.is_symlink():
-            node_token.unlink(missing_ok=True)
-            node_token.symlink_to(self.paths.token)
-        agent_token = self.config.get("agent-token")
-        if agent_token:
-            self._write_secret(
-                self.paths.server / "agent-token",
-                pki.Token(str(agent_token), username="node").full(ca) + "\n",
-            )
-        return token
-
-    @staticmethod
-    def _write_secret(path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_text(text)
-        partial.chmod(0o600)
-        partial.replace(path)
-
-    def write_kubeconfig(self) -> Path:
-        target = Path(str(self.config.get("write-kubeconfig") or "/etc/rancher/k3s/k3s.yaml"))
-        tls = self.paths.tls
-        text = pki.kubeconfig(
-            f"https://127.0.0.1:{API_PORT}",
-            tls / "server-ca.crt",
-            tls / "client-admin.crt",
-            tls / "client-admin.key",
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(text)
-        partial.chmod(_mode(self.config.get("write-kubeconfig-mode")))
-        partial.replace(target)
-        return target
-
-    # ---- authentication -----------------------------------------------------------
-
-    def _authenticate(
-        self, api: ApiServer, headers: dict[str, str], cert: dict[str, Any] | None
-    ) -> bool:
-        if cert:
-            return True  # verified against client-ca by the TLS layer
-        auth = headers.get("authorization", "")
-        if auth.startswith("Bearer node:"):
-            _, name, password = auth.removeprefix("Bearer ").split(":", 2)
-            secret = api.store.get(("", "secrets", "kube-system", f"{name}.node-password.k3s"))
-            if secret is None:
-                return False
-            stored = base64.b64decode(secret["data"]["hash"]).decode()
-            return stored == hashlib.sha256(password.encode()).hexdigest()
-        return False
-
-    def _extra(self, api: ApiServer, token: pki.Token) -> Any:
-        tls = self.paths.tls
-        agent_token = str(self.config.get("agent-token") or "")
-
-        def route(
-            method: str,
-            path: str,
-            headers: dict[str, str],
-            body: bytes,
-            cert: dict[str, Any] | None,
-        ) -> Response | None:
-            if path == "/cacerts":
-                return Response(200, (tls / "server-ca.crt").read_text(), "text/plain")
-            if path == "/ping":
-                return Response(200, "pong", "text/plain")
-            if path == "/v1-k3s/join" and method == "POST":
-                return self._join(api, headers, body, token.secret, agent_token)
-            if path == "/v1-k3s/server-bootstrap" and method == "POST":
-                from kubani.lab.k3s.joining import bootstrap_route
-
-                return bootstrap_route(tls, token.secret, headers)
-            if path == "/v1-k3s/snapshot" and method == "POST":
-                if not cert:
-                    return status_error(401, "Unauthorized", "Unauthorized")
-                return Response(200, self.save_snapshot(api, json.loads(body or b"{}")))
-            return None
-
-        return route
-
-    def _join(
-        self, api: ApiServer, headers: dict[str, str], body: bytes, secret: str, agent_secret: str
-    ) -> Response:
-        auth = headers.get("authorization", "")
-        try:
-            user, _, given = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
-        except ValueError:
-            return status_error(401, "Unauthorized", "Unauthorized")
-        request = json.loads(body or b"{}")
-        valid = given == secret or (user == "node" and agent_secret and given == agent_secret)
-        if not valid or (request.get("role") == "server" and given != secret):
-            return status_error(401, "Unauthorized", "Unauthorized")
-        name, password = str(request.get("name", "")), str(request.get("password", ""))
-        key = ("", "secrets", "kube-system", f"{name}.node-password.k3s")
-        digest = hashlib.sha256(password.encode()).hexdigest()
-        existing = api.store.get(key)
-        if existing is not None and api.store.get(("", "nodes", "", name)) is None:
-            # K3s removes a node's password secret with the node: a deleted node may rejoin.
-            api.store.delete(key)
-            existing = None
-        if existing is not None and base64.b64decode(existing["data"]["hash"]).decode() != digest:
-            return status_error(
-                403,
-                "Forbidden",
-                "Node password rejected, duplicate hostname or "
-                "contents of '/etc/rancher/node/password' may not match server "
-                "node-passwd entry",
-            )
-        if existing is None:
-            api.store.create(
-                key,
-                {
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "type": "k3s.cattle.io/node-password",
-                    "metadata": {"name": key[3], "namespace": "kube-system"},
-                    "immutable": True,
-                    "data": {"hash": base64.b64encode(digest.encode()).decode()},
-                },
-            )
-        return Response(200, {"token": f"node:{name}:{password}"})
-
-    # ---- kubelets and metrics ---------------------------------------------------------
-
-    def _kubelet(self, node: dict[str, Any], path: str) -> Response:
-        address = next(
-            (
-                a["address"]
-                for a in (node.get("status") or {}).get("addresses") or []
-                if a.get("type") == "InternalIP"
-            ),
-            None,
-        )
-        if address is None:
-            return status_error(503, "ServiceUnavailable", "node has no InternalIP")
-        client = Client(f"https://{address}:10250", timeout=3)
-        try:
-            data = client.request("GET", "/" + path, raw=True)
-        except (ApiError, OSError) as exc:
-            return status_error(
-                503,
-                "ServiceUnavailable",
-                f"error trying to reach service: dial tcp {address}:10250: {exc}",
-            )
-        return Response(200, data)
-
-    def _metrics(self, api: ApiServer) -> Any:
-        def provide(plural: str, namespace: str | None) -> list[dict[str, Any]]:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            if plural == "pods":
-                pods = api.store.list("", "pods", namespace)[0]
-                return [
-                    {
-                        "metadata": {
-                            "name": p["metadata"]["name"],
-                            "namespace": p["metadata"]["namespace"],
-                            "creationTimestamp": stamp,
-                            "labels": p["metadata"].get("labels", {}),
-                        },
-                        "timestamp": stamp,
-                        "window": "10s",
-                        "containers": [
-                            {"name": c.get("name"), "usage": {"cpu": "0", "memory": "0Ki"}}
-                            for c in (p.get("spec") or {}).get("containers") or []
-                        ],
-                    }
-                    for p in pods
-                    if (p.get("status") or {}).get("phase") == "Running"
-                ]
-            nodes = [
-                n
-                for n in api.store.list("", "nodes")[0]
-                if any(
-                    c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (n.get("status") or {}).get("conditions") or []
-                )
-            ]
-
-            def one(node: dict[str, Any]) -> dict[str, Any] | None:
-                response = self._kubelet(node, "stats/summary")
-                if response.status != 200:
-                    return None
-                summary = json.loads(response.encode())["node"]
-                return {
-                    "metadata": {
-                        "name": node["metadata"]["name"],
-                        "creationTimestamp": stamp,
-                        "labels": node["metadata"].get("labels", {}),
-                    },
-                    "timestamp": summary["cpu"]["time"],
-                    "window": "10s",
-                    "usage": {
-                        "cpu": f"{summary['cpu']['usageNanoCores']}n",
-                        "memory": f"{summary['memory']['workingSetBytes'] // 1024}Ki",
-                    },
-                }
-
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                return [m for m in pool.map(one, nodes) if m is not None]
-
-        return provide
-
-    # ---- snapshots ------------------------------------------------------------------
-
-    def save_snapshot(self, api: ApiServer, request: dict[str, Any]) -> dict[str, Any]:
-        if not self.etcd:
-            raise FatalError("etcd datastore disabled")
-        folder = Path(str(self.config.get("etcd-snapshot-dir") or self.paths.snapshots))
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"{request.get('name') or 'on-demand'}-{self.node_name}-{int(time.time())}"
-        target = folder / name
-        data = json.dumps(api.store.dump()).encode()
-        target.write_bytes(data)
-        target.chmod(0o600)
-        retention = int(self.config.get("etcd-snapshot-retention") or 5)
-        prefix = str(request.get("name") or "on-demand") + "-"
-        kept = sorted(
-            (p for p in folder.iterdir() if p.name.startswith(prefix)),
-            key=lambda p: p.stat().st_mtime,
-        )
-        for old in kept[:-retention]:
-            old.unlink()
-        return {"name": name, "location": f"file://{target}", "size": len(data)}
-
-    # ---- running ----------------------------------------------------------------------
-
-    def run(self) -> int:
-        if self.config.get("server"):
-            from kubani.lab.k3s.joining import run_joining_server
-
-            return run_joining_server(self, self.version)
-        self.prepare_pki()
-        token = self.prepare_token()
-        datastore = self.paths.datastore(self.etcd)
-        datastore.parent.mkdir(parents=True, exist_ok=True)
-        store = Store(datastore)
-        api = ApiServer(store, version=self.version, advertise=f"{self.advertise}:{API_PORT}")
-        api.node_proxy = self._kubelet
-        disabled = {str(d) for d in self.config.get("disable") or []}
-        if "metrics-server" not in disabled:
-            api.metrics = self._metrics(api)
-        tls = self.paths.tls
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(
-            str(tls / "serving-kube-apiserver.crt"), str(tls / "serving-kube-apiserver.key")
-        )
-        context.load_verify_locations(str(tls / "client-ca.crt"))
-        context.verify_mode = ssl.CERT_OPTIONAL
-        bind = str(self.config.get("bind-address") or "0.0.0.0")
-        http = KubeHTTPServer(
-            (bind, API_PORT),
-            api,
-            context,
-            lambda h, c: self._authenticate(api, h, c),
-            self._extra(api, token),
-        )
-        http.serve_in_thread()
-        write_packaged(self.paths.manifests, disabled)
-        grace = duration_seconds(
-            controller_args(self.config).get("node-monitor-grace-period", "40s"), 40.0
-        )
-        controllers = Controllers(
-            api, grace_s=grace, manifests=self.paths.manifests, disabled=disabled
-        )
-        threading.Thread(target=controllers.run_forever, daemon=True, name="controllers").start()
-        flux = FluxSimulation(store, self.paths.server / "flux-artifacts", self.stop)
-        threading.Thread(target=flux.run_forever, daemon=True, name="flux").start()
-        self.write_kubeconfig()
-        agent = Agent(
-            self.config,
-            f"https://127.0.0.1:{API_PORT}",
-            self.node_name,
-            is_server=True,
-            etcd=self.etcd,
-            version=self.version,
-            data_dir=self.paths.data_dir,
-            heartbeat_s=_heartbeat(self.config),
-            stop=self.stop,
-        )
-        agent.join(token.secret)
-        agent.write_containerd_config()
-        self._kubelet_cert(agent)
-        agent.register()
-        threading.Thread(target=agent.heartbeat_forever, daemon=True, name="heartbeat").start()
-        notify("READY=1")
-        _log("info", f"k3s is up and running; node {self.node_name} registered")
-        saved = store.revision
-        while not self.stop.wait(2.0):
-            if store.revision != saved:
-                store.save()
-                saved = store.revision
-        store.save()
-        http.shutdown()
-        return 0
-
-    def _kubelet_cert(self, agent: Agent) -> None:
-        kubelet_cert_for(self.paths.data_dir, self.paths.tls, agent)
+def _unauthorized() -> Reply:
+    return _json(401, {"kind": "Status", "status": "Failure", "code": 401,
+                       "reason": "Unauthorized", "message": "Unauthorized"})  # fmt: skip
 
 
-def kubelet_cert_for(data_dir: Path, tls: Path, agent: Agent) -> None:
-    """Serving certificate for the node's kubelet endpoint, from the server CA when local."""
-    cert = data_dir / "agent" / "serving-kubelet.crt"
-    key = data_dir / "agent" / "serving-kubelet.key"
-    if not cert.exists():
-        if (tls / "server-ca.key").exists():
-            pki.issue(
-                tls / "server-ca.crt",
-                tls / "server-ca.key",
-                cert,
-                key,
-                agent.node_name,
-                sans=[agent.node_name, agent.node_ip],
-                server=True,
-            )
-        else:
-            pki.make_ca(cert, key, agent.node_name)
-    agent.serve_kubelet(cert, key)
+def _basic(request: Request) -> tuple[str, str]:
+    auth = request.headers.get("authorization", "")
+    if not auth.startswith("Basic "):
+        return "", ""
+    try:
+        user, _, secret = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
+    except ValueError:
+        return "", ""
+    return user, secret
 
 
-def _heartbeat(config: dict[str, Any]) -> float:
-    from kubani.lab.k3s.config import kubelet_args
-
-    return duration_seconds(kubelet_args(config).get("node-status-update-frequency", "10s"), 10.0)
-
-
-def _log(level: str, message: str) -> None:
+def log(level: str, message: str) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     print(f'time="{stamp}" level={level} msg="{message}"', flush=True)
 
@@ -504,24 +111,429 @@ def install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def cluster_reset(config: dict[str, Any], data_dir: Path) -> int:
-    """``k3s server --cluster-reset [--cluster-reset-restore-path=FILE]`` with K3s stopped."""
-    paths = ServerPaths(Path(config.get("data-dir") or data_dir))
-    target = paths.datastore(True)
-    restore = config.get("cluster-reset-restore-path")
-    if restore:
-        source = Path(str(restore))
-        if not source.exists():
-            raise FatalError(f"failed to restore snapshot: {source}: no such file")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        target.chmod(0o600)
-    with contextlib.suppress(FileNotFoundError):
-        os.utime(target)
-    _log(
-        "info",
-        "Managed etcd cluster membership has been reset, restart without --cluster-reset "
-        "flag now. Backup and delete ${datadir}/server/db on each peer etcd server and "
-        "rejoin the nodes",
-    )
-    return 0
+@dataclass
+class K3sServer:
+    config: dict[str, Any]
+    version: str
+    bin_dir: Path | None
+    data_dir: Path = Path("/var/lib/rancher/k3s")
+    node_name: str = field(default_factory=socket.gethostname)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.config.get("data-dir") or self.data_dir)
+        self.files = ControlPlaneFiles(self.data_dir / "server")
+        self.joining = bool(self.config.get("server"))
+        self.etcd = (
+            bool(self.config.get("cluster-init")) or self.joining or self.files.etcd_data.exists()
+        )
+        self.plane: ControlPlane | None = None
+        self.member = EtcdMember(self.node_name, self.node_ip)
+        self.token: pki.Token | None = None
+
+    # ---- set-up ---------------------------------------------------------------
+
+    @property
+    def node_ip(self) -> str:
+        ips = self.config.get("node-ip") or []
+        if ips:
+            return str(ips[0])
+        with contextlib.suppress(OSError):
+            return socket.gethostbyname(socket.gethostname())
+        return "127.0.0.1"
+
+    @property
+    def advertise(self) -> str:
+        return str(self.config.get("advertise-address") or self.node_ip)
+
+    @property
+    def binary(self) -> Path:
+        if self.bin_dir is None or not (self.bin_dir / "kube-components").is_file():
+            raise FatalError("this k3s carries no control plane (no kube-components payload)")
+        return self.bin_dir / "kube-components"
+
+    @property
+    def disabled(self) -> set[str]:
+        return {str(d) for d in self.config.get("disable") or []}
+
+    def _sans(self) -> list[str]:
+        sans = [*DEFAULT_SANS, self.node_name, self.node_ip, self.advertise]
+        sans += [str(s) for s in self.config.get("node-external-ip") or []]
+        sans += [str(s) for s in self.config.get("tls-san") or []]
+        return list(dict.fromkeys(sans))
+
+    def _configured_token(self) -> str | None:
+        configured = self.config.get("token")
+        token_file = self.config.get("token-file")
+        if not configured and token_file:
+            configured = Path(str(token_file)).read_text().strip()
+        return str(configured) if configured else None
+
+    def prepare_token(self) -> pki.Token:
+        """The cluster token: given once (or generated), never changed afterwards."""
+        configured = self._configured_token()
+        token_path = self.files.server / "token"
+        fingerprint = self.files.db / ".bootstrap-token-hash"
+        ca = self.files.tls / "server-ca.crt"
+        if configured:
+            token = pki.Token.parse(configured)
+            if token.ca_hash and token.ca_hash != pki.ca_hash(ca):
+                raise FatalError("token CA hash does not match the Cluster CA certificate hash")
+        elif token_path.exists():
+            token = pki.Token.parse(token_path.read_text())
+        else:
+            token = pki.Token(pki.new_secret())
+        digest = hashlib.sha256(token.secret.encode()).hexdigest()
+        if fingerprint.exists() and fingerprint.read_text().strip() != digest:
+            raise FatalError("bootstrap data already found and encrypted with different token")
+        pki.write_file(fingerprint, (digest + "\n").encode())
+        pki.write_file(token_path, (token.full(ca) + "\n").encode())
+        node_token = self.files.server / "node-token"
+        if not node_token.is_symlink():
+            node_token.unlink(missing_ok=True)
+            node_token.symlink_to(token_path)
+        agent_token = self.config.get("agent-token")
+        if agent_token:
+            text = pki.Token(str(agent_token), username="node").full(ca) + "\n"
+            pki.write_file(self.files.server / "agent-token", text.encode())
+        return token
+
+    def bootstrap_from(self, upstream: str) -> None:
+        """A joining server: the cluster's CAs and keys from the first server, fetched with
+        the server token after checking the CA against the token's hash."""
+        token = pki.Token.parse(self._configured_token() or "")
+        if not token.secret:
+            raise FatalError("a joining server needs the cluster token")
+        try:
+            ca_pem = Client(upstream).request("GET", "/cacerts", raw=True).decode()
+        except (ApiError, OSError) as exc:
+            raise FatalError(f"failed to get CA certs from {upstream}/cacerts: {exc}") from exc
+        if token.ca_hash and hashlib.sha256(ca_pem.encode()).hexdigest() != token.ca_hash:
+            raise FatalError("token CA hash does not match the Cluster CA certificate hash")
+        bootstrap = Client(
+            upstream,
+            ca_pem=ca_pem,
+            headers={"Authorization": pki.basic_auth("server", token.secret)},
+            timeout=30,
+        )
+        try:
+            reply = bootstrap.request("POST", "/v1-k3s/server-bootstrap", {})
+        except (ApiError, OSError) as exc:
+            raise FatalError(f"{upstream}/v1-k3s/server-bootstrap: {exc}") from exc
+        if reply.get("datastore") != "etcd":
+            raise FatalError(
+                f"{upstream} does not use embedded etcd; servers can only join a cluster "
+                "started with --cluster-init"
+            )
+        for name in BOOTSTRAP_FILES:
+            mode = 0o600 if name.endswith(".key") else 0o644
+            pki.write_file(self.files.tls / name, str(reply["files"][name]).encode(), mode)
+
+    def write_kubeconfig(self) -> Path:
+        target = Path(str(self.config.get("write-kubeconfig") or "/etc/rancher/k3s/k3s.yaml"))
+        tls = self.files.tls
+        text = pki.kubeconfig(
+            f"https://127.0.0.1:{API_PORT}",
+            tls / "server-ca.crt",
+            tls / "client-admin.crt",
+            tls / "client-admin.key",
+        )
+        pki.write_file(target, text.encode(), _mode(self.config.get("write-kubeconfig-mode")))
+        return target
+
+    def _etcd(self) -> Etcd | None:
+        if not self.etcd:
+            return None
+        ensure_etcd_pki(self.files, self.member)
+        if not self.joining or self.files.etcd_data.exists():
+            return Etcd(self.member, (self.member,), "new")
+        upstream = urlsplit(str(self.config["server"]))
+        first = EtcdMember("", upstream.hostname or "127.0.0.1")
+        try:
+            cluster = add_etcd_member(self.files, first, self.member)
+        except (ApiError, OSError) as exc:
+            raise FatalError(f"cannot join etcd at {first.client_url}: {exc}") from exc
+        return Etcd(self.member, cluster, "existing")
+
+    def control_plane(self) -> ControlPlane:
+        return ControlPlane(
+            self.binary,
+            self.files,
+            advertise_address=self.advertise,
+            apiserver_args=[str(a) for a in self.config.get("kube-apiserver-arg") or []],
+            controller_manager_args=[
+                str(a) for a in self.config.get("kube-controller-manager-arg") or []
+            ],
+            scheduler_args=[str(a) for a in self.config.get("kube-scheduler-arg") or []],
+            etcd_args=[str(a) for a in self.config.get("etcd-arg") or []],
+            leader_elect=self.etcd,
+            etcd=self._etcd(),
+            output=self.data_dir / "server" / "logs",
+            log=lambda message: log("info", message),
+        )
+
+    # ---- the supervisor's own endpoints -------------------------------------------
+
+    def route(self, request: Request) -> Reply | None:
+        tls = self.files.tls
+        if request.path == "/cacerts":
+            return Reply(200, (tls / "server-ca.crt").read_bytes(), "text/plain")
+        if request.path == "/ping":
+            return Reply(200, b"pong", "text/plain")
+        if request.method != "POST":
+            return None
+        if request.path == "/v1-k3s/join":
+            return self._join(request)
+        if request.path == "/v1-k3s/server-bootstrap":
+            user, secret = _basic(request)
+            if self.token is None or user != "server" or secret != self.token.secret:
+                return _unauthorized()
+            files = {name: (tls / name).read_text() for name in BOOTSTRAP_FILES if self.etcd}
+            return _json(200, {"datastore": "etcd" if self.etcd else "kine", "files": files})
+        if request.path == "/v1-k3s/snapshot":
+            if request.identity is None or "system:masters" not in request.identity.groups:
+                return _unauthorized()
+            try:
+                return _json(200, self.save_snapshot(json.loads(request.body or b"{}")))
+            except (ControlPlaneError, ApiError, OSError, ValueError) as exc:
+                return _json(500, {"message": f"failed to save snapshot: {exc}"})
+        return None
+
+    def _join(self, request: Request) -> Reply:
+        """A node presents the token and its password; it gets its kubelet's certificates."""
+        user, secret = _basic(request)
+        agent_token = str(self.config.get("agent-token") or "")
+        try:
+            asked = json.loads(request.body or b"{}")
+        except ValueError:
+            return _json(400, {"message": "the join request is not JSON"})
+        valid = self.token is not None and secret == self.token.secret
+        if not valid and user == "node" and agent_token and secret == agent_token:
+            valid = asked.get("role") != "server"
+        if not valid:
+            return _unauthorized()
+        name, address = str(asked.get("name") or ""), str(asked.get("address") or "")
+        if not name or not address:
+            return _json(400, {"message": "a join request names the node and its address"})
+        try:
+            accepted = self._check_node_password(name, str(asked.get("password") or ""))
+        except (ApiError, OSError) as exc:
+            return _json(503, {"message": f"cannot check the node password: {exc}"})
+        if not accepted:
+            return _json(403, {"kind": "Status", "code": 403, "message": NODE_PASSWORD_REJECTED})
+        return _json(200, self._kubelet_credentials(name, address))
+
+    def _check_node_password(self, name: str, password: str) -> bool:
+        """K3s keeps a hash of each node's password in a Secret; another machine claiming the
+        same name is refused. A node deleted from the cluster may join again."""
+        assert self.plane is not None
+        client = self.plane.admin_client()
+        path = f"/api/v1/namespaces/kube-system/secrets/{name}.node-password.k3s"
+        digest = hashlib.sha256(password.encode()).hexdigest()
+        try:
+            secret = client.request("GET", path)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            secret = None
+        if secret is not None:
+            try:
+                client.request("GET", f"/api/v1/nodes/{name}")
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                client.request("DELETE", path)
+                secret = None
+        if secret is not None:
+            stored = base64.b64decode((secret.get("data") or {}).get("hash") or "").decode()
+            return stored == digest
+        client.request(
+            "POST",
+            "/api/v1/namespaces/kube-system/secrets",
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "k3s.cattle.io/node-password",
+                "metadata": {"name": f"{name}.node-password.k3s", "namespace": "kube-system"},
+                "immutable": True,
+                "data": {"hash": base64.b64encode(digest.encode()).decode()},
+            },
+        )
+        return True
+
+    def _kubelet_credentials(self, name: str, address: str) -> dict[str, str]:
+        tls = self.files.tls
+        folder = self.files.server / "agents" / name
+        user, groups = kubelet.kubelet_identity(name)
+        pki.issue(tls / "client-ca.crt", tls / "client-ca.key", folder / "client-kubelet.crt",
+                  folder / "client-kubelet.key", user, organizations=groups)  # fmt: skip
+        pki.issue(tls / "server-ca.crt", tls / "server-ca.key", folder / "serving-kubelet.crt",
+                  folder / "serving-kubelet.key", name, sans=[name, address],
+                  server=True)  # fmt: skip
+        reply = {"server-ca.crt": (tls / "server-ca.crt").read_text()}
+        for stem in ("client-kubelet", "serving-kubelet"):
+            for suffix in ("crt", "key"):
+                reply[f"{stem}.{suffix}"] = (folder / f"{stem}.{suffix}").read_text()
+        return reply
+
+    # ---- snapshots ------------------------------------------------------------------
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return Path(str(self.config.get("etcd-snapshot-dir") or self.files.db / "snapshots"))
+
+    def save_snapshot(self, request: dict[str, Any]) -> dict[str, Any]:
+        if not self.etcd:
+            raise ControlPlaneError("etcd datastore disabled")
+        prefix = str(request.get("name") or "on-demand")
+        name = f"{prefix}-{self.node_name}-{int(time.time())}"
+        target = self.snapshot_dir / name
+        size = save_snapshot(self.files, self.member, target)
+        retention = int(self.config.get("etcd-snapshot-retention") or 5)
+        kept = sorted(
+            (p for p in self.snapshot_dir.iterdir() if p.name.startswith(prefix + "-")),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for old in kept[:-retention]:
+            old.unlink()
+        return {"name": name, "location": f"file://{target}", "size": size}
+
+    # ---- K3s's own controllers ------------------------------------------------------
+
+    def _kubectl(self, args: list[str]) -> Any:
+        import subprocess
+
+        return subprocess.run(
+            [str(self.binary), "kubectl", f"--kubeconfig={self.files.kubeconfig('supervisor')}",
+             *args],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    def _deploy_forever(self) -> None:
+        assert self.plane is not None
+        controller = deploy.DeployController(
+            self.files.server / "manifests",
+            self.plane.admin_client(),
+            self._kubectl,
+            frozenset(self.disabled),
+        )
+        while True:
+            with contextlib.suppress(ApiError, OSError):
+                controller.tick()
+            if self.stop.wait(DEPLOY_PERIOD_S):
+                return
+
+    def _serve_metrics(self) -> metrics.MetricsServer:
+        """The packaged metrics-server's part: this server answers metrics.k8s.io for the
+        aggregator, from each Ready node's stats/summary."""
+        assert self.plane is not None
+        tls, admin = self.files.tls, self.plane.admin_client()
+        pki.issue(tls / "server-ca.crt", tls / "server-ca.key", tls / "serving-metrics.crt",
+                  tls / "serving-metrics.key", "metrics-server",
+                  sans=[self.node_ip, "metrics-server.kube-system.svc"],
+                  server=True)  # fmt: skip
+
+        def summary(node: dict[str, Any]) -> dict[str, Any] | None:
+            addresses = (node.get("status") or {}).get("addresses") or []
+            address = next((a["address"] for a in addresses if a["type"] == "InternalIP"), None)
+            if address is None:
+                return None
+            try:
+                data = Client(f"https://{address}:10250", timeout=3).request(
+                    "GET", "/stats/summary"
+                )
+            except (ApiError, OSError, ValueError):
+                return None
+            return data if isinstance(data, dict) else None
+
+        source = metrics.MetricsSource(lambda path: admin.request("GET", path)["items"], summary)
+        server = metrics.MetricsServer(
+            (self.node_ip, METRICS_PORT),
+            source,
+            tls / "serving-metrics.crt",
+            tls / "serving-metrics.key",
+            tls / "request-header-ca.crt",
+        )
+        server.serve_in_thread()
+        ca = (tls / "server-ca.crt").read_bytes()
+        for path, body in metrics.registration(self.node_ip, METRICS_PORT, ca):
+            name = body["metadata"]["name"]
+            admin.request(
+                "PATCH",
+                f"{path}/{name}?fieldManager={FIELD_MANAGER}&force=true",
+                body,
+                content_type="application/apply-patch+yaml",
+            )
+        return server
+
+    def label_own_node(self) -> None:
+        """K3s marks its servers' nodes with their roles (a kubelet may not)."""
+        assert self.plane is not None
+        labels = dict.fromkeys(SERVER_ROLE_LABELS, "true")
+        if self.etcd:
+            labels[ETCD_ROLE_LABEL] = "true"
+        self.plane.admin_client().request(
+            "PATCH",
+            f"/api/v1/nodes/{self.node_name}",
+            {"metadata": {"labels": labels}},
+            "application/merge-patch+json",
+        )
+
+    # ---- running ----------------------------------------------------------------------
+
+    def start_control_plane(self) -> ControlPlane:
+        if self.joining:
+            self.bootstrap_from(str(self.config["server"]).rstrip("/"))
+        ensure_pki(self.files, self._sans())
+        self.token = self.prepare_token()
+        self.plane = self.control_plane()
+        try:
+            self.plane.start()
+        except ControlPlaneError:
+            self.plane.stop()
+            raise
+        return self.plane
+
+    def run(self) -> int:
+        plane = self.start_control_plane()
+        bind = str(self.config.get("bind-address") or "0.0.0.0")
+        supervisor = Supervisor((bind, API_PORT), self.files.tls, plane.api_port, self.route)
+        agent = Agent(
+            self.config,
+            f"https://127.0.0.1:{API_PORT}",
+            self.node_name,
+            bin_dir=self.bin_dir,
+            is_server=True,
+            version=self.version,
+            data_dir=self.data_dir,
+            stop=self.stop,
+        )
+        metrics_server = None
+        try:
+            supervisor.start()
+            write_packaged(self.files.server / "manifests", self.disabled)
+            threading.Thread(target=self._deploy_forever, daemon=True, name="deploy").start()
+            if "metrics-server" not in self.disabled:
+                metrics_server = self._serve_metrics()
+            self.write_kubeconfig()
+            assert self.token is not None
+            agent.join(self.token.secret)
+            agent.write_containerd_config()
+            agent.register()
+            self.label_own_node()
+            agent.start_kubelet()
+            notify("READY=1")
+            log("info", f"k3s is up and running; node {self.node_name} registered")
+            while not self.stop.wait(1.0):
+                died = plane.died() or agent.died()
+                if died:
+                    raise FatalError(f"{died} stopped unexpectedly")
+        except (JoinError, ApiError) as exc:
+            raise FatalError(f"cannot register node {self.node_name}: {exc}") from exc
+        finally:
+            agent.stop_kubelet()
+            if metrics_server is not None:
+                metrics_server.shutdown()
+            supervisor.stop()
+            plane.stop()
+        return 0

@@ -180,7 +180,10 @@ class Supervisor:
                     headers[name.strip().lower()] = value.strip()
             length = int(headers.get("content-length") or 0)
             body = await reader.readexactly(length) if length else b""
-            reply = self.route(Request(method, path, headers, body, identity))
+            # K3s's own work (joins, snapshots) may take a while: off the relaying loop.
+            reply = await asyncio.get_running_loop().run_in_executor(
+                None, self.route, Request(method, path, headers, body, identity)
+            )
             if reply is None:
                 reply = Reply(404, b'{"kind":"Status","status":"Failure","code":404}')
             writer.write(
