@@ -10,9 +10,11 @@ import hashlib
 import stat
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import kubani
 from kubani.lab.k3s.payload import BIN, PAYLOAD_PREFIX
+from kubani.lab.k3s.podruntime import FLUX_CONTROLLER_TAG, FLUX_IMAGES
 
 _PACKAGE_ROOT = Path(kubani.__file__).parent
 # What the stand-ins may import: the lab package only (stdlib + python3-yaml/cryptography).
@@ -111,87 +113,178 @@ def build_k3s_artifacts(
     return folder
 
 
-FLUX_VERSION = "v2.4.0"
-# Controller images of that Flux release (what its install.yaml deploys).
-FLUX_CONTROLLERS = {
-    "source-controller": "ghcr.io/fluxcd/source-controller:v1.4.1",
-    "kustomize-controller": "ghcr.io/fluxcd/kustomize-controller:v1.4.0",
-    "helm-controller": "ghcr.io/fluxcd/helm-controller:v1.1.0",
-    "notification-controller": "ghcr.io/fluxcd/notification-controller:v1.4.0",
-}
+# The Flux line whose controllers the lab builds (source- and kustomize-controller v1.9.x
+# ship with Flux v2.9), installed as `flux install --components=source-controller,
+# kustomize-controller` would: only the controllers the lab runs.
+FLUX_VERSION = "v2.9"
+FLUX_NAMESPACE = "flux-system"
+_FLUX_LABELS = {"app.kubernetes.io/part-of": "flux", "app.kubernetes.io/instance": FLUX_NAMESPACE}
+_EVENTS = f"--events-addr=http://notification-controller.{FLUX_NAMESPACE}.svc.cluster.local./"
+# Each controller's arguments, as in Flux's own manifests.
+_FLUX_ARGS = {
+    "source-controller": [
+        _EVENTS, "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json",
+        "--enable-leader-election", "--storage-path=/data",
+        "--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc.cluster.local.",
+    ],
+    "kustomize-controller": [
+        _EVENTS, "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json",
+        "--enable-leader-election",
+    ],
+}  # fmt: skip
 
 
-def flux_components(version: str = FLUX_VERSION) -> list[dict[str, object]]:
-    """The objects of a Flux components manifest (``install.yaml``): namespace, CRDs with
-    Kubani's Flux schemas, service accounts and the controllers' Deployments."""
-    from kubani.gitops.flux_schema import custom_resource_definitions
+def _flux_rbac(controllers: list[str]) -> list[dict[str, Any]]:
+    """Flux's crd-controller role (its own resources, leader election, events, reading
+    Secrets and ConfigMaps) for every controller, and cluster-admin for the one that applies
+    what the repository holds (cluster-reconciler)."""
+    subjects = [
+        {"kind": "ServiceAccount", "name": name, "namespace": FLUX_NAMESPACE}
+        for name in controllers
+    ]
+    role = f"crd-controller-{FLUX_NAMESPACE}"
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": role, "labels": _FLUX_LABELS},
+            "rules": [
+                {"apiGroups": ["source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"],
+                 "resources": ["*"], "verbs": ["*"]},
+                {"apiGroups": [""], "resources": ["namespaces", "secrets", "configmaps",
+                                                  "serviceaccounts"],
+                 "verbs": ["get", "list", "watch"]},
+                {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+                {"apiGroups": [""], "resources": ["configmaps"],
+                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": role, "labels": _FLUX_LABELS},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": role},
+            "subjects": subjects,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": f"cluster-reconciler-{FLUX_NAMESPACE}", "labels": _FLUX_LABELS},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "cluster-admin"},
+            "subjects": [s for s in subjects if s["name"] == "kustomize-controller"],
+        },
+    ]  # fmt: skip
 
-    labels = {"app.kubernetes.io/part-of": "flux", "app.kubernetes.io/version": version}
-    objects: list[dict[str, object]] = [
+
+def _flux_deployment(name: str, image: str) -> dict[str, Any]:
+    selector = {"app": name}
+    container: dict[str, Any] = {
+        "name": "manager",
+        "image": image,
+        "args": _FLUX_ARGS[name],
+        "env": [{"name": "RUNTIME_NAMESPACE",
+                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+        "ports": [{"containerPort": 8080, "name": "http-prom"},
+                  {"containerPort": 9440, "name": "healthz"}],
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                      "limits": {"cpu": "1", "memory": "1Gi"}},
+        "volumeMounts": [{"name": "temp", "mountPath": "/tmp"}],
+    }  # fmt: skip
+    volumes: list[dict[str, Any]] = [{"name": "temp", "emptyDir": {}}]
+    if name == "source-controller":
+        container["ports"].append({"containerPort": 9090, "name": "http"})
+        container["volumeMounts"].append({"name": "data", "mountPath": "/data"})
+        volumes.append({"name": "data", "emptyDir": {}})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": FLUX_NAMESPACE,
+            "labels": {
+                **_FLUX_LABELS,
+                "app.kubernetes.io/component": name,
+                "control-plane": "controller",
+            },
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": selector},
+                "spec": {
+                    "serviceAccountName": name,
+                    "priorityClassName": "system-cluster-critical",
+                    "terminationGracePeriodSeconds": 10,
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def flux_components(crd_files: list[Path]) -> list[dict[str, Any]]:
+    """The objects of a Flux components manifest (``install.yaml``) for the controllers the
+    lab runs: namespace, the controllers' own CRDs, service accounts, RBAC, the
+    source-controller's Service and the Deployments."""
+    import yaml
+
+    objects: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": FLUX_NAMESPACE, "labels": _FLUX_LABELS}},
+    ]  # fmt: skip
+    for path in sorted(crd_files, key=lambda p: p.name):
+        objects += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    controllers = sorted(FLUX_IMAGES.values())
+    objects += [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": name, "namespace": FLUX_NAMESPACE, "labels": _FLUX_LABELS}}
+        for name in controllers
+    ]  # fmt: skip
+    objects += _flux_rbac(controllers)
+    objects.append(
         {
             "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": "flux-system", "labels": labels},
+            "kind": "Service",
+            "metadata": {
+                "name": "source-controller",
+                "namespace": FLUX_NAMESPACE,
+                "labels": _FLUX_LABELS,
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {"app": "source-controller"},
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http"}],
+            },
         }
+    )
+    objects += [
+        _flux_deployment(name, f"{repository}:{tag}")
+        for repository, name in FLUX_IMAGES.items()
+        for tag in [FLUX_CONTROLLER_TAG]
     ]
-    objects += custom_resource_definitions()
-    for name, image in FLUX_CONTROLLERS.items():
-        selector = {"app": name}
-        objects.append(
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": {"name": name, "namespace": "flux-system", "labels": labels},
-            }
-        )
-        objects.append(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {
-                    "name": name,
-                    "namespace": "flux-system",
-                    "labels": {**labels, "control-plane": "controller"},
-                },
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": selector},
-                    "template": {
-                        "metadata": {"labels": selector},
-                        "spec": {
-                            "serviceAccountName": name,
-                            "priorityClassName": "system-cluster-critical",
-                            "containers": [
-                                {
-                                    "name": "manager",
-                                    "image": image,
-                                    "args": ["--watch-all-namespaces=true", "--log-level=info"],
-                                    "resources": {
-                                        "requests": {"cpu": "50m", "memory": "64Mi"},
-                                        "limits": {"cpu": "1", "memory": "1Gi"},
-                                    },
-                                }
-                            ],
-                        },
-                    },
-                },
-            }
-        )
     return objects
 
 
-def build_flux_manifest(folder: Path, version: str = FLUX_VERSION) -> Path:
-    """The lab's ``install.yaml`` for the simulated Flux, with its sha256 beside it."""
+def build_flux_manifest(folder: Path, crd_files: list[Path]) -> Path:
+    """The lab's ``install.yaml`` (the release's objects for the controllers the K3s stand-in
+    runs), with its sha256 beside it."""
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "install.yaml"
     header = (
-        f"# Flux {version} components for the Kubani lab: the release's objects, whose\n"
-        "# controllers the K3s stand-in simulates (see kubani/lab/README.md).\n"
+        f"# Flux {FLUX_VERSION} components for the Kubani lab (source-controller and\n"
+        f"# kustomize-controller {FLUX_CONTROLLER_TAG}); the K3s stand-in runs the real\n"
+        "# controllers for these Deployments (see kubani/lab/README.md).\n"
     )
     text = header + "---\n".join(
-        yaml.safe_dump(obj, sort_keys=False) for obj in flux_components(version)
+        yaml.safe_dump(obj, sort_keys=False) for obj in flux_components(crd_files)
     )
     if not target.exists() or target.read_text() != text:
         target.write_text(text)

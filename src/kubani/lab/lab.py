@@ -452,7 +452,8 @@ class Lab:
         binaries, files = self._k3s_payload()
         for version in K3S_VERSIONS:
             build_k3s_artifacts(self.k3s_artifacts(version), version, binaries, files)
-        build_flux_manifest(self.flux_artifacts)
+        flux, _ = ensure_built(FLUX, self.cache)
+        build_flux_manifest(self.flux_artifacts, sorted((flux / "assets").rglob("*.yaml")))
         daemon = self.management(state)
         wrapper = self.bin_dir / "tailscale"
         wrapper.write_text(

@@ -33,6 +33,7 @@ from kubani.lab.k3s import hoststats, kubelet, pki
 from kubani.lab.k3s.client import ApiError, Client
 from kubani.lab.k3s.config import kubelet_args
 from kubani.lab.k3s.pki import Token, basic_auth
+from kubani.lab.k3s.podruntime import PodRuntime
 from kubani.quantity import parse_quantity
 
 KUBELET_PORT = 10250
@@ -132,6 +133,7 @@ class Agent:
     started: str = field(default_factory=_stamp)
     kwok: subprocess.Popen[bytes] | None = None
     stats_server: ThreadingHTTPServer | None = None
+    runtime: PodRuntime | None = None
 
     @property
     def agent_dir(self) -> Path:
@@ -375,6 +377,8 @@ class Agent:
             self.agent_dir / "serving-kubelet.crt", self.agent_dir / "serving-kubelet.key"
         )
         threading.Thread(target=self._gpu_forever, daemon=True, name="device-plugin").start()
+        self.runtime = PodRuntime(self, self.bin_dir)
+        threading.Thread(target=self.runtime.run_forever, daemon=True, name="runtime").start()
 
     def died(self) -> str | None:
         if self.kwok is not None and self.kwok.poll() is not None:
@@ -392,6 +396,8 @@ class Agent:
                 self.kwok.wait()
         if self.stats_server is not None:
             self.stats_server.shutdown()
+        if self.runtime is not None:
+            self.runtime.stop_all()
 
     # ---- the NVIDIA device plugin's part ----------------------------------------------
 

@@ -489,6 +489,10 @@ class ControlPlane:
             ("/apis/rbac.authorization.k8s.io/v1/clusterroles", kubelet.SIMULATOR_ROLE),
             ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", kubelet.SIMULATOR_BINDING),
             ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", deploy.ADDON_CRD),
+            *(
+                ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+                for crd in deploy.HELM_CRDS
+            ),
         ):
             try:
                 client.request("POST", path, obj)

@@ -47,6 +47,35 @@ ADDON_CRD: dict[str, Any] = {
     },
 }  # fmt: skip
 
+
+def _loose_crd(group: str, kind: str, plural: str) -> dict[str, Any]:
+    """A CRD whose spec and status are kept as given (K3s's helm.cattle.io kinds: their
+    controller is K3s's, which the lab does not run, but their objects must be accepted)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
+                      "singular": kind.lower()},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": True, "storage": True,
+                          "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                              "spec": {"type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": True},
+                              "status": {"type": "object",
+                                         "x-kubernetes-preserve-unknown-fields": True}}}}}],
+        },
+    }  # fmt: skip
+
+
+# K3s's own custom resources: HelmChart and HelmChartConfig (helm.cattle.io).
+HELM_CRDS = (
+    _loose_crd("helm.cattle.io", "HelmChart", "helmcharts"),
+    _loose_crd("helm.cattle.io", "HelmChartConfig", "helmchartconfigs"),
+)
+
 Kubectl = Callable[[list[str]], subprocess.CompletedProcess[str]]
 
 

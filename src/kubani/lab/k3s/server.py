@@ -39,11 +39,13 @@ from kubani.lab.k3s.control import (
     save_snapshot,
 )
 from kubani.lab.k3s.notify import notify
+from kubani.lab.k3s.storage import LocalPathProvisioner
 from kubani.lab.k3s.supervisor import Reply, Request, Supervisor
 
 API_PORT = 6443
 METRICS_PORT = 10251
 DEPLOY_PERIOD_S = 5.0
+STORAGE_PERIOD_S = 3.0
 FIELD_MANAGER = "k3s"
 DEFAULT_SANS = (
     "kubernetes",
@@ -423,6 +425,13 @@ class K3sServer:
             if self.stop.wait(DEPLOY_PERIOD_S):
                 return
 
+    def _provision_forever(self) -> None:
+        assert self.plane is not None
+        provisioner = LocalPathProvisioner(self.plane.admin_client())
+        while not self.stop.wait(STORAGE_PERIOD_S):
+            with contextlib.suppress(ApiError, OSError, KeyError, TypeError):
+                provisioner.tick()
+
     def _serve_metrics(self) -> metrics.MetricsServer:
         """The packaged metrics-server's part: this server answers metrics.k8s.io for the
         aggregator, from each Ready node's stats/summary."""
@@ -513,6 +522,10 @@ class K3sServer:
             supervisor.start()
             write_packaged(self.files.server / "manifests", self.disabled)
             threading.Thread(target=self._deploy_forever, daemon=True, name="deploy").start()
+            if "local-storage" not in self.disabled:
+                threading.Thread(
+                    target=self._provision_forever, daemon=True, name="local-path"
+                ).start()
             if "metrics-server" not in self.disabled:
                 metrics_server = self._serve_metrics()
             self.write_kubeconfig()
