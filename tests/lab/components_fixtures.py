@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
 import subprocess
 import time
@@ -13,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from kubani.lab.components import KUBERNETES, ensure_built
+from kubani.lab.components import KUBERNETES, KWOK, ensure_built
+from kubani.lab.k3s import kubelet, pki
 from kubani.lab.k3s.control import ControlPlane, ControlPlaneFiles, ensure_pki
 from kubani.lab.lab import DEFAULT_HOME
 from kubani.lab.network import UNDERLAY
@@ -84,3 +86,56 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> Non
 def node_ready(node: dict[str, Any]) -> str:
     conditions = (node.get("status") or {}).get("conditions") or []
     return next((c["status"] for c in conditions if c["type"] == "Ready"), "")
+
+
+def start_kwok(plane: ControlPlane, name: str, address: str) -> subprocess.Popen[bytes]:
+    """Register a node with its own credentials and start KWOK as its kubelet."""
+    binaries, _ = ensure_built(KWOK, DEFAULT_HOME / "cache")
+    tls, agent = plane.files.tls, plane.files.server / "agent" / name
+    user, groups = kubelet.kubelet_identity(name)
+    pki.issue(
+        tls / "client-ca.crt",
+        tls / "client-ca.key",
+        agent / "client-kubelet.crt",
+        agent / "client-kubelet.key",
+        user,
+        organizations=groups,
+    )
+    kubeconfig = agent / "kubelet.kubeconfig"
+    kubeconfig.write_text(
+        pki.kubeconfig(
+            f"https://127.0.0.1:{plane.api_port}",
+            tls / "server-ca.crt",
+            agent / "client-kubelet.crt",
+            agent / "client-kubelet.key",
+        )
+    )
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "status": {
+            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "addresses": [{"type": "InternalIP", "address": address}],
+        },
+    }
+    made = kubectl(plane, "create", "-f", "-", stdin=json.dumps(node), kubeconfig=kubeconfig)
+    assert made.returncode == 0, made.stderr
+    config = kubelet.write_config(agent / "kwok.yaml", binaries / "assets", lease_duration_s=4)
+    return subprocess.Popen(
+        kubelet.kwok_command(binaries / "kwok", kubeconfig, config, name, address),
+        stdout=subprocess.DEVNULL,
+        stderr=(agent / "kwok.log").open("wb"),
+    )
+
+
+def own_address() -> str:
+    """A non-loopback address of this machine (endpoints may not be loopback)."""
+    shown = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", shown)
+    assert found is not None, "this test needs a non-loopback IPv4 address"
+    return found.group(1)

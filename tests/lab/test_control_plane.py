@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from kubani.lab.components import KUBERNETES, KWOK, ensure_built, modules_root
-from kubani.lab.k3s import deploy, kubelet, metrics, pki
+from kubani.lab.components import KUBERNETES, ensure_built, modules_root
+from kubani.lab.k3s import deploy, metrics, pki
 from kubani.lab.k3s.client import Client
 from kubani.lab.k3s.control import (
     ControlPlane,
@@ -38,6 +38,8 @@ from tests.lab.components_fixtures import (
     get,
     kubectl,
     node_ready,
+    own_address,
+    start_kwok,
     wait_for,
 )
 
@@ -82,48 +84,6 @@ def test_apply_validates_against_the_servers_openapi(control_plane: ControlPlane
     done = kubectl(control_plane, "apply", "-f", "-", stdin=DEPLOYMENT % "")
     assert done.returncode == 0, done.stderr
     assert "deployment.apps/web created" in done.stdout
-
-
-def start_kwok(plane: ControlPlane, name: str, address: str) -> subprocess.Popen[bytes]:
-    """Register a node with its own credentials and start KWOK as its kubelet."""
-    binaries, _ = ensure_built(KWOK, DEFAULT_HOME / "cache")
-    tls, agent = plane.files.tls, plane.files.server / "agent" / name
-    user, groups = kubelet.kubelet_identity(name)
-    pki.issue(
-        tls / "client-ca.crt",
-        tls / "client-ca.key",
-        agent / "client-kubelet.crt",
-        agent / "client-kubelet.key",
-        user,
-        organizations=groups,
-    )
-    kubeconfig = agent / "kubelet.kubeconfig"
-    kubeconfig.write_text(
-        pki.kubeconfig(
-            f"https://127.0.0.1:{plane.api_port}",
-            tls / "server-ca.crt",
-            agent / "client-kubelet.crt",
-            agent / "client-kubelet.key",
-        )
-    )
-    node = {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-        "status": {
-            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-            "addresses": [{"type": "InternalIP", "address": address}],
-        },
-    }
-    made = kubectl(plane, "create", "-f", "-", stdin=json.dumps(node), kubeconfig=kubeconfig)
-    assert made.returncode == 0, made.stderr
-    config = kubelet.write_config(agent / "kwok.yaml", binaries / "assets", lease_duration_s=4)
-    return subprocess.Popen(
-        kubelet.kwok_command(binaries / "kwok", kubeconfig, config, name, address),
-        stdout=subprocess.DEVNULL,
-        stderr=(agent / "kwok.log").open("wb"),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -358,22 +318,11 @@ def test_an_etcd_snapshot_restores_the_cluster_as_it_was(tmp_path: Path) -> None
         plane.stop()
 
 
-def _own_address() -> str:
-    """A non-loopback address of this machine (endpoints may not be loopback)."""
-    shown = subprocess.run(
-        ["ip", "-4", "-o", "addr", "show", "scope", "global"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    found = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", shown)
-    assert found is not None, "this test needs a non-loopback IPv4 address"
-    return found.group(1)
-
-
 def test_metrics_are_served_through_the_real_aggregator(
     control_plane: ControlPlane, kwok_node: subprocess.Popen[bytes]
 ) -> None:
     wait_for("the node to be Ready", lambda: node_ready(get(control_plane, "node", NODE)) == "True")
-    tls, address = control_plane.files.tls, _own_address()
+    tls, address = control_plane.files.tls, own_address()
     pki.issue(tls / "server-ca.crt", tls / "server-ca.key", tls / "metrics.crt",
               tls / "metrics.key", "metrics-server",
               sans=[address, "metrics-server.kube-system.svc"], server=True)  # fmt: skip
