@@ -387,7 +387,7 @@ def test_backup_then_restore_round_trips(cluster: Lab, tmp_path: Path) -> None:
 
 
 def test_upgrade_rolls_one_node_at_a_time(cluster: Lab) -> None:
-    target = "v1.32.1+k3s1"
+    target = "v1.35.4+k3s2"
     result = run_playbook(cluster, "upgrade.yml", "-e", f"k3s_version={target}")
     assert result.code == 0, result.failures()
     order = re.findall(

@@ -19,7 +19,7 @@ K3S_VERSION = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
 @app.command()
 def upgrade(
     k3s_version: Annotated[
-        str, typer.Option("--k3s-version", help="Target release, e.g. v1.32.1+k3s1.")
+        str, typer.Option("--k3s-version", help="Target release, e.g. v1.35.4+k3s2.")
     ],
     json_output: JsonOption = False,
 ) -> None:
@@ -33,7 +33,7 @@ def upgrade(
         raise KubaniError(
             f"cannot upgrade to {k3s_version!r}",
             "it is not a K3s release name",
-            "use the form v1.32.1+k3s1",
+            "use the form v1.35.4+k3s2",
         )
     validated_inventory()
     run = execute(request_for("upgrade", {"k3s_version": k3s_version}), json_output)
