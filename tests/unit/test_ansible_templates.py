@@ -87,3 +87,47 @@ def test_taints_in_the_mapping_form_reach_k3s_in_its_own_form(tmp_path: Path) ->
         "flag=true:NoExecute",
         "kubani.io/desk=true:PreferNoSchedule",
     ]
+
+
+def test_labels_a_kubelet_refuses_are_left_to_the_api(tmp_path: Path) -> None:
+    labels = {
+        "kubani.io/tier": "edge",
+        "node-role.kubernetes.io/worker": "true",  # a kubelet refuses to start with this
+        "node.kubernetes.io/instance-type": "nuc",
+        "topology.kubernetes.io/zone": "cupboard",
+        "team.k8s.io/owner": "me",
+        "gpu": True,
+    }
+    worker = _render(
+        "roles/k3s_worker/templates/config.yaml.j2",
+        {
+            "k3s_worker_server": "100.64.0.2",
+            "k3s_worker_first_control_plane": "localhost",
+            "k3s_common_join_token": "K10x::server:y",
+            "tailscale_ip": "100.64.0.3",
+            "k3s_worker_flannel_iface": "tailscale0",
+            "k3s_worker_extra_config": {},
+            "node_labels": labels,
+        },
+        tmp_path,
+    )
+    assert worker["node-label"] == [
+        "kubani.io/tier=edge",
+        "node.kubernetes.io/instance-type=nuc",
+        "topology.kubernetes.io/zone=cupboard",
+        "gpu=true",
+    ]
+    only_refused = _render(
+        "roles/k3s_worker/templates/config.yaml.j2",
+        {
+            "k3s_worker_server": "100.64.0.2",
+            "k3s_worker_first_control_plane": "localhost",
+            "k3s_common_join_token": "K10x::server:y",
+            "tailscale_ip": "100.64.0.3",
+            "k3s_worker_flannel_iface": "tailscale0",
+            "k3s_worker_extra_config": {},
+            "node_labels": {"node-role.kubernetes.io/worker": "true"},
+        },
+        tmp_path,
+    )
+    assert "node-label" not in only_refused
