@@ -8,8 +8,9 @@ by this node's kubelet, bound to the pod, as projected tokens are), the containe
 arguments and environment (``$(VAR)`` expanded, ``fieldRef`` resolved), and a folder of its
 own for its volumes. Addresses that only make sense inside a pod network are the node's
 instead: the storage server listens and is advertised on the node's address, metrics and
-health on loopback ports, and the events address (no notification-controller in the lab's
-install) is left out. The program stops when its pod leaves the node.
+health on loopback ports, the events address (no notification-controller in the lab's
+install) is left out, and leader election is off (one replica; it would look for the
+in-cluster namespace file). The program stops when its pod leaves the node.
 """
 
 from __future__ import annotations
@@ -139,9 +140,13 @@ class PodRuntime:
             a
             for a in args
             if not a.startswith(("--events-addr", "--metrics-addr", "--health-addr",
-                                 "--storage-path", "--storage-addr", "--storage-adv-addr"))
+                                 "--storage-path", "--storage-addr", "--storage-adv-addr",
+                                 "--enable-leader-election"))
         ]  # fmt: skip
-        kept += [f"--metrics-addr=127.0.0.1:{_free_port('127.0.0.1')}",
+        # Leader election finds its namespace in the pod's service-account folder, which a
+        # process on the node does not have; there is one replica.
+        kept += ["--enable-leader-election=false",
+                 f"--metrics-addr=127.0.0.1:{_free_port('127.0.0.1')}",
                  f"--health-addr=127.0.0.1:{_free_port('127.0.0.1')}"]  # fmt: skip
         if program == "source-controller":
             storage = f"{address}:{_free_port(address)}"
