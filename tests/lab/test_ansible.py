@@ -426,7 +426,6 @@ def test_remove_node_drains_deletes_and_uninstalls(cluster: Lab) -> None:
             "--kubeconfig",
             str(cluster.folder / "kubeconfig"),
             "apply",
-            "--validate=false",
             "-f",
             "-",
         ],
