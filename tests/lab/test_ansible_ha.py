@@ -9,13 +9,14 @@ import subprocess
 import pytest
 
 from kubani.lab.lab import Lab
+from tests.conftest import run_cli
 from tests.lab.ansible_run import run_playbook
 
 pytestmark = pytest.mark.lab
 
 
 # A lab of its own, two full provisioning runs over four nodes: longer than the default limit.
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_three_control_planes_join_one_at_a_time() -> None:
     lab = Lab("pytest-ha")
     lab.down()
@@ -75,5 +76,29 @@ def test_three_control_planes_join_one_at_a_time() -> None:
         assert sorted(listed.split()) == ["node/cp-1", "node/cp-2", "node/cp-3", "node/w-1"]
         second = run_playbook(lab, "site.yml")
         assert all(v["changed"] == 0 for v in second.recap().values()), second.failures()
+
+        # A snapshot of the real etcd cluster, through the first server.
+        saved = lab.ssh_run("cp-1", "k3s etcd-snapshot save --name ha-check")
+        assert "Snapshot ha-check-cp-1-" in saved.stdout + saved.stderr
+        # The first server stops: etcd keeps quorum on the other two, whose API servers
+        # answer kubectl, and cluster-mgr status finds them from the inventory.
+        lab.ssh_run("cp-1", "systemctl stop k3s")
+        listed = subprocess.run(
+            ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig-cp-2"), "get", "nodes",
+             "-o", "name"],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        assert "node/cp-1" in listed.stdout.split()
+        report = run_cli(
+            "-i", lab.inventory, "status", "--json", "--kubeconfig", kubeconfig,
+            "--tailscale-bin", lab.bin_dir / "tailscale", timeout=120,
+        )  # fmt: skip
+        document = report.json()
+        state = lab.require_state()
+        assert document["api_server"] in {
+            f"https://{state.node(name).address}:6443" for name in ("cp-2", "cp-3")
+        }, document
+        assert {n["name"] for n in document["nodes"]} == {"cp-1", "cp-2", "cp-3", "w-1"}
     finally:
         lab.down()

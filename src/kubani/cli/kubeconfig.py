@@ -61,6 +61,7 @@ def kubeconfig(
     from kubani.errors import KubaniError
     from kubani.inventory.store import atomic_write, inventory_lock
     from kubani.kube import kubeconfig as kc
+    from kubani.models.cluster import K3S_API_PORT
 
     document = read_inventory()
     settings = document.scope_vars("all")
@@ -73,7 +74,7 @@ def kubeconfig(
     endpoint = settings.get("api_endpoint") or first.tailscale_ip
     name = context or str(settings.get("cluster_name") or "kubani")
     fetched = kc.parse(_fetch(document.hosts_path, first.name), f"{first.name}:{K3S_KUBECONFIG}")
-    config = kc.rewrite(fetched, f"https://{endpoint}:6443", name)
+    config = kc.rewrite(fetched, f"https://{endpoint}:{K3S_API_PORT}", name)
     target = (
         output
         or kubeconfig_for(document, None)
@@ -99,7 +100,7 @@ def kubeconfig(
             {
                 "kubeconfig": str(target),
                 "context": name,
-                "server": f"https://{endpoint}:6443",
+                "server": f"https://{endpoint}:{K3S_API_PORT}",
                 "merged_into": str(merged_into) if merged_into else None,
             }
         )

@@ -20,6 +20,8 @@ from kubani.errors import KubaniError
 from kubani.inventory.document import InventoryDocument
 from kubani.kube.client import Kube, KubeError
 from kubani.kube.summary import summarise
+from kubani.models.cluster import K3S_API_PORT
+from kubani.models.node import Role
 from kubani.models.peer import TailscalePeer
 from kubani.tailscale.discover import DiscoveryOptions, fetch_peers
 
@@ -31,12 +33,24 @@ def inventory_nodes(document: InventoryDocument) -> list[InventoryNode]:
         nodes.append(
             InventoryNode(
                 name=entry.hostname,
-                role="control-plane" if entry.group == "control_plane" else "worker",
+                role=Role.from_group(entry.group).value,
                 tailscale_ip=str(ip) if ip else None,
                 gpu=bool(entry.variables.get("gpu")),
             )
         )
     return nodes
+
+
+def api_alternatives(document: InventoryDocument | None, port: int = K3S_API_PORT) -> list[str]:
+    """The API server's URL on every control plane of the inventory (by tailnet address),
+    for when the kubeconfig's server does not answer."""
+    if document is None:
+        return []
+    return [
+        f"https://{node.tailscale_ip}:{port}"
+        for node in inventory_nodes(document)
+        if node.role == Role.CONTROL_PLANE and node.tailscale_ip
+    ]
 
 
 def kubeconfig_for(document: InventoryDocument, explicit: Path | None) -> Path | None:
@@ -89,7 +103,8 @@ async def gather(
     nodes = pods = None
     metrics: dict[str, dict[str, str]] | None = None
     try:
-        async with Kube(kubeconfig, context, timeout=5.0) as kube:
+        alternatives = api_alternatives(document)
+        async with Kube(kubeconfig, context, timeout=5.0, alternatives=alternatives) as kube:
             status.api_server = kube.server
             nodes, pods, metrics = await asyncio.gather(
                 kube.nodes(), kube.pods(), kube.node_metrics()

@@ -8,7 +8,7 @@ benchmarks give the TUI their own source with fixed data.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,10 +65,11 @@ class KubeSource:
         context: str | None,
         cluster_name: str,
         discovery: Any | None = None,
+        alternatives: Sequence[str] = (),
     ) -> None:
         from kubani.kube.client import Kube
 
-        self._kube = Kube(kubeconfig, context, timeout=10.0)
+        self._kube = Kube(kubeconfig, context, timeout=10.0, alternatives=alternatives)
         self.server = self._kube.server
         self.cluster_name = cluster_name
         self._discovery = discovery

@@ -4,7 +4,7 @@ the API's own shapes; summaries live in ``summary.py``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,11 +20,46 @@ class KubeError(KubaniError):
         self.status = status
 
 
+# How long a server may take to accept a connection before the next one is tried.
+PROBE_TIMEOUT_S = 2.0
+
+
+def answers(server: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether something accepts connections at the server URL's host and port."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(server)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def first_answering(server: str, alternatives: Sequence[str]) -> str:
+    """The kubeconfig's server when it answers, else the first alternative that does (the
+    other control planes of an HA cluster), else the kubeconfig's server (whose error is
+    then the one reported)."""
+    if not alternatives or answers(server):
+        return server
+    return next((other for other in alternatives if other != server and answers(other)), server)
+
+
 class Kube:
     def __init__(
-        self, kubeconfig: Path | None = None, context: str | None = None, timeout: float = 10.0
+        self,
+        kubeconfig: Path | None = None,
+        context: str | None = None,
+        timeout: float = 10.0,
+        alternatives: Sequence[str] = (),
     ) -> None:
+        """``alternatives``: other URLs of the same API server (the other control planes of
+        an HA cluster, whose certificates the same CA signs), tried in order when the
+        kubeconfig's server does not answer."""
         import httpx2
+        import msgspec
         from lightkube import AsyncClient, KubeConfig
 
         try:
@@ -40,6 +75,10 @@ class Kube:
             raise KubeError(
                 "cannot read the kubeconfig", "it has no current context", "pass --context"
             )
+        self.configured_server = single.cluster.server
+        chosen = first_answering(single.cluster.server, alternatives)
+        if chosen != single.cluster.server:
+            single = single._replace(cluster=msgspec.structs.replace(single.cluster, server=chosen))
         self.server = single.cluster.server
         self._client = AsyncClient(config=single, timeout=httpx2.Timeout(timeout), trust_env=False)
 

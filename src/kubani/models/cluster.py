@@ -13,6 +13,8 @@ from kubani.models.names import dns_label
 DEFAULT_TAILNET_V4 = ipaddress.IPv4Network("100.64.0.0/10")
 DEFAULT_TAILNET_V6 = ipaddress.IPv6Network("fd7a:115c:a1e0::/48")
 DEFAULT_K3S_VERSION = "v1.35.4+k3s1"
+# Where K3s serves the Kubernetes API (its supervisor port) on every control plane.
+K3S_API_PORT = 6443
 
 _K3S_VERSION = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
 _SCP_LIKE = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>[^/].*)$")

@@ -51,7 +51,7 @@ def run() -> None:
 
 
 def build_app(args: argparse.Namespace) -> ClusterApp:
-    from kubani.cluster.gather import inventory_nodes, kubeconfig_for
+    from kubani.cluster.gather import api_alternatives, inventory_nodes, kubeconfig_for
     from kubani.cluster.live import KubeSource
     from kubani.errors import KubaniError
     from kubani.inventory.document import InventoryDocument
@@ -68,6 +68,6 @@ def build_app(args: argparse.Namespace) -> ClusterApp:
     kubeconfig = kubeconfig_for(document, args.kubeconfig) if document else args.kubeconfig
     name = str(document.scope_vars("all").get("cluster_name") or "kubani") if document else "kubani"
     discovery = DiscoveryOptions(tailscale_bin=args.tailscale_bin)
-    source = KubeSource(kubeconfig, args.context, name, discovery)
+    source = KubeSource(kubeconfig, args.context, name, discovery, api_alternatives(document))
     inventory = inventory_nodes(document) if document and args.inventory else []
     return ClusterApp(source, args.refresh, args.namespace, inventory)

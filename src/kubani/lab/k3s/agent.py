@@ -31,7 +31,7 @@ from typing import Any
 
 from kubani.lab.k3s import hoststats, kubelet, pki
 from kubani.lab.k3s.client import ApiError, Client
-from kubani.lab.k3s.config import kubelet_args
+from kubani.lab.k3s.config import duration_seconds, kubelet_args
 from kubani.lab.k3s.pki import Token, basic_auth
 from kubani.lab.k3s.podruntime import PodRuntime
 from kubani.quantity import parse_quantity
@@ -361,7 +361,9 @@ class Agent:
         if self.bin_dir is None:
             raise JoinError("this k3s carries no kubelet (no kwok in its payload)")
         stages = self.bin_dir.parent / "kwok" / "stages"
-        config = kubelet.write_config(self.agent_dir / "kwok.yaml", stages)
+        config = kubelet.write_config(
+            self.agent_dir / "kwok.yaml", stages, lease_duration_s=self.lease_duration_s()
+        )
         logs = self.agent_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / "kubelet.log").open("ab") as log:
@@ -379,6 +381,15 @@ class Agent:
         threading.Thread(target=self._gpu_forever, daemon=True, name="device-plugin").start()
         self.runtime = PodRuntime(self, self.bin_dir)
         threading.Thread(target=self.runtime.run_forever, daemon=True, name="runtime").start()
+
+    def lease_duration_s(self) -> int:
+        """The node Lease's duration. A kubelet renews it at a quarter of that; here the
+        renewals follow ``node-status-update-frequency`` when it is set (the lab sets 2 s with
+        a short grace period), else the kubelet's default of 40 s."""
+        frequency = kubelet_args(self.config).get("node-status-update-frequency")
+        if not frequency:
+            return kubelet.LEASE_DURATION_S
+        return max(4, round(4 * duration_seconds(frequency, 10.0)))
 
     def died(self) -> str | None:
         if self.kwok is not None and self.kwok.poll() is not None:
