@@ -369,6 +369,26 @@ def test_remove_node_drains_deletes_uninstalls_and_edits_the_inventory(ops: Lab)
         ]
 
     wait_for(lambda: len(pods_on("w-1")) > 0, 60, "pods running on w-1")
+    # A budget that allows no disruption holds the drain (the real eviction API answers 429)
+    # until the timeout: nothing is removed and the node stays cordoned.
+    budget = kubectl(ops, "create", "poddisruptionbudget", "web", "--selector=app=web",
+                     "--min-available=6")  # fmt: skip
+    assert budget.returncode == 0, budget.stderr
+    wait_for(
+        lambda: (
+            '"currentHealthy":6'
+            in kubectl(ops, "get", "pdb", "web", "-o", "json").stdout.replace(" ", "")
+        ),
+        60,
+        "the budget to count the pods",
+    )
+    held = cli(ops, "remove-node", "w-1", "--yes", "--timeout", "8")
+    assert held.code == 1, held.stderr[-2000:]
+    assert "PodDisruptionBudgets still refuse to evict default/web-" in held.stderr
+    node = json.loads(kubectl(ops, "get", "node", "w-1", "-o", "json").stdout)
+    assert node["spec"].get("unschedulable") is True
+    assert "w-1" in ops.inventory.read_text()
+    assert kubectl(ops, "delete", "pdb", "web").returncode == 0
     result = cli(ops, "remove-node", "w-1", "--yes", "--json", "--timeout", "60")
     assert result.code == 0, result.stderr[-4000:]
     report = result.json()
