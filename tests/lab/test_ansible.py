@@ -231,6 +231,25 @@ def test_gitops_failure_names_the_object_and_the_reason(cluster: Lab) -> None:
         assert restored.code == 0, restored.failures()
 
 
+def test_provision_warns_about_flux_objects_that_are_not_ready(cluster: Lab) -> None:
+    """The run waits for flux-system only; what the repository then holds is reported. The
+    lab has no route out, so the tree's Helm repositories cannot be fetched."""
+    url, _ = _git_server(cluster)
+    values = _gitops_vars(cluster, url)[1]
+    result = run_cli(
+        "-i", cluster.inventory, "provision", "--playbook", "gitops", "--json", "-e", values,
+        timeout=600,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr[-3000:]
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    flux = next(e for e in events if e.get("kind") == "flux")
+    pending = {(o["kind"], o["namespace"], o["name"]) for o in flux["not_ready"]}
+    assert ("HelmRepository", "flux-system", "nvdp") in pending
+    assert ("Kustomization", "flux-system", "flux-system") not in pending
+    assert "Flux reports" in result.stderr and "HelmRepository flux-system/nvdp" in result.stderr
+    assert "fix: `cluster-mgr status`" in result.stderr
+
+
 def test_add_node_joins_only_the_new_node(cluster: Lab) -> None:
     extra = cluster.require_state().node("extra-1")
     assert (

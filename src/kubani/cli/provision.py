@@ -106,9 +106,10 @@ def provision(
     from kubani.cli.playbook_view import execute, finish
 
     validated_inventory()
+    variables = parse_extra_vars(extra_vars or [])
     request = request_for(
         playbook.value,
-        parse_extra_vars(extra_vars or []),
+        variables,
         limit=limit,
         tags=tags,
         skip_tags=skip_tags,
@@ -116,4 +117,54 @@ def provision(
         diff=diff,
         verbosity=verbose,
     )
-    finish(execute(request, json_output), json_output)
+    run = execute(request, json_output)
+    if run.state.succeeded and not check and playbook in GITOPS_PLAYBOOKS:
+        _report_flux(json_output, bool(variables.get("git_repo_url")))
+    finish(run, json_output)
+
+
+# The playbooks that bootstrap Flux (when the inventory names a Git repository).
+GITOPS_PLAYBOOKS = frozenset({Playbook.site, Playbook.gitops})
+
+
+def _report_flux(json_output: bool, repository_given: bool) -> None:
+    """A loud warning, with the fix, for every Flux object that is not Ready once the run
+    is over (the playbook waits for flux-system only; the rest follows from the repository)."""
+    import asyncio
+    import json
+    import sys
+
+    from kubani.cli.common import read_inventory
+    from kubani.cli.output import console
+    from kubani.cluster.flux_health import describe, flux_not_ready
+    from kubani.cluster.gather import api_alternatives, kubeconfig_for
+    from kubani.errors import KubaniError
+
+    document = read_inventory()
+    if not (repository_given or document.scope_vars("all").get("git_repo_url")):
+        return
+    err = console(stderr=True)
+    try:
+        pending = asyncio.run(
+            flux_not_ready(kubeconfig_for(document, None), None, api_alternatives(document))
+        )
+    except KubaniError as exc:
+        err.print(f"warning: cannot read Flux's state: {exc.line()}", markup=False)
+        return
+    if json_output:
+        event = {"kind": "flux", "not_ready": [o.as_json() for o in pending]}
+        sys.stdout.write(json.dumps(event) + "\n")
+    if not pending:
+        return
+    err.print(
+        f"[bold yellow]warning:[/] Flux reports {len(pending)} object(s) not Ready yet:",
+    )
+    for obj in pending:
+        err.print(f"  {describe(obj)}", markup=False, highlight=False)
+    err.print(
+        "  fix: `cluster-mgr status` follows them; a missing path, a dependency that is not "
+        "Ready, an unreachable source or a missing decryption Secret (sops-age) are the usual "
+        "causes (docs/GITOPS.md)",
+        markup=False,
+        highlight=False,
+    )

@@ -1,0 +1,40 @@
+"""After provisioning with GitOps on: which Flux objects are not Ready, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from kubani.cluster.live import FLUX_KINDS, WATCHED
+from kubani.cluster.status import FluxObject, flux_object
+from kubani.kube.client import Kube, KubeError
+
+NOT_FOUND = 404
+
+
+async def flux_not_ready(
+    kubeconfig: Path | None, context: str | None = None, alternatives: Sequence[str] = ()
+) -> list[FluxObject]:
+    """Every Flux object (sources, Kustomizations, HelmReleases) whose Ready condition is
+    not True, suspended ones left out. A kind the cluster does not serve has none. Raises
+    KubeError when the API cannot be read."""
+    found: list[FluxObject] = []
+    async with Kube(kubeconfig, context, timeout=10.0, alternatives=alternatives) as kube:
+        for plural, kind in FLUX_KINDS.items():
+            try:
+                objects, _ = await kube.list_path(WATCHED[plural])
+            except KubeError as exc:
+                if exc.status == NOT_FOUND:
+                    continue
+                raise
+            found += [flux_object(kind, obj) for obj in objects]
+    return [o for o in found if o.ready != "True" and not o.suspended]
+
+
+def describe(obj: FluxObject) -> str:
+    """``Kustomization flux-system/apps: False (DependencyNotReady: ...)``."""
+    first_line = obj.message.splitlines()[0] if obj.message else ""
+    detail = ": ".join(part for part in (obj.reason, first_line) if part)
+    return f"{obj.kind} {obj.namespace}/{obj.name}: {obj.ready}" + (
+        f" ({detail})" if detail else ""
+    )
