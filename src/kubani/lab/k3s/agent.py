@@ -34,6 +34,7 @@ from kubani.lab.k3s.client import ApiError, Client
 from kubani.lab.k3s.config import duration_seconds, kubelet_args
 from kubani.lab.k3s.pki import Token, basic_auth
 from kubani.lab.k3s.podruntime import PodRuntime
+from kubani.lab.k3s.processes import dying_with_parent
 from kubani.quantity import parse_quantity
 
 KUBELET_PORT = 10250
@@ -368,8 +369,14 @@ class Agent:
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / "kubelet.log").open("ab") as log:
             self.kwok = subprocess.Popen(
-                kubelet.kwok_command(
-                    self.bin_dir / "kwok", self.kubeconfig, config, self.node_name, self.node_ip
+                dying_with_parent(
+                    kubelet.kwok_command(
+                        self.bin_dir / "kwok",
+                        self.kubeconfig,
+                        config,
+                        self.node_name,
+                        self.node_ip,
+                    )
                 ),
                 stdin=subprocess.DEVNULL,
                 stdout=log,

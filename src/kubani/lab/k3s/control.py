@@ -21,6 +21,7 @@ from pathlib import Path
 from kubani.lab.k3s import deploy, kubelet, pki
 from kubani.lab.k3s.client import ApiError, Client
 from kubani.lab.k3s.config import arg_pairs
+from kubani.lab.k3s.processes import dying_with_parent
 
 # Behind the supervisor on 6443, as in K3s.
 INTERNAL_PORT = 6444
@@ -457,7 +458,7 @@ class ControlPlane:
             self.output.mkdir(parents=True, exist_ok=True)
             log = (self.output / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            dying_with_parent(command), stdin=subprocess.DEVNULL, stdout=log, stderr=log
         )
         if log is not None:
             log.close()  # the child holds its own descriptor

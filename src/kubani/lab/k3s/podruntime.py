@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubani.lab.k3s import pki
 from kubani.lab.k3s.client import ApiError
+from kubani.lab.k3s.processes import dying_with_parent
 
 if TYPE_CHECKING:
     from kubani.lab.k3s.agent import Agent
@@ -129,8 +130,8 @@ class PodRuntime:
         command = [str(self.bin_dir / program), *self._node_local(args, folder, program)]
         with (folder / "container.log").open("ab") as log:
             return subprocess.Popen(
-                command, cwd=folder, env=environment, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=log,
+                dying_with_parent(command), cwd=folder, env=environment,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
 
     def _node_local(self, args: list[str], folder: Path, program: str) -> list[str]:
