@@ -486,9 +486,29 @@ def test_provision_limited_to_one_worker_joins_it(cluster: Lab) -> None:
     assert {k: after[k] for k in before} == before  # nothing else restarted
 
 
+# What K3s's runtime and pod network leave on a node (the lab's K3s leaves them too): a shim
+# with its container under it, a sandbox mount, flannel's devices, kube-proxy's and
+# flannel's packet filter tables, the CNI state. One line per trace that is present.
+TRACES = (
+    "pgrep -f 'k3s/data/[^/]*/bin/containerd-shim' >/dev/null && echo shim; "
+    "pgrep -x sleep >/dev/null && echo container; "
+    "grep -q ' /run/k3s/' /proc/self/mounts && echo mount; "
+    "ip link show cni0 >/dev/null 2>&1 && echo cni0; "
+    "ip link show flannel.1 >/dev/null 2>&1 && echo flannel.1; "
+    "ip link show | grep -q 'master cni0' && echo veth; "
+    "nft list table ip kube-proxy >/dev/null 2>&1 && echo kube-proxy; "
+    "nft list table ip flannel-ipv4 >/dev/null 2>&1 && echo flannel-ipv4; "
+    "test -d /var/lib/cni && echo cni-state; true"
+)
+ALL_TRACES = ["shim", "container", "mount", "cni0", "flannel.1", "veth", "kube-proxy",
+              "flannel-ipv4", "cni-state"]  # fmt: skip
+
+
 def test_reset_uninstalls_everywhere(cluster: Lab) -> None:
     refused = run_playbook(cluster, "reset.yml")
     assert refused.code != 0 and "kubani_reset_confirm" in refused.output
+    for name in (*NODES, "extra-1"):
+        assert cluster.ssh_run(name, TRACES).stdout.split() == ALL_TRACES, name
     result = run_playbook(cluster, "reset.yml", "-e", "kubani_reset_confirm=lab-pytest-ansible")
     assert result.code == 0, result.failures()
     for name in (*NODES, "extra-1"):
@@ -499,3 +519,4 @@ def test_reset_uninstalls_everywhere(cluster: Lab) -> None:
             check=False,
         ).stdout
         assert "No such file" in left and ".service" not in left
+        assert cluster.ssh_run(name, TRACES).stdout.split() == [], name

@@ -44,6 +44,7 @@ from kubani.lab.components import (
 )
 from kubani.lab.host import LabError, capture, require_lab_host, run
 from kubani.lab.image import ensure_image
+from kubani.lab.k3s.traces import SHIM
 from kubani.lab.network import LabNames
 from kubani.lab.tailnet import ManagementDaemon, install_on_node, up_flags, write_private
 
@@ -79,6 +80,13 @@ _WAIT_FOR_TAILSCALED = (
     "for i in $(seq 100); do [ -S /run/tailscale/tailscaled.sock ] && break; sleep 0.1; done; "
     "tailscale status --json"
 )
+# containerd's runc shim, simulated: it keeps a pod sandbox's process as its child and lives
+# on when K3s stops, as the real one does (see kubani/lab/k3s/traces.py).
+SHIM_SCRIPT = """#!/bin/sh
+# kubani-lab stand-in for containerd-shim-runc-v2: the sandbox process is its child.
+sleep infinity &
+wait
+"""
 # Two releases, so that upgrades can be rehearsed in the lab: the second repackages the same
 # Kubernetes build (as a K3s "k3s2" release fixes K3s's own parts only).
 K3S_VERSIONS = (K3S_VERSION, "v1.35.4+k3s2")
@@ -440,6 +448,12 @@ class Lab:
             "source-controller": flux / "source-controller",
             "kustomize-controller": flux / "kustomize-controller",
         }
+        shim = self.folder / "artifacts" / "payload" / SHIM
+        shim.parent.mkdir(parents=True, exist_ok=True)
+        if not shim.is_file() or shim.read_text() != SHIM_SCRIPT:
+            shim.write_text(SHIM_SCRIPT)
+            shim.chmod(0o755)
+        binaries[SHIM] = shim
         stages = kwok / "assets" / "kwok" / "kustomize" / "stage"
         files = {
             f"kwok/stages/{path.relative_to(stages).as_posix()}": path

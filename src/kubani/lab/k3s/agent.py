@@ -35,6 +35,7 @@ from kubani.lab.k3s.config import duration_seconds, kubelet_args
 from kubani.lab.k3s.pki import Token, basic_auth
 from kubani.lab.k3s.podruntime import PodRuntime
 from kubani.lab.k3s.processes import dying_with_parent
+from kubani.lab.k3s.traces import TraceError, leave_runtime_traces
 from kubani.quantity import parse_quantity
 
 KUBELET_PORT = 10250
@@ -361,6 +362,10 @@ class Agent:
         """KWOK for this node, the stats endpoint, and the device plugin's capacity."""
         if self.bin_dir is None:
             raise JoinError("this k3s carries no kubelet (no kwok in its payload)")
+        try:
+            leave_runtime_traces(self.bin_dir, self.node_ip)
+        except (TraceError, OSError) as exc:
+            raise JoinError(f"cannot set up the container runtime: {exc}") from exc
         stages = self.bin_dir.parent / "kwok" / "stages"
         config = kubelet.write_config(
             self.agent_dir / "kwok.yaml", stages, lease_duration_s=self.lease_duration_s()

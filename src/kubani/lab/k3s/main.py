@@ -138,7 +138,10 @@ def _agent(version: str, flags: list[str]) -> int:
             _log_retry(message)
             stop.wait(2)
     try:
-        agent.start_kubelet()
+        try:
+            agent.start_kubelet()
+        except JoinError as exc:
+            return _fatal(str(exc))
         notify("READY=1")
         while not stop.wait(1.0):
             died = agent.died()
