@@ -101,9 +101,9 @@ class ClusterApp(App[None]):
 
     @property
     def closing(self) -> bool:
-        """The app is shutting down (its screens are gone) while a worker still finishes:
-        nothing is left to update."""
-        return not self.screen_stack
+        """The app is shutting down (its screens, or the main screen's widgets, are gone)
+        while a worker or a timer still finishes: nothing is left to update."""
+        return not self.screen_stack or not self.screen_stack[0].query("#status")
 
     def table(self, name: str) -> LiveTable:
         # The main screen's table, also while a details or logs screen is on top (polls and
@@ -137,6 +137,8 @@ class ClusterApp(App[None]):
             )
 
     def _show_status(self) -> None:
+        if self.closing:
+            return
         note = []
         if self.filter_text:
             note.append(f"filter: {self.filter_text}")
