@@ -20,7 +20,8 @@ import re
 import socket
 import subprocess
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,11 @@ def _field(pod: dict[str, Any], path: str) -> str:
 class Container:
     key: str  # pod uid / container name
     process: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+
+    def stale(self) -> bool:
+        """Its token nears its end (a kubelet refreshes projected tokens; this restarts)."""
+        return time.monotonic() - self.started > TOKEN_SECONDS * 0.8
 
 
 class PodRuntime:
@@ -101,7 +107,8 @@ class PodRuntime:
                     wanted[key] = (pod, container, program)
         with self.lock:
             for key in list(self.running):
-                if key not in wanted or self.running[key].process.poll() is not None:
+                container = self.running[key]
+                if key not in wanted or container.process.poll() is not None or container.stale():
                     self._stop(key)
             for key, (pod, container, program) in wanted.items():
                 if key not in self.running:
