@@ -435,7 +435,8 @@ def test_upgrade_rolls_one_node_at_a_time(cluster: Lab) -> None:
 def test_remove_node_drains_deletes_and_uninstalls(cluster: Lab) -> None:
     manifest = (
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: pinned, namespace: default}\n"
-        "spec:\n  replicas: 2\n  template:\n    metadata: {labels: {app: pinned}}\n    spec:\n"
+        "spec:\n  replicas: 2\n  selector: {matchLabels: {app: pinned}}\n"
+        "  template:\n    metadata: {labels: {app: pinned}}\n    spec:\n"
         "      nodeSelector: {kubernetes.io/hostname: w-2}\n"
         "      containers: [{name: app, image: nginx}]\n"
     )
