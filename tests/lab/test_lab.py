@@ -295,6 +295,10 @@ def test_k3s_stand_in_joins_only_with_the_right_token(lab: Lab, tmp_path: Path) 
         assert set(by_name) == {"cp-1", "w-1"}
         addresses = {a["type"]: a["address"] for a in by_name["w-1"]["status"]["addresses"]}
         assert addresses["InternalIP"] == w1
+        # The unit is up once the kubelet runs; the node turns Ready at its first heartbeat.
+        deadline = time.monotonic() + 30
+        while _ready(kubeconfig, "w-1") != "True" and time.monotonic() < deadline:
+            time.sleep(1)
         assert _ready(kubeconfig, "w-1") == "True"
 
         lab.ssh_run("w-1", "systemctl stop k3s-agent")
