@@ -14,6 +14,8 @@ def validate(
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check the inventory; exit 1 if there is any error (warnings alone pass)."""
+    from rich.markup import escape
+
     from kubani.cli.common import inventory_path
     from kubani.cli.output import console, emit_json
     from kubani.inventory.document import InventoryDocument
@@ -36,8 +38,11 @@ def validate(
         out = console()
         for problem in problems.items:
             colour = "red" if problem.severity == "error" else "yellow"
+            # The inventory's own text (host names, values) is shown as written, never as
+            # markup.
             out.print(
-                f"[{colour}]{problem.severity}[/]: {problem.where}: {problem.message}",
+                f"[{colour}]{problem.severity}[/]: {escape(problem.where)}: "
+                f"{escape(problem.message)}",
                 markup=True,
                 highlight=False,
             )

@@ -23,7 +23,12 @@ import yaml
 
 from kubani.errors import KubaniError
 from kubani.inventory import splice
-from kubani.inventory.fastyaml import DuplicateKeyError, load_with_nodes
+from kubani.inventory.fastyaml import (
+    EXPANSION_LIMIT,
+    DuplicateKeyError,
+    expanded_size,
+    load_with_nodes,
+)
 from kubani.inventory.paths import parse_key_path
 from kubani.inventory.style import IndentStyle, guess_style
 from kubani.models.inventory import NODE_GROUPS, HostEntry, Inventory, build_inventory
@@ -40,7 +45,7 @@ class InventoryFormatError(KubaniError):
 
 def _parse(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
     try:
-        return load_with_nodes(text)
+        data, node = load_with_nodes(text)
     except DuplicateKeyError as exc:
         raise InventoryFormatError(f"cannot read {path}", str(exc), "keep one of them") from exc
     except yaml.YAMLError as exc:
@@ -50,6 +55,17 @@ def _parse(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
         raise InventoryFormatError(
             f"cannot read {path}", f"not valid YAML{line}: {reason}", "fix the file by hand"
         ) from exc
+    except RecursionError as exc:
+        raise InventoryFormatError(
+            f"cannot read {path}", "its values are nested too deeply", "fix the file by hand"
+        ) from exc
+    if expanded_size(node) > EXPANSION_LIMIT:
+        raise InventoryFormatError(
+            f"cannot read {path}",
+            f"its YAML aliases expand to more than {EXPANSION_LIMIT:,} values (an alias bomb?)",
+            "write the values out, or use fewer nested aliases",
+        )
+    return data, node
 
 
 @dataclass

@@ -40,6 +40,39 @@ def load_with_nodes(text: str) -> tuple[Any, yaml.Node | None]:
     return data, node
 
 
+# More values than this once aliases are expanded is refused: an "alias bomb" (a few lines
+# that name each other thousands of times) would blow up every tool that writes the data
+# out (Ansible, --json). A real inventory of 10,000 nodes has well under a million.
+EXPANSION_LIMIT = 1_000_000
+
+
+def expanded_size(root: yaml.Node | None) -> int:
+    """How many values the document holds with every alias written out (aliases share
+    nodes in the tree, so each node's size is counted once and reused)."""
+    if root is None:
+        return 0
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes and not children_done:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if children_done:
+            total = 1 + sum(sizes.get(id(child), 1) for child in children)
+            sizes[key] = min(total, EXPANSION_LIMIT + 1)
+            continue
+        sizes[key] = 1  # a node reached again through itself (recursive alias) counts once
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
 def load(text: str) -> Any:
     return load_with_nodes(text)[0]
 

@@ -32,6 +32,12 @@ def find_inventory(explicit: Path | None = None, start: Path | None = None) -> P
 def _existing(path: Path, origin: str) -> Path:
     path = path.expanduser()
     if path.is_dir():
+        if not (path / "hosts.yml").is_file():
+            raise KubaniError(
+                f"inventory {path} not found",
+                f"{origin} names a folder, and it holds no hosts.yml",
+                f"pass the inventory file itself, or put hosts.yml in {path}",
+            )
         path = path / "hosts.yml"
     if not path.is_file():
         raise KubaniError(

@@ -1,0 +1,53 @@
+"""Inventories nobody here wrote: each gets a clear message, never an internal error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+
+def _bomb(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ",".join([f"*a{level - 1}"] * 9) + "]")
+    body = "\n".join(f"    {line}" for line in lines)
+    return (
+        f"all:\n  vars:\n{body}\n  children:\n    control_plane:\n      hosts:\n"
+        "        cp-1: {tailscale_ip: 100.64.0.2}\n"
+    )
+
+
+def test_an_alias_bomb_is_refused_before_anything_expands_it(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(_bomb())
+    result = run_cli("-i", inventory, "validate", "--json", timeout=30)
+    assert result.code == 1
+    assert "aliases expand to more than 1,000,000 values" in result.stderr
+    assert result.stdout == ""  # nothing half-written
+
+
+def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(_bomb(levels=3))  # 729 values
+    result = run_cli("-i", inventory, "validate", timeout=30)
+    assert result.code == 0, result.stderr
+    assert "aliases expand" not in result.stderr
+
+
+def test_host_names_are_shown_as_written_not_as_markup(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        'all:\n  children:\n    control_plane:\n      hosts:\n        "[bold red]cp[/]": {}\n'
+    )
+    result = run_cli("-i", inventory, "validate", timeout=30)
+    assert result.code == 1
+    assert "hosts.[bold red]cp[/].tailscale_ip" in result.stdout + result.stderr
+
+
+def test_a_folder_without_an_inventory_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "inventory.yml"
+    folder.mkdir()
+    result = run_cli("-i", folder, "validate", timeout=30)
+    assert result.code == 1
+    assert "names a folder, and it holds no hosts.yml" in result.stderr
