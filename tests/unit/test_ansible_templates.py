@@ -11,6 +11,15 @@ from pathlib import Path
 import yaml
 
 ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
+# What the worker's config template needs besides the node's labels and taints.
+WORKER: dict[str, object] = {
+    "k3s_worker_server": "100.64.0.2",
+    "k3s_worker_first_control_plane": "localhost",
+    "k3s_common_join_token": "K10x::server:y",
+    "tailscale_ip": "100.64.0.3",
+    "k3s_worker_flannel_iface": "tailscale0",
+    "k3s_worker_extra_config": {},
+}
 
 
 def _render(template: str, variables: dict[str, object], tmp_path: Path) -> dict[str, object]:
@@ -70,15 +79,7 @@ def test_taints_in_the_mapping_form_reach_k3s_in_its_own_form(tmp_path: Path) ->
     ]
     worker = _render(
         "roles/k3s_worker/templates/config.yaml.j2",
-        {
-            "k3s_worker_server": "100.64.0.2",
-            "k3s_worker_first_control_plane": "localhost",
-            "k3s_common_join_token": "K10x::server:y",
-            "tailscale_ip": "100.64.0.3",
-            "k3s_worker_flannel_iface": "tailscale0",
-            "k3s_worker_extra_config": {},
-            "node_taints": taints,
-        },
+        {**WORKER, "node_taints": taints},
         tmp_path,
     )
     assert worker["node-taint"] == [
@@ -100,15 +101,7 @@ def test_labels_a_kubelet_refuses_are_left_to_the_api(tmp_path: Path) -> None:
     }
     worker = _render(
         "roles/k3s_worker/templates/config.yaml.j2",
-        {
-            "k3s_worker_server": "100.64.0.2",
-            "k3s_worker_first_control_plane": "localhost",
-            "k3s_common_join_token": "K10x::server:y",
-            "tailscale_ip": "100.64.0.3",
-            "k3s_worker_flannel_iface": "tailscale0",
-            "k3s_worker_extra_config": {},
-            "node_labels": labels,
-        },
+        {**WORKER, "node_labels": labels},
         tmp_path,
     )
     assert worker["node-label"] == [
@@ -119,15 +112,7 @@ def test_labels_a_kubelet_refuses_are_left_to_the_api(tmp_path: Path) -> None:
     ]
     only_refused = _render(
         "roles/k3s_worker/templates/config.yaml.j2",
-        {
-            "k3s_worker_server": "100.64.0.2",
-            "k3s_worker_first_control_plane": "localhost",
-            "k3s_common_join_token": "K10x::server:y",
-            "tailscale_ip": "100.64.0.3",
-            "k3s_worker_flannel_iface": "tailscale0",
-            "k3s_worker_extra_config": {},
-            "node_labels": {"node-role.kubernetes.io/worker": "true"},
-        },
+        {**WORKER, "node_labels": {"node-role.kubernetes.io/worker": "true"}},
         tmp_path,
     )
     assert "node-label" not in only_refused

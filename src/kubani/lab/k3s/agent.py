@@ -34,7 +34,7 @@ from kubani.lab.k3s.client import ApiError, Client
 from kubani.lab.k3s.config import duration_seconds, kubelet_args
 from kubani.lab.k3s.pki import Token, basic_auth
 from kubani.lab.k3s.podruntime import PodRuntime
-from kubani.lab.k3s.processes import dying_with_parent
+from kubani.lab.k3s.processes import dying_with_parent, terminate
 from kubani.lab.k3s.traces import TraceError, leave_runtime_traces
 from kubani.quantity import parse_quantity
 
@@ -410,13 +410,8 @@ class Agent:
 
     def stop_kubelet(self) -> None:
         self.stop.set()
-        if self.kwok is not None and self.kwok.poll() is None:
-            self.kwok.terminate()
-            try:
-                self.kwok.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kwok.kill()
-                self.kwok.wait()
+        if self.kwok is not None:
+            terminate(self.kwok)
         if self.stats_server is not None:
             self.stats_server.shutdown()
         if self.runtime is not None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from kubani.lab.k3s import deploy, kubelet, pki
 from kubani.lab.k3s.client import ApiError, Client
 from kubani.lab.k3s.config import arg_pairs
-from kubani.lab.k3s.processes import dying_with_parent
+from kubani.lab.k3s.processes import dying_with_parent, terminate
 
 # Behind the supervisor on 6443, as in K3s.
 INTERNAL_PORT = 6444
@@ -530,14 +530,7 @@ class ControlPlane:
 
     def stop(self, grace_s: float = 10.0) -> None:
         for name in reversed(list(self.processes)):
-            process = self.processes[name]
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(grace_s)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            terminate(self.processes[name], grace_s)
         self.processes.clear()
         with contextlib.suppress(FileNotFoundError):
             self.files.kine_socket.unlink()

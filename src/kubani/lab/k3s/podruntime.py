@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubani.lab.k3s import pki
 from kubani.lab.k3s.client import ApiError
-from kubani.lab.k3s.processes import dying_with_parent
+from kubani.lab.k3s.processes import dying_with_parent, terminate
 
 if TYPE_CHECKING:
     from kubani.lab.k3s.agent import Agent
@@ -197,14 +197,7 @@ class PodRuntime:
         )
 
     def _stop(self, key: str) -> None:
-        container = self.running.pop(key)
-        if container.process.poll() is None:
-            container.process.terminate()
-            try:
-                container.process.wait(15)
-            except subprocess.TimeoutExpired:
-                container.process.kill()
-                container.process.wait()
+        terminate(self.running.pop(key).process, grace_s=15)
 
     def stop_all(self) -> None:
         with self.lock:
