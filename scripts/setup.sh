@@ -42,4 +42,7 @@ fi
 export UV_PYTHON_DOWNLOADS=never
 
 cd "$KUBANI_ROOT"
-"${UV[@]}" sync --frozen --quiet
+# Bytecode compiled at install: where PYTHONDONTWRITEBYTECODE is set (many containers, these
+# machines), every run would otherwise compile what it imports again.
+"${UV[@]}" sync --frozen --quiet --compile-bytecode
+"${UV[@]}" run --frozen python -m compileall -q src  # the project itself (an editable install)

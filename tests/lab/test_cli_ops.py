@@ -286,7 +286,10 @@ def test_tui_follows_the_lab_live(ops: Lab) -> None:
         return row[app.table("nodes")._column_names.index(name)] if row else None
 
     def api_not_ready() -> bool:
-        out = kubectl(ops, "get", "node", "w-1", "-o", "jsonpath={.status.conditions[-1].status}")
+        out = kubectl(
+            ops, "get", "node", "w-1", "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+        )  # fmt: skip
         return out.stdout.strip() not in ("True", "")
 
     async def scenario() -> float:
