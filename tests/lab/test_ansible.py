@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,6 +213,65 @@ def test_gitops_hands_the_cluster_to_flux(cluster: Lab) -> None:
     assert second.recap()["cp-1"]["changed"] == 0, second.output[-3000:]
     for text in (first.output, second.output):
         assert private_key not in text and age_secret not in text
+
+
+def _wait(check: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"not within {seconds:.0f} s: {what}"
+        time.sleep(2)
+
+
+def _request_reconcile(cluster: Lab, kind: str, name: str) -> None:
+    stamp = f"reconcile.fluxcd.io/requestedAt={time.time()}"
+    done = _kubectl(cluster, "-n", "flux-system", "annotate", "--overwrite", kind, name, stamp)
+    assert done.returncode == 0, done.stderr
+
+
+def test_flux_applies_decrypts_and_prunes_the_tree(cluster: Lab, tmp_path: Path) -> None:
+    """The real kustomize-controller applies gitops/apps (their pods run under KWOK), the
+    SOPS-encrypted Secret arrives decrypted, and an app removed from the tree is pruned."""
+
+    def get(*args: str) -> dict[str, Any] | None:
+        done = _kubectl(cluster, "get", "-o", "json", *args)
+        return dict(json.loads(done.stdout)) if done.returncode == 0 else None
+
+    def running(namespace: str) -> bool:
+        pods = (get("-n", namespace, "pods") or {}).get("items") or []
+        return bool(pods) and all(p["status"].get("phase") == "Running" for p in pods)
+
+    _request_reconcile(cluster, "kustomizations.kustomize.toolkit.fluxcd.io", "apps")
+    _wait(lambda: running("hello-world") and running("batch"), 240, "the apps' pods Running")
+    deployment = get("-n", "hello-world", "deployment", "hello-world")
+    assert deployment is not None
+    managers = {m["manager"] for m in deployment["metadata"].get("managedFields") or []}
+    assert "kustomize-controller" in managers, managers
+
+    secret = get("-n", "nginx", "secret", "nginx-basic-auth")
+    assert secret is not None
+    stored = base64.b64decode(secret["data"]["auth"]).decode()
+    plain = subprocess.run(
+        [str(Path(sys.executable).parent / "sops"), "-d", "--extract", '["stringData"]["auth"]',
+         str(ROOT / "gitops/apps/base/nginx/secret.yaml")],
+        capture_output=True, text=True, check=True, timeout=60,
+        env={**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEY)},
+    ).stdout  # fmt: skip
+    assert stored == plain and not stored.startswith("ENC[")
+
+    tree = tmp_path / "gitops"
+    shutil.copytree(ROOT / "gitops", tree)
+    overlay = tree / "apps/overlays/default/kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace("  - ../../base/workstation-friendly\n", ""))
+    _, commit = cluster.serve_git(tree, "cp-1")
+    _request_reconcile(cluster, "gitrepositories.source.toolkit.fluxcd.io", "flux-system")
+
+    def pruned() -> bool:
+        apps = get("-n", "flux-system", "kustomizations.kustomize.toolkit.fluxcd.io", "apps")
+        applied = ((apps or {}).get("status") or {}).get("lastAppliedRevision") or ""
+        return applied.endswith(commit) and get("namespace", "batch") is None
+
+    _wait(pruned, 240, "the removed app pruned at the new commit")
+    assert running("hello-world")
 
 
 def test_gitops_failure_names_the_object_and_the_reason(cluster: Lab) -> None:
