@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -100,5 +101,28 @@ def test_three_control_planes_join_one_at_a_time() -> None:
             f"https://{state.node(name).address}:6443" for name in ("cp-2", "cp-3")
         }, document
         assert {n["name"] for n in document["nodes"]} == {"cp-1", "cp-2", "cp-3", "w-1"}
+        # The TUI's source, built as cluster-tui builds it from the inventory.
+        assert _tui_source_reads_nodes(lab, kubeconfig) == ["cp-1", "cp-2", "cp-3", "w-1"]
     finally:
         lab.down()
+
+
+def _tui_source_reads_nodes(lab: Lab, kubeconfig: Path) -> list[str]:
+    import asyncio
+
+    from kubani.cluster.gather import api_alternatives
+    from kubani.cluster.live import KubeSource
+    from kubani.inventory.document import InventoryDocument
+
+    alternatives = api_alternatives(InventoryDocument(lab.inventory))
+    source = KubeSource(kubeconfig, None, "lab", None, alternatives)
+
+    async def nodes() -> list[str]:
+        try:
+            items, _ = await source.fetch("nodes")
+        finally:
+            await source.close()
+        return sorted(n["metadata"]["name"] for n in items)
+
+    assert source.server != f"https://{lab.require_state().node('cp-1').address}:6443"
+    return asyncio.run(nodes())
