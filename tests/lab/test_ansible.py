@@ -242,7 +242,7 @@ def test_flux_applies_decrypts_and_prunes_the_tree(cluster: Lab, tmp_path: Path)
 
     _request_reconcile(cluster, "kustomizations.kustomize.toolkit.fluxcd.io", "apps")
     _wait(lambda: running("hello-world") and running("batch"), 240, "the apps' pods Running")
-    deployment = get("-n", "hello-world", "deployment", "hello-world")
+    deployment = get("-n", "hello-world", "deployment", "hello-world", "--show-managed-fields")
     assert deployment is not None
     managers = {m["manager"] for m in deployment["metadata"].get("managedFields") or []}
     assert "kustomize-controller" in managers, managers
