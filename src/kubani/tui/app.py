@@ -85,11 +85,12 @@ class ClusterApp(App[None]):
         self.flux_missing = False
         self._stats_cursor = 0
         self._poll_timers: dict[str, Timer] = {}
+        self._status = StatusBar(id="status")
 
     # ---- layout --------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
+        yield self._status
         with Vertical(id="main"):
             yield LiveTable(NODE_COLUMNS, id="nodes")
             with Horizontal(id="middle"):
@@ -103,7 +104,9 @@ class ClusterApp(App[None]):
     def closing(self) -> bool:
         """The app is shutting down (its screens, or the main screen's widgets, are gone)
         while a worker or a timer still finishes: nothing is left to update."""
-        return not self.screen_stack or not self.screen_stack[0].query("#status")
+        # is_attached is false once the app exits or the widget is removed (no DOM query on
+        # every change).
+        return not self.screen_stack or not self._status.is_attached
 
     def table(self, name: str) -> LiveTable:
         # The main screen's table, also while a details or logs screen is on top (polls and
@@ -146,7 +149,7 @@ class ClusterApp(App[None]):
             note.append(f"namespace: {self.namespace}")
         if self.problem and self.connection == "stale":
             note.append(f"retrying: {self.problem}")
-        self.screen_stack[0].query_one("#status", StatusBar).show(
+        self._status.show(
             self.source.cluster_name,
             self.source.server,
             self.connection,
