@@ -11,7 +11,7 @@ import pytest
 from kubani.lab.k3s.agent import forbidden_labels
 from kubani.lab.k3s.payload import unpack
 from kubani.lab.k3s.podruntime import program_for
-from kubani.lab.k3s.storage import PROVISIONED_BY, LocalPathProvisioner
+from kubani.lab.k3s.storage import PROVISIONED_BY, local_volume
 
 
 @pytest.mark.parametrize(
@@ -51,9 +51,7 @@ def test_a_claim_gets_a_volume_on_the_node_the_scheduler_chose() -> None:
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}},
     }
     klass = {"metadata": {"name": "local-hdd"}, "reclaimPolicy": "Retain"}
-    volume = LocalPathProvisioner(client=None, folder="/srv/k3s")._volume(  # type: ignore[arg-type]
-        claim, klass, "w-1"
-    )
+    volume = local_volume(claim, klass, "w-1", folder="/srv/k3s")
     spec = volume["spec"]
     assert volume["metadata"]["name"] == "pvc-u-1"
     assert volume["metadata"]["annotations"][PROVISIONED_BY] == "rancher.io/local-path"

@@ -18,6 +18,37 @@ DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 STORAGE_DIR = "/var/lib/rancher/k3s/storage"
 
 
+def local_volume(
+    claim: dict[str, Any], klass: dict[str, Any], node: str, folder: str = STORAGE_DIR
+) -> dict[str, Any]:
+    """The PersistentVolume local-path makes for a claim on a node: a hostPath folder there."""
+    meta, spec = claim["metadata"], claim.get("spec") or {}
+    volume = f"pvc-{meta['uid']}"
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": volume, "annotations": {PROVISIONED_BY: PROVISIONER}},
+        "spec": {
+            "capacity": {
+                "storage": ((spec.get("resources") or {}).get("requests") or {}).get(
+                    "storage", "1Gi"
+                )
+            },
+            "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": klass.get("reclaimPolicy") or "Delete",
+            "storageClassName": klass["metadata"]["name"],
+            "volumeMode": spec.get("volumeMode") or "Filesystem",
+            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                         "namespace": meta["namespace"], "name": meta["name"],
+                         "uid": meta["uid"]},
+            "hostPath": {"path": f"{folder}/{volume}_{meta['namespace']}_{meta['name']}",
+                         "type": "DirectoryOrCreate"},
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}},
+        },
+    }  # fmt: skip
+
+
 class LocalPathProvisioner:
     def __init__(self, client: Client, folder: str = STORAGE_DIR) -> None:
         self.client = client
@@ -44,36 +75,9 @@ class LocalPathProvisioner:
             if spec.get("volumeName") or name not in classes or not node:
                 continue
             with contextlib.suppress(ApiError):
-                self.client.request("POST", "/api/v1/persistentvolumes",
-                                    self._volume(claim, classes[name], node))  # fmt: skip
+                volume = local_volume(claim, classes[name], node, self.folder)
+                self.client.request("POST", "/api/v1/persistentvolumes", volume)
         self._reclaim()
-
-    def _volume(self, claim: dict[str, Any], klass: dict[str, Any], node: str) -> dict[str, Any]:
-        meta, spec = claim["metadata"], claim.get("spec") or {}
-        volume = f"pvc-{meta['uid']}"
-        return {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": volume, "annotations": {PROVISIONED_BY: PROVISIONER}},
-            "spec": {
-                "capacity": {
-                    "storage": ((spec.get("resources") or {}).get("requests") or {}).get(
-                        "storage", "1Gi"
-                    )
-                },
-                "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
-                "persistentVolumeReclaimPolicy": klass.get("reclaimPolicy") or "Delete",
-                "storageClassName": klass["metadata"]["name"],
-                "volumeMode": spec.get("volumeMode") or "Filesystem",
-                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                             "namespace": meta["namespace"], "name": meta["name"],
-                             "uid": meta["uid"]},
-                "hostPath": {"path": f"{self.folder}/{volume}_{meta['namespace']}_{meta['name']}",
-                             "type": "DirectoryOrCreate"},
-                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
-                    {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}},
-            },
-        }  # fmt: skip
 
     def _reclaim(self) -> None:
         """Released volumes of this provisioner whose policy is Delete are deleted."""
