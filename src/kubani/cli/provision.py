@@ -135,7 +135,7 @@ def _report_flux(json_output: bool, repository_given: bool) -> None:
     import sys
 
     from kubani.cli.common import read_inventory
-    from kubani.cli.output import console
+    from kubani.cli.output import console, warn
     from kubani.cluster.flux_health import describe, flux_not_ready
     from kubani.cluster.gather import api_alternatives, kubeconfig_for
     from kubani.errors import KubaniError
@@ -149,16 +149,14 @@ def _report_flux(json_output: bool, repository_given: bool) -> None:
             flux_not_ready(kubeconfig_for(document, None), None, api_alternatives(document))
         )
     except KubaniError as exc:
-        err.print(f"warning: cannot read Flux's state: {exc.line()}", markup=False)
+        warn(f"cannot read Flux's state: {exc.line()}")
         return
     if json_output:
         event = {"kind": "flux", "not_ready": [o.as_json() for o in pending]}
         sys.stdout.write(json.dumps(event) + "\n")
     if not pending:
         return
-    err.print(
-        f"[bold yellow]warning:[/] Flux reports {len(pending)} object(s) not Ready yet:",
-    )
+    warn(f"Flux reports {len(pending)} object(s) not Ready yet:")
     for obj in pending:
         err.print(f"  {describe(obj)}", markup=False, highlight=False)
     err.print(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
-from kubani.cluster.live import FLUX_KINDS, WATCHED
+from kubani.cluster.gather import served_objects
+from kubani.cluster.live import FLUX_KINDS
 from kubani.cluster.status import FluxObject, flux_object
-from kubani.kube.client import Kube, KubeError
-
-NOT_FOUND = 404
+from kubani.kube.client import Kube
 
 
 async def flux_not_ready(
@@ -18,16 +18,13 @@ async def flux_not_ready(
     """Every Flux object (sources, Kustomizations, HelmReleases) whose Ready condition is
     not True, suspended ones left out. A kind the cluster does not serve has none. Raises
     KubeError when the API cannot be read."""
-    found: list[FluxObject] = []
     async with Kube(kubeconfig, context, timeout=10.0, alternatives=alternatives) as kube:
-        for plural, kind in FLUX_KINDS.items():
-            try:
-                objects, _ = await kube.list_path(WATCHED[plural])
-            except KubeError as exc:
-                if exc.status == NOT_FOUND:
-                    continue
-                raise
-            found += [flux_object(kind, obj) for obj in objects]
+        listed = await asyncio.gather(*(served_objects(kube, plural) for plural in FLUX_KINDS))
+    found = [
+        flux_object(kind, obj)
+        for kind, objects in zip(FLUX_KINDS.values(), listed, strict=True)
+        for obj in objects
+    ]
     return [o for o in found if o.ready != "True" and not o.suspended]
 
 

@@ -73,7 +73,7 @@ class PodSelection:
     namespace: str | None = None
 
 
-async def _served(kube: Kube, plural: str) -> list[dict[str, Any]]:
+async def served_objects(kube: Kube, plural: str) -> list[dict[str, Any]]:
     """Every object of a Flux kind; none when the kind is not served (Flux not installed)."""
     try:
         return (await kube.list_path(WATCHED[plural]))[0]
@@ -109,7 +109,7 @@ async def gather(
             nodes, pods, metrics = await asyncio.gather(
                 kube.nodes(), kube.pods(), kube.node_metrics()
             )
-            listed = await asyncio.gather(*(_served(kube, plural) for plural in FLUX_KINDS))
+            listed = await asyncio.gather(*(served_objects(kube, plural) for plural in FLUX_KINDS))
             for kind, objects in zip(FLUX_KINDS.values(), listed, strict=True):
                 status.flux += [flux_object(kind, obj) for obj in objects]
     except KubaniError as exc:
