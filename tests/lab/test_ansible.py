@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kubani.lab.lab import K3S_VERSION, Lab
+from kubani.lab.lab import K3S_VERSION, K3S_VERSIONS, Lab
 from kubani.lab.network import guard_counters
 from tests.conftest import run_cli
 from tests.lab.ansible_run import kubectl as _kubectl
@@ -26,6 +26,8 @@ from tests.lab.egress import EgressCapture
 pytestmark = pytest.mark.lab
 
 NODES = ("cp-1", "w-1", "w-2")
+# The release the lab carries beside the installed one: the upgrade target.
+K3S_UPGRADE = next(v for v in K3S_VERSIONS if v != K3S_VERSION)
 
 
 CAPTURES: dict[str, EgressCapture] = {}
@@ -439,11 +441,15 @@ def test_a_relayed_control_plane_is_a_warning_not_a_failure(cluster: Lab) -> Non
 
 
 def test_failure_bad_checksum(cluster: Lab, tmp_path: Path) -> None:
+    # An upgrade whose downloaded binary was damaged: the nodes need it (they run another
+    # release), so it is checked, refused, and never reaches a node.
     corrupt = tmp_path / "airgap"
-    shutil.copytree(cluster.k3s_artifacts(K3S_VERSION), corrupt)
+    shutil.copytree(cluster.k3s_artifacts(K3S_UPGRADE), corrupt)
     with (corrupt / "k3s").open("ab") as binary:
         binary.write(b"\n# tampered\n")
-    result = run_playbook(cluster, "site.yml", "-e", f"k3s_airgap_dir={corrupt}")
+    result = run_playbook(
+        cluster, "site.yml", "-e", f"k3s_airgap_dir={corrupt}", "-e", f"k3s_version={K3S_UPGRADE}"
+    )
     assert result.code != 0
     assert "Check the air-gap binary against the release checksum" in result.output
     assert "fatal: [cp-1]" in result.output
@@ -468,7 +474,7 @@ def test_backup_then_restore_round_trips(cluster: Lab, tmp_path: Path) -> None:
 
 
 def test_upgrade_rolls_one_node_at_a_time(cluster: Lab) -> None:
-    target = "v1.35.4+k3s2"
+    target = K3S_UPGRADE
     result = run_playbook(cluster, "upgrade.yml", "-e", f"k3s_version={target}")
     assert result.code == 0, result.failures()
     order = re.findall(

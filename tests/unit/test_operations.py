@@ -74,6 +74,11 @@ def test_events_build_per_host_progress_and_failures_with_hints() -> None:
         ("w-1 cannot reach cp-1 (100.64.0.11) on 6443/tcp: timed out.", "allow the port"),
         ("The K3s binary /x/k3s does not match sha256sum-amd64.txt", "corrupt"),
         ("Missing sudo password", "password-less sudo"),
+        (
+            "Task failed: Host key checking is enabled, and SSH reported an unrecognized or "
+            "mismatching host key.",
+            "`ssh w-1`",
+        ),
         ("something else entirely", None),
     ],
 )

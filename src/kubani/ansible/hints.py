@@ -23,6 +23,11 @@ _KNOWN: tuple[tuple[re.Pattern[str], str], ...] = (
         "the K3s artifact is corrupt or for another version: download it again for k3s_version",
     ),
     (
+        re.compile(r"unrecognized or mismatching host key|Host key verification failed", re.I),
+        "this machine does not know {host}'s SSH host key (or it changed): connect once with "
+        "`ssh {host}` and compare the fingerprint with the node's, then retry",
+    ),
+    (
         re.compile(r"Failed to connect to the host via ssh|Permission denied \(publickey", re.I),
         "check SSH to {host} (ansible_host, ansible_user, key): `ssh {host} true`",
     ),

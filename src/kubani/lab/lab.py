@@ -318,6 +318,7 @@ class Lab:
             list(pool.map(lambda node: self._join(state, node), state.nodes))
         self.save(state)
         self._wait_for_tailnet(state, say)
+        self._record_host_keys(state)
         self._write_inventory(state)
         self.save(state)
         return state
@@ -708,6 +709,19 @@ class Lab:
         """The management side's ``tailscale status --json``."""
         return self.management(self.require_state()).status() or {}
 
+    def _record_host_keys(self, state: LabState) -> None:
+        """The nodes' host keys under their tailnet and LAN addresses, as in the known_hosts
+        of a user who has logged in to each machine once: SSH checks them strictly (Mitogen,
+        the playbooks' strategy, does not honour StrictHostKeyChecking=accept-new)."""
+        from kubani.inventory.store import atomic_write
+
+        lines = []
+        for node in state.nodes:
+            for public in sorted((self.rootfs(node.name) / "etc/ssh").glob("ssh_host_*_key.pub")):
+                kind, key = public.read_text().split()[:2]
+                lines.append(f"{node.address},{node.underlay} {kind} {key}\n")
+        atomic_write(self.known_hosts, "".join(lines).encode(), backup=False)
+
     # ---- inventory ------------------------------------------------------------
 
     def _write_inventory(self, state: LabState) -> None:
@@ -725,8 +739,7 @@ class Lab:
                 "ansible_user: root\n"
                 f"ansible_ssh_private_key_file: {self.key}\n"
                 "ansible_ssh_common_args: >-\n"
-                f"  -o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=accept-new\n"
-                "  -o ConnectTimeout=5\n"
+                f"  -o UserKnownHostsFile={self.known_hosts} -o ConnectTimeout=5\n"
                 "# K3s comes from the lab's air-gap folder (the K3s stand-in, one per release).\n"
                 f"k3s_airgap_dir: {self.folder / 'artifacts' / 'k3s'}/{{{{ k3s_version }}}}\n"
                 f"k3s_control_plane_kubeconfig_path: {self.folder / 'kubeconfig'}\n"
