@@ -25,12 +25,14 @@ if [ "$(id -u)" = 0 ]; then
     run cluster-mgr lab build
 fi
 # The unit and property tests (CPU) run beside the lab tests (mostly waiting on nodes); both
-# must pass. The unit tests' report follows the lab's.
+# must pass. The unit tests' report follows the lab's. The lab tests run on two workers, a
+# test module at a time each (a module's tests share its lab; labs on one machine never
+# share an address).
 unit_log="$(mktemp)"
 run pytest -m "not lab" "$@" >"$unit_log" 2>&1 &
 unit_pid=$!
 lab_status=0
-run pytest -m lab "$@" || lab_status=$?
+run pytest -m lab -n 2 --dist loadfile "$@" || lab_status=$?
 unit_status=0
 wait "$unit_pid" || unit_status=$?
 cat "$unit_log"

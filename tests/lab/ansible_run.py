@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from kubani.lab.lab import Lab
+from kubani.lab.lab import K3S_VERSION, K3S_VERSIONS, Lab
+from tests.conftest import run_cli
 
 ANSIBLE_DIR = Path(__file__).resolve().parents[2] / "ansible"
+NODES = ("cp-1", "w-1", "w-2")
+# The release the lab carries beside the installed one: the upgrade target.
+K3S_UPGRADE = next(v for v in K3S_VERSIONS if v != K3S_VERSION)
 _RECAP = re.compile(
     r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M
 )
@@ -83,3 +89,41 @@ def tmux_screen(session: str) -> str:
     return subprocess.run(
         ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False
     ).stdout
+
+
+def provision(lab: Lab, extra_nodes: int = 0) -> None:
+    """Boot ``lab`` (1 control plane, 2 workers) and build the cluster with site.yml, with
+    the per-node settings the Ansible tests check: labels and a taint on w-1, a CPU
+    reservation on w-2. The run's output is kept as ``site-1.log`` in the lab's folder."""
+    lab.up(nodes=3, control_planes=1, extra_nodes=extra_nodes)
+    settings = [
+        ("node_labels", '{"kubani.io/tier": "edge"}', "json", "w-1"),
+        ("node_taints", '["kubani.io/desk=true:PreferNoSchedule"]', "json", "w-1"),
+        ("reserved_cpu", "1", "string", "w-2"),
+    ]
+    for key, value, kind, scope in settings:
+        result = run_cli(
+            "-i", lab.inventory, "config-set", key, value, "--type", kind, "--scope", scope
+        )
+        assert result.code == 0, result.stderr
+    first = run_playbook(lab, "site.yml")
+    (lab.folder / "site-1.log").write_text(first.output)
+    assert first.code == 0, first.failures()
+
+
+def nodes_by_name(lab: Lab) -> dict[str, Any]:
+    result = kubectl(lab, "get", "nodes", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return {n["metadata"]["name"]: n for n in json.loads(result.stdout)["items"]}
+
+
+def start_times(lab: Lab) -> dict[str, str]:
+    """When each node's K3s unit last started (a restart changes it)."""
+    times = {}
+    for node in lab.require_state().nodes:
+        unit = "k3s" if node.role == "control-plane" else "k3s-agent"
+        result = lab.ssh_run(
+            node.name, f"systemctl show -p ActiveEnterTimestampMonotonic --value {unit}"
+        )
+        times[node.name] = result.stdout.strip()
+    return times

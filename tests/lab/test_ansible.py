@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -16,67 +15,39 @@ from typing import Any
 
 import pytest
 
-from kubani.lab.lab import K3S_VERSION, K3S_VERSIONS, Lab
+from kubani.lab.lab import K3S_VERSION, Lab
 from kubani.lab.network import guard_counters
 from tests.conftest import run_cli
+from tests.lab.ansible_run import (
+    K3S_UPGRADE,
+    NODES,
+    nodes_by_name,
+    provision,
+    run_playbook,
+    start_times,
+)
 from tests.lab.ansible_run import kubectl as _kubectl
-from tests.lab.ansible_run import run_playbook
 from tests.lab.egress import EgressCapture
 
 pytestmark = pytest.mark.lab
-
-NODES = ("cp-1", "w-1", "w-2")
-# The release the lab carries beside the installed one: the upgrade target.
-K3S_UPGRADE = next(v for v in K3S_VERSIONS if v != K3S_VERSION)
-
 
 CAPTURES: dict[str, EgressCapture] = {}
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """A lab provisioned by site.yml once for this module (with one spare node for add_node),
-    while a capture watches every interface that is not the lab's."""
+    """A lab provisioned by site.yml once for this module, while a capture watches every
+    interface that is not the lab's."""
     lab = Lab("pytest-ansible")
     lab.down()
     CAPTURES["up"] = EgressCapture(tmp_path_factory.mktemp("egress"))
     try:
-        lab.up(nodes=3, control_planes=1, extra_nodes=1)
-        settings = [
-            ("node_labels", '{"kubani.io/tier": "edge"}', "json", "w-1"),
-            ("node_taints", '["kubani.io/desk=true:PreferNoSchedule"]', "json", "w-1"),
-            ("reserved_cpu", "1", "string", "w-2"),
-        ]
-        for key, value, kind, scope in settings:
-            result = run_cli(
-                "-i", lab.inventory, "config-set", key, value, "--type", kind, "--scope", scope
-            )
-            assert result.code == 0, result.stderr
-        first = run_playbook(lab, "site.yml")
-        (lab.folder / "site-1.log").write_text(first.output)
-        assert first.code == 0, first.failures()
+        provision(lab)
         yield lab
     finally:
         for capture in CAPTURES.values():
             capture.stop()
         lab.down()
-
-
-def _nodes(lab: Lab) -> dict[str, Any]:
-    result = _kubectl(lab, "get", "nodes", "-o", "json")
-    assert result.returncode == 0, result.stderr
-    return {n["metadata"]["name"]: n for n in json.loads(result.stdout)["items"]}
-
-
-def _start_times(lab: Lab) -> dict[str, str]:
-    times = {}
-    for node in lab.require_state().nodes:
-        unit = "k3s" if node.role == "control-plane" else "k3s-agent"
-        result = lab.ssh_run(
-            node.name, f"systemctl show -p ActiveEnterTimestampMonotonic --value {unit}"
-        )
-        times[node.name] = result.stdout.strip()
-    return times
 
 
 def test_site_builds_the_cluster_on_tailnet_addresses(cluster: Lab) -> None:
@@ -96,7 +67,7 @@ def test_site_builds_the_cluster_on_tailnet_addresses(cluster: Lab) -> None:
     ).stdout.split("\n")
     assert all(line.startswith("600 ") for line in secrets if line)
     assert oct((cluster.folder / "kubeconfig").stat().st_mode & 0o777) == "0o600"
-    nodes = _nodes(cluster)
+    nodes = nodes_by_name(cluster)
     assert set(nodes) == set(NODES)
     for name, node in nodes.items():
         status = node["status"]
@@ -116,14 +87,14 @@ def test_site_builds_the_cluster_on_tailnet_addresses(cluster: Lab) -> None:
 
 
 def test_second_run_changes_nothing_and_restarts_nothing(cluster: Lab) -> None:
-    before = _start_times(cluster)
+    before = start_times(cluster)
     second = run_playbook(cluster, "site.yml", "-v")
     (cluster.folder / "site-2.log").write_text(second.output)
     assert second.code == 0, second.failures()
     recap = second.recap()
     assert set(recap) >= set(NODES)
     assert {host: values["changed"] for host, values in recap.items()} == dict.fromkeys(recap, 0)
-    assert _start_times(cluster) == before
+    assert start_times(cluster) == before
 
 
 def test_nothing_left_the_lab_during_up_and_provisioning(cluster: Lab) -> None:
@@ -314,34 +285,6 @@ def test_provision_warns_about_flux_objects_that_are_not_ready(cluster: Lab) -> 
     assert "fix: `cluster-mgr status`" in result.stderr
 
 
-def test_add_node_joins_only_the_new_node(cluster: Lab) -> None:
-    extra = cluster.require_state().node("extra-1")
-    assert (
-        run_cli(
-            "-i",
-            cluster.inventory,
-            "add-node",
-            "extra-1",
-            extra.address,
-            "--ansible-host",
-            extra.address,
-        ).code
-        == 0
-    )
-    before = _start_times(cluster)
-    before.pop("extra-1")
-    result = run_playbook(cluster, "add_node.yml")
-    assert result.code == 0, result.failures()
-    recap = result.recap()
-    assert recap["extra-1"]["changed"] > 0
-    assert all(recap[name]["changed"] == 0 for name in NODES)
-    after = _start_times(cluster)
-    assert {k: after[k] for k in before} == before
-    node = _nodes(cluster)["extra-1"]
-    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
-    assert ready["status"] == "True"
-
-
 def _failed_step(run_output: str, host: str, step: str, message: str) -> None:
     assert f"TASK [prerequisites : {step}]" in run_output or f": {step}]" in run_output, step
     assert f"fatal: [{host}]" in run_output
@@ -457,135 +400,3 @@ def test_failure_bad_checksum(cluster: Lab, tmp_path: Path) -> None:
     unchanged = cluster.ssh_run("cp-1", "sha256sum /usr/local/bin/k3s").stdout.split()[0]
     expected = (cluster.k3s_artifacts(K3S_VERSION) / "sha256sum-amd64.txt").read_text().split()[0]
     assert unchanged == expected
-
-
-def test_backup_then_restore_round_trips(cluster: Lab, tmp_path: Path) -> None:
-    backup = run_playbook(cluster, "backup.yml", "-e", f"kubani_backup_dir={tmp_path}")
-    assert backup.code == 0, backup.failures()
-    archives = list(tmp_path.glob("kubani-backup-*.tar.gz"))
-    assert len(archives) == 1
-    assert oct(archives[0].stat().st_mode & 0o777) == "0o600"
-    assert _kubectl(cluster, "label", "node", "w-1", "after-backup=yes").returncode == 0
-    restored = run_playbook(cluster, "restore.yml", "-e", f"kubani_restore_file={archives[0]}")
-    assert restored.code == 0, restored.failures()
-    labels = _nodes(cluster)["w-1"]["metadata"]["labels"]
-    assert "after-backup" not in labels
-    assert labels["kubani.io/tier"] == "edge"
-
-
-def test_upgrade_rolls_one_node_at_a_time(cluster: Lab) -> None:
-    target = K3S_UPGRADE
-    result = run_playbook(cluster, "upgrade.yml", "-e", f"k3s_version={target}")
-    assert result.code == 0, result.failures()
-    order = re.findall(
-        r"TASK \[Wait until the node is Ready on the new release\][^\n]*\n"
-        r"(?:[^\n]*\n)*?ok: \[([\w-]+)",
-        result.output,
-    )
-    assert order[0] == "cp-1" and sorted(order) == sorted([*NODES, "extra-1"])
-    assert result.output.count("TASK [node_drain : Cordon the node]") == 4
-    nodes = _nodes(cluster)
-    for name, node in nodes.items():
-        assert node["status"]["nodeInfo"]["kubeletVersion"] == target, name
-        assert not node["spec"].get("unschedulable"), name
-    assert cluster.ssh_run("cp-1", "ls -d /var/lib/rancher/k3s/server/db.pre-upgrade-*").stdout
-    # The inventory still says the old release: provisioning refuses to put it back.
-    stale = run_playbook(cluster, "site.yml")
-    assert stale.code != 0
-    assert "TASK [k3s_common : Refuse to put an older K3s release back]" in stale.output
-    assert f"cp-1 runs K3s {target}, newer than k3s_version {K3S_VERSION}" in " ".join(
-        stale.output.split()
-    )
-    for name, node in _nodes(cluster).items():
-        assert node["status"]["nodeInfo"]["kubeletVersion"] == target, name
-
-
-def test_remove_node_drains_deletes_and_uninstalls(cluster: Lab) -> None:
-    manifest = (
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: pinned, namespace: default}\n"
-        "spec:\n  replicas: 2\n  selector: {matchLabels: {app: pinned}}\n"
-        "  template:\n    metadata: {labels: {app: pinned}}\n    spec:\n"
-        "      nodeSelector: {kubernetes.io/hostname: w-2}\n"
-        "      containers: [{name: app, image: nginx}]\n"
-    )
-    applied = subprocess.run(
-        [
-            "kubectl",
-            "--kubeconfig",
-            str(cluster.folder / "kubeconfig"),
-            "apply",
-            "-f",
-            "-",
-        ],
-        input=manifest,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert applied.returncode == 0, applied.stderr
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pods = json.loads(_kubectl(cluster, "get", "pods", "-o", "json").stdout)["items"]
-        if len([p for p in pods if p["status"].get("phase") == "Running"]) == 2:
-            break
-        time.sleep(1)
-    result = run_playbook(cluster, "remove_node.yml", "-e", "kubani_remove_node=w-2")
-    assert result.code == 0, result.failures()
-    assert "TASK [node_drain : Evict the pods]" in result.output
-    assert "w-2" not in _nodes(cluster)
-    pods = json.loads(_kubectl(cluster, "get", "pods", "-o", "json").stdout)["items"]
-    assert not [p for p in pods if p["spec"].get("nodeName") == "w-2"]
-    left = cluster.ssh_run("w-2", "ls /usr/local/bin/k3s /etc/rancher/k3s 2>&1", check=False).stdout
-    assert left.count("No such file") == 2
-
-
-def test_provision_limited_to_one_worker_joins_it(cluster: Lab) -> None:
-    """The scaling recipe: a node in the inventory without K3s, provisioned on its own with
-    --limit. The join token comes from the first control plane although it is not in the run."""
-    assert "w-2" not in _nodes(cluster)  # removed by the test before
-    before = _start_times(cluster)
-    before.pop("w-2")
-    result = run_playbook(cluster, "site.yml", "--limit", "w-2")
-    assert result.code == 0, result.failures()
-    assert set(result.recap()) == {"w-2"}
-    ready = next(c for c in _nodes(cluster)["w-2"]["status"]["conditions"] if c["type"] == "Ready")
-    assert ready["status"] == "True"
-    after = _start_times(cluster)
-    assert {k: after[k] for k in before} == before  # nothing else restarted
-
-
-# What K3s's runtime and pod network leave on a node (the lab's K3s leaves them too): a shim
-# with its container under it, a sandbox mount, flannel's devices, kube-proxy's and
-# flannel's packet filter tables, the CNI state. One line per trace that is present.
-TRACES = (
-    "pgrep -f 'k3s/data/[^/]*/bin/containerd-shim' >/dev/null && echo shim; "
-    "pgrep -x sleep >/dev/null && echo container; "
-    "grep -q ' /run/k3s/' /proc/self/mounts && echo mount; "
-    "ip link show cni0 >/dev/null 2>&1 && echo cni0; "
-    "ip link show flannel.1 >/dev/null 2>&1 && echo flannel.1; "
-    "ip link show | grep -q 'master cni0' && echo veth; "
-    "nft list table ip kube-proxy >/dev/null 2>&1 && echo kube-proxy; "
-    "nft list table ip flannel-ipv4 >/dev/null 2>&1 && echo flannel-ipv4; "
-    "test -d /var/lib/cni && echo cni-state; true"
-)
-ALL_TRACES = ["shim", "container", "mount", "cni0", "flannel.1", "veth", "kube-proxy",
-              "flannel-ipv4", "cni-state"]  # fmt: skip
-
-
-def test_reset_uninstalls_everywhere(cluster: Lab) -> None:
-    refused = run_playbook(cluster, "reset.yml")
-    assert refused.code != 0 and "kubani_reset_confirm" in refused.output
-    for name in (*NODES, "extra-1"):
-        assert cluster.ssh_run(name, TRACES).stdout.split() == ALL_TRACES, name
-    result = run_playbook(cluster, "reset.yml", "-e", "kubani_reset_confirm=lab-pytest-ansible")
-    assert result.code == 0, result.failures()
-    for name in (*NODES, "extra-1"):
-        left = cluster.ssh_run(
-            name,
-            "ls /usr/local/bin/k3s /var/lib/rancher/k3s 2>&1; "
-            "systemctl list-unit-files 'k3s*' --no-legend",
-            check=False,
-        ).stdout
-        assert "No such file" in left and ".service" not in left
-        assert cluster.ssh_run(name, TRACES).stdout.split() == [], name

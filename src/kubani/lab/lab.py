@@ -10,6 +10,7 @@ repeat.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import ipaddress
 import json
@@ -107,6 +108,10 @@ class LabNode:
     in_inventory: bool = True
 
 
+def tailnet_of(slot: int) -> str:
+    return f"100.64.{slot}.0/24"
+
+
 @dataclass
 class LabState:
     lab_id: str
@@ -125,7 +130,7 @@ class LabState:
     @property
     def tailnet(self) -> str:
         """The lab's slice of 100.64.0.0/10: labs on one machine never share an address."""
-        return f"100.64.{self.slot}.0/24"
+        return tailnet_of(self.slot)
 
     @property
     def mgmt_underlay(self) -> str:
@@ -269,7 +274,7 @@ class Lab:
         and on the tailnet but left out of the inventory, to be joined later."""
         require_lab_host()
         say = progress or (lambda _message: None)
-        state = self.load() or LabState(lab_id=self.lab_id, slot=self._free_slot())
+        state = self.load() or self._claim_slot()
         say("image: checking the cached Debian bookworm root filesystem")
         image, seconds = ensure_image(self.home / "images")
         state.image, state.image_build_seconds = str(image), seconds or state.image_build_seconds
@@ -323,15 +328,28 @@ class Lab:
         self.save(state)
         return state
 
+    def _claim_slot(self) -> LabState:
+        """A new state on a free slot, saved before the lock is let go: labs booting at the
+        same time (parallel test workers) never share one."""
+        lock_file = self.home / "labs" / ".slots.lock"
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with lock_file.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = LabState(lab_id=self.lab_id, slot=self._free_slot())
+            self.save(state)
+        return state
+
     def _free_slot(self) -> int:
         """The first slot (underlay 198.18.N.0/24, tailnet 100.64.N.0/24) no other lab under
-        the same home uses."""
+        the same home uses, nor one whose tailnet route is still on this machine (a lab whose
+        state file was lost before it went down)."""
         used = set()
         for other in (self.home / "labs").glob("*/state.json"):
             with contextlib.suppress(OSError, ValueError, KeyError):
                 used.add(int(json.loads(other.read_text())["slot"]))
+        routes = capture(["ip", "route", "show", "type", "unreachable"], 10).stdout
         for slot in range(MAX_LABS):
-            if slot not in used:
+            if slot not in used and tailnet_of(slot) not in routes.split():
                 return slot
         raise LabError("no free lab slot", f"{MAX_LABS} labs exist", "remove some with `lab down`")
 
