@@ -323,6 +323,8 @@ class Lab:
             list(pool.map(lambda node: self._join(state, node), state.nodes))
         self.save(state)
         self._wait_for_tailnet(state, say)
+        if booting:  # a lab already up keeps the tailnet states its user gave its nodes
+            self._warm_node_paths(state, say)
         self._record_host_keys(state)
         self._write_inventory(state)
         self.save(state)
@@ -424,6 +426,34 @@ class Lab:
                             f"see {self.folder / 'mgmt' / 'tailscaled.log'}",
                         ) from None
                     time.sleep(0.3)
+
+    def _warm_node_paths(self, state: LabState, say: Any) -> None:
+        """Until every node reaches every other over the tailnet, as machines that have been
+        on a tailnet for a while do: the first packets to a peer wait for its tunnel, which
+        on this busy machine can outlast the prerequisite checks' tries."""
+        if len(state.nodes) < 2:
+            return
+        say("tailnet: opening the paths between the nodes")
+
+        def reach_others(node: LabNode) -> None:
+            others = " ".join(n.address for n in state.nodes if n is not node)
+            script = (
+                f"for ip in {others}; do "
+                f"timeout {TAILNET_WAIT_S:.0f} bash -c "
+                "'until echo >/dev/tcp/'$ip'/22; do sleep 0.3; done' 2>/dev/null "
+                "|| { echo $ip; exit 1; }; done"
+            )
+            result = self.ssh_run(node.name, script, timeout=TAILNET_WAIT_S * 2, check=False)
+            if result.returncode != 0:
+                raise LabError(
+                    f"{node.name} does not reach {result.stdout.strip() or 'a peer'} over the "
+                    "lab tailnet",
+                    result.stderr.strip()[-300:] or f"no answer within {TAILNET_WAIT_S:.0f} s",
+                    f"see {self.folder / 'nodes' / node.name / 'console.log'}",
+                )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(reach_others, state.nodes))
 
     def _ensure_key(self) -> None:
         if self.key.exists():
