@@ -9,6 +9,7 @@ run() { "${UV[@]}" run --frozen "$@"; }
 run ruff check .
 run ruff format --check .
 run mypy
+run lint-imports
 run yamllint ansible .yamllint .ansible-lint
 run yamllint -c gitops/.yamllint gitops
 run cluster-mgr gitops validate --path gitops

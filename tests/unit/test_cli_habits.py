@@ -61,3 +61,27 @@ def test_short_flags(cli: Cli) -> None:
         assert shown.code == 0
         for flag in flags:
             assert flag in shown.stdout, (command, flag)
+
+
+def test_help_imports_nothing_heavy() -> None:
+    """`cluster-mgr --help` and a sub-command's help load Typer and the command modules only:
+    no models, API client, Ansible, Rich rendering or TUI (each costs tens of milliseconds)."""
+    import subprocess
+    import sys
+
+    heavy = (
+        *("pydantic", "lightkube", "httpx", "httpx2", "ansible", "ansible_runner", "textual"),
+        *("ruamel", "yaml", "kubani.models", "kubani.inventory", "kubani.kube", "kubani.lab"),
+    )
+    for argv in (["--help"], ["provision", "--help"], ["discover", "--help"]):
+        probe = subprocess.run(
+            [sys.executable, "-c",
+             "import sys, kubani.cli.main as m\n"
+             f"sys.argv = ['cluster-mgr', *{argv!r}]\n"
+             "try:\n    m.run()\nexcept SystemExit:\n    pass\n"
+             "print(' '.join(sorted(sys.modules)), file=sys.stderr)"],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert "Usage" in probe.stdout, probe.stderr[-2000:]
+        loaded = set(probe.stderr.split())
+        assert not [m for m in heavy if m in loaded], (argv, [m for m in heavy if m in loaded])

@@ -5,8 +5,9 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from kubani.models import ClusterConfig, HostEntry, Node, NodeTaint, Role, build_inventory
+from kubani.models import ClusterConfig, HostEntry, Node, NodeTaint, build_inventory
 from kubani.quantity import QuantityError, cpu_quantity, memory_quantity, parse_quantity
+from kubani.vocabulary import Role
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from kubani.models.peer import PeerSource
 from kubani.tailscale import DiscoveryOptions, TailscaleError, discover, fetch_peers
 from kubani.tailscale.local import check_backend, read_status
 from kubani.tailscale.parse import peers_from_api, peers_from_headscale, peers_from_status
 from kubani.tailscale.remote import ApiCredentials
+from kubani.vocabulary import PeerSource
 from tests.conftest import PEER_KEYS, FakeHttp, fixture_json
 from tests.tailnet_fakes import TailnetDevice, render_api_devices, render_status
 

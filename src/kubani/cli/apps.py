@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kubani.cli.gitops import TreeOption
+from kubani.cli.options import TreeOption
 
 app = typer.Typer(help="Add apps to the GitOps tree.")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kubani.cli.state import options
 
@@ -43,3 +43,34 @@ def confirm_by_name(action: str, warning: str, name: str, yes: bool) -> None:
     typed = typer.prompt(f"{warning}\nType {name!r} to confirm", err=True)
     if typed.strip() != name:
         raise KubaniError(f"{action} cancelled", f"{typed.strip()!r} is not {name!r}", None)
+
+
+def request_for(playbook: str, extravars: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    from kubani.ansible.project import ansible_dir
+    from kubani.ansible.runner import PlaybookRequest
+    from kubani.cli.common import inventory_path
+
+    inventory = inventory_path()
+    return PlaybookRequest(
+        playbook=playbook,
+        inventory=inventory,
+        project=ansible_dir(near=inventory.parent),
+        extravars=extravars or {},
+        **kwargs,
+    )
+
+
+def validated_inventory() -> None:
+    """Refuse to run against an inventory with errors (nothing would go well)."""
+    from kubani.cli.common import read_inventory
+    from kubani.errors import KubaniError
+
+    document = read_inventory()
+    _inventory, problems = document.validate()
+    if problems.errors:
+        first = problems.errors[0]
+        raise KubaniError(
+            f"the inventory {document.hosts_path} has {len(problems.errors)} error(s)",
+            f"{first.where}: {first.message}",
+            "run `cluster-mgr validate` and fix them",
+        )

@@ -2,81 +2,26 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kubani.cli.options import (
+    ApiUrlOption,
+    HeadscaleUrlOption,
+    SourceOption,
+    StatusFileOption,
+    TailnetOption,
+    TailscaleBinOption,
+    TimeoutOption,
+    discovery_options,
+)
+from kubani.vocabulary import PeerSource
+
 if TYPE_CHECKING:
     from kubani.models.peer import TailscalePeer
-    from kubani.tailscale.discover import DiscoveryOptions
 
 app = typer.Typer()
-
-
-class Source(StrEnum):
-    cli = "cli"
-    api = "api"
-    headscale = "headscale"
-
-
-SourceOption = Annotated[
-    Source,
-    typer.Option(
-        "--source",
-        "-s",
-        help="cli: local `tailscale status --json`; api: Tailscale API v2 (TAILSCALE_API_KEY or "
-        "TAILSCALE_OAUTH_CLIENT_ID/SECRET); headscale: HEADSCALE_URL + HEADSCALE_API_KEY.",
-    ),
-]
-TailscaleBinOption = Annotated[
-    str | None,
-    typer.Option(
-        "--tailscale-bin",
-        help="Path of the tailscale CLI (default: $KUBANI_TAILSCALE_BIN or PATH).",
-    ),
-]
-StatusFileOption = Annotated[
-    Path | None,
-    typer.Option("--status-file", help="Read a saved `tailscale status --json` instead."),
-]
-TailnetOption = Annotated[
-    str, typer.Option("--tailnet", help="Tailnet name for the API ('-' = the key's own).")
-]
-ApiUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--api-url", help="Tailscale API base URL (default: $TAILSCALE_BASE_URL or SaaS)."
-    ),
-]
-HeadscaleUrlOption = Annotated[
-    str | None, typer.Option("--headscale-url", help="headscale URL (default: $HEADSCALE_URL).")
-]
-TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds to wait for a reply.")]
-
-
-def discovery_options(
-    source: Source,
-    tailscale_bin: str | None,
-    status_file: Path | None,
-    tailnet: str,
-    api_url: str | None,
-    headscale_url: str | None,
-    timeout: float,
-) -> DiscoveryOptions:
-    from kubani.models.peer import PeerSource
-    from kubani.tailscale.discover import DiscoveryOptions
-
-    return DiscoveryOptions(
-        source=PeerSource(source.value),
-        tailscale_bin=tailscale_bin,
-        status_file=status_file,
-        tailnet=tailnet,
-        api_url=api_url,
-        headscale_url=headscale_url,
-        timeout=timeout,
-    )
 
 
 def _inventory_members() -> tuple[set[str], set[str]] | None:
@@ -109,7 +54,7 @@ def discover(
         str | None,
         typer.Option("--filter", "-f", help="Glob on hostname or DNS name, e.g. 'k3s-*'."),
     ] = None,
-    source: SourceOption = Source.cli,
+    source: SourceOption = PeerSource.CLI,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
     tailscale_bin: TailscaleBinOption = None,
     status_file: StatusFileOption = None,

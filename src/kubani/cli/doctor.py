@@ -25,9 +25,8 @@ def doctor(
 
     from kubani.ansible.doctor import Check, node_checks, unreachable
     from kubani.ansible.runner import run_playbook
-    from kubani.cli.common import read_inventory
+    from kubani.cli.common import read_inventory, request_for
     from kubani.cli.output import console, emit_json
-    from kubani.cli.provision import request_for
     from kubani.cluster.gather import inventory_nodes
 
     document = read_inventory()

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Check the GitOps tree (Flux, kustomize, schemas, secrets).")
+from kubani.cli.options import TreeOption
 
-TreeOption = Annotated[
-    Path | None,
-    typer.Option("--path", help="The tree (default: the project's gitops/).", show_default=False),
-]
+app = typer.Typer(help="Check the GitOps tree (Flux, kustomize, schemas, secrets).")
 
 
 @app.command()

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kubani.cli.discover import Source, SourceOption, StatusFileOption, TailscaleBinOption
+from kubani.cli.options import SourceOption, StatusFileOption, TailscaleBinOption
+from kubani.vocabulary import PeerSource
 
 if TYPE_CHECKING:
     from kubani.inventory.initial import Choice
@@ -92,7 +93,7 @@ def init(
         bool,
         typer.Option("--probe/--no-probe", help="Size reservations from each node's facts (SSH)."),
     ] = True,
-    source: SourceOption = Source.cli,
+    source: SourceOption = PeerSource.CLI,
     tailscale_bin: TailscaleBinOption = None,
     status_file: StatusFileOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -101,7 +102,7 @@ def init(
     in a terminal without --control-plane; scripts pass the flags."""
     import sys
 
-    from kubani.cli.discover import discovery_options
+    from kubani.cli.options import discovery_options
     from kubani.cli.output import emit_json, note, success
     from kubani.errors import KubaniError
     from kubani.inventory.initial import Choice, build_nodes, write_new_inventory
@@ -109,9 +110,7 @@ def init(
 
     peers = [
         p
-        for p in fetch_peers(
-            discovery_options(source, tailscale_bin, status_file, "-", None, None, 10.0)
-        )
+        for p in fetch_peers(discovery_options(source, tailscale_bin, status_file))
         if not p.is_self
     ]
     by_name: dict[str, TailscalePeer] = {p.hostname.lower(): p for p in peers}

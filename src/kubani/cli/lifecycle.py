@@ -25,8 +25,8 @@ def upgrade(
 ) -> None:
     """Rolling upgrade: snapshot, then one node at a time (control planes first):
     cordon, drain, upgrade, uncordon."""
+    from kubani.cli.common import request_for, validated_inventory
     from kubani.cli.playbook_view import execute, finish
-    from kubani.cli.provision import request_for, validated_inventory
     from kubani.errors import KubaniError
 
     if not K3S_VERSION.match(k3s_version):
@@ -66,9 +66,8 @@ def backup(
 ) -> None:
     """Take an etcd snapshot (or copy the SQLite datastore) and fetch it here."""
     from kubani.backups import default_backup_dir, refuse_secrets_in_git
-    from kubani.cli.common import read_inventory
+    from kubani.cli.common import read_inventory, request_for, validated_inventory
     from kubani.cli.playbook_view import execute, finish
-    from kubani.cli.provision import request_for, validated_inventory
 
     validated_inventory()
     if output is None:
@@ -96,8 +95,8 @@ def restore(
     json_output: JsonOption = False,
 ) -> None:
     """Restore the cluster from a snapshot (K3s's cluster-reset procedure)."""
+    from kubani.cli.common import request_for, validated_inventory
     from kubani.cli.playbook_view import execute, finish
-    from kubani.cli.provision import request_for, validated_inventory
     from kubani.errors import KubaniError
 
     if not snapshot.is_file():
@@ -117,9 +116,8 @@ def reset(
     json_output: JsonOption = False,
 ) -> None:
     """Uninstall K3s from every node. Asks for the cluster name to confirm."""
-    from kubani.cli.common import confirm_by_name, read_inventory
+    from kubani.cli.common import confirm_by_name, read_inventory, request_for, validated_inventory
     from kubani.cli.playbook_view import execute, finish
-    from kubani.cli.provision import request_for, validated_inventory
 
     validated_inventory()
     name = str(read_inventory().scope_vars("all").get("cluster_name") or "kubani")

@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kubani.cli.discover import (
+from kubani.cli.options import (
     ApiUrlOption,
     HeadscaleUrlOption,
-    Source,
     SourceOption,
     StatusFileOption,
     TailnetOption,
@@ -19,6 +18,7 @@ from kubani.cli.discover import (
     TimeoutOption,
     discovery_options,
 )
+from kubani.vocabulary import PeerSource
 
 if TYPE_CHECKING:
     from kubani.inventory.document import InventoryDocument
@@ -112,7 +112,7 @@ def add_node(
     from_discovery: Annotated[
         bool, typer.Option("--from-discovery", help="Take the IP from tailnet discovery.")
     ] = False,
-    source: SourceOption = Source.cli,
+    source: SourceOption = PeerSource.CLI,
     tailscale_bin: TailscaleBinOption = None,
     status_file: StatusFileOption = None,
     tailnet: TailnetOption = "-",
@@ -281,10 +281,9 @@ def _remove_from_cluster(
     should leave the inventory as it is."""
     import asyncio
 
-    from kubani.cli.common import confirm_by_name
+    from kubani.cli.common import confirm_by_name, request_for
     from kubani.cli.output import note, warn
     from kubani.cli.playbook_view import execute
-    from kubani.cli.provision import request_for
     from kubani.cluster.gather import kubeconfig_for
     from kubani.errors import KubaniError
     from kubani.inventory.document import InventoryDocument

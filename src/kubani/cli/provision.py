@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -26,37 +26,6 @@ def _playbook(text: str) -> Playbook:
         raise typer.BadParameter(
             f"{text!r} is not one of {', '.join(p.value for p in Playbook)}"
         ) from None
-
-
-def request_for(playbook: str, extravars: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    from kubani.ansible.project import ansible_dir
-    from kubani.ansible.runner import PlaybookRequest
-    from kubani.cli.common import inventory_path
-
-    inventory = inventory_path()
-    return PlaybookRequest(
-        playbook=playbook,
-        inventory=inventory,
-        project=ansible_dir(near=inventory.parent),
-        extravars=extravars or {},
-        **kwargs,
-    )
-
-
-def validated_inventory() -> None:
-    """Refuse to run against an inventory with errors (nothing would go well)."""
-    from kubani.cli.common import read_inventory
-    from kubani.errors import KubaniError
-
-    document = read_inventory()
-    _inventory, problems = document.validate()
-    if problems.errors:
-        first = problems.errors[0]
-        raise KubaniError(
-            f"the inventory {document.hosts_path} has {len(problems.errors)} error(s)",
-            f"{first.where}: {first.message}",
-            "run `cluster-mgr validate` and fix them",
-        )
 
 
 @app.command()
@@ -103,6 +72,7 @@ def provision(
 ) -> None:
     """Provision the cluster (site.yml by default), showing each node's progress."""
     from kubani.ansible.extravars import parse_extra_vars
+    from kubani.cli.common import request_for, validated_inventory
     from kubani.cli.playbook_view import execute, finish
 
     validated_inventory()

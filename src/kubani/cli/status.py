@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kubani.cli.discover import Source, SourceOption, TailscaleBinOption
+from kubani.cli.options import SourceOption, TailscaleBinOption
+from kubani.vocabulary import PeerSource
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -138,7 +139,7 @@ def status(
     context: Annotated[
         str | None, typer.Option("--context", "-c", help="Kubeconfig context.")
     ] = None,
-    source: SourceOption = Source.cli,
+    source: SourceOption = PeerSource.CLI,
     tailscale_bin: TailscaleBinOption = None,
     pods: Annotated[
         bool, typer.Option("--pods", "-p", help="Also list the pods (every namespace's).")
@@ -152,12 +153,12 @@ def status(
     import asyncio
 
     from kubani.cli.common import read_inventory
-    from kubani.cli.discover import discovery_options
+    from kubani.cli.options import discovery_options
     from kubani.cli.output import console, emit_json
     from kubani.cluster.gather import PodSelection, gather, kubeconfig_for
 
     document = read_inventory()
-    discovery = discovery_options(source, tailscale_bin, None, "-", None, None, 10.0)
+    discovery = discovery_options(source, tailscale_bin)
     config = kubeconfig_for(document, kubeconfig)
     pods_of = PodSelection(namespace) if pods or namespace else None
 

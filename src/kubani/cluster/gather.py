@@ -21,9 +21,9 @@ from kubani.inventory.document import InventoryDocument
 from kubani.kube.client import Kube, KubeError
 from kubani.kube.summary import summarise
 from kubani.models.cluster import K3S_API_PORT
-from kubani.models.node import Role
 from kubani.models.peer import TailscalePeer
 from kubani.tailscale.discover import DiscoveryOptions, fetch_peers
+from kubani.vocabulary import Role
 
 
 def inventory_nodes(document: InventoryDocument) -> list[InventoryNode]:

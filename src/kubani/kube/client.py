@@ -61,6 +61,7 @@ class Kube:
         import httpx2
         import msgspec
         from lightkube import AsyncClient, KubeConfig
+        from lightkube.config import client_adapter
 
         try:
             config = KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
@@ -81,6 +82,12 @@ class Kube:
             single = single._replace(cluster=msgspec.structs.replace(single.cluster, server=chosen))
         self.server = single.cluster.server
         self._client = AsyncClient(config=single, timeout=httpx2.Timeout(timeout), trust_env=False)
+        # Raw paths (aggregated APIs, stats, watches of any collection) go through an httpx
+        # client of our own, built by lightkube's adapter from the same kubeconfig entry.
+        self._http: httpx2.AsyncClient = client_adapter.AsyncClient(
+            single,
+            client_adapter.ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False),
+        )
 
     async def __aenter__(self) -> Kube:
         return self
@@ -92,6 +99,7 @@ class Kube:
 
     async def close(self) -> None:
         await self._client.close()
+        await self._http.aclose()
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -123,11 +131,6 @@ class Kube:
         if response.status_code >= 400:
             return None
         return response.json()
-
-    @property
-    def _http(self) -> Any:
-        # lightkube's httpx client, which carries the kubeconfig's credentials.
-        return self._client._client._client
 
     # ---- generic list and watch (what the TUI keeps in sync) ------------------------
 

@@ -54,6 +54,8 @@ MGMT_NAME = "mgmt"
 MAX_LABS = 256  # one /24 of the underlay and one of the tailnet each
 STOP_TIMEOUT_S = 20.0
 TAILNET_WAIT_S = 60.0
+# The user Kubani logs in to the nodes as (password-less sudo), as on users' machines.
+ADMIN_USER = "kubani"
 SSH_WAIT_S = 60.0
 K3S_VERSION = "v1.35.4+k3s1"
 # nspawn joins a node to its network namespace but shows the host's /sys/class/net and keeps
@@ -546,6 +548,7 @@ class Lab:
         ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (ssh_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         (ssh_dir / "authorized_keys").chmod(0o600)
+        self._add_admin_user(root)
         tailscale, _ = ensure_built(TAILSCALE, self.cache)
         install_on_node(root, tailscale, self.control_server(state).ca_cert)
         sysfs_unit = root / "etc/systemd/system/kubani-lab-sysfs.service"
@@ -557,6 +560,33 @@ class Lab:
             link.symlink_to(f"/etc/systemd/system/{sysfs_unit.name}")
         if node.gpu:
             self._install_gpu_standins(root, node)
+
+    def _add_admin_user(self, root: Path) -> None:
+        """The account Kubani logs in as, as on a user's machine (README's prerequisite): an
+        ordinary user with password-less sudo; the playbooks become root. Root's own key is
+        the lab's console (``ssh_command``), not Kubani's way in."""
+        if f"\n{ADMIN_USER}:" not in "\n" + (root / "etc/passwd").read_text():
+            run(
+                ["chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash",
+                 "--groups", "sudo", ADMIN_USER],
+                "cannot add the lab's admin user",
+            )  # fmt: skip
+        sudoers = root / "etc/sudoers.d" / f"90-{ADMIN_USER}"
+        sudoers.write_text(f"{ADMIN_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n")
+        sudoers.chmod(0o440)
+        entry = next(
+            line.split(":")
+            for line in (root / "etc/passwd").read_text().splitlines()
+            if line.startswith(f"{ADMIN_USER}:")
+        )
+        uid, gid = int(entry[2]), int(entry[3])
+        ssh_dir = root / "home" / ADMIN_USER / ".ssh"
+        ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keys = ssh_dir / "authorized_keys"
+        keys.write_text(self.key.with_suffix(".pub").read_text())
+        keys.chmod(0o600)
+        for path in (ssh_dir.parent, ssh_dir, keys):
+            os.chown(path, uid, gid)
 
     def _overlay(self, image: Path, root: Path) -> bool:
         """The node's root filesystem as an overlay on the shared image (instant; its changes
@@ -784,7 +814,7 @@ class Lab:
             group_vars,
             (
                 "---\n# Connection settings for the Kubani lab (written by `cluster-mgr lab up`).\n"
-                "ansible_user: root\n"
+                f"ansible_user: {ADMIN_USER}\n"
                 f"ansible_ssh_private_key_file: {self.key}\n"
                 "ansible_ssh_common_args: >-\n"
                 f"  -o UserKnownHostsFile={self.known_hosts} -o ConnectTimeout=5\n"

@@ -2,8 +2,8 @@
 
 from kubani.models.cluster import ClusterConfig
 from kubani.models.inventory import HostEntry, Inventory, build_inventory
-from kubani.models.node import Node, NodeTaint, Role
-from kubani.models.peer import PeerSource, TailscalePeer
+from kubani.models.node import Node, NodeTaint
+from kubani.models.peer import TailscalePeer
 from kubani.models.problems import Problem, Problems, Severity
 
 __all__ = [
@@ -12,10 +12,8 @@ __all__ = [
     "Inventory",
     "Node",
     "NodeTaint",
-    "PeerSource",
     "Problem",
     "Problems",
-    "Role",
     "Severity",
     "TailscalePeer",
     "build_inventory",

@@ -10,8 +10,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kubani.models.cluster import DEFAULT_TAILNET_V4, DEFAULT_TAILNET_V6, ClusterConfig
-from kubani.models.node import Node, Role
+from kubani.models.node import Node
 from kubani.models.problems import Problems
+from kubani.vocabulary import Role
 
 NODE_GROUPS: tuple[str, ...] = ("control_plane", "workers")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,25 +18,12 @@ from pydantic import (
 
 from kubani.models.names import dns_label, dns_subdomain, label_key, label_value
 from kubani.quantity import cpu_quantity, memory_quantity
+from kubani.vocabulary import Role
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 TAINT_EFFECTS: tuple[str, ...] = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class Role(StrEnum):
-    CONTROL_PLANE = "control-plane"
-    WORKER = "worker"
-
-    @property
-    def group(self) -> str:
-        """The inventory group that holds nodes of this role."""
-        return "control_plane" if self is Role.CONTROL_PLANE else "workers"
-
-    @classmethod
-    def from_group(cls, group: str) -> Role:
-        return cls.CONTROL_PLANE if group == "control_plane" else cls.WORKER
 
 
 def _label_text(value: object) -> object:

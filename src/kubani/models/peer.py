@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
-
-
-class PeerSource(StrEnum):
-    CLI = "cli"
-    API = "api"
-    HEADSCALE = "headscale"
 
 
 class TailscalePeer(BaseModel):

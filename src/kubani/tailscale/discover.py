@@ -6,7 +6,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubani.models.peer import PeerSource, TailscalePeer
+from kubani.models.peer import TailscalePeer
 from kubani.tailscale.local import check_backend, read_status
 from kubani.tailscale.parse import (
     TailscaleError,
@@ -16,6 +16,7 @@ from kubani.tailscale.parse import (
     peers_from_status,
 )
 from kubani.tailscale.remote import ApiCredentials, fetch_api_devices, fetch_headscale_nodes
+from kubani.vocabulary import PeerSource
 
 
 @dataclass(frozen=True)
