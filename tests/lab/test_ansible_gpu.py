@@ -29,6 +29,17 @@ def _get(lab: Lab, *args: str) -> Any:
     return json.loads(result.stdout)
 
 
+def _exists(lab: Lab, *args: str) -> bool:
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), "get", *args, "-o", "name"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return result.returncode == 0
+
+
 # A lab of its own and a full provisioning run: longer than the default limit.
 @pytest.mark.timeout(600)
 def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
@@ -49,6 +60,16 @@ def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
         assert 'runtimes."nvidia"' in lab.ssh_run("gpu-1", containerd).stdout
         assert "nvidia" not in lab.ssh_run("w-1", containerd).stdout
 
+        # The role publishes the objects into K3s's manifests folder; K3s's deploy controller
+        # applies them moments later, as it does on a real server.
+        published = (
+            ("runtimeclass", "nvidia"),
+            ("-n", "nvidia-device-plugin", "configmap", "nvidia-device-plugin-configs"),
+            ("-n", "nvidia-device-plugin", "daemonset", "nvidia-device-plugin"),
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(_exists(lab, *o) for o in published):
+            time.sleep(1)
         assert _get(lab, "runtimeclass", "nvidia")["handler"] == "nvidia"
         configmap = _get(
             lab, "-n", "nvidia-device-plugin", "configmap", "nvidia-device-plugin-configs"
