@@ -4,7 +4,6 @@ RuntimeClass, the time-slicing device plugin and the GPU labels; a node without 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from typing import Any
 
@@ -12,32 +11,19 @@ import pytest
 
 from kubani.lab.lab import Lab
 from tests.conftest import run_cli
-from tests.lab.ansible_run import run_playbook
+from tests.lab.ansible_run import kubectl, run_playbook
 
 pytestmark = pytest.mark.lab
 
 
 def _get(lab: Lab, *args: str) -> Any:
-    result = subprocess.run(
-        ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), "get", *args, "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = kubectl(lab, "get", *args, "-o", "json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def _exists(lab: Lab, *args: str) -> bool:
-    result = subprocess.run(
-        ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), "get", *args, "-o", "name"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return result.returncode == 0
+    return kubectl(lab, "get", *args, "-o", "name").returncode == 0
 
 
 # A lab of its own and a full provisioning run: longer than the default limit.
