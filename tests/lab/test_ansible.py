@@ -29,7 +29,10 @@ from tests.lab.ansible_run import (
 from tests.lab.ansible_run import kubectl as _kubectl
 from tests.lab.egress import EgressCapture
 
-pytestmark = pytest.mark.lab
+# A module's first test boots its lab and provisions it; on a two-core machine that shares
+# its cores with a second lab this takes four to five minutes, more than the suite-wide
+# 300 s hang guard allows for setup and call together.
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 
 CAPTURES: dict[str, EgressCapture] = {}
 

@@ -17,7 +17,10 @@ from kubani.lab.lab import Lab
 from tests.conftest import BIN, CliResult, run_cli
 from tests.lab.ansible_run import kubectl, tmux_screen
 
-pytestmark = pytest.mark.lab
+# A module's first test boots its lab and provisions it; on a two-core machine that shares
+# its cores with a second lab this takes four to five minutes, more than the suite-wide
+# 300 s hang guard allows for setup and call together.
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 
 NODES = ("cp-1", "w-1", "w-2")
 SCREENS = Path(__file__).resolve().parents[2] / ".kubani" / "screens"
