@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-_WITH_VALUE = ("-i", "--inventory")
+_WITH_VALUE = ("-i", "--inventory", "--vault-password-file")
 _FLAGS = ("--debug",)
 
 
@@ -23,7 +23,9 @@ def hoist_global_options(args: list[str]) -> list[str]:
         elif word in _WITH_VALUE and index + 1 < len(args):
             hoisted += [word, args[index + 1]]
             index += 1
-        elif word.startswith("--inventory=") or (word.startswith("-i") and len(word) > 2):
+        elif word.startswith(("--inventory=", "--vault-password-file=")) or (
+            word.startswith("-i") and len(word) > 2
+        ):
             hoisted.append(word)
         else:
             rest.append(word)

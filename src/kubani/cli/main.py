@@ -15,6 +15,7 @@ from kubani.cli import (
     doctor,
     gitops,
     init,
+    inventory,
     kubeconfig,
     lab,
     lifecycle,
@@ -53,6 +54,7 @@ app.add_typer(lab.app, name="lab")
 app.add_typer(gitops.app, name="gitops")
 app.add_typer(apps.app, name="app")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(inventory.app, name="inventory")
 
 
 @app.callback()
@@ -68,9 +70,25 @@ def _global_options(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    vault_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--vault-password-file",
+            help="Ansible Vault password file (or script) for the inventory's !vault values "
+            "(default: $ANSIBLE_VAULT_PASSWORD_FILE); passed on to Ansible too.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     options.inventory = inventory
     options.debug = debug or options.debug
+    if vault_password_file is not None:
+        import os
+
+        from kubani.inventory.vault import PASSWORD_FILE_ENV
+
+        # Ansible reads the same variable, so playbooks run from here open the same values.
+        os.environ[PASSWORD_FILE_ENV] = str(vault_password_file.expanduser().resolve())
 
 
 def _print_error(message: str) -> None:

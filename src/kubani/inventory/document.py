@@ -1,9 +1,11 @@
 """An Ansible inventory (hosts.yml plus group_vars/ and host_vars/) held for editing.
 
-Variables resolve with Ansible's precedence, lowest first:
-``all.vars`` < ``children.<group>.vars`` < ``group_vars/all`` < ``group_vars/<group>``
-< the host's entry in hosts.yml < ``host_vars/<host>``. Top-level keys replace, as with
-Ansible's default ``hash_behaviour``.
+Variables resolve as Ansible resolves them, lowest first: ``all.vars`` < the ``vars`` of
+the host's other groups in hosts.yml < ``group_vars/all`` < ``group_vars/`` of the other
+groups < the host's entry in hosts.yml < ``host_vars/<host>``; groups shallowest first,
+then by name. Groups may be nested at any depth (see ``groups``); ``group_vars/<name>`` may be a
+file or a folder of files. Top-level keys replace, as with Ansible's default
+``hash_behaviour``. ``!vault`` and ``!unsafe`` values are kept as written.
 
 Reads use libyaml. Edits splice the text where they can (appending or deleting a host in
 a block mapping) and otherwise go through ruamel's round-trip editor; either way the new
@@ -29,12 +31,21 @@ from kubani.inventory.fastyaml import (
     expanded_size,
     load_with_nodes,
 )
+from kubani.inventory.foreign import IMPORT_HINT, INI_HINT, foreign_groups, looks_like_ini
+from kubani.inventory.groups import ALL, GroupShapeError, GroupTree, KeyPath
 from kubani.inventory.paths import parse_key_path
 from kubani.inventory.style import IndentStyle, guess_style
+from kubani.inventory.vault import VaultKey, password_file_from_environment, reveal_declared
+from kubani.models.cluster import ClusterConfig
 from kubani.models.inventory import NODE_GROUPS, HostEntry, Inventory, build_inventory
+from kubani.models.node import Node
 from kubani.models.problems import Problems
 
-GROUP_SCOPES: tuple[str, ...] = ("all", *NODE_GROUPS)
+GROUP_SCOPES: tuple[str, ...] = (ALL, *NODE_GROUPS)
+CLUSTER_FIELDS = frozenset(ClusterConfig.model_fields)
+NODE_FIELDS = frozenset(Node.model_fields)
+# Files in a group_vars/<group>/ or host_vars/<host>/ folder that Ansible reads.
+_VARS_SUFFIXES = frozenset({"", ".yml", ".yaml", ".json"})
 # Set by group membership, not by a variable.
 _STRUCTURAL_KEYS = frozenset({"hostname", "role"})
 
@@ -44,6 +55,12 @@ class InventoryFormatError(KubaniError):
 
 
 def _parse(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
+    if looks_like_ini(text):
+        raise InventoryFormatError(
+            f"cannot read {path}",
+            "it is an INI inventory; Kubani reads YAML ones",
+            INI_HINT.format(path=path),
+        )
     try:
         data, node = load_with_nodes(text)
     except DuplicateKeyError as exc:
@@ -82,7 +99,12 @@ class YamlFile:
     def read(cls, path: Path) -> YamlFile:
         if not path.exists():
             return cls(path=path, text="", data={}, node=None, original=None)
-        raw = path.read_bytes()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InventoryFormatError(
+                f"cannot read {path}", exc.strerror or str(exc), "check its permissions"
+            ) from exc
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -140,21 +162,41 @@ class YamlFile:
             )
 
 
-def _check_mapping(value: Any, where: str, path: Path) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise InventoryFormatError(
-            f"cannot read {path}", f"{where} must be a mapping, not {type(value).__name__}"
-        )
-    return value
-
-
 def _ensure(parent: dict[str, Any], key: str) -> dict[str, Any]:
     if parent.get(key) is None:
         parent[key] = {}
     child: dict[str, Any] = parent[key]
     return child
+
+
+def _ensure_path(root: dict[str, Any], keys: KeyPath) -> dict[str, Any]:
+    node = root
+    for key in keys:
+        node = _ensure(node, key)
+    return node
+
+
+def _folder_vars_files(folder: Path) -> list[Path]:
+    """A vars folder's files as Ansible reads them: sorted, recursive, hidden and backup
+    files left out, only the suffixes it loads."""
+    found: list[Path] = []
+    try:
+        paths = sorted(folder.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise InventoryFormatError(f"cannot read {folder}", exc.strerror or str(exc), None) from exc
+    for path in paths:
+        if path.name.startswith(".") or path.name.endswith("~"):
+            continue
+        if path.is_dir() and not path.suffix:
+            found += _folder_vars_files(path)
+        elif path.is_file() and path.suffix in _VARS_SUFFIXES:
+            found.append(path)
+    return found
+
+
+def _vars_file_names(present: frozenset[str], name: str) -> list[str]:
+    """The files Ansible reads for ``name`` in group_vars/ or host_vars/, in its order."""
+    return [f for f in (name, f"{name}.yml", f"{name}.yaml", f"{name}.json") if f in present]
 
 
 class InventoryDocument:
@@ -164,85 +206,90 @@ class InventoryDocument:
         self.hosts_path = hosts_path
         self.root = hosts_path.parent
         self.hosts = YamlFile.read(hosts_path)
-        self._group_vars: dict[str, YamlFile] = {}
-        self._host_vars: dict[str, YamlFile] = {}
-        self._listings: dict[str, frozenset[str]] = {}
+        self._vars_files: dict[tuple[str, str], list[YamlFile]] = {}
+        self._listings: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._tree: GroupTree | None = None
+        self._tree_of: object = None
         self.problems: Problems | None = None  # set by edit_inventory once the edit is checked
-        self._check_shape()
+        _ = self.tree
+
+    @property
+    def tree(self) -> GroupTree:
+        """The groups as the file reads now (rebuilt after each edit of hosts.yml)."""
+        if self._tree is None or self._tree_of is not self.hosts.data:
+            try:
+                self._tree = GroupTree(self.hosts.data, self.hosts.path)
+            except GroupShapeError as exc:
+                raise InventoryFormatError(exc.what, exc.why, exc.fix) from exc
+            self._tree_of = self.hosts.data
+        return self._tree
 
     # ---- files ---------------------------------------------------------------
 
-    def _vars_file(self, folder: str, name: str) -> YamlFile:
-        cache = self._group_vars if folder == "group_vars" else self._host_vars
-        if name not in cache:
-            present = self._listing(folder)
-            base = self.root / folder
-            names = [f"{name}.yml", f"{name}.yaml", name]
-            found = next((n for n in names if n in present), names[0])
-            cache[name] = YamlFile.read(base / found)
-        return cache[name]
-
-    def _listing(self, folder: str) -> frozenset[str]:
+    def _listing(self, folder: str) -> tuple[frozenset[str], frozenset[str]]:
+        """Files and folders in group_vars/ or host_vars/."""
         if folder not in self._listings:
+            files: set[str] = set()
+            folders: set[str] = set()
             try:
-                entries = frozenset(e.name for e in os.scandir(self.root / folder) if e.is_file())
+                for entry in os.scandir(self.root / folder):
+                    (folders if entry.is_dir() else files).add(entry.name)
             except (FileNotFoundError, NotADirectoryError):
-                entries = frozenset()
-            self._listings[folder] = entries
+                pass
+            except OSError as exc:
+                raise InventoryFormatError(
+                    f"cannot read {self.root / folder}", exc.strerror or str(exc), None
+                ) from exc
+            self._listings[folder] = (frozenset(files), frozenset(folders))
         return self._listings[folder]
 
-    def group_vars(self, group: str) -> YamlFile:
-        return self._vars_file("group_vars", group)
+    def _layers(self, folder: str, name: str) -> list[YamlFile]:
+        """The files holding ``name``'s variables, lowest precedence first; at least one
+        (a file that does not exist yet, where a new variable would go)."""
+        key = (folder, name)
+        if key not in self._vars_files:
+            files, folders = self._listing(folder)
+            base = self.root / folder
+            paths = [base / n for n in _vars_file_names(files, name)]
+            if name in folders:
+                paths += _folder_vars_files(base / name)
+            layers = [YamlFile.read(p) for p in paths] or [YamlFile.read(base / f"{name}.yml")]
+            self._vars_files[key] = layers
+        return self._vars_files[key]
 
-    def host_vars(self, hostname: str) -> YamlFile:
-        return self._vars_file("host_vars", hostname)
+    def _file_vars(self, folder: str, name: str) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for layer in self._layers(folder, name):
+            merged.update(layer.data)
+        return merged
+
+    def group_vars(self, group: str) -> dict[str, Any]:
+        """What group_vars/ holds for ``group``."""
+        return self._file_vars("group_vars", group)
+
+    def host_vars(self, hostname: str) -> dict[str, Any]:
+        """What host_vars/ holds for ``hostname``."""
+        return self._file_vars("host_vars", hostname)
 
     def files(self) -> list[YamlFile]:
-        return [self.hosts, *self._group_vars.values(), *self._host_vars.values()]
+        return [self.hosts, *(f for layers in self._vars_files.values() for f in layers)]
 
     def changed_files(self) -> list[YamlFile]:
         return [f for f in self.files() if f.changed]
 
-    # ---- shape ---------------------------------------------------------------
-
-    def _check_shape(self) -> None:
-        path = self.hosts.path
-        top = _check_mapping(self.hosts.data.get("all"), "all", path)
-        if top is None:
-            return
-        _check_mapping(top.get("vars"), "all.vars", path)
-        children = _check_mapping(top.get("children"), "all.children", path) or {}
-        for group in NODE_GROUPS:
-            body = _check_mapping(children.get(group), f"all.children.{group}", path)
-            if body is None:
-                continue
-            _check_mapping(body.get("vars"), f"all.children.{group}.vars", path)
-            hosts = _check_mapping(body.get("hosts"), f"all.children.{group}.hosts", path)
-            for hostname, host in (hosts or {}).items():
-                _check_mapping(host, f"all.children.{group}.hosts.{hostname}", path)
-
-    def _group_body(self, group: str) -> dict[str, Any] | None:
-        top = self.hosts.data.get("all") or {}
-        body: dict[str, Any] | None = (top.get("children") or {}).get(group)
-        return body
-
-    def _hosts_of(self, group: str) -> dict[str, Any]:
-        return (self._group_body(group) or {}).get("hosts") or {}
-
-    def _inventory_vars(self, scope: str) -> dict[str, Any]:
-        body = self.hosts.data.get("all") if scope == "all" else self._group_body(scope)
-        return (body or {}).get("vars") or {}
-
     # ---- reading -------------------------------------------------------------
 
     def iter_hosts(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every node: its group (control_plane or workers), name and inline variables."""
+        tree = self.tree
         for group in NODE_GROUPS:
-            for hostname, entry in self._hosts_of(group).items():
-                yield group, str(hostname), entry or {}
+            for hostname in tree.members(group):
+                yield group, hostname, tree.host_inline_vars(hostname)
 
     def find_host(self, hostname: str) -> str | None:
-        """The group holding ``hostname``, if any."""
-        return next((g for g, h, _ in self.iter_hosts() if h == hostname), None)
+        """The node group holding ``hostname``, if any."""
+        tree = self.tree
+        return next((g for g in NODE_GROUPS if hostname in tree.members(g)), None)
 
     def _unknown_scope(self, scope: str) -> KubaniError:
         return KubaniError(
@@ -251,38 +298,75 @@ class InventoryDocument:
             "run `cluster-mgr validate` to list the hosts",
         )
 
-    def scope_vars(self, scope: str) -> dict[str, Any]:
-        """The effective variables at a scope: ``all``, a group, or a host."""
-        if scope in GROUP_SCOPES:
-            group = None if scope == "all" else scope
-        else:
-            group = self.find_host(scope)
-            if group is None:
-                raise self._unknown_scope(scope)
-        layers = [self._inventory_vars("all")]
-        if group:
-            layers.append(self._inventory_vars(group))
-        layers.append(self.group_vars("all").data)
-        if group:
-            layers.append(self.group_vars(group).data)
-        if scope not in GROUP_SCOPES:
-            layers += [self._hosts_of(str(group)).get(scope) or {}, self.host_vars(scope).data]
+    def _layered(self, groups: list[str]) -> dict[str, Any]:
+        """What hosts.yml gives ``groups`` (`all` first, then in Ansible's order), then what
+        group_vars/ gives them, in the same order: Ansible applies the files above every
+        group's inline ``vars`` (``ansible-inventory`` shows it; the tests hold us to it)."""
+        tree = self.tree
         effective: dict[str, Any] = {}
-        for layer in layers:
-            effective.update(layer)
+        for group in (ALL, *groups):
+            effective.update(tree.group_vars(group))
+        for group in (ALL, *groups):
+            effective.update(self.group_vars(group))
+        return effective
+
+    def scope_vars(self, scope: str) -> dict[str, Any]:
+        """The effective variables at a scope: ``all``, a node group, or a node."""
+        if scope in GROUP_SCOPES:
+            return self.group_variables(scope)
+        if self.find_host(scope) is None:
+            raise self._unknown_scope(scope)
+        return self.host_variables(scope)
+
+    def group_variables(self, group: str) -> dict[str, Any]:
+        """What a host of ``group`` (and of no other group) would see."""
+        return self._layered([] if group == ALL else self.tree.ancestry([group]))
+
+    def host_variables(self, hostname: str) -> dict[str, Any]:
+        """Everything ``hostname`` sees, whichever groups list it."""
+        effective = self._layered(self.tree.groups_of(hostname))
+        effective.update(self.tree.host_inline_vars(hostname))
+        effective.update(self.host_vars(hostname))
         return effective
 
     def host_entries(self) -> list[HostEntry]:
-        per_group = {g: self.scope_vars(g) for g in NODE_GROUPS}
+        tree = self.tree
+        by_groups: dict[tuple[str, ...], dict[str, Any]] = {}
         entries = []
-        for group, hostname, entry in self.iter_hosts():
-            variables = {**per_group[group], **entry, **self.host_vars(hostname).data}
-            where = f"all.children.{group}.hosts.{hostname}"
+        for group, hostname, inline in self.iter_hosts():
+            groups = tuple(tree.groups_of(hostname))
+            if groups not in by_groups:
+                by_groups[groups] = self._layered(list(groups))
+            variables = {**by_groups[groups], **inline, **self.host_vars(hostname)}
+            place = tree.entry_in(hostname, {group})
+            where = ".".join(place) if place else f"{group}.hosts.{hostname}"
             entries.append(HostEntry(group, hostname, variables, where))
         return entries
 
-    def validate(self) -> tuple[Inventory | None, Problems]:
-        return build_inventory(self.scope_vars("all"), self.host_entries())
+    def validate(self, vault: VaultKey | None = None) -> tuple[Inventory | None, Problems]:
+        key = vault or VaultKey(password_file_from_environment())
+        problems = Problems()
+        foreign = foreign_groups(self.tree.groups)
+        if foreign and not any(self.iter_hosts()):
+            problems.error(
+                "all.children",
+                f"this is a k3s-ansible inventory (groups {', '.join(foreign)}); Kubani's "
+                "groups are control_plane and workers "
+                f"(fix: {IMPORT_HINT.format(path=self.hosts_path)})",
+            )
+        cluster_vars = reveal_declared(
+            self.scope_vars(ALL), CLUSTER_FIELDS, "all.vars", key, problems
+        )
+        entries = [
+            HostEntry(
+                e.group,
+                e.hostname,
+                reveal_declared(e.variables, NODE_FIELDS, e.where, key, problems),
+                e.where,
+            )
+            for e in self.host_entries()
+        ]
+        return build_inventory(cluster_vars, entries, problems)
 
     def get(self, key: str, scope: str = "all") -> Any:
         parts = parse_key_path(key)
@@ -308,11 +392,12 @@ class InventoryDocument:
                 f"it is already in the inventory (group {existing})",
                 f"remove it first with `cluster-mgr remove-node {hostname}`",
             )
+        place = self.tree.first_place(group) or (ALL, "children", group)
+        keys = (*place, "hosts")
         expected = copy.deepcopy(self.hosts.data)
-        body = _ensure(_ensure(_ensure(expected, "all"), "children"), group)
-        _ensure(body, "hosts")[hostname] = variables
+        _ensure_path(expected, keys)[hostname] = variables
         style = self.hosts.style
-        mapping = splice.walk(self.hosts.node, "all", "children", group, "hosts")
+        mapping = splice.walk(self.hosts.node, *keys)
         spliced = splice.append_entry(
             self.hosts.text, mapping, hostname, variables, style.mapping, style.offset
         )
@@ -320,11 +405,12 @@ class InventoryDocument:
         def round_trip(document: Any) -> None:
             from kubani.inventory.rt_edit import add_host
 
-            add_host(document, group, hostname, variables)
+            add_host(document, place, hostname, variables)
 
         self.hosts.edit(expected, round_trip, spliced)
 
     def remove_host(self, hostname: str) -> str:
+        """Take ``hostname`` out of every group that lists it; its node group is returned."""
         group = self.find_host(hostname)
         if group is None:
             raise KubaniError(
@@ -332,21 +418,27 @@ class InventoryDocument:
                 "it is not in the inventory",
                 "check the name with `cluster-mgr validate` or `cluster-mgr discover`",
             )
+        while places := self.tree.host_places.get(hostname):
+            self._remove_entry(places[-1])
+        return group
+
+    def _remove_entry(self, entry: KeyPath) -> None:
+        *group_keys, _, hostname = entry
+        hosts_keys = (*group_keys, "hosts")
         expected = copy.deepcopy(self.hosts.data)
-        body = expected["all"]["children"][group]
+        body = _ensure_path(expected, tuple(group_keys))
         del body["hosts"][hostname]
         if not body["hosts"]:
             body["hosts"] = None
-        mapping = splice.walk(self.hosts.node, "all", "children", group, "hosts")
+        mapping = splice.walk(self.hosts.node, *hosts_keys)
         spliced = splice.remove_entry(self.hosts.text, mapping, hostname)
 
         def round_trip(document: Any) -> None:
             from kubani.inventory.rt_edit import remove_host
 
-            remove_host(document, group, hostname)
+            remove_host(document, tuple(group_keys), hostname)
 
         self.hosts.edit(expected, round_trip, spliced)
-        return group
 
     def set(self, key: str, value: Any, scope: str = "all") -> Path:
         """Set a variable where that scope already defines it, else in hosts.yml."""
@@ -382,22 +474,32 @@ class InventoryDocument:
         file.edit(expected, round_trip)
         return file.path
 
+    def _defining(self, folder: str, name: str, top_key: str) -> YamlFile | None:
+        """The file of group_vars/ or host_vars/ whose value for ``top_key`` wins."""
+        layers = self._layers(folder, name)
+        return next((f for f in reversed(layers) if top_key in f.data), None)
+
     def _target_for(self, top_key: str, scope: str) -> tuple[YamlFile, list[str]]:
         """The file and the path inside it where a variable at ``scope`` is written."""
+        tree = self.tree
         if scope in GROUP_SCOPES:
-            side = self.group_vars(scope)
-            if top_key in side.data:
+            side = self._defining("group_vars", scope, top_key)
+            if side is not None:
                 return side, []
-            if scope == "all":
-                return self.hosts, ["all", "vars"]
-            return self.hosts, ["all", "children", scope, "vars"]
+            places = tree.groups[scope].places if scope in tree.groups else []
+            defining = [p for p in places if top_key in (tree.body(p).get("vars") or {})]
+            place = defining or places or [(ALL,) if scope == ALL else (ALL, "children", scope)]
+            return self.hosts, [*place[-1], "vars"]
         group = self.find_host(scope)
         if group is None:
             raise self._unknown_scope(scope)
-        side = self.host_vars(scope)
-        if top_key in side.data:
+        side = self._defining("host_vars", scope, top_key)
+        if side is not None:
             return side, []
-        return self.hosts, ["all", "children", group, "hosts", scope]
+        places = tree.host_places.get(scope, [])
+        defining = [p for p in places if top_key in tree.body(p)]
+        entry = defining[-1] if defining else tree.entry_in(scope, {group})
+        return self.hosts, list(entry or (ALL, "children", group, "hosts", scope))
 
     def overridden_below(self, key: str, scope: str, value: Any) -> list[str]:
         """Hosts where a value set at a group scope does not take effect."""

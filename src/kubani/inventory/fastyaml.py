@@ -6,7 +6,7 @@ PyYAML resolves scalars as YAML 1.1, which is what Ansible itself reads inventor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -15,6 +15,46 @@ class DuplicateKeyError(ValueError):
     def __init__(self, key: object, line: int) -> None:
         super().__init__(f"key {key!r} appears twice in one mapping (line {line})")
         self.line = line
+
+
+class AnsibleTagged(str):
+    """A string Ansible reads through a tag of its own; equal only to the same kind, so an
+    edit that loses the tag never reads back as the file it should have written."""
+
+    tag: ClassVar[str]
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = str.__hash__
+
+    def __repr__(self) -> str:
+        return f"{self.tag} {str.__repr__(self)}"
+
+
+class VaultValue(AnsibleTagged):
+    """``!vault |``: an inline Ansible Vault ciphertext."""
+
+    tag = "!vault"
+
+
+class UnsafeValue(AnsibleTagged):
+    """``!unsafe``: a string Ansible never templates."""
+
+    tag = "!unsafe"
+
+
+def _wrap_unsafe(value: Any) -> Any:
+    if isinstance(value, str):
+        return UnsafeValue(value)
+    if isinstance(value, list):
+        return [_wrap_unsafe(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _wrap_unsafe(item) for key, item in value.items()}
+    return value
 
 
 class _Loader(yaml.CSafeLoader):
@@ -27,6 +67,26 @@ class _Loader(yaml.CSafeLoader):
                     raise DuplicateKeyError(key_node.value, key_node.start_mark.line + 1)
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def construct_vault(self, node: yaml.Node) -> VaultValue:
+        if not isinstance(node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "!vault must tag a string", node.start_mark
+            )
+        return VaultValue(self.construct_scalar(node))
+
+    def construct_unsafe(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return UnsafeValue(self.construct_scalar(node))
+        if isinstance(node, yaml.SequenceNode):
+            return _wrap_unsafe(self.construct_sequence(node, deep=True))
+        if isinstance(node, yaml.MappingNode):
+            return _wrap_unsafe(self.construct_mapping(node, deep=True))
+        return self.construct_object(node)
+
+
+_Loader.add_constructor(VaultValue.tag, _Loader.construct_vault)
+_Loader.add_constructor(UnsafeValue.tag, _Loader.construct_unsafe)
 
 
 def load_with_nodes(text: str) -> tuple[Any, yaml.Node | None]:
@@ -77,15 +137,28 @@ def load(text: str) -> Any:
     return load_with_nodes(text)[0]
 
 
-class _IndentedSequences(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):
+    """Block dumps that write Ansible's tagged strings back with their tags."""
+
+
+class _IndentedSequences(_Dumper):
     """Sequences indented under their key (``key:\\n  - item``), the style most files use."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
 
+def _represent_tagged(dumper: yaml.SafeDumper, value: AnsibleTagged) -> yaml.ScalarNode:
+    style = "|" if isinstance(value, VaultValue) else None
+    return dumper.represent_scalar(value.tag, str(value), style=style)
+
+
+_Dumper.add_representer(VaultValue, _represent_tagged)
+_Dumper.add_representer(UnsafeValue, _represent_tagged)
+
+
 def dump_block(data: Any, indent: int = 2, indent_sequences: bool = True) -> str:
-    dumper = _IndentedSequences if indent_sequences else yaml.SafeDumper
+    dumper = _IndentedSequences if indent_sequences else _Dumper
     return yaml.dump(
         data,
         Dumper=dumper,

@@ -13,7 +13,7 @@ from kubani.inventory.comments import (
     take_following_after,
     take_leading,
 )
-from kubani.inventory.fastyaml import reads_back_as_string
+from kubani.inventory.fastyaml import AnsibleTagged, VaultValue, reads_back_as_string
 
 
 def _child(parent: CommentedMap, key: str) -> CommentedMap:
@@ -34,21 +34,36 @@ def to_round_trip(value: Any) -> Any:
         from ruamel.yaml.comments import CommentedSeq
 
         return CommentedSeq(to_round_trip(item) for item in value)
+    if isinstance(value, AnsibleTagged):
+        from ruamel.yaml.comments import TaggedScalar
+
+        style = "|" if isinstance(value, VaultValue) else "'"
+        return TaggedScalar(str(value), style=style, tag=value.tag)
     if isinstance(value, str) and not reads_back_as_string(value):
         return DoubleQuotedScalarString(value)
     return value
 
 
-def add_host(document: CommentedMap, group: str, hostname: str, variables: dict[str, Any]) -> None:
-    body = _child(_child(_child(document, "all"), "children"), group)
+def _body(document: CommentedMap, keys: tuple[str, ...]) -> CommentedMap:
+    node = document
+    for key in keys:
+        node = _child(node, key)
+    return node
+
+
+def add_host(
+    document: CommentedMap, group_keys: tuple[str, ...], hostname: str, variables: dict[str, Any]
+) -> None:
+    """Add ``hostname`` to the group whose body is at ``group_keys``."""
+    body = _body(document, group_keys)
     following = take_following_after(body, "hosts") if "hosts" in body else ""
     hosts = _child(body, "hosts")
     hosts[hostname] = to_round_trip(variables)
     put_following_after(body, "hosts", following)
 
 
-def remove_host(document: CommentedMap, group: str, hostname: str) -> None:
-    body = document["all"]["children"][group]
+def remove_host(document: CommentedMap, group_keys: tuple[str, ...], hostname: str) -> None:
+    body = _body(document, group_keys)
     hosts: CommentedMap = body["hosts"]
     names = list(hosts)
     index = names.index(hostname)

@@ -37,7 +37,7 @@ def inventory_lock(hosts_path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterato
     lock_path = hosts_path.parent / f".{hosts_path.name}.lock"
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    except PermissionError as exc:
+    except OSError as exc:  # read-only folder or file system, or no such folder
         raise _not_writable(lock_path, exc) from None
     try:
         deadline = time.monotonic() + timeout

@@ -52,10 +52,13 @@ class Inventory(BaseModel):
 
 
 def build_inventory(
-    cluster_vars: Mapping[str, Any], entries: Iterable[HostEntry]
+    cluster_vars: Mapping[str, Any],
+    entries: Iterable[HostEntry],
+    problems: Problems | None = None,
 ) -> tuple[Inventory | None, Problems]:
-    """Validate everything, collecting every problem; the model only when there is no error."""
-    problems = Problems()
+    """Validate everything, collecting every problem (after those already in ``problems``);
+    the model only when there is no error."""
+    problems = problems if problems is not None else Problems()
     try:
         cluster: ClusterConfig | None = ClusterConfig.model_validate(dict(cluster_vars))
     except ValidationError as exc:

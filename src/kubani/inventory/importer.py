@@ -1,0 +1,160 @@
+"""``cluster-mgr inventory import``: a k3s-ansible inventory (YAML or INI) as Kubani's."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from kubani.errors import KubaniError
+from kubani.inventory.document import CLUSTER_FIELDS, NODE_FIELDS, InventoryDocument
+from kubani.inventory.fastyaml import dump_block
+from kubani.inventory.foreign import (
+    AGENT_GROUPS,
+    SERVER_GROUPS,
+    Conversion,
+    convert_cluster_vars,
+    convert_host,
+    looks_like_ini,
+)
+from kubani.inventory.groups import ALL
+from kubani.inventory.vault import VaultKey, password_file_from_environment, reveal_declared
+from kubani.models.inventory import HostEntry, Inventory, build_inventory
+from kubani.models.problems import Problems
+from kubani.vocabulary import Role
+
+_HEADER = (
+    "---\n# Kubani inventory, converted from the k3s-ansible inventory {source}\n"
+    "# by `cluster-mgr inventory import`. Edit with cluster-mgr add-node / remove-node /\n"
+    "# config-set, or by hand: comments are kept.\n"
+)
+
+
+def _ansible_inventory() -> str:
+    found = shutil.which("ansible-inventory")
+    beside = Path(sys.executable).parent / "ansible-inventory"
+    if found:
+        return found
+    if beside.exists():
+        return str(beside)
+    raise KubaniError(
+        "cannot read an INI inventory",
+        "ansible-inventory (part of ansible-core) is not installed",
+        "install Kubani with its dependencies (scripts/setup.sh)",
+    )
+
+
+def _exported(source: Path) -> str:
+    """An INI inventory as YAML, through Ansible's own parser (group vars stay on groups)."""
+    command = [_ansible_inventory(), "-i", str(source), "--list", "--yaml", "--export"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise KubaniError(f"cannot read {source}", f"ansible-inventory failed: {reason}", None)
+    return done.stdout
+
+
+def _document(source: Path, scratch: Path) -> InventoryDocument:
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KubaniError(f"cannot read {source}", str(exc), None) from exc
+    if not looks_like_ini(text):
+        return InventoryDocument(source)
+    exported = scratch / "hosts.yml"
+    exported.write_text(_exported(source), encoding="utf-8")
+    return InventoryDocument(exported)
+
+
+def convert(source: Path, addresses: Mapping[str, str]) -> Conversion:
+    """Read ``source`` and map it to Kubani's inventory; nothing is written."""
+    with tempfile.TemporaryDirectory(prefix="kubani-import-") as scratch:
+        document = _document(source, Path(scratch))
+        tree = document.tree
+        servers = [h for g in SERVER_GROUPS for h in tree.members(g)]
+        agents = [h for g in AGENT_GROUPS for h in tree.members(g) if h not in servers]
+        if not servers:
+            raise KubaniError(
+                f"cannot import {source}",
+                "it has no `server` (or `master`) group: it is not a k3s-ansible inventory",
+                "Kubani's own inventory has control_plane and workers groups; "
+                "`cluster-mgr init` writes one from your tailnet",
+            )
+        conversion = Conversion()
+        cluster_scope = "k3s_cluster" if "k3s_cluster" in tree.groups else ALL
+        convert_cluster_vars(document.group_variables(cluster_scope), conversion)
+        for role, hosts, target in (
+            (Role.CONTROL_PLANE, servers, conversion.control_planes),
+            (Role.WORKER, agents, conversion.workers),
+        ):
+            prefix = "server" if role is Role.CONTROL_PLANE else "agent"
+            for number, key in enumerate(hosts, start=1):
+                name, entry = convert_host(
+                    key, document.host_variables(key), f"{prefix}-{number}", addresses, conversion
+                )
+                target[name] = entry
+    return conversion
+
+
+def check(conversion: Conversion, source: Path) -> Inventory:
+    """The converted inventory validated as any Kubani inventory is; errors name the fix."""
+    if conversion.missing_addresses:
+        listed = ", ".join(conversion.missing_addresses)
+        raise KubaniError(
+            f"cannot import {source}",
+            f"no Tailscale address is known for {listed}",
+            "give each with --address HOST=100.x.y.z (`cluster-mgr discover` lists them)",
+        )
+    key = VaultKey(password_file_from_environment())
+    problems = Problems()
+    cluster_vars = reveal_declared(
+        conversion.cluster_vars, CLUSTER_FIELDS, "all.vars", key, problems
+    )
+    entries = []
+    for role, hosts in (
+        (Role.CONTROL_PLANE, conversion.control_planes),
+        (Role.WORKER, conversion.workers),
+    ):
+        for name, variables in hosts.items():
+            where = f"all.children.{role.group}.hosts.{name}"
+            merged = {**conversion.cluster_vars, **variables}
+            entries.append(
+                HostEntry(
+                    role.group,
+                    name,
+                    reveal_declared(merged, NODE_FIELDS, where, key, problems),
+                    where,
+                )
+            )
+    model, problems = build_inventory(cluster_vars, entries, problems)
+    if model is None:
+        first = problems.errors[0]
+        raise KubaniError(
+            f"cannot import {source}",
+            f"the converted inventory is not valid: {first.where}: {first.message}",
+            "fix that value in the source inventory, then import again",
+        )
+    return model
+
+
+def refuse_existing(target: Path) -> None:
+    if target.exists():
+        raise KubaniError(
+            f"will not write {target}",
+            "an inventory is already there",
+            "choose another --output, or move that file away first",
+        )
+
+
+def write(conversion: Conversion, source: Path, target: Path) -> Path:
+    """hosts.yml at ``target``, 0600 (it may hold the cluster token); never over a file."""
+    from kubani.inventory.store import atomic_write
+
+    refuse_existing(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = _HEADER.format(source=source.name) + dump_block(conversion.data())
+    atomic_write(target, text.encode("utf-8"), backup=False, mode=0o600)
+    return target
