@@ -1,4 +1,5 @@
-"""Wall time of cluster-mgr start-up and of its 1,000-node operations, against targets."""
+"""Wall time of cluster-mgr start-up, its 1,000-node operations and validating 10,000
+nodes, against targets."""
 
 from __future__ import annotations
 
@@ -141,6 +142,19 @@ def main() -> None:
                 "seconds": seconds,
                 "target": "< 0.5 s",
                 "ok": seconds < 0.5,
+            }
+        )
+
+        large = work / "large" / "hosts.yml"
+        large.parent.mkdir()
+        write_inventory(large, 10_000)
+        seconds = median_seconds([str(BIN), "-i", str(large), "validate"], max(3, args.runs // 3))
+        rows.append(
+            {
+                "what": "validate, 10,000-node inventory",
+                "seconds": seconds,
+                "target": "< 2 s",
+                "ok": seconds < 2,
             }
         )
 

@@ -78,10 +78,13 @@ def test_a_missing_file_in_a_kustomization_is_reported(tree: Path) -> None:
     kustomization.write_text(
         kustomization.read_text().replace("  - redis.yaml", "  - redis.yaml\n  - cache.yaml")
     )
-    found = problems(tree)
-    files = {p["file"] for p in found}
-    assert "gitops/apps/base/two-tier/kustomization.yaml" in files
-    assert all("'cache.yaml'" in p["message"] for p in found), found
+    found = {p["file"]: p["message"] for p in problems(tree)}
+    assert "'cache.yaml'" in found.pop("gitops/apps/base/two-tier/kustomization.yaml")
+    # The overlays that include it say where the error is instead of repeating it.
+    assert found and all(
+        m == "cannot be built because gitops/apps/base/two-tier fails (reported there)"
+        for m in found.values()
+    ), found
 
 
 def test_a_misspelt_flux_field_and_a_wrong_path_are_reported(tree: Path) -> None:
@@ -253,3 +256,108 @@ def test_age_keys_are_distinct() -> None:
     first, second = generate(), generate()
     assert first.identity != second.identity and first.recipient != second.recipient
     assert first.identity.startswith("AGE-SECRET-KEY-1")
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _flux_kustomization(name: str, path: str, depends_on: str | None = None) -> str:
+    depends = f"  dependsOn:\n    - name: {depends_on}\n" if depends_on else ""
+    return (
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+        f"metadata:\n  name: {name}\n  namespace: flux-system\n"
+        f"spec:\n  interval: 10m\n  path: {path}\n  prune: true\n{depends}"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+    )
+
+
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\n"
+
+
+@pytest.fixture
+def standard_layout(tmp_path: Path) -> Path:
+    """Flux's documented repository layout: clusters/<env>/ holds plain Flux objects (no
+    kustomization.yaml), apps/ and infrastructure/ hold kustomize overlays."""
+    repo = tmp_path / "fleet"
+    (repo / ".git").mkdir(parents=True)
+    _write(
+        repo,
+        {
+            "clusters/prod/infrastructure.yaml": _flux_kustomization(
+                "infra", "./infrastructure/prod"
+            ),
+            "clusters/prod/apps.yaml": _flux_kustomization("apps", "./apps/prod", "infra"),
+            "clusters/prod/notes.yaml": "owner: me\n",  # not a manifest: Flux leaves it out
+            "infrastructure/prod/kustomization.yaml": "resources:\n  - config.yaml\n",
+            "infrastructure/prod/config.yaml": CONFIGMAP.format(name="infra"),
+            "apps/base/kustomization.yaml": "resources:\n  - app.yaml\n",
+            "apps/base/app.yaml": CONFIGMAP.format(name="app"),
+            "apps/prod/kustomization.yaml": "resources:\n  - ../base\n",
+        },
+    )
+    return repo
+
+
+def test_folders_without_a_kustomization_are_read_as_flux_reads_them(
+    standard_layout: Path,
+) -> None:
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    assert result.code == 0, result.stdout
+    report = result.json()
+    assert report["plain_folders"] == 1 and report["objects"] == 4
+    apps = standard_layout / "clusters/prod/apps.yaml"
+    apps.write_text(
+        _flux_kustomization("apps", "./apps/production", "infrastructure")
+        + "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n"
+        "metadata:\n  name: web\n  namespace: default\nspec:\n  interval: 5m\n"
+        "  chartRef:\n    kind: OCIRepository\n    name: web-chart\n"
+    )
+    messages = {(p["file"], p["message"]) for p in problems(standard_layout)}
+    assert any("dependsOn names Kustomization flux-system/infrastructure" in m for _, m in messages)
+    assert any("path ./apps/production is not a folder" in m for _, m in messages)
+    assert any("chartRef names OCIRepository default/web-chart" in m for _, m in messages)
+    assert {f for f, _ in messages} == {"clusters/prod/apps.yaml"}
+
+
+def test_a_path_in_another_repository_is_not_looked_for_here(standard_layout: Path) -> None:
+    other = (
+        _flux_kustomization("vendor", "./deploy/vendor")
+        .replace("name: flux-system\n", "name: vendor-repo\n")
+        .replace("sourceRef:\n", "sourceRef:\n    namespace: flux-system\n")
+    )
+    source = (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n"
+        "  name: vendor-repo\n  namespace: flux-system\nspec:\n  interval: 1h\n"
+        "  url: https://example.com/vendor.git\n  ref:\n    branch: main\n"
+    )
+    _write(standard_layout, {"clusters/prod/vendor.yaml": other + "---\n" + source})
+    assert problems(standard_layout) == []
+
+
+def test_a_tree_with_nothing_to_check_is_not_valid(tmp_path: Path) -> None:
+    (tmp_path / "empty" / "docs").mkdir(parents=True)
+    (tmp_path / "empty" / "docs" / "values.yaml").write_text("replicas: 2\n")
+    result = run_cli("gitops", "validate", "--path", tmp_path / "empty")
+    assert result.code == 1
+    assert "nothing to check" in result.stderr and "valid" not in result.stderr.split(":")[-1]
+
+
+def test_a_broken_dependency_is_reported_once_where_it_is(standard_layout: Path) -> None:
+    base = standard_layout / "apps/base/kustomization.yaml"
+    base.write_text(
+        "resources:\n  - app.yaml\npatches:\n  - target:\n      kind: ConfigMap\n"
+        "    patch: |-\n      - op: replace\n        path: /data/missing\n        value: x\n"
+    )
+    found = problems(standard_layout)
+    by_file = {p["file"]: p["message"] for p in found}
+    assert set(by_file) == {"apps/base/kustomization.yaml", "apps/prod/kustomization.yaml"}
+    assert by_file["apps/prod/kustomization.yaml"] == (
+        "cannot be built because apps/base fails (reported there)"
+    )
+    # kustomize's own words, whole.
+    assert "kustomize build failed" in by_file["apps/base/kustomization.yaml"]
+    assert "/data/missing" in by_file["apps/base/kustomization.yaml"]

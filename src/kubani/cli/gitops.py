@@ -31,6 +31,7 @@ def validate(
                 "path": str(report.root),
                 "valid": report.ok,
                 "kustomizations": report.kustomizations,
+                "plain_folders": report.plain_folders,
                 "objects": report.objects,
                 "problems": [
                     {"file": f.file, "object": f.obj, "message": f.message} for f in report.findings
@@ -41,7 +42,10 @@ def validate(
         err = console(stderr=True)
         for finding in report.findings:
             err.print(f"[red]error[/]: {_escape(finding.line())}", highlight=False)
-        summary = f"{report.root}: {report.kustomizations} kustomizations, {report.objects} objects"
+        summary = (
+            f"{report.root}: {report.kustomizations} kustomizations, "
+            f"{report.plain_folders} folders of plain manifests, {report.objects} objects"
+        )
         if report.ok:
             err.print(f"[green]✓[/] {_escape(summary)}: valid")
         else:

@@ -2,9 +2,11 @@
 
 A broken kustomization blocks every app behind it, so the tree is checked the way Flux
 will read it: each folder with a kustomization.yaml is built with kustomize
-(``kubectl kustomize``), each object is validated against the Kubernetes schemas
-(kubernetes-validate, strict) or Kubani's Flux schemas, every Flux ``dependsOn``,
-``sourceRef`` and ``path`` must resolve, and no Secret may be committed unencrypted.
+(``kubectl kustomize``); a folder without one is read as Flux reads it (every manifest in
+it, e.g. ``clusters/<env>/*.yaml``); each object is validated against the Kubernetes
+schemas (kubernetes-validate, strict) or Kubani's Flux schemas, every Flux ``dependsOn``,
+``sourceRef``, ``chartRef`` and ``path`` must resolve, and no Secret may be committed
+unencrypted. A tree with nothing to check is an error, not "valid".
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Report:
     root: Path
     findings: list[Finding] = field(default_factory=list)
     kustomizations: int = 0
+    plain_folders: int = 0  # folders read as Flux reads one without a kustomization.yaml
     objects: int = 0
 
     @property
@@ -96,6 +99,8 @@ class Validator:
         self.report = Report(self.tree)
         self._sources: dict[tuple[str, str], list[Path]] = {}
         self._unbuildable: set[Path] = set()  # components and files that are not YAML
+        self._documents: dict[Path, list[Any]] = {}
+        self._failed: dict[Path, str] = {}  # kustomization folder -> kustomize's error
 
     def run(self) -> Report:
         files = sorted(self._yaml_files())
@@ -105,14 +110,42 @@ class Validator:
             p.parent for p in files if p.name in KUSTOMIZATION_FILES and p not in self._unbuildable
         ]
         self.report.kustomizations = len(roots)
-        built = self._build_all(roots)
+        built = self._build_all(roots) if roots else []
+        plain = self._plain_folders(files, set(roots))
+        self.report.plain_folders = len(plain)
+        for folder, objects in plain.items():
+            built += [_Built(folder, obj) for obj in objects]
+        self._blame_dependencies()
         unique = self._dedupe(built)
         self.report.objects = len(unique)
         for item in unique:
             self._check_schema(item)
         self._check_references(unique)
+        if not unique and not self.report.findings:
+            self._add(
+                self.tree,
+                "",
+                "nothing to check: no kustomization.yaml and no Kubernetes manifests here "
+                "(pass the GitOps tree with --path)",
+            )
         self.report.findings = sorted(set(self.report.findings))
         return self.report
+
+    def _plain_folders(self, files: list[Path], roots: set[Path]) -> dict[Path, list[Any]]:
+        """Folders without a kustomization file, read as Flux reads one: every Kubernetes
+        manifest in it (a folder under it is read on its own; duplicates are dropped later).
+        A folder inside a kustomization's own tree is left to that build."""
+        found: dict[Path, list[Any]] = {}
+        for path in files:
+            folder = path.parent
+            if folder in roots or path.name in KUSTOMIZATION_FILES or path in self._unbuildable:
+                continue
+            if any(folder.is_relative_to(root) for root in roots):
+                continue
+            manifests = [d for d in self._documents.get(path, []) if _is_manifest(d)]
+            if manifests:
+                found.setdefault(folder, []).extend(manifests)
+        return found
 
     # ---- files ---------------------------------------------------------------------
 
@@ -138,6 +171,7 @@ class Validator:
     def _scan_file(self, path: Path) -> None:
         try:
             documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+            self._documents[path] = documents
         except yaml.YAMLError as exc:
             self._add(path, "", f"not valid YAML: {' '.join(str(exc).split())}")
             self._unbuildable.add(path)
@@ -177,12 +211,27 @@ class Validator:
         result = subprocess.run(
             [kubectl, "kustomize", str(root)], capture_output=True, text=True, check=False
         )
-        kustomization = next(root / n for n in KUSTOMIZATION_FILES if (root / n).exists())
         if result.returncode != 0:
-            self._add(kustomization, "", f"kustomize build failed: {_kustomize_error(result)}")
+            self._failed[root] = _kustomize_error(result)
             return []
         objects = [d for d in yaml.safe_load_all(result.stdout) if isinstance(d, dict)]
         return [_Built(root, obj) for obj in objects]
+
+    def _blame_dependencies(self) -> None:
+        """A kustomization fails when one it includes fails: the error is reported once,
+        where it is, and the others say which dependency breaks them."""
+        for root, error in sorted(self._failed.items()):
+            kustomization = next(root / n for n in KUSTOMIZATION_FILES if (root / n).exists())
+            broken = [
+                other for other in self._failed if other != root and _mentions(error, root, other)
+            ]
+            if broken:
+                names = ", ".join(self._relative(b) for b in sorted(broken))
+                self._add(
+                    kustomization, "", f"cannot be built because {names} fails (reported there)"
+                )
+            else:
+                self._add(kustomization, "", f"kustomize build failed: {error}")
 
     @staticmethod
     def _dedupe(built: Iterable[_Built]) -> list[_Built]:
@@ -274,7 +323,7 @@ class Validator:
                         describe(obj),
                         f"dependsOn names {kind} {wanted[1]}/{wanted[2]}, which is not in the tree",
                     )
-            for ref in _source_refs(obj):
+            for field_name, ref in _source_refs(obj):
                 wanted = (
                     str(ref.get("kind")),
                     str(ref.get("namespace") or namespace),
@@ -284,10 +333,14 @@ class Validator:
                     self._add(
                         self._file_of(item),
                         describe(obj),
-                        f"sourceRef names {wanted[0]} {wanted[1]}/{wanted[2]}, "
+                        f"{field_name} names {wanted[0]} {wanted[1]}/{wanted[2]}, "
                         "which is not in the tree",
                     )
-            if kind == "Kustomization" and isinstance(spec.get("path"), str):
+            if (
+                kind == "Kustomization"
+                and isinstance(spec.get("path"), str)
+                and _reads_this_repository(spec, namespace)
+            ):
                 target = (self.repo / spec["path"]).resolve()
                 if not target.is_dir():
                     self._add(
@@ -298,23 +351,59 @@ class Validator:
 
 
 def _kustomize_error(result: subprocess.CompletedProcess[str]) -> str:
-    """kustomize's error, down to the resource that failed and the reason."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    text = lines[-1] if lines else f"kustomize exited {result.returncode}"
-    quoted = re.search(r'err="(.*)"\s*$', text)
-    text = quoted.group(1) if quoted else text.removeprefix("Error: ").removeprefix("error: ")
-    resources = re.findall(r"accumulating resources from '([^']+)'", text)
-    if resources:
-        return f"resource {resources[-1]!r}: {text.rsplit(': ', 1)[-1]}"
-    return text
+    """kustomize's whole error (it can span lines: a patch's reason under its name)."""
+    lines = [line.rstrip() for line in result.stderr.splitlines() if line.strip()]
+    if not lines:
+        return f"kustomize exited {result.returncode}"
+    quoted = [re.search(r'err="(.*)"\s*$', line) for line in lines]
+    if any(quoted):
+        lines = [m.group(1).replace("\\n", "\n") for m in quoted if m]
+    lines[0] = lines[0].removeprefix("Error: ").removeprefix("error: ")
+    return "\n".join(lines)
 
 
-def _source_refs(obj: dict[str, Any]) -> list[dict[str, Any]]:
+def _mentions(error: str, root: Path, other: Path) -> bool:
+    """Whether kustomize's ``error`` for ``root`` is about the folder ``other``."""
+    for quoted in re.findall(r"'([^']+)'", error):
+        candidate = Path(quoted)
+        target = candidate if candidate.is_absolute() else (root / candidate)
+        try:
+            if target.resolve() == other.resolve():
+                return True
+        except OSError:
+            continue
+    return str(other) in error
+
+
+def _is_manifest(document: Any) -> bool:
+    return (
+        isinstance(document, dict)
+        and bool(document.get("apiVersion"))
+        and bool(document.get("kind"))
+    )
+
+
+def _source_refs(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The objects a Flux object reads from, with the field that names each."""
     spec = obj.get("spec") or {}
-    refs = [spec.get("sourceRef")]
     chart = (spec.get("chart") or {}).get("spec") or {}
-    refs.append(chart.get("sourceRef"))
-    return [r for r in refs if isinstance(r, dict)]
+    refs = [
+        ("sourceRef", spec.get("sourceRef")),
+        ("chart.spec.sourceRef", chart.get("sourceRef")),
+        ("chartRef", spec.get("chartRef")),  # HelmRelease: an OCIRepository or HelmChart
+    ]
+    return [(name, ref) for name, ref in refs if isinstance(ref, dict)]
+
+
+def _reads_this_repository(spec: dict[str, Any], namespace: str) -> bool:
+    """A Kustomization's path is a folder of its own source: of this repository only when
+    that source is the GitRepository the cluster is bootstrapped from."""
+    ref = spec.get("sourceRef")
+    if not isinstance(ref, dict):
+        return False
+    return (str(ref.get("kind")), str(ref.get("namespace") or namespace), str(ref.get("name"))) in {
+        (kind, ns, name) for kind, ns, name in ROLE_OBJECTS if kind == "GitRepository"
+    }
 
 
 def _jsonschema_errors(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]:

@@ -57,7 +57,24 @@ def _wrap_unsafe(value: Any) -> Any:
     return value
 
 
+_RESOLVED: dict[tuple[str, bool, bool], str] = {}
+_RESOLVED_MAX = 1 << 16
+
+
 class _Loader(yaml.CSafeLoader):
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+        # libyaml asks Python for every scalar's tag, and an inventory repeats its keys and
+        # many values thousands of times: the regular expressions run once per distinct one.
+        if kind is not yaml.ScalarNode or not isinstance(value, str):
+            return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+        key = (value, bool(implicit[0]), bool(implicit[1]))
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            if len(_RESOLVED) >= _RESOLVED_MAX:
+                _RESOLVED.clear()
+            tag = _RESOLVED[key] = str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+        return tag
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[tuple[str, str]] = set()
         for key_node, _ in node.value:

@@ -52,6 +52,7 @@ class GroupTree:
         self.path = path
         self.groups: dict[str, Group] = {ALL: Group(ALL)}
         self.host_places: dict[str, list[KeyPath]] = {}
+        self._below: dict[str, set[str]] = {}
         self._data = data
         for name, body in data.items():
             self._visit(str(name), body, (str(name),), None if str(name) == ALL else ALL)
@@ -164,7 +165,7 @@ class GroupTree:
 
     def entry_in(self, hostname: str, names: set[str]) -> KeyPath | None:
         """Where ``hostname`` is listed in one of ``names`` or a group under them."""
-        under = set()
+        under: set[str] = set()
         for name in names:
             under.update(self._descendants(name))
         return next(
@@ -172,6 +173,8 @@ class GroupTree:
         )
 
     def _descendants(self, name: str) -> set[str]:
+        if name in self._below:
+            return self._below[name]
         found: set[str] = set()
         stack = [name]
         while stack:
@@ -180,4 +183,5 @@ class GroupTree:
                 continue
             found.add(current)
             stack.extend(self.groups[current].children)
+        self._below[name] = found
         return found
