@@ -30,6 +30,7 @@ from kubani.inventory.fastyaml import (
     DuplicateKeyError,
     expanded_size,
     load_with_nodes,
+    paused_gc,
 )
 from kubani.inventory.foreign import IMPORT_HINT, INI_HINT, foreign_groups, looks_like_ini
 from kubani.inventory.groups import ALL, GroupShapeError, GroupTree, KeyPath
@@ -206,13 +207,15 @@ class InventoryDocument:
     def __init__(self, hosts_path: Path) -> None:
         self.hosts_path = hosts_path
         self.root = hosts_path.parent
-        self.hosts = YamlFile.read(hosts_path)
+        with paused_gc():
+            self.hosts = YamlFile.read(hosts_path)
         self._vars_files: dict[tuple[str, str], list[YamlFile]] = {}
         self._listings: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._tree: GroupTree | None = None
         self._tree_of: object = None
         self.problems: Problems | None = None  # set by edit_inventory once the edit is checked
-        _ = self.tree
+        with paused_gc():
+            _ = self.tree
 
     @property
     def tree(self) -> GroupTree:
@@ -245,18 +248,20 @@ class InventoryDocument:
         return self._listings[folder]
 
     def _layers(self, folder: str, name: str) -> list[YamlFile]:
-        """The files holding ``name``'s variables, lowest precedence first; at least one
-        (a file that does not exist yet, where a new variable would go)."""
+        """The files holding ``name``'s variables, lowest precedence first (none is fine:
+        a variable set where no file defines it goes into hosts.yml)."""
         key = (folder, name)
-        if key not in self._vars_files:
+        layers = self._vars_files.get(key)
+        if layers is None:
             files, folders = self._listing(folder)
-            base = self.root / folder
-            paths = [base / n for n in _vars_file_names(files, name)]
+            if not files and not folders:
+                return []
+            names = _vars_file_names(files, name)
+            paths = [self.root / folder / n for n in names]
             if name in folders:
-                paths += _folder_vars_files(base / name)
-            layers = [YamlFile.read(p) for p in paths] or [YamlFile.read(base / f"{name}.yml")]
-            self._vars_files[key] = layers
-        return self._vars_files[key]
+                paths += _folder_vars_files(self.root / folder / name)
+            layers = self._vars_files[key] = [YamlFile.read(p) for p in paths]
+        return layers
 
     def _file_vars(self, folder: str, name: str) -> dict[str, Any]:
         merged: dict[str, Any] = {}
@@ -345,6 +350,10 @@ class InventoryDocument:
         return entries
 
     def validate(self, vault: VaultKey | None = None) -> tuple[Inventory | None, Problems]:
+        with paused_gc():
+            return self._validate(vault)
+
+    def _validate(self, vault: VaultKey | None) -> tuple[Inventory | None, Problems]:
         key = vault or VaultKey(password_file_from_environment())
         problems = Problems()
         foreign = foreign_groups(self.tree.groups)

@@ -31,6 +31,7 @@ class Group:
     children: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)  # listed directly, in file order
     depth: int = 0
+    listed: set[str] = field(default_factory=set)  # the same names, to look up in O(1)
 
 
 def _mapping(value: Any, keys: KeyPath, path: Path) -> dict[str, Any] | None:
@@ -53,6 +54,7 @@ class GroupTree:
         self.groups: dict[str, Group] = {ALL: Group(ALL)}
         self.host_places: dict[str, list[KeyPath]] = {}
         self._below: dict[str, set[str]] = {}
+        self._ancestries: dict[tuple[str, ...], list[str]] = {}
         self._data = data
         for name, body in data.items():
             self._visit(str(name), body, (str(name),), None if str(name) == ALL else ALL)
@@ -75,7 +77,8 @@ class GroupTree:
         for hostname, entry in hosts.items():
             where = (*keys, "hosts", str(hostname))
             _mapping(entry, where, self.path)
-            if str(hostname) not in group.hosts:
+            if str(hostname) not in group.listed:
+                group.listed.add(str(hostname))
                 group.hosts.append(str(hostname))
             self.host_places.setdefault(str(hostname), []).append(where)
         children = _mapping(content.get("children"), (*keys, "children"), self.path) or {}
@@ -143,8 +146,11 @@ class GroupTree:
         return sorted(found, key=lambda n: (self.groups[n].depth, n))
 
     def groups_of(self, hostname: str) -> list[str]:
-        direct = [keys[-3] for keys in self.host_places.get(hostname, [])]
-        return self.ancestry(direct)
+        direct = tuple(keys[-3] for keys in self.host_places.get(hostname, []))
+        found = self._ancestries.get(direct)
+        if found is None:
+            found = self._ancestries[direct] = self.ancestry(list(direct))
+        return found
 
     def group_vars(self, name: str) -> dict[str, Any]:
         """The group's own ``vars``, from every place it is defined (later places win)."""

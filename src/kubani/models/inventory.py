@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kubani.models.cluster import DEFAULT_TAILNET_V4, DEFAULT_TAILNET_V6, ClusterConfig
-from kubani.models.node import Node
+from kubani.models.node import Node, parse_address
 from kubani.models.problems import Problems
 from kubani.vocabulary import Role
 
@@ -122,7 +122,7 @@ def _check_addresses(
     owner: dict[str, str] = {}
     for entry in entries:
         try:
-            address = ipaddress.ip_address(str(entry.variables.get("tailscale_ip")))
+            address = parse_address(str(entry.variables.get("tailscale_ip")))
         except ValueError:
             continue  # reported by the node's own validation
         text = str(address)
