@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from kubani.gitops.age import bech32_encode, generate
-from kubani.gitops.flux_schema import custom_resource_definitions
+from kubani.gitops.flux_schema import generated_from, served_versions, strict_schema
 from tests.conftest import BIN, FIXTURES, run_cli, snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,11 +245,115 @@ def test_the_gitops_role_points_at_this_tree() -> None:
     assert substitutions == {defaults["gitops_cluster_vars_name"]}
 
 
-def test_flux_crds_carry_the_schemas() -> None:
-    crds = {c["spec"]["names"]["kind"]: c for c in custom_resource_definitions()}
-    assert set(crds) == {"GitRepository", "HelmRepository", "Kustomization", "HelmRelease"}
-    schema = crds["Kustomization"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    assert "prune" in schema["properties"]["spec"]["required"]
+def test_the_flux_schemas_are_flux_own() -> None:
+    sources = generated_from()
+    assert set(sources) == {
+        "github.com/fluxcd/source-controller",
+        "github.com/fluxcd/kustomize-controller",
+        "github.com/fluxcd/helm-controller/api",
+        "github.com/fluxcd/notification-controller/api",
+    }
+    # The lab runs the same source and kustomize controllers the schemas come from.
+    lab_go_mod = (ROOT / "lab/components/flux/go.mod").read_text()
+    for module in ("github.com/fluxcd/source-controller", "github.com/fluxcd/kustomize-controller"):
+        assert f"{module} {sources[module]}" in lab_go_mod
+    kustomization = strict_schema("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
+    assert kustomization is not None
+    assert "prune" in kustomization["properties"]["spec"]["required"]
+    assert kustomization["properties"]["spec"]["additionalProperties"] is False
+    assert served_versions("source.toolkit.fluxcd.io", "OCIRepository") == ["v1"]
+
+
+HELM_RELEASE = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata:
+  name: podinfo
+  namespace: default
+spec:
+  interval: 10m
+  url: oci://ghcr.io/stefanprodan/charts/podinfo
+  ref:
+    semver: ">=6.0.0"
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+  namespace: default
+spec:
+  interval: 50m
+  chartRef:
+    kind: OCIRepository
+    name: podinfo
+  install:
+    strategy:
+      name: RetryOnFailure
+      retryInterval: 2m
+  upgrade:
+    strategy:
+      name: RemediateOnFailure
+    remediation:
+      retries: 3
+  test:
+    enable: true
+  driftDetection:
+    mode: enabled
+  values:
+    replicaCount: 2
+"""
+
+
+def test_current_flux_fields_are_accepted_and_misspelt_ones_caught(standard_layout: Path) -> None:
+    release = standard_layout / "infrastructure/prod/podinfo.yaml"
+    release.write_text(HELM_RELEASE)
+    (standard_layout / "infrastructure/prod/kustomization.yaml").write_text(
+        "resources:\n  - config.yaml\n  - podinfo.yaml\n"
+    )
+    assert problems(standard_layout) == []
+    release.write_text(HELM_RELEASE.replace("  driftDetection:", "  driftDetektion:"))
+    [found] = problems(standard_layout)
+    assert found["object"] == "HelmRelease default/podinfo" and "driftDetektion" in found["message"]
+    release.write_text(
+        HELM_RELEASE.replace("helm.toolkit.fluxcd.io/v2", "helm.toolkit.fluxcd.io/v2beta2")
+    )
+    [found] = problems(standard_layout)
+    assert "v2beta2 HelmRelease is not served by Flux" in found["message"]
+    assert "use helm.toolkit.fluxcd.io/v2" in found["message"]
+
+
+def test_post_build_variables_are_substituted_before_checking(standard_layout: Path) -> None:
+    infra = standard_layout / "clusters/prod/infrastructure.yaml"
+    infra.write_text(
+        infra.read_text()
+        + '  postBuild:\n    substitute:\n      REPLICAS: "3"\n'
+        + "    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-vars\n"
+    )
+    _write(
+        standard_layout,
+        {
+            "clusters/prod/vars.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+            '  name: cluster-vars\n  namespace: flux-system\ndata:\n  PORT: "8080"\n',
+            "infrastructure/prod/kustomization.yaml": "resources:\n  - config.yaml\n"
+            "  - deploy.yaml\n",
+            # An anchor defined twice: kustomize (go-yaml) takes the second, and so do we.
+            "infrastructure/prod/deploy.yaml": (
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+                "  namespace: default\n  labels: &labels {app: web}\n"
+                "spec:\n  replicas: ${REPLICAS}\n  selector:\n    matchLabels: &labels {app: web}\n"
+                "  template:\n    metadata:\n      labels: *labels\n    spec:\n"
+                "      containers:\n        - name: web\n          image: nginx:${TAG:=1.27}\n"
+                "          ports:\n            - containerPort: ${PORT}\n"
+                "          resources:\n            limits:\n              cpu: ${CPU_LIMIT}\n"
+            ),
+        },
+    )
+    # REPLICAS and PORT become numbers; CPU_LIMIT is set nowhere Kubani can see (a cluster
+    # ConfigMap, say): it is not judged.
+    assert problems(standard_layout) == []
+    infra.write_text(infra.read_text().replace('REPLICAS: "3"', "REPLICAS: three"))
+    [found] = problems(standard_layout)
+    assert found["object"] == "Deployment default/web" and "spec.replicas" in found["message"]
 
 
 def test_age_keys_are_distinct() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from kubani.errors import KubaniError
-from kubani.gitops.flux_schema import FLUX_GROUPS, SCHEMAS
+from kubani.gitops.flux_schema import flux_groups, generated_from, served_versions, strict_schema
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SKIPPED_FOLDERS = frozenset({"templates"})
@@ -36,6 +36,19 @@ ROLE_OBJECTS = frozenset(
         ("Kustomization", "flux-system", "flux-system"),
     }
 )
+
+
+class _RepositoryLoader(yaml.SafeLoader):
+    """Reads repository files as kustomize (go-yaml) does: an anchor defined again takes
+    the new value instead of failing the file."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if not self.check_event(yaml.AliasEvent):
+            anchor = getattr(self.peek_event(), "anchor", None)  # type: ignore[no-untyped-call]
+            if anchor is not None:
+                self.anchors.pop(anchor, None)
+        node: yaml.Node | None = super().compose_node(parent, index)
+        return node
 
 
 @dataclass(frozen=True, order=True)
@@ -101,6 +114,7 @@ class Validator:
         self._unbuildable: set[Path] = set()  # components and files that are not YAML
         self._documents: dict[Path, list[Any]] = {}
         self._failed: dict[Path, str] = {}  # kustomization folder -> kustomize's error
+        self._variables: dict[Path, dict[str, str]] = {}  # folder -> its postBuild variables
 
     def run(self) -> Report:
         files = sorted(self._yaml_files())
@@ -118,6 +132,7 @@ class Validator:
         self._blame_dependencies()
         unique = self._dedupe(built)
         self.report.objects = len(unique)
+        self._variables = self._post_build_variables(unique)
         for item in unique:
             self._check_schema(item)
         self._check_references(unique)
@@ -170,7 +185,11 @@ class Validator:
 
     def _scan_file(self, path: Path) -> None:
         try:
-            documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+            documents = [
+                d
+                for d in yaml.load_all(path.read_text(), Loader=_RepositoryLoader)
+                if d is not None
+            ]
             self._documents[path] = documents
         except yaml.YAMLError as exc:
             self._add(path, "", f"not valid YAML: {' '.join(str(exc).split())}")
@@ -253,27 +272,80 @@ class Validator:
             return (inside or candidates)[0]
         return next(item.root / n for n in KUSTOMIZATION_FILES if (item.root / n).exists())
 
+    # ---- post-build substitution ---------------------------------------------------------
+
+    def _post_build_variables(self, built: list[_Built]) -> dict[Path, dict[str, str]]:
+        """For each folder a Flux Kustomization of this repository applies: the variables
+        its ``postBuild`` substitutes (``substitute``, and ``substituteFrom`` ConfigMaps and
+        plain Secrets found in the tree)."""
+        data: dict[tuple[str, str, str], dict[str, str]] = {}
+        for item in built:
+            kind = str(item.obj.get("kind"))
+            if kind in ("ConfigMap", "Secret") and not _encrypted(item.obj):
+                meta = item.obj.get("metadata") or {}
+                values = {**(item.obj.get("data") or {}), **(item.obj.get("stringData") or {})}
+                key = (kind, str(meta.get("namespace") or "default"), str(meta.get("name")))
+                data[key] = {str(k): str(v) for k, v in values.items()}
+        found: dict[Path, dict[str, str]] = {}
+        for item in built:
+            obj = item.obj
+            spec = obj.get("spec") or {}
+            post_build = spec.get("postBuild") if isinstance(spec, dict) else None
+            if obj.get("kind") != "Kustomization" or not isinstance(post_build, dict):
+                continue
+            if not isinstance(spec.get("path"), str):
+                continue
+            namespace = str((obj.get("metadata") or {}).get("namespace") or "default")
+            variables: dict[str, str] = {}
+            for ref in post_build.get("substituteFrom") or []:
+                if isinstance(ref, dict):
+                    key = (str(ref.get("kind")), namespace, str(ref.get("name")))
+                    variables.update(data.get(key, {}))
+            substitute = post_build.get("substitute")
+            if isinstance(substitute, dict):
+                variables.update({str(k): str(v) for k, v in substitute.items()})
+            found[(self.repo / spec["path"]).resolve()] = variables
+        return found
+
+    def _substituted(self, item: _Built) -> dict[str, Any]:
+        """The object as Flux applies it: ``${VAR}`` replaced by the variables of the
+        Kustomization that applies its folder (unknown ones stay, and are not judged)."""
+        variables = self._variables.get(item.root.resolve())
+        annotations = (item.obj.get("metadata") or {}).get("annotations") or {}
+        if variables is None or annotations.get(_SUBSTITUTE_ANNOTATION) == "disabled":
+            return item.obj
+        substituted: dict[str, Any] = _substitute(item.obj, variables)
+        return substituted
+
     # ---- schemas ---------------------------------------------------------------------
 
     def _check_schema(self, item: _Built) -> None:
         obj = item.obj
         api_version = str(obj.get("apiVersion", ""))
         group = api_version.split("/", maxsplit=1)[0] if "/" in api_version else ""
-        if group in FLUX_GROUPS:
-            schema = SCHEMAS.get((api_version, str(obj.get("kind"))))
+        if group in flux_groups():
+            kind = str(obj.get("kind"))
+            schema = strict_schema(api_version, kind)
             if schema is None:
+                served = served_versions(group, kind)
+                sources = ", ".join(f"{m} {v}" for m, v in sorted(generated_from().items()))
                 self._add(
                     self._file_of(item),
                     describe(obj),
-                    f"{api_version} {obj.get('kind')} is not a Flux kind Kubani knows; "
-                    "check apiVersion and kind",
+                    f"{api_version} {kind} is not served by Flux ({sources}); "
+                    + (
+                        f"use {', '.join(f'{group}/{v}' for v in served)}"
+                        if served
+                        else "check apiVersion and kind"
+                    ),
                 )
                 return
-            for message in _jsonschema_errors(obj, schema):
+            for message in _jsonschema_errors(self._substituted(item), schema):
                 self._add(self._file_of(item), describe(obj), message)
             return
         import kubernetes_validate
 
+        obj = self._substituted(item)
         if _encrypted(obj):
             # Flux decrypts before applying; the sops block is never sent to the API.
             obj = {k: v for k, v in obj.items() if k != "sops"}
@@ -282,6 +354,8 @@ class Validator:
         except kubernetes_validate.SchemaNotFoundError:
             return  # a custom resource whose schema Kubani does not carry
         except kubernetes_validate.ValidationError as exc:
+            if _unresolved(exc.instance):
+                return  # a variable Flux fills in from outside the tree
             where = ".".join(str(p) for p in exc.path)
             message = f"{where}: {exc.message}" if where else exc.message
             self._add(self._file_of(item), describe(obj), message)
@@ -304,7 +378,7 @@ class Validator:
         for item in built:
             obj = item.obj
             api_version = str(obj.get("apiVersion", ""))
-            if api_version.split("/", maxsplit=1)[0] not in FLUX_GROUPS:
+            if api_version.split("/", maxsplit=1)[0] not in flux_groups():
                 continue
             namespace = (obj.get("metadata") or {}).get("namespace") or "default"
             spec = obj.get("spec") or {}
@@ -412,9 +486,47 @@ def _jsonschema_errors(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]
     validator = jsonschema.Draft7Validator(schema)
     messages = []
     for error in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
+        if _unresolved(error.instance):
+            continue  # a variable Flux fills in from outside the tree
         where = ".".join(str(p) for p in error.absolute_path)
         messages.append(f"{where}: {error.message}" if where else error.message)
     return messages
+
+
+_SUBSTITUTE_ANNOTATION = "kustomize.toolkit.fluxcd.io/substitute"
+# Flux's post-build syntax: ${name}, ${name:=default} or ${name:-default}; $${...} escapes.
+_VARIABLE = re.compile(r"(\$?)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[=-])([^}]*))?\}")
+
+
+def _unresolved(value: Any) -> bool:
+    return isinstance(value, str) and bool(_VARIABLE.search(value))
+
+
+def _substitute(value: Any, variables: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, variables) for v in value]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        escaped, name, operator, default = match.groups()
+        if escaped:
+            return match.group(0)[1:]
+        if name in variables:
+            return variables[name]
+        return default if operator else match.group(0)
+
+    text = _VARIABLE.sub(replace, value)
+    if text == value or _unresolved(text):
+        return text
+    # Flux substitutes in the YAML text, so `replicas: ${N}` becomes a number.
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return parsed if isinstance(parsed, str | int | float | bool) else text
 
 
 def _encrypted(document: dict[str, Any]) -> bool:
