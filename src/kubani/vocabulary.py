@@ -27,3 +27,60 @@ class PeerSource(StrEnum):
     CLI = "cli"  # this machine's `tailscale status --json`
     API = "api"  # the Tailscale API v2
     HEADSCALE = "headscale"  # a headscale server's API
+
+
+DEFAULT_CLUSTER_NAME = "kubani"
+
+
+class Playbook(StrEnum):
+    """The playbooks in ansible/playbooks/."""
+
+    SITE = "site"
+    PROVISION_CLUSTER = "provision_cluster"
+    PREFLIGHT = "preflight"
+    ADD_NODE = "add_node"
+    REMOVE_NODE = "remove_node"
+    UPGRADE = "upgrade"
+    BACKUP = "backup"
+    RESTORE = "restore"
+    RESET = "reset"
+    GITOPS = "gitops"
+    DOCTOR = "doctor"
+
+
+# What `cluster-mgr provision --playbook` runs; the others have commands of their own.
+PROVISION_PLAYBOOKS: tuple[Playbook, ...] = (
+    Playbook.SITE,
+    Playbook.PROVISION_CLUSTER,
+    Playbook.PREFLIGHT,
+    Playbook.ADD_NODE,
+    Playbook.GITOPS,
+)
+# Playbooks after which Flux's objects are checked for Ready.
+GITOPS_PLAYBOOKS = frozenset({Playbook.SITE, Playbook.GITOPS})
+
+
+class NodeState(StrEnum):
+    """A machine's state as `status` and the TUI report it."""
+
+    READY = "Ready"
+    NOT_READY = "NotReady"
+    UNREACHABLE = "unreachable"  # not online on the tailnet
+    NOT_JOINED = "not joined"  # in the inventory, not in the cluster
+    UNKNOWN = "unknown"  # the API could not be asked
+
+
+# Rich style names per state, shared by `status` and the TUI.
+NODE_STATE_STYLES: dict[str, str] = {
+    NodeState.READY: "green",
+    NodeState.NOT_READY: "bold red",
+    NodeState.UNREACHABLE: "bold red",
+    NodeState.NOT_JOINED: "yellow",
+    NodeState.UNKNOWN: "yellow",
+}
+
+
+class ProblemCode(StrEnum):
+    """Inventory findings that code acts on (never by matching a message's words)."""
+
+    EVEN_CONTROL_PLANES = "even-control-planes"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kubani.cli.argv import hoist_global_options
-from kubani.cli.provision import Playbook, _playbook
+from kubani.cli.provision import _playbook
+from kubani.vocabulary import Playbook
 from tests.conftest import CliResult
 
 Cli = Callable[..., CliResult]
@@ -43,7 +44,7 @@ def test_validate_with_the_inventory_after_the_command(cli: Cli, inventory: Path
 
 def test_playbook_names_with_or_without_yml() -> None:
     for typed in ("site", "site.yml", "playbooks/site.yml", "site.yaml"):
-        assert _playbook(typed) is Playbook.site
+        assert _playbook(typed) is Playbook.SITE
     import typer
 
     with pytest.raises(typer.BadParameter, match=r"'nosuch\.yml' is not one of site"):

@@ -8,19 +8,9 @@ from pathlib import Path
 import yaml
 
 from kubani.errors import KubaniError
+from kubani.vocabulary import Playbook
 
-PLAYBOOKS = (
-    "site",
-    "provision_cluster",
-    "preflight",
-    "add_node",
-    "remove_node",
-    "upgrade",
-    "backup",
-    "restore",
-    "reset",
-    "gitops",
-)
+PLAYBOOKS = tuple(playbook.value for playbook in Playbook)
 
 
 def ansible_dir(near: Path | None = None) -> Path:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kubani.cli.options import SourceOption, StatusFileOption, TailscaleBinOption
-from kubani.vocabulary import PeerSource
+from kubani.vocabulary import DEFAULT_CLUSTER_NAME, PeerSource
 
 if TYPE_CHECKING:
     from kubani.inventory.initial import Choice
@@ -74,7 +74,9 @@ def init(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Inventory folder to create.")
     ] = Path("ansible/inventory"),
-    cluster_name: Annotated[str, typer.Option("--cluster-name", help="Cluster name.")] = "kubani",
+    cluster_name: Annotated[
+        str, typer.Option("--cluster-name", help="Cluster name.")
+    ] = DEFAULT_CLUSTER_NAME,
     control_planes: Annotated[
         list[str] | None, typer.Option("--control-plane", help="Control plane (repeatable).")
     ] = None,

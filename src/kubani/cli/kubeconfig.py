@@ -72,13 +72,13 @@ def kubeconfig(
         )
     first = control_planes[0]
     endpoint = settings.get("api_endpoint") or first.tailscale_ip
-    name = context or str(settings.get("cluster_name") or "kubani")
+    name = context or document.cluster_name
     fetched = kc.parse(_fetch(document.hosts_path, first.name), f"{first.name}:{K3S_KUBECONFIG}")
     config = kc.rewrite(fetched, f"https://{endpoint}:{K3S_API_PORT}", name)
     target = (
         output
         or kubeconfig_for(document, None)
-        or (Path.home() / ".kube" / f"kubani-{settings.get('cluster_name') or 'kubani'}.yaml")
+        or (Path.home() / ".kube" / f"kubani-{document.cluster_name}.yaml")
     )
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write(target, kc.dump(config).encode(), backup=False, mode=0o600)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from kubani.vocabulary import DEFAULT_CLUSTER_NAME
+
 app = typer.Typer()
 
 JsonOption = Annotated[
@@ -72,7 +74,9 @@ def backup(
     validated_inventory()
     if output is None:
         inventory, _ = read_inventory().validate()
-        output = default_backup_dir(inventory.cluster.cluster_name if inventory else "kubani")
+        output = default_backup_dir(
+            inventory.cluster.cluster_name if inventory else DEFAULT_CLUSTER_NAME
+        )
     refuse_secrets_in_git(output)
     output = output.resolve()
     output.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -120,7 +124,7 @@ def reset(
     from kubani.cli.playbook_view import execute, finish
 
     validated_inventory()
-    name = str(read_inventory().scope_vars("all").get("cluster_name") or "kubani")
+    name = read_inventory().cluster_name
     confirm_by_name(
         "reset",
         f"This uninstalls K3s from every node of {name!r} and deletes its data.",

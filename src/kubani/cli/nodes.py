@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,19 +17,14 @@ from kubani.cli.options import (
     TimeoutOption,
     discovery_options,
 )
-from kubani.vocabulary import PeerSource
+from kubani.vocabulary import PeerSource, Role
 
 if TYPE_CHECKING:
-    from kubani.inventory.document import InventoryDocument
     from kubani.models.node import Node
+    from kubani.operations.removal import RemovalPlan
     from kubani.tailscale.discover import DiscoveryOptions
 
 app = typer.Typer()
-
-
-class RoleChoice(StrEnum):
-    control_plane = "control-plane"
-    worker = "worker"
 
 
 def _pairs(text: str | None, flag: str) -> dict[str, str]:
@@ -45,7 +39,7 @@ def _pairs(text: str | None, flag: str) -> dict[str, str]:
     return out
 
 
-def _node_from_flags(hostname: str, address: str, role: RoleChoice, fields: dict[str, Any]) -> Node:
+def _node_from_flags(hostname: str, address: str, role: Role, fields: dict[str, Any]) -> Node:
     from pydantic import ValidationError
 
     from kubani.errors import KubaniError
@@ -85,9 +79,7 @@ def add_node(
             help="The node's Tailscale IP (omit with --from-discovery).", show_default=False
         ),
     ] = None,
-    role: Annotated[
-        RoleChoice, typer.Option("--role", "-r", help="Node role.")
-    ] = RoleChoice.worker,
+    role: Annotated[Role, typer.Option("--role", "-r", help="Node role.")] = Role.WORKER,
     reserved_cpu: Annotated[
         str | None, typer.Option("--reserved-cpu", help="CPU kept for the desktop user, e.g. 500m.")
     ] = None,
@@ -207,30 +199,22 @@ def remove_node(
     Asks for the node's name first, unless --yes or --inventory-only."""
     from kubani.cli.common import inventory_path
     from kubani.cli.output import emit_json, success, warn
-    from kubani.errors import KubaniError
+    from kubani.inventory.document import InventoryDocument
     from kubani.inventory.store import edit_inventory
-    from kubani.models.problems import Problems
+    from kubani.operations.removal import check_inventory_after, plan_removal
 
     path = inventory_path()
-    removed_group: list[str] = []
+    plan = plan_removal(InventoryDocument(path), hostname, force)
     cluster: dict[str, Any] = {}
     if not inventory_only:
-        cluster = _remove_from_cluster(
-            path, hostname, force, not no_drain, timeout, kubeconfig, yes
-        )
+        cluster = _remove_from_cluster(path, plan, not no_drain, timeout, kubeconfig, yes)
 
-    def keep_quorum(problems: Problems) -> None:
-        quorum = [p for p in problems.warnings if "control planes" in p.message]
-        if removed_group == ["control_plane"] and quorum and not force:
-            raise KubaniError(
-                f"refusing to remove control plane {hostname}",
-                quorum[0].message,
-                "add another control plane first, or pass --force",
-            )
-
-    with edit_inventory(path, f"cannot remove node {hostname}", keep_quorum) as document:
-        removed_group.append(document.remove_host(hostname))
-    group = removed_group[0]
+    with edit_inventory(
+        path,
+        f"cannot remove node {hostname}",
+        lambda problems: check_inventory_after(plan, problems),
+    ) as document:
+        group = document.remove_host(hostname)
     problems = document.problems
     assert problems is not None
     leftover = Path(path.parent / "host_vars")
@@ -244,41 +228,16 @@ def remove_node(
         success(f"removed {hostname} from {path}")
 
 
-def _removable(document: InventoryDocument, hostname: str, force: bool) -> tuple[list[Any], bool]:
-    """The inventory's control planes, and whether ``hostname`` is one; raises when it is not
-    in the inventory or is the last control plane (unless forced)."""
-    from kubani.cluster.gather import inventory_nodes
-    from kubani.errors import KubaniError
-
-    nodes = {n.name: n for n in inventory_nodes(document)}
-    if hostname not in nodes:
-        raise KubaniError(
-            f"cannot remove node {hostname}",
-            f"{hostname} is not in the inventory",
-            "see the nodes with `cluster-mgr status`",
-        )
-    control_planes = [n for n in nodes.values() if n.role == "control-plane"]
-    removing_cp = nodes[hostname].role == "control-plane"
-    if removing_cp and len(control_planes) == 1 and not force:
-        raise KubaniError(
-            f"refusing to remove {hostname}",
-            "it is the last control plane: the cluster would be gone",
-            "use `cluster-mgr reset` to take the cluster down, or pass --force",
-        )
-    return control_planes, removing_cp
-
-
 def _remove_from_cluster(
     path: Path,
-    hostname: str,
-    force: bool,
+    plan: RemovalPlan,
     drain_first: bool,
     timeout: float,
     kubeconfig: Path | None,
     yes: bool,
 ) -> dict[str, Any]:
-    """Checks, drain, then remove_node.yml (delete + uninstall). Raises on anything that
-    should leave the inventory as it is."""
+    """Ask, check and drain (operations.removal), then remove_node.yml (delete +
+    uninstall). Raises on anything that should leave the inventory as it is."""
     import asyncio
 
     from kubani.cli.common import confirm_by_name, request_for
@@ -287,12 +246,9 @@ def _remove_from_cluster(
     from kubani.cluster.gather import kubeconfig_for
     from kubani.errors import KubaniError
     from kubani.inventory.document import InventoryDocument
-    from kubani.kube.client import Kube
-    from kubani.kube.drain import drain
-    from kubani.kube.summary import summarise
+    from kubani.operations.removal import prepare
 
-    document = InventoryDocument(path)
-    control_planes, removing_cp = _removable(document, hostname, force)
+    hostname = plan.hostname
     confirm_by_name(
         f"removing {hostname}",
         f"This drains {hostname}, deletes it from the cluster and uninstalls K3s from it"
@@ -300,49 +256,11 @@ def _remove_from_cluster(
         hostname,
         yes,
     )
-
-    async def in_cluster() -> dict[str, Any]:
-        report: dict[str, Any] = {"drained": None}
-        try:
-            kube = Kube(kubeconfig_for(document, kubeconfig), timeout=10.0)
-        except KubaniError as exc:
-            warn(f"cannot check the cluster first: {exc.line()}")
-            return report
-        async with kube:
-            try:
-                api_nodes = {n.name: n for n in map(summarise, await kube.nodes())}
-            except KubaniError as exc:
-                warn(f"the API is not reachable, so {hostname} is not drained: {exc.line()}")
-                return report
-            if removing_cp and len(control_planes) > 1:
-                remaining = [n.name for n in control_planes if n.name != hostname]
-                ready = [n for n in remaining if api_nodes.get(n) and api_nodes[n].ready == "True"]
-                needed = len(remaining) // 2 + 1
-                if len(ready) < needed and not force:
-                    raise KubaniError(
-                        f"refusing to remove control plane {hostname}",
-                        f"etcd would keep {len(remaining)} members of which only {len(ready)} are "
-                        f"Ready, below the quorum of {needed}",
-                        "bring the other control planes back first, or pass --force",
-                    )
-            if hostname not in api_nodes or not drain_first:
-                return report
-            result = await drain(kube, hostname, timeout, note)
-            report["drained"] = {
-                "evicted": result.evicted,
-                "blocked": result.blocked,
-                "kept": result.kept,
-            }
-            if not result.complete and not force:
-                raise KubaniError(
-                    f"cannot drain {hostname}",
-                    f"PodDisruptionBudgets still refuse to evict {', '.join(result.blocked)} "
-                    f"after {timeout:.0f}s (the node stays cordoned)",
-                    "scale those workloads up, relax their PDBs, or pass --force",
-                )
-            return report
-
-    report = asyncio.run(in_cluster())
+    config = kubeconfig_for(InventoryDocument(path), kubeconfig)
+    side = asyncio.run(prepare(plan, config, drain_first, timeout, note))
+    for message in side.warnings:
+        warn(message)
+    report: dict[str, Any] = {"drained": side.drained}
     run = execute(
         request_for("remove_node", {"kubani_remove_node": hostname, "kubani_drain": False}),
         json_lines=False,
@@ -354,7 +272,7 @@ def _remove_from_cluster(
                 "the node may be deleted from the cluster but K3s may still be installed",
                 f"run `cluster-mgr remove-node {hostname}` again; the inventory is unchanged",
             )
-        if not force:
+        if not plan.force:
             raise KubaniError(
                 f"cannot remove {hostname} from the cluster",
                 "remove_node.yml failed (see above); the inventory is unchanged",

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
+from kubani.vocabulary import GITOPS_PLAYBOOKS, PROVISION_PLAYBOOKS, Playbook
+
 app = typer.Typer()
-
-
-class Playbook(StrEnum):
-    site = "site"
-    provision_cluster = "provision_cluster"
-    preflight = "preflight"
-    add_node = "add_node"
-    gitops = "gitops"
 
 
 def _playbook(text: str) -> Playbook:
     name = text.strip().removesuffix(".yml").removesuffix(".yaml").removeprefix("playbooks/")
-    try:
-        return Playbook(name)
-    except ValueError:
+    if name not in PROVISION_PLAYBOOKS:
         raise typer.BadParameter(
-            f"{text!r} is not one of {', '.join(p.value for p in Playbook)}"
-        ) from None
+            f"{text!r} is not one of {', '.join(p.value for p in PROVISION_PLAYBOOKS)}"
+        )
+    return Playbook(name)
 
 
 @app.command()
@@ -37,9 +29,9 @@ def provision(
             "-p",
             help="Which playbook to run (with or without .yml).",
             parser=_playbook,
-            metavar="[site|provision_cluster|preflight|add_node|gitops]",
+            metavar=f"[{'|'.join(PROVISION_PLAYBOOKS)}]",
         ),
-    ] = Playbook.site,
+    ] = Playbook.SITE,
     check: Annotated[bool, typer.Option("--check", help="Dry run: change nothing.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show what files would change.")] = False,
     limit: Annotated[
@@ -91,10 +83,6 @@ def provision(
     if run.state.succeeded and not check and playbook in GITOPS_PLAYBOOKS:
         _report_flux(json_output, bool(variables.get("git_repo_url")))
     finish(run, json_output)
-
-
-# The playbooks that bootstrap Flux (when the inventory names a Git repository).
-GITOPS_PLAYBOOKS = frozenset({Playbook.site, Playbook.gitops})
 
 
 def _report_flux(json_output: bool, repository_given: bool) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kubani.cli.options import SourceOption, TailscaleBinOption
-from kubani.vocabulary import PeerSource
+from kubani.vocabulary import NODE_STATE_STYLES, PeerSource
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -17,13 +17,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer()
 
-_STATE_STYLE = {
-    "Ready": "green",
-    "NotReady": "bold red",
-    "unreachable": "bold red",
-    "not joined": "yellow",
-    "unknown": "yellow",
-}
+_STATE_STYLE = NODE_STATE_STYLES
 
 
 _KEEP_WHOLE = frozenset({"NODE", "STATE", "TAILNET IP", "KIND", "READY"})

@@ -62,7 +62,7 @@ def kubeconfig_for(document: InventoryDocument, explicit: Path | None) -> Path |
     configured = settings.get("k3s_control_plane_kubeconfig_path")
     if isinstance(configured, str) and "{{" not in configured:
         return Path(configured).expanduser()
-    default = Path.home() / ".kube" / f"kubani-{settings.get('cluster_name') or 'kubani'}.yaml"
+    default = Path.home() / ".kube" / f"kubani-{document.cluster_name}.yaml"
     return default if default.exists() else None
 
 
@@ -97,8 +97,7 @@ async def gather(
     context: str | None = None,
     pods_of: PodSelection | None = None,
 ) -> ClusterStatus:
-    settings = document.scope_vars("all")
-    status = ClusterStatus(str(settings.get("cluster_name") or "kubani"), None, None, None)
+    status = ClusterStatus(document.cluster_name, None, None, None)
     peers_task = asyncio.create_task(asyncio.to_thread(_peers, discovery))
     nodes = pods = None
     metrics: dict[str, dict[str, str]] | None = None

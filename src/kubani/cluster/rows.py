@@ -8,6 +8,7 @@ from typing import Any
 from kubani.cluster.cache import WorkloadCounts
 from kubani.kube.summary import summarise
 from kubani.models.peer import TailscalePeer
+from kubani.vocabulary import NodeState
 
 NODE_COLUMNS = (
     "NAME", "ROLE", "STATUS", "CPU", "MEMORY", "DISK", "GPU", "TAILSCALE IP", "PATH",
@@ -70,7 +71,7 @@ def node_row(
     peer = peer_for_ip(peers, summary.internal_ip)
     status = summary.status
     if peers is not None and (peer is None or not peer.online):
-        status = "Unreachable"
+        status = NodeState.UNREACHABLE
     if not metrics_available or summary.cpu_percent is None:
         cpu = "n/a"
     else:

@@ -12,6 +12,7 @@ from typing import Any
 
 from kubani.kube.summary import NodeSummary
 from kubani.models.peer import TailscalePeer
+from kubani.vocabulary import NodeState
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class InventoryNode:
 @dataclass(frozen=True)
 class MachineStatus:
     name: str
-    state: str  # Ready | NotReady | unreachable | not joined | unknown
+    state: NodeState
     role: str | None
     in_inventory: bool
     in_cluster: bool
@@ -141,7 +142,7 @@ class ClusterStatus:
     @property
     def healthy(self) -> bool:
         return self.api_error is None and all(
-            m.state == "Ready" and not m.flags for m in self.machines
+            m.state is NodeState.READY and not m.flags for m in self.machines
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -198,13 +199,13 @@ def merge(
         if summary is not None and entry.tailscale_ip and summary.internal_ip != entry.tailscale_ip:
             flags.append(f"InternalIP {summary.internal_ip} is not its tailnet IP")
         if tailnet in ("offline", "missing"):
-            state = "unreachable"
+            state = NodeState.UNREACHABLE
         elif nodes is None:
-            state = "unknown"
+            state = NodeState.UNKNOWN
         elif summary is None:
-            state = "not joined"
+            state = NodeState.NOT_JOINED
         else:
-            state = "Ready" if summary.ready == "True" else "NotReady"
+            state = NodeState.READY if summary.ready == "True" else NodeState.NOT_READY
         rows.append(
             MachineStatus(
                 name=entry.name,
@@ -231,7 +232,7 @@ def merge(
         rows.append(
             MachineStatus(
                 name=summary.name,
-                state="Ready" if summary.ready == "True" else "NotReady",
+                state=NodeState.READY if summary.ready == "True" else NodeState.NOT_READY,
                 role="control-plane" if "control-plane" in summary.roles else "worker",
                 in_inventory=False,
                 in_cluster=True,

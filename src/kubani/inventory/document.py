@@ -41,6 +41,7 @@ from kubani.models.cluster import ClusterConfig
 from kubani.models.inventory import NODE_GROUPS, HostEntry, Inventory, build_inventory
 from kubani.models.node import Node
 from kubani.models.problems import Problems
+from kubani.vocabulary import DEFAULT_CLUSTER_NAME
 
 GROUP_SCOPES: tuple[str, ...] = (ALL, *NODE_GROUPS)
 CLUSTER_FIELDS = frozenset(ClusterConfig.model_fields)
@@ -323,6 +324,10 @@ class InventoryDocument:
         if self.find_host(scope) is None:
             raise self._unknown_scope(scope)
         return self.host_variables(scope)
+
+    @property
+    def cluster_name(self) -> str:
+        return str(self.scope_vars(ALL).get("cluster_name") or DEFAULT_CLUSTER_NAME)
 
     def group_variables(self, group: str) -> dict[str, Any]:
         """What a host of ``group`` (and of no other group) would see."""

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from kubani.models.names import dns_label
+from kubani.vocabulary import DEFAULT_CLUSTER_NAME
 
 DEFAULT_TAILNET_V4 = ipaddress.IPv4Network("100.64.0.0/10")
 DEFAULT_TAILNET_V6 = ipaddress.IPv6Network("fd7a:115c:a1e0::/48")
@@ -25,7 +26,7 @@ class ClusterConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    cluster_name: str = "kubani"
+    cluster_name: str = DEFAULT_CLUSTER_NAME
     k3s_version: str = DEFAULT_K3S_VERSION
     tailscale_network: ipaddress.IPv4Network = DEFAULT_TAILNET_V4
     tailscale_network_v6: ipaddress.IPv6Network = DEFAULT_TAILNET_V6

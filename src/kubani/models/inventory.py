@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from kubani.models.cluster import DEFAULT_TAILNET_V4, DEFAULT_TAILNET_V6, ClusterConfig
 from kubani.models.node import Node, parse_address
 from kubani.models.problems import Problems
-from kubani.vocabulary import Role
+from kubani.vocabulary import ProblemCode, Role
 
 NODE_GROUPS: tuple[str, ...] = ("control_plane", "workers")
 
@@ -152,6 +152,7 @@ def _check_control_planes(nodes: list[tuple[HostEntry, Node]], problems: Problem
             "all.children.control_plane.hosts",
             f"{count} control planes: etcd needs a majority, so {count} tolerate no more "
             f"failures than {count - 1}; use an odd number (3, 5, 7)",
+            ProblemCode.EVEN_CONTROL_PLANES,
         )
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from kubani.vocabulary import ProblemCode
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
@@ -22,6 +24,7 @@ class Problem:
     severity: Severity
     where: str
     message: str
+    code: ProblemCode | None = None  # for findings that code acts on
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.where}: {self.message}"
@@ -31,11 +34,11 @@ class Problem:
 class Problems:
     items: list[Problem] = field(default_factory=list)
 
-    def error(self, where: str, message: str) -> None:
-        self.items.append(Problem(Severity.ERROR, where, message))
+    def error(self, where: str, message: str, code: ProblemCode | None = None) -> None:
+        self.items.append(Problem(Severity.ERROR, where, message, code))
 
-    def warning(self, where: str, message: str) -> None:
-        self.items.append(Problem(Severity.WARNING, where, message))
+    def warning(self, where: str, message: str, code: ProblemCode | None = None) -> None:
+        self.items.append(Problem(Severity.WARNING, where, message, code))
 
     def add_validation_error(self, where: str, exc: ValidationError) -> None:
         from kubani.models.messages import readable_errors

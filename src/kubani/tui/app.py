@@ -32,6 +32,7 @@ from kubani.cluster.status import InventoryNode
 from kubani.errors import KubaniError
 from kubani.models.peer import TailscalePeer
 from kubani.tui.widgets import LiveTable, Row, StatusBar
+from kubani.vocabulary import NodeState
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 MAX_EVENTS = 200
@@ -268,7 +269,7 @@ class ClusterApp(App[None]):
         for entry in self.inventory:
             if entry.name not in rows:
                 rows[entry.name] = (
-                    entry.name, entry.role, "Not joined", "-", "-", "-", "-",
+                    entry.name, entry.role, NodeState.NOT_JOINED, "-", "-", "-", "-",
                     entry.tailscale_ip or "-", "-", "-", "-",
                 )  # fmt: skip
         return {k: r for k, r in rows.items() if self._passes(r)}

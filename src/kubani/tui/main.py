@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kubani.vocabulary import DEFAULT_CLUSTER_NAME
+
 if TYPE_CHECKING:
     from kubani.tui.app import ClusterApp
 
@@ -66,7 +68,7 @@ def build_app(args: argparse.Namespace) -> ClusterApp:
         if args.inventory is not None:
             raise
     kubeconfig = kubeconfig_for(document, args.kubeconfig) if document else args.kubeconfig
-    name = str(document.scope_vars("all").get("cluster_name") or "kubani") if document else "kubani"
+    name = document.cluster_name if document else DEFAULT_CLUSTER_NAME
     discovery = DiscoveryOptions(tailscale_bin=args.tailscale_bin)
     source = KubeSource(kubeconfig, args.context, name, discovery, api_alternatives(document))
     inventory = inventory_nodes(document) if document and args.inventory else []

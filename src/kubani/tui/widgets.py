@@ -11,13 +11,13 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
+from kubani.vocabulary import NODE_STATE_STYLES
+
 Row = tuple[str, ...]
 Styler = Callable[[int, str], str]
 
 _STATE_STYLES = {
-    "Ready": "green",
-    "NotReady": "bold red",
-    "Unreachable": "bold red",
+    **NODE_STATE_STYLES,
     "True": "green",
     "False": "bold red",
     "Unknown": "yellow",
