@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubani.gitops.age import bech32_encode, generate
+from kubani.gitops.age import generate
 from kubani.gitops.flux_schema import generated_from, served_versions, strict_schema
 from tests.conftest import BIN, FIXTURES, run_cli, snapshot
 
@@ -169,9 +169,13 @@ def run_kustomize(folder: Path) -> list[dict[str, object]]:
 # ---- secrets ----------------------------------------------------------------------
 
 
-def test_bech32_matches_the_reference_vector() -> None:
-    # BIP 173 test vector: hrp "a", empty data.
-    assert bech32_encode("a", b"") == "a12uel5l"
+def test_a_generated_key_pair_opens_what_is_sealed_for_it() -> None:
+    from pyrage import decrypt, encrypt, x25519
+
+    key = generate()
+    sealed = encrypt(b"s3cret", [x25519.Recipient.from_str(key.recipient)])
+    assert decrypt(sealed, [x25519.Identity.from_str(key.identity)]) == b"s3cret"
+    assert key.key_file().splitlines()[-1] == key.identity
 
 
 def test_the_example_secret_decrypts_with_the_example_key() -> None:
