@@ -23,6 +23,7 @@ from kubani.cli import (
     provision,
     secrets,
     status,
+    tailnet,
     validate,
     version,
 )
@@ -55,6 +56,7 @@ app.add_typer(gitops.app, name="gitops")
 app.add_typer(apps.app, name="app")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(inventory.app, name="inventory")
+app.add_typer(tailnet.app, name="tailnet")
 
 
 @app.callback()

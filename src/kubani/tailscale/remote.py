@@ -148,34 +148,75 @@ def fetch_api_devices(
 ) -> Any:
     import httpx
 
-    base = (base_url or os.environ.get("TAILSCALE_BASE_URL") or DEFAULT_API_URL).rstrip("/")
+    base = _api_base(base_url)
     with httpx.Client(timeout=timeout) as client:
-        if credentials.api_key:
-            token = credentials.api_key
-        elif credentials.client_id and credentials.client_secret:
-            token = _oauth_token(client, base, credentials)
-        else:
-            raise TailscaleError(
-                "no Tailscale API credentials",
-                "neither an API key nor an OAuth client is set",
-                "set TAILSCALE_API_KEY, or TAILSCALE_OAUTH_CLIENT_ID and "
-                "TAILSCALE_OAUTH_CLIENT_SECRET",
-            )
+        token = _api_token(client, base, credentials)
         url = f"{base}/api/v2/tailnet/{tailnet}/devices"
-        auth_fix = "create an API key (Settings > Keys) and set TAILSCALE_API_KEY"
         try:
-            return _get_json(client, f"{url}?fields=all", token, "the Tailscale API", auth_fix)
+            return _get_json(client, f"{url}?fields=all", token, "the Tailscale API", _AUTH_FIX)
         except FieldsRefused:
             # Some tailnets (devices shared in from another one) refuse fields=all: the
             # default fields still list every device. A real refusal fails here again.
-            return _get_json(client, url, token, "the Tailscale API", auth_fix)
+            return _get_json(client, url, token, "the Tailscale API", _AUTH_FIX)
 
 
-def fetch_headscale_nodes(
-    url: str | None = None, api_key: str | None = None, timeout: float = 10.0
+_AUTH_FIX = "create an API key (Settings > Keys) and set TAILSCALE_API_KEY"
+
+
+def _api_base(base_url: str | None) -> str:
+    return (base_url or os.environ.get("TAILSCALE_BASE_URL") or DEFAULT_API_URL).rstrip("/")
+
+
+def _api_token(client: httpx.Client, base: str, credentials: ApiCredentials) -> str:
+    if credentials.api_key:
+        return credentials.api_key
+    if credentials.client_id and credentials.client_secret:
+        return _oauth_token(client, base, credentials)
+    raise TailscaleError(
+        "no Tailscale API credentials",
+        "neither an API key nor an OAuth client is set",
+        "set TAILSCALE_API_KEY, or TAILSCALE_OAUTH_CLIENT_ID and TAILSCALE_OAUTH_CLIENT_SECRET",
+    )
+
+
+def fetch_api_policy(
+    credentials: ApiCredentials,
+    tailnet: str = "-",
+    base_url: str | None = None,
+    timeout: float = 10.0,
 ) -> Any:
+    """The tailnet's policy file, as JSON (the API drops the comments)."""
     import httpx
 
+    base = _api_base(base_url)
+    with httpx.Client(timeout=timeout, headers={"Accept": "application/json"}) as client:
+        token = _api_token(client, base, credentials)
+        url = f"{base}/api/v2/tailnet/{tailnet}/acl"
+        return _get_json(client, url, token, "the Tailscale API", _AUTH_FIX)
+
+
+def fetch_headscale_policy(
+    url: str | None = None, api_key: str | None = None, timeout: float = 10.0
+) -> str:
+    """headscale's policy file, as its HuJSON text ("" when it has none)."""
+    import httpx
+
+    base, key = _headscale_settings(url, api_key)
+    with httpx.Client(timeout=timeout) as client:
+        reply = _get_json(
+            client,
+            f"{base}/api/v1/policy",
+            key,
+            "headscale",
+            "create a new key with `headscale apikeys create`",
+        )
+    policy = reply.get("policy") if isinstance(reply, dict) else None
+    if policy is not None and not isinstance(policy, str):
+        raise TailscaleError("headscale sent a policy that is not text", str(type(policy)), None)
+    return policy or ""
+
+
+def _headscale_settings(url: str | None, api_key: str | None) -> tuple[str, str]:
     base = url or os.environ.get("HEADSCALE_URL")
     key = api_key or os.environ.get("HEADSCALE_API_KEY")
     if not base or not key:
@@ -184,10 +225,19 @@ def fetch_headscale_nodes(
             "HEADSCALE_URL and HEADSCALE_API_KEY are both needed",
             "create a key with `headscale apikeys create` and export both variables",
         )
+    return base.rstrip("/"), key
+
+
+def fetch_headscale_nodes(
+    url: str | None = None, api_key: str | None = None, timeout: float = 10.0
+) -> Any:
+    import httpx
+
+    base, key = _headscale_settings(url, api_key)
     with httpx.Client(timeout=timeout) as client:
         return _get_json(
             client,
-            f"{base.rstrip('/')}/api/v1/node",
+            f"{base}/api/v1/node",
             key,
             "headscale",
             "create a new key with `headscale apikeys create`",

@@ -1,0 +1,180 @@
+"""`cluster-mgr tailnet policy` and `tailnet check`: the ports K3s needs on a tailnet."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FakeHttp, run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+HUJSON_CHECK = ROOT / "tools" / "hujsoncheck"
+
+
+def _go() -> str:
+    found = shutil.which("go") or (
+        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
+    )
+    assert found is not None, "the components tests need Go (scripts/setup.sh says where to get it)"
+    return found
+
+
+def standardized_by_tailscale(text: str) -> Any:
+    """The policy as Tailscale's own HuJSON parser (github.com/tailscale/hujson) reads it."""
+    done = subprocess.run(
+        [_go(), "run", "."],
+        cwd=HUJSON_CHECK,
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.components
+@pytest.mark.parametrize("style", ["grants", "acls"])
+def test_the_policy_is_hujson_that_opens_every_needed_path(tmp_path: Path, style: str) -> None:
+    printed = run_cli("tailnet", "policy", "--format", style, "--tag", "tag:homelab")
+    assert printed.code == 0, printed.stderr
+    assert printed.stdout.startswith("// Kubani")  # comments: HuJSON, not plain JSON
+    policy = standardized_by_tailscale(printed.stdout)
+    assert policy["tagOwners"] == {"tag:homelab": ["autogroup:admin"]}
+    assert style in policy
+    as_json = run_cli("tailnet", "policy", "--format", style, "--tag", "tag:homelab", "--json")
+    assert as_json.json() == policy
+    saved = tmp_path / "policy.hujson"
+    saved.write_text(printed.stdout)
+    checked = run_cli("tailnet", "check", "--policy-file", saved, "--tag", "tag:homelab", "--json")
+    assert checked.code == 0, checked.stdout
+    assert all(path["allowed"] for path in checked.json()["paths"])
+
+
+TIGHT = """\
+// A policy that forgot the kubelet.
+{
+  "tagOwners": {"tag:k3s": ["autogroup:admin"]},
+  "hosts": {"lab": "100.64.0.0/24"},
+  "acls": [
+    {"action": "accept", "src": ["tag:k3s"], "proto": "udp", "dst": ["tag:k3s:8472"]},
+    {"action": "accept", "src": ["tag:k3s"], "proto": "tcp", "dst": ["tag:k3s:6443,2379-2380"]},
+    /* the admins */
+    {"action": "accept", "src": ["autogroup:admin"], "dst": ["lab:22,6443"]},
+  ],
+}
+"""
+
+
+def _inventory(tmp_path: Path) -> Path:
+    path = tmp_path / "hosts.yml"
+    path.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n"
+        "        cp-1: {tailscale_ip: 100.64.0.1}\n    workers:\n      hosts:\n"
+        "        w-1: {tailscale_ip: 100.64.0.2}\n"
+    )
+    return path
+
+
+def test_check_names_what_a_policy_blocks(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.hujson"
+    policy.write_text(TIGHT)
+    inventory = _inventory(tmp_path)
+    result = run_cli("-i", inventory, "tailnet", "check", "--policy-file", policy, "--json")
+    assert result.code == 1
+    verdicts = {(p["proto"], p["ports"], p["src"]): p["allowed"] for p in result.json()["paths"]}
+    assert verdicts == {
+        ("tcp", "10250", "tag:k3s"): False,  # the kubelet: blocked
+        ("udp", "8472", "tag:k3s"): True,
+        ("tcp", "6443", "tag:k3s"): True,
+        ("tcp", "2379-2380", "tag:k3s"): True,
+        # The admins reach the nodes through a host alias whose range holds every node.
+        ("tcp", "22", "autogroup:admin"): True,
+        ("tcp", "6443", "autogroup:admin"): True,
+    }
+    people = run_cli("-i", inventory, "tailnet", "check", "--policy-file", policy)
+    assert "✗ blocked kubelet, between nodes" in people.stderr
+    assert "tailnet policy" in people.stderr
+    # An alias for a range that misses a node opens nothing for it.
+    policy.write_text(TIGHT.replace("100.64.0.0/24", "100.64.0.1/32"))
+    narrow = run_cli("-i", inventory, "tailnet", "check", "--policy-file", policy, "--json")
+    assert not any(p["allowed"] for p in narrow.json()["paths"] if p["ports"] == "22")
+
+
+def test_a_policy_without_rules_lets_everything_through(tmp_path: Path) -> None:
+    policy = tmp_path / "empty.hujson"
+    policy.write_text('{"tagOwners": {"tag:k3s": ["autogroup:admin"]}}')
+    assert run_cli("tailnet", "check", "--policy-file", policy).code == 0
+
+
+def test_grants_with_bare_ports_and_wildcards(tmp_path: Path) -> None:
+    policy = tmp_path / "grants.hujson"
+    policy.write_text(
+        '{"grants": [{"src": ["autogroup:tagged"], "dst": ["*"], "ip": ["10250", "8472",'
+        ' "6443", "2379-2380"]}, {"src": ["*"], "dst": ["tag:k3s"], "ip": ["*"]},],}'
+    )
+    assert run_cli("tailnet", "check", "--policy-file", policy).code == 0
+
+
+def test_the_live_policy_comes_from_the_api_and_from_headscale(
+    tmp_path: Path, fake_http: FakeHttp
+) -> None:
+    fake_http.routes[("GET", "/api/v2/tailnet/example.com/acl")] = (
+        200,
+        {"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]},
+    )
+    env = {"TAILSCALE_API_KEY": "tskey-api-secret"}
+    result = run_cli(
+        "tailnet", "check", "--tailnet", "example.com", "--api-url", fake_http.url, env=env
+    )
+    assert result.code == 0, result.stderr
+    _method, _path, headers, _ = fake_http.requests[-1]
+    assert headers["authorization"] == "Bearer tskey-api-secret"
+    assert headers["accept"] == "application/json"
+    fake_http.routes[("GET", "/api/v2/tailnet/example.com/acl")] = (
+        429,
+        {"message": "rate limit exceeded, retry in 10s"},
+    )
+    limited = run_cli(
+        "tailnet", "check", "--tailnet", "example.com", "--api-url", fake_http.url, env=env
+    )
+    assert limited.code == 1 and "HTTP 429: rate limit exceeded" in limited.stderr
+    assert "tskey-api-secret" not in limited.stderr
+    fake_http.routes[("GET", "/api/v2/tailnet/example.com/acl")] = (
+        401,
+        {"message": "API token invalid"},
+    )
+    refused = run_cli(
+        "tailnet", "check", "--tailnet", "example.com", "--api-url", fake_http.url, env=env
+    )
+    assert refused.code == 1 and "TAILSCALE_API_KEY" in refused.stderr
+
+    fake_http.routes[("GET", "/api/v1/policy")] = (
+        200,
+        {"policy": TIGHT, "updatedAt": "2026-11-30T10:00:00Z"},
+    )
+    headscale = run_cli(
+        "tailnet", "check", "--source", "headscale", "--json",
+        env={"HEADSCALE_URL": fake_http.url, "HEADSCALE_API_KEY": "hs-key"},
+    )  # fmt: skip
+    assert headscale.code == 1
+    assert next(p["ports"] for p in headscale.json()["paths"] if not p["allowed"]) == "10250"
+
+
+def test_a_policy_file_that_is_not_hujson_is_a_clear_error(tmp_path: Path) -> None:
+    policy = tmp_path / "broken.hujson"
+    policy.write_text('{"acls": [ /* never closed ')
+    result = run_cli("tailnet", "check", "--policy-file", policy)
+    assert result.code == 1 and "comment is never closed" in result.stderr
+    policy.write_text('{"acls": [}')
+    result = run_cli("tailnet", "check", "--policy-file", policy)
+    assert result.code == 1 and "not valid HuJSON" in result.stderr
+    assert "internal error" not in result.stderr
