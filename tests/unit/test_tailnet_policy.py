@@ -178,3 +178,20 @@ def test_a_policy_file_that_is_not_hujson_is_a_clear_error(tmp_path: Path) -> No
     result = run_cli("tailnet", "check", "--policy-file", policy)
     assert result.code == 1 and "not valid HuJSON" in result.stderr
     assert "internal error" not in result.stderr
+
+
+def test_doctor_checks_the_live_policy_only_with_credentials(
+    fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubani.operations.tailnet import live_policy_verdicts
+
+    for name in ("HEADSCALE_URL", "HEADSCALE_API_KEY", "TAILSCALE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("TAILSCALE_OAUTH_CLIENT_ID", raising=False)
+    assert live_policy_verdicts([]) is None  # nothing to read it with: no check, no noise
+    fake_http.routes[("GET", "/api/v1/policy")] = (200, {"policy": TIGHT})
+    monkeypatch.setenv("HEADSCALE_URL", fake_http.url)
+    monkeypatch.setenv("HEADSCALE_API_KEY", "hs-key")
+    verdicts = live_policy_verdicts(["100.64.0.1", "100.64.0.2"])
+    assert verdicts is not None
+    assert [v.path.ports for v in verdicts if not v.allowed] == ["10250"]

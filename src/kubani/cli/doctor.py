@@ -55,6 +55,7 @@ def doctor(
             checks += node_checks(name, node.role, node.tailscale_ip, reports[name])
         else:
             checks += unreachable(name, failed_hosts.get(name))
+    checks += _tailnet_policy_checks([n.tailscale_ip for n in nodes.values() if n.tailscale_ip])
     if json_output:
         emit_json(
             {
@@ -78,3 +79,27 @@ def doctor(
         err.print(f"{failures} problem(s), {warnings} warning(s); log: {run.log}", markup=False)
     if any(c.result == "fail" for c in checks):
         raise typer.Exit(1)
+
+
+def _tailnet_policy_checks(addresses: list[str]) -> list[Any]:
+    """The live tailnet policy, when this environment has credentials to read it."""
+    from kubani.ansible.doctor import Check
+    from kubani.errors import KubaniError
+    from kubani.operations.tailnet import live_policy_verdicts
+
+    try:
+        verdicts = live_policy_verdicts(addresses)
+    except KubaniError as exc:
+        return [Check("tailnet policy", "read", "warn", exc.line(), None)]
+    if verdicts is None:
+        return []
+    return [
+        Check(
+            "tailnet policy",
+            v.path.what,
+            "ok" if v.allowed else "fail",
+            f"{v.path.src} → {v.path.dst} {v.path.proto}/{v.path.ports}",
+            None if v.allowed else "add the entries `cluster-mgr tailnet policy` prints",
+        )
+        for v in verdicts
+    ]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubani.errors import KubaniError
+
+if TYPE_CHECKING:
+    from kubani.tailscale.policy import PathVerdict
 
 
 def read_policy(
@@ -42,3 +45,29 @@ def addresses_of_inventory(hosts: Path) -> list[str]:
 
     entries = InventoryDocument(hosts).host_entries()
     return [str(e.variables["tailscale_ip"]) for e in entries if e.variables.get("tailscale_ip")]
+
+
+def live_policy_source() -> str | None:
+    """Where the live policy can be read with the credentials this environment holds:
+    headscale (HEADSCALE_URL + HEADSCALE_API_KEY), the Tailscale API, or nowhere."""
+    import os
+
+    from kubani.tailscale.remote import ApiCredentials
+
+    if os.environ.get("HEADSCALE_URL") and os.environ.get("HEADSCALE_API_KEY"):
+        return "headscale"
+    credentials = ApiCredentials.from_env()
+    if credentials.api_key or (credentials.client_id and credentials.client_secret):
+        return "api"
+    return None
+
+
+def live_policy_verdicts(addresses: list[str], timeout: float = 10.0) -> list[PathVerdict] | None:
+    """The needed paths checked against the live policy, or None without credentials."""
+    from kubani.tailscale.policy import check_policy, needed_paths
+
+    source = live_policy_source()
+    if source is None:
+        return None
+    policy = read_policy(None, source, "-", None, None, timeout)
+    return check_policy(policy, needed_paths(), addresses)
