@@ -148,6 +148,9 @@ def fake_http() -> Iterator[FakeHttp]:
         def do_POST(self) -> None:
             self._serve("POST")
 
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
         def log_message(self, *args: Any) -> None:
             pass
 

@@ -395,10 +395,27 @@ def test_remove_node_drains_deletes_uninstalls_and_edits_the_inventory(ops: Lab)
     assert node["spec"].get("unschedulable") is True
     assert "w-1" in ops.inventory.read_text()
     assert kubectl(ops, "delete", "pdb", "web").returncode == 0
-    result = cli(ops, "remove-node", "w-1", "--yes", "--json", "--timeout", "60")
+    # And its device leaves the tailnet: deleted through the lab's real headscale API.
+    server = ops.control_server(ops.require_state())
+    control = {
+        "HEADSCALE_URL": server.url,
+        "HEADSCALE_API_KEY": server.api_key(),
+        "SSL_CERT_FILE": str(server.ca_cert),
+    }
+    result = run_cli(
+        "-i", ops.inventory, "remove-node", "w-1", "--yes", "--json", "--timeout", "60",
+        "--forget-device", env=control, timeout=600,
+    )  # fmt: skip
     assert result.code == 0, result.stderr[-4000:]
     report = result.json()
     assert report["removed"] == "w-1" and report["uninstalled"] is True
+    assert report["forgot_device"]
+    listed = run_cli(
+        "-i", ops.inventory, "discover", "--json", "--source", "headscale", env=control
+    )
+    assert listed.code == 0, listed.stderr
+    assert "w-1" not in {p["hostname"] for p in listed.json()}
+    assert server.api_key() not in result.stdout + result.stderr
     assert report["drained"]["evicted"] and report["drained"]["blocked"] == []
     assert "evicted default/web-" in result.stderr
     nodes = kubectl(ops, "get", "nodes", "-o", "name").stdout

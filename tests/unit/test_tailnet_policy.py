@@ -195,3 +195,72 @@ def test_doctor_checks_the_live_policy_only_with_credentials(
     verdicts = live_policy_verdicts(["100.64.0.1", "100.64.0.2"])
     assert verdicts is not None
     assert [v.path.ports for v in verdicts if not v.allowed] == ["10250"]
+
+
+def _fleet(tmp_path: Path, address: str) -> Path:
+    path = tmp_path / "hosts.yml"
+    path.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n"
+        "        cp-1: {tailscale_ip: 100.64.0.9}\n    workers:\n      hosts:\n"
+        f"        k3s-server-1: {{tailscale_ip: {address}}}\n"
+    )
+    return path
+
+
+def test_remove_node_forgets_the_device_in_headscale_and_the_api(
+    tmp_path: Path, fake_http: FakeHttp
+) -> None:
+    from tests.conftest import fixture_json
+
+    nodes = fixture_json("headscale-api-v1-nodes.json")
+    fake_http.routes[("GET", "/api/v1/node")] = (200, nodes)
+    fake_http.routes[("DELETE", "/api/v1/node/1")] = (200, {})
+    inventory = _fleet(tmp_path, "100.64.0.1")
+    headscale = {"HEADSCALE_URL": fake_http.url, "HEADSCALE_API_KEY": "hs-secret"}
+    result = run_cli(
+        "-i", inventory, "remove-node", "k3s-server-1", "--inventory-only", "--forget-device",
+        "--json", env=headscale,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert result.json()["forgot_device"] == "1"
+    assert ("DELETE", "/api/v1/node/1") in [(m, p) for m, p, _, _ in fake_http.requests]
+    assert "hs-secret" not in result.stdout + result.stderr
+
+    devices = fixture_json("tailscale-api-v2-devices.json")
+    fake_http.routes[("GET", "/api/v2/tailnet/-/devices")] = (200, devices)
+    fake_http.routes[("DELETE", "/api/v2/device/nAbCdEf1CNTRL")] = (200, {})
+    inventory = _fleet(tmp_path, "100.101.10.1")
+    api = {"TAILSCALE_API_KEY": "tskey-api-x", "TAILSCALE_BASE_URL": fake_http.url}
+    result = run_cli(
+        "-i", inventory, "remove-node", "k3s-server-1", "--inventory-only", "--forget-device",
+        "--json", env=api,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert result.json()["forgot_device"] == "nAbCdEf1CNTRL"
+
+
+def test_forget_device_without_credentials_changes_nothing(tmp_path: Path) -> None:
+    inventory = _fleet(tmp_path, "100.64.0.1")
+    before = inventory.read_text()
+    result = run_cli(
+        "-i", inventory, "remove-node", "k3s-server-1", "--inventory-only", "--forget-device"
+    )
+    assert result.code == 1 and "no Tailscale API or headscale credentials" in result.stderr
+    assert inventory.read_text() == before
+
+
+def test_a_device_the_control_server_refuses_to_delete_is_reported(
+    tmp_path: Path, fake_http: FakeHttp
+) -> None:
+    from tests.conftest import fixture_json
+
+    fake_http.routes[("GET", "/api/v1/node")] = (200, fixture_json("headscale-api-v1-nodes.json"))
+    fake_http.routes[("DELETE", "/api/v1/node/1")] = (500, {"message": "database is locked"})
+    inventory = _fleet(tmp_path, "100.64.0.1")
+    result = run_cli(
+        "-i", inventory, "remove-node", "k3s-server-1", "--inventory-only", "--forget-device",
+        env={"HEADSCALE_URL": fake_http.url, "HEADSCALE_API_KEY": "k"},
+    )  # fmt: skip
+    assert result.code == 1
+    assert "is removed, but its tailnet device is not" in result.stderr
+    assert "database is locked" in result.stderr

@@ -192,6 +192,14 @@ def remove_node(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask; for scripts (the node name is used).")
     ] = False,
+    forget_device: Annotated[
+        bool,
+        typer.Option(
+            "--forget-device",
+            help="Then delete its device from the tailnet (Tailscale API or headscale, from "
+            "TAILSCALE_API_KEY / HEADSCALE_URL + HEADSCALE_API_KEY).",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Drain the node (eviction API, PodDisruptionBudgets honoured), delete it from the
@@ -204,7 +212,14 @@ def remove_node(
     from kubani.operations.removal import check_inventory_after, plan_removal
 
     path = inventory_path()
-    plan = plan_removal(InventoryDocument(path), hostname, force)
+    document = InventoryDocument(path)
+    plan = plan_removal(document, hostname, force)
+    control = None
+    if forget_device:
+        from kubani.operations.tailnet import require_control_credentials
+
+        control = require_control_credentials()  # before anything changes
+    address = str(document.scope_vars(hostname).get("tailscale_ip") or "")
     cluster: dict[str, Any] = {}
     if not inventory_only:
         cluster = _remove_from_cluster(path, plan, not no_drain, timeout, kubeconfig, yes)
@@ -222,10 +237,29 @@ def remove_node(
         warn(f"host_vars for {hostname} are still in {leftover}; delete them if you are done")
     for problem in problems.warnings:
         warn(f"{problem.where}: {problem.message}")
+    if control is not None:
+        cluster["forgot_device"] = _forget(control, address, hostname)
     if json_output:
         emit_json({"removed": hostname, "group": group, "inventory": str(path), **cluster})
     else:
         success(f"removed {hostname} from {path}")
+
+
+def _forget(control: str, address: str, hostname: str) -> str:
+    from kubani.cli.output import note
+    from kubani.errors import KubaniError
+    from kubani.operations.tailnet import forget_device
+
+    try:
+        device = forget_device(control, address, hostname)
+    except KubaniError as exc:
+        raise KubaniError(
+            f"{hostname} is removed, but its tailnet device is not",
+            exc.line(),
+            "delete it in the admin console (or `headscale nodes delete`)",
+        ) from exc
+    note(f"deleted {hostname}'s device {device} from the tailnet")
+    return device
 
 
 def _remove_from_cluster(

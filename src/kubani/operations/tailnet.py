@@ -71,3 +71,57 @@ def live_policy_verdicts(addresses: list[str], timeout: float = 10.0) -> list[Pa
         return None
     policy = read_policy(None, source, "-", None, None, timeout)
     return check_policy(policy, needed_paths(), addresses)
+
+
+def _device_id(listing: Any, key: str, id_fields: tuple[str, ...], address: str) -> str | None:
+    items = listing.get(key) if isinstance(listing, dict) else None
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        addresses = item.get("addresses") or item.get("ipAddresses") or []
+        if address in [str(a) for a in addresses]:
+            found = next((item.get(f) for f in id_fields if item.get(f)), None)
+            return str(found) if found else None
+    return None
+
+
+def require_control_credentials() -> str:
+    """Where devices can be deleted from, with this environment's credentials; raises the
+    fix when there is nowhere (before anything else is done)."""
+    source = live_policy_source()
+    if source is None:
+        raise KubaniError(
+            "cannot forget the device",
+            "no Tailscale API or headscale credentials are set",
+            "set TAILSCALE_API_KEY (or an OAuth client), or HEADSCALE_URL and HEADSCALE_API_KEY",
+        )
+    return source
+
+
+def forget_device(source: str, address: str, hostname: str, timeout: float = 10.0) -> str:
+    """Delete the tailnet device that holds ``address``; returns its id."""
+    from kubani.tailscale.remote import (
+        ApiCredentials,
+        delete_api_device,
+        delete_headscale_node,
+        fetch_api_devices,
+        fetch_headscale_nodes,
+    )
+
+    if source == "headscale":
+        device = _device_id(fetch_headscale_nodes(timeout=timeout), "nodes", ("id",), address)
+    else:
+        credentials = ApiCredentials.from_env()
+        listing = fetch_api_devices(credentials, timeout=timeout)
+        device = _device_id(listing, "devices", ("nodeId", "id"), address)
+    if device is None:
+        raise KubaniError(
+            f"cannot forget {hostname}'s device",
+            f"no device on the tailnet has the address {address}",
+            "it may be gone already; check the admin console or `headscale nodes list`",
+        )
+    if source == "headscale":
+        delete_headscale_node(device, timeout=timeout)
+    else:
+        delete_api_device(ApiCredentials.from_env(), device, timeout=timeout)
+    return device

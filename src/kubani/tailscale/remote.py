@@ -69,10 +69,16 @@ def _fail(what: str, response: httpx.Response, fix: str | None) -> TailscaleErro
 
 
 def _get_json(client: httpx.Client, url: str, token: str, service: str, auth_fix: str) -> Any:
+    return _request(client, "GET", url, token, service, auth_fix)
+
+
+def _request(
+    client: httpx.Client, method: str, url: str, token: str, service: str, auth_fix: str
+) -> Any:
     import httpx
 
     try:
-        response = client.get(url, headers={"Authorization": f"Bearer {token}"})
+        response = client.request(method, url, headers={"Authorization": f"Bearer {token}"})
     except httpx.TimeoutException:
         raise TailscaleError(
             f"{service} did not answer",
@@ -95,6 +101,8 @@ def _get_json(client: httpx.Client, url: str, token: str, service: str, auth_fix
         raise _fail(f"{service} has no such resource", response, "check --tailnet / the URL")
     if response.status_code >= 400:
         raise _fail(f"{service} request failed", response, "retry later")
+    if method != "GET" and not response.content:
+        return None
     try:
         return response.json()
     except ValueError:
@@ -242,3 +250,28 @@ def fetch_headscale_nodes(
             "headscale",
             "create a new key with `headscale apikeys create`",
         )
+
+
+def delete_api_device(
+    credentials: ApiCredentials, device_id: str, base_url: str | None = None, timeout: float = 10.0
+) -> None:
+    """Remove a device from the tailnet (``DELETE /api/v2/device/{id}``)."""
+    import httpx
+
+    base = _api_base(base_url)
+    with httpx.Client(timeout=timeout) as client:
+        token = _api_token(client, base, credentials)
+        _request(client, "DELETE", f"{base}/api/v2/device/{device_id}", token,
+                 "the Tailscale API", _AUTH_FIX)  # fmt: skip
+
+
+def delete_headscale_node(
+    node_id: str, url: str | None = None, api_key: str | None = None, timeout: float = 10.0
+) -> None:
+    """Remove a node from headscale (``DELETE /api/v1/node/{id}``)."""
+    import httpx
+
+    base, key = _headscale_settings(url, api_key)
+    with httpx.Client(timeout=timeout) as client:
+        _request(client, "DELETE", f"{base}/api/v1/node/{node_id}", key, "headscale",
+                 "create a new key with `headscale apikeys create`")  # fmt: skip
