@@ -127,34 +127,23 @@ def test_grants_with_bare_ports_and_wildcards(tmp_path: Path) -> None:
 def test_the_live_policy_comes_from_the_api_and_from_headscale(
     tmp_path: Path, fake_http: FakeHttp
 ) -> None:
-    fake_http.routes[("GET", "/api/v2/tailnet/example.com/acl")] = (
-        200,
-        {"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]},
-    )
     env = {"TAILSCALE_API_KEY": "tskey-api-secret"}
-    result = run_cli(
-        "tailnet", "check", "--tailnet", "example.com", "--api-url", fake_http.url, env=env
-    )
+
+    def check_with_reply(status: int, reply: dict[str, Any]) -> Any:
+        fake_http.routes[("GET", "/api/v2/tailnet/example.com/acl")] = (status, reply)
+        return run_cli(
+            "tailnet", "check", "--tailnet", "example.com", "--api-url", fake_http.url, env=env
+        )
+
+    result = check_with_reply(200, {"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]})
     assert result.code == 0, result.stderr
     _method, _path, headers, _ = fake_http.requests[-1]
     assert headers["authorization"] == "Bearer tskey-api-secret"
     assert headers["accept"] == "application/json"
-    fake_http.routes[("GET", "/api/v2/tailnet/example.com/acl")] = (
-        429,
-        {"message": "rate limit exceeded, retry in 10s"},
-    )
-    limited = run_cli(
-        "tailnet", "check", "--tailnet", "example.com", "--api-url", fake_http.url, env=env
-    )
+    limited = check_with_reply(429, {"message": "rate limit exceeded, retry in 10s"})
     assert limited.code == 1 and "HTTP 429: rate limit exceeded" in limited.stderr
     assert "tskey-api-secret" not in limited.stderr
-    fake_http.routes[("GET", "/api/v2/tailnet/example.com/acl")] = (
-        401,
-        {"message": "API token invalid"},
-    )
-    refused = run_cli(
-        "tailnet", "check", "--tailnet", "example.com", "--api-url", fake_http.url, env=env
-    )
+    refused = check_with_reply(401, {"message": "API token invalid"})
     assert refused.code == 1 and "TAILSCALE_API_KEY" in refused.stderr
 
     fake_http.routes[("GET", "/api/v1/policy")] = (
@@ -215,13 +204,19 @@ def test_remove_node_forgets_the_device_in_headscale_and_the_api(
     nodes = fixture_json("headscale-api-v1-nodes.json")
     fake_http.routes[("GET", "/api/v1/node")] = (200, nodes)
     fake_http.routes[("DELETE", "/api/v1/node/1")] = (200, {})
-    inventory = _fleet(tmp_path, "100.64.0.1")
-    headscale = {"HEADSCALE_URL": fake_http.url, "HEADSCALE_API_KEY": "hs-secret"}
-    result = run_cli(
-        "-i", inventory, "remove-node", "k3s-server-1", "--inventory-only", "--forget-device",
-        "--json", env=headscale,
-    )  # fmt: skip
-    assert result.code == 0, result.stderr
+
+    def remove_forgetting(address: str, env: dict[str, str]) -> Any:
+        inventory = _fleet(tmp_path, address)
+        result = run_cli(
+            "-i", inventory, "remove-node", "k3s-server-1", "--inventory-only",
+            "--forget-device", "--json", env=env,
+        )  # fmt: skip
+        assert result.code == 0, result.stderr
+        return result
+
+    result = remove_forgetting(
+        "100.64.0.1", {"HEADSCALE_URL": fake_http.url, "HEADSCALE_API_KEY": "hs-secret"}
+    )
     assert result.json()["forgot_device"] == "1"
     assert ("DELETE", "/api/v1/node/1") in [(m, p) for m, p, _, _ in fake_http.requests]
     assert "hs-secret" not in result.stdout + result.stderr
@@ -229,13 +224,9 @@ def test_remove_node_forgets_the_device_in_headscale_and_the_api(
     devices = fixture_json("tailscale-api-v2-devices.json")
     fake_http.routes[("GET", "/api/v2/tailnet/-/devices")] = (200, devices)
     fake_http.routes[("DELETE", "/api/v2/device/nAbCdEf1CNTRL")] = (200, {})
-    inventory = _fleet(tmp_path, "100.101.10.1")
-    api = {"TAILSCALE_API_KEY": "tskey-api-x", "TAILSCALE_BASE_URL": fake_http.url}
-    result = run_cli(
-        "-i", inventory, "remove-node", "k3s-server-1", "--inventory-only", "--forget-device",
-        "--json", env=api,
-    )  # fmt: skip
-    assert result.code == 0, result.stderr
+    result = remove_forgetting(
+        "100.101.10.1", {"TAILSCALE_API_KEY": "tskey-api-x", "TAILSCALE_BASE_URL": fake_http.url}
+    )
     assert result.json()["forgot_device"] == "nAbCdEf1CNTRL"
 
 

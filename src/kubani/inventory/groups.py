@@ -8,7 +8,7 @@ apply shallowest first, groups of one depth by name, as Ansible orders them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,17 +132,21 @@ class GroupTree:
                     yield host
             stack.extend(group.children)
 
-    def ancestry(self, direct: list[str]) -> list[str]:
-        """``direct`` groups and every group above them, `all` left out, in Ansible's order."""
+    def _closure(self, start: Iterable[str], step: Callable[[Group], list[str]]) -> set[str]:
+        """``start`` and every group reached from it by ``step`` (parents or children)."""
         found: set[str] = set()
-        stack = list(direct)
+        stack = list(start)
         while stack:
             name = stack.pop()
             if name in found or name not in self.groups:
                 continue
             found.add(name)
-            stack.extend(self.groups[name].parents)
-        found.discard(ALL)
+            stack.extend(step(self.groups[name]))
+        return found
+
+    def ancestry(self, direct: list[str]) -> list[str]:
+        """``direct`` groups and every group above them, `all` left out, in Ansible's order."""
+        found = self._closure(direct, lambda group: group.parents) - {ALL}
         return sorted(found, key=lambda n: (self.groups[n].depth, n))
 
     def groups_of(self, hostname: str) -> list[str]:
@@ -179,15 +183,6 @@ class GroupTree:
         )
 
     def _descendants(self, name: str) -> set[str]:
-        if name in self._below:
-            return self._below[name]
-        found: set[str] = set()
-        stack = [name]
-        while stack:
-            current = stack.pop()
-            if current in found or current not in self.groups:
-                continue
-            found.add(current)
-            stack.extend(self.groups[current].children)
-        self._below[name] = found
-        return found
+        if name not in self._below:
+            self._below[name] = self._closure([name], lambda group: group.children)
+        return self._below[name]
