@@ -50,6 +50,12 @@ def node(control_plane: ControlPlane) -> Iterator[str]:
         wait_for(
             "the node to be Ready", lambda: node_ready(get(control_plane, "node", NODE)) == "True"
         )
+        # Pods are admitted only once the controller manager has made the namespace's
+        # default ServiceAccount; a test that runs first on a fresh server must not race it.
+        wait_for(
+            "the default ServiceAccount",
+            lambda: kubectl(control_plane, "get", "serviceaccount", "default").returncode == 0,
+        )
         yield NODE
     finally:
         process.terminate()

@@ -4,7 +4,8 @@ the API's own shapes; summaries live in ``summary.py``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -122,12 +123,24 @@ class Kube:
             "check the tailnet path to the control plane (`cluster-mgr status`)",
         )
 
-    async def _raw(self, path: str) -> Any:
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        """Any failure inside as one KubeError saying what was being done (the one place
+        where lightkube's and httpx's errors become Kubani's)."""
         try:
-            # lightkube has no raw GET; its httpx client carries the kubeconfig's credentials.
-            response = await self._http.get(path)
+            yield
+        except KubeError:
+            raise
         except Exception as exc:
-            raise self._failed(f"GET {path}", exc) from exc
+            raise self._failed(what, exc) from exc
+
+    async def _get(self, path: str) -> Any:
+        # lightkube has no raw GET; this httpx client carries the kubeconfig's credentials.
+        with self._translated(f"GET {path}"):
+            return await self._http.get(path)
+
+    async def _raw(self, path: str) -> Any:
+        response = await self._get(path)
         if response.status_code >= 400:
             return None
         return response.json()
@@ -136,10 +149,7 @@ class Kube:
 
     async def list_path(self, path: str) -> tuple[list[dict[str, Any]], str]:
         """Every item at a collection path, and the list's resourceVersion."""
-        try:
-            response = await self._http.get(path)
-        except Exception as exc:
-            raise self._failed(f"GET {path}", exc) from exc
+        response = await self._get(path)
         if response.status_code >= 400:
             raise KubeError(
                 f"GET {path}", f"HTTP {response.status_code}", None, response.status_code
@@ -162,7 +172,7 @@ class Kube:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(timeout_s),
         }
-        try:
+        with self._translated(f"watch {path}"):
             async with self._http.stream("GET", path, params=params, timeout=None) as response:
                 if response.status_code >= 400:
                     raise KubeError(
@@ -177,16 +187,9 @@ class Kube:
                         code = int(obj.get("code") or 500)
                         raise KubeError(f"watch {path}", str(obj.get("message")), None, code)
                     yield kind, obj
-        except KubeError:
-            raise
-        except Exception as exc:
-            raise self._failed(f"watch {path}", exc) from exc
 
     async def text(self, path: str) -> str | None:
-        try:
-            response = await self._http.get(path)
-        except Exception as exc:
-            raise self._failed(f"GET {path}", exc) from exc
+        response = await self._get(path)
         return response.text if response.status_code < 400 else None
 
     # ---- reads ----------------------------------------------------------------------
@@ -194,10 +197,8 @@ class Kube:
     async def nodes(self) -> list[dict[str, Any]]:
         from lightkube.resources.core_v1 import Node
 
-        try:
+        with self._translated("cannot list nodes"):
             return [node.to_dict() async for node in self._client.list(Node)]
-        except Exception as exc:
-            raise self._failed("cannot list nodes", exc) from exc
 
     async def watch_nodes(
         self, resource_version: str | None = None
@@ -205,11 +206,9 @@ class Kube:
         """Node events; raises KubeError with code 410 when ``resource_version`` is too old."""
         from lightkube.resources.core_v1 import Node
 
-        try:
+        with self._translated("the node watch ended"):
             async for kind, node in self._client.watch(Node, resource_version=resource_version):
                 yield kind, node.to_dict()
-        except Exception as exc:
-            raise self._failed("the node watch ended", exc) from exc
 
     async def pods(
         self, namespace: str | None = None, node: str | None = None
@@ -217,13 +216,11 @@ class Kube:
         from lightkube.resources.core_v1 import Pod
 
         fields: dict[str, Any] | None = {"spec.nodeName": node} if node else None
-        try:
+        with self._translated("cannot list pods"):
             return [
                 pod.to_dict()
                 async for pod in self._client.list(Pod, namespace=namespace or "*", fields=fields)
             ]
-        except Exception as exc:
-            raise self._failed("cannot list pods", exc) from exc
 
     async def node_metrics(self) -> dict[str, dict[str, str]] | None:
         """Node CPU and memory use, or None when metrics.k8s.io is not served."""
@@ -243,17 +240,13 @@ class Kube:
         from lightkube.resources.core_v1 import Node
         from lightkube.types import PatchType
 
-        try:
+        with self._translated(f"cannot {'cordon' if unschedulable else 'uncordon'} {name}"):
             await self._client.patch(
                 Node,
                 name,
                 {"spec": {"unschedulable": unschedulable or None}},
                 patch_type=PatchType.MERGE,
             )
-        except Exception as exc:
-            raise self._failed(
-                f"cannot {'cordon' if unschedulable else 'uncordon'} {name}", exc
-            ) from exc
 
     async def evict(self, namespace: str, name: str) -> bool:
         """Evict a pod through the eviction API; False when a PodDisruptionBudget refuses."""
@@ -262,22 +255,18 @@ class Kube:
         from lightkube.resources.core_v1 import Pod
 
         eviction = Pod.Eviction(metadata=ObjectMeta(name=name, namespace=namespace))
-        try:
-            await self._client.create(eviction, name=name, namespace=namespace)
-        except ApiError as exc:
-            if exc.status.code == 429:
-                return False
-            if exc.status.code == 404:
-                return True
-            raise self._failed(f"cannot evict {namespace}/{name}", exc) from exc
-        except Exception as exc:
-            raise self._failed(f"cannot evict {namespace}/{name}", exc) from exc
+        with self._translated(f"cannot evict {namespace}/{name}"):
+            try:
+                await self._client.create(eviction, name=name, namespace=namespace)
+            except ApiError as exc:
+                if exc.status.code == 429:  # a PodDisruptionBudget says not now
+                    return False
+                if exc.status.code != 404:  # 404: the pod is gone already
+                    raise
         return True
 
     async def delete_node(self, name: str) -> None:
         from lightkube.resources.core_v1 import Node
 
-        try:
+        with self._translated(f"cannot delete node {name}"):
             await self._client.delete(Node, name)
-        except Exception as exc:
-            raise self._failed(f"cannot delete node {name}", exc) from exc
