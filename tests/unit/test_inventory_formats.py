@@ -411,3 +411,17 @@ def test_entries_that_are_not_mappings_are_named(tmp_path: Path, text: str, frag
     result = run_cli("-i", inventory, "validate", timeout=60)
     assert result.code == 1
     assert fragment in result.stderr and "internal error" not in result.stderr
+
+
+def test_an_address_for_a_host_the_source_lacks_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "k3s.yml"
+    source.write_text(
+        "k3s_cluster:\n  children:\n    server:\n      hosts:\n"
+        "        cp: {ansible_host: 10.0.0.1}\n"
+    )
+    target = tmp_path / "out" / "hosts.yml"
+    typo = run_cli("inventory", "import", source, "-o", target, "--address", "cpp=100.64.0.1")
+    assert typo.code == 1 and "--address names cpp" in typo.stderr
+    assert not target.exists()
+    done = run_cli("inventory", "import", source, "-o", target, "--address", "cp=100.64.0.1")
+    assert done.code == 0, done.stderr

@@ -255,3 +255,21 @@ def test_a_device_the_control_server_refuses_to_delete_is_reported(
     assert result.code == 1
     assert "is removed, but its tailnet device is not" in result.stderr
     assert "database is locked" in result.stderr
+
+
+def test_odd_shapes_in_a_policy_are_read_not_crashed_on(tmp_path: Path) -> None:
+    policy = tmp_path / "odd.hujson"
+    policy.write_text(
+        '{"hosts": ["not", "a", "map"], "acls": "nope", "grants": [7, {"src": "tag:k3s",'
+        ' "dst": "tag:k3s", "ip": "*"}, {"src": ["*"], "dst": ["*"], "ip": {"x": 1}}]}'
+    )
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n"
+        "        cp-1: {tailscale_ip: not-an-address}\n"
+    )
+    result = run_cli("-i", inventory, "tailnet", "check", "--policy-file", policy, "--json")
+    assert result.code == 1, result.stderr  # the admin paths are not opened
+    assert "internal error" not in result.stderr
+    opened = {p["ports"]: p["allowed"] for p in result.json()["paths"] if p["src"] == "tag:k3s"}
+    assert all(opened.values())  # a lone string rule is a one-item list

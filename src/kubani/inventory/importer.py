@@ -84,6 +84,7 @@ def convert(source: Path, addresses: Mapping[str, str]) -> Conversion:
                 "`cluster-mgr init` writes one from your tailnet",
             )
         conversion = Conversion()
+        known: set[str] = set()
         cluster_scope = "k3s_cluster" if "k3s_cluster" in tree.groups else ALL
         convert_cluster_vars(document.group_variables(cluster_scope), conversion)
         for role, hosts, target in (
@@ -96,6 +97,14 @@ def convert(source: Path, addresses: Mapping[str, str]) -> Conversion:
                     key, document.host_variables(key), f"{prefix}-{number}", addresses, conversion
                 )
                 target[name] = entry
+                known.update((key, name))
+    unknown = sorted(set(addresses) - known)
+    if unknown:
+        raise KubaniError(
+            f"cannot import {source}",
+            f"--address names {', '.join(unknown)}, which the inventory does not hold",
+            "use the host's name as the source inventory writes it",
+        )
     return conversion
 
 

@@ -200,6 +200,27 @@ def _selector_matches(
     return bool(addresses) and all(ipaddress.ip_address(a) in network for a in addresses)
 
 
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _listed(rule: dict[str, Any], key: str) -> list[Any]:
+    """A rule's list field; a lone string counts as a one-item list, anything else as none."""
+    value = rule.get(key)
+    if isinstance(value, str):
+        return [value]
+    return value if isinstance(value, list) else []
+
+
+def _rules(policy: dict[str, Any], key: str) -> list[Any]:
+    rules = policy.get(key)
+    return rules if isinstance(rules, list) else []
+
+
 def _proto_matches(proto: Any, wanted: str) -> bool:
     if proto in (None, "", "*"):
         return True
@@ -212,11 +233,9 @@ def _acl_allows(rule: Any, path: NeededPath, hosts: dict[str, str], addresses: l
         return False
     if not _proto_matches(rule.get("proto"), path.proto):
         return False
-    if not any(
-        _selector_matches(str(s), path.src, hosts, addresses) for s in rule.get("src") or []
-    ):
+    if not any(_selector_matches(str(s), path.src, hosts, addresses) for s in _listed(rule, "src")):
         return False
-    for dst in rule.get("dst") or []:
+    for dst in _listed(rule, "dst"):
         selector, _, ports = str(dst).rpartition(":")
         if (
             selector
@@ -230,15 +249,11 @@ def _acl_allows(rule: Any, path: NeededPath, hosts: dict[str, str], addresses: l
 def _grant_allows(rule: Any, path: NeededPath, hosts: dict[str, str], addresses: list[str]) -> bool:
     if not isinstance(rule, dict):
         return False
-    if not any(
-        _selector_matches(str(s), path.src, hosts, addresses) for s in rule.get("src") or []
-    ):
+    if not any(_selector_matches(str(s), path.src, hosts, addresses) for s in _listed(rule, "src")):
         return False
-    if not any(
-        _selector_matches(str(d), path.dst, hosts, addresses) for d in rule.get("dst") or []
-    ):
+    if not any(_selector_matches(str(d), path.dst, hosts, addresses) for d in _listed(rule, "dst")):
         return False
-    for capability in rule.get("ip") or []:
+    for capability in _listed(rule, "ip"):
         text = str(capability)
         if text == "*":
             return True
@@ -260,12 +275,13 @@ def check_policy(
     if "acls" not in policy and "grants" not in policy:
         # A policy without rules is Tailscale's default: everyone reaches everything.
         return [PathVerdict(path, True) for path in paths]
-    hosts = {str(k): str(v) for k, v in (policy.get("hosts") or {}).items()}
-    known = list(addresses or [])
+    aliases = policy.get("hosts")
+    hosts = {str(k): str(v) for k, v in aliases.items()} if isinstance(aliases, dict) else {}
+    known = [a for a in addresses or [] if _is_address(a)]
     verdicts = []
     for path in paths:
         allowed = any(
-            _acl_allows(rule, path, hosts, known) for rule in policy.get("acls") or []
-        ) or any(_grant_allows(rule, path, hosts, known) for rule in policy.get("grants") or [])
+            _acl_allows(rule, path, hosts, known) for rule in _rules(policy, "acls")
+        ) or any(_grant_allows(rule, path, hosts, known) for rule in _rules(policy, "grants"))
         verdicts.append(PathVerdict(path, allowed))
     return verdicts
