@@ -359,7 +359,8 @@ def test_an_ini_inventory_is_recognised_and_converted_through_ansible(tmp_path: 
     model, _ = InventoryDocument(target).validate()
     assert model is not None
     assert [str(n.tailscale_ip) for n in model.nodes] == ["100.64.5.1", "100.64.5.2"]
-    assert model.node("agent-1") is not None and model.node("agent-1").ansible_user == "pi"  # type: ignore[union-attr]
+    agent = model.node("agent-1")
+    assert agent is not None and agent.ansible_user == "pi"
 
 
 def test_an_inventory_that_is_not_k3s_ansibles_is_not_imported(tmp_path: Path) -> None:

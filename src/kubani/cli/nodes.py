@@ -20,6 +20,7 @@ from kubani.cli.options import (
 from kubani.vocabulary import PeerSource, Role
 
 if TYPE_CHECKING:
+    from kubani.inventory.document import InventoryDocument
     from kubani.models.node import Node
     from kubani.operations.removal import RemovalPlan
     from kubani.tailscale.discover import DiscoveryOptions
@@ -222,7 +223,7 @@ def remove_node(
     address = str(document.scope_vars(hostname).get("tailscale_ip") or "")
     cluster: dict[str, Any] = {}
     if not inventory_only:
-        cluster = _remove_from_cluster(path, plan, not no_drain, timeout, kubeconfig, yes)
+        cluster = _remove_from_cluster(document, plan, not no_drain, timeout, kubeconfig, yes)
 
     with edit_inventory(
         path,
@@ -263,7 +264,7 @@ def _forget(control: str, address: str, hostname: str) -> str:
 
 
 def _remove_from_cluster(
-    path: Path,
+    document: InventoryDocument,
     plan: RemovalPlan,
     drain_first: bool,
     timeout: float,
@@ -279,7 +280,6 @@ def _remove_from_cluster(
     from kubani.cli.playbook_view import execute
     from kubani.cluster.gather import kubeconfig_for
     from kubani.errors import KubaniError
-    from kubani.inventory.document import InventoryDocument
     from kubani.operations.removal import prepare
 
     hostname = plan.hostname
@@ -290,7 +290,7 @@ def _remove_from_cluster(
         hostname,
         yes,
     )
-    config = kubeconfig_for(InventoryDocument(path), kubeconfig)
+    config = kubeconfig_for(document, kubeconfig)
     side = asyncio.run(prepare(plan, config, drain_first, timeout, note))
     for message in side.warnings:
         warn(message)

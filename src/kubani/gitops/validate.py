@@ -44,6 +44,7 @@ class _RepositoryLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if not self.check_event(yaml.AliasEvent):
+            # types-pyyaml leaves the parser's peek_event unannotated.
             anchor = getattr(self.peek_event(), "anchor", None)  # type: ignore[no-untyped-call]
             if anchor is not None:
                 self.anchors.pop(anchor, None)

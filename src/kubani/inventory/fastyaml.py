@@ -92,6 +92,7 @@ class _Loader(yaml.CSafeLoader):
         _cached: Any = _RESOLVED.get,
         _scalar: type[yaml.Node] = yaml.ScalarNode,
     ) -> str:
+        # (types-pyyaml leaves Resolver.resolve unannotated, hence the ignores below.)
         # libyaml asks Python for every scalar's tag, and an inventory repeats its keys and
         # many values thousands of times: the regular expressions run once per distinct one.
         if kind is _scalar and value.__class__ is str:

@@ -36,7 +36,9 @@ def parse_address(value: object) -> IPAddress:
             return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, value))
         except OSError:
             pass
-    return ipaddress.ip_address(value)  # type: ignore[arg-type]
+    if not isinstance(value, str | int | bytes):
+        raise ValueError(f"{value!r} is not an IP address")
+    return ipaddress.ip_address(value)
 
 
 def _address_before(value: object) -> object:
