@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -67,14 +68,17 @@ def write_inventory(path: Path, nodes: int) -> None:
 
 
 def median_seconds(
-    command: list[str], runs: int, before: Callable[[], None] | None = None
+    command: list[str],
+    runs: int,
+    before: Callable[[], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> float:
     samples = []
     for _ in range(runs):
         if before:
             before()
         start = time.perf_counter()
-        result = subprocess.run(command, capture_output=True, check=False)
+        result = subprocess.run(command, capture_output=True, check=False, env=env)
         samples.append(time.perf_counter() - start)
         if result.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed: {result.stderr.decode()[-500:]}")
@@ -97,19 +101,24 @@ def main() -> None:
 
         kubectl = shutil.which("kubectl")
         base = median_seconds([kubectl, "version", "--client"], args.runs) if kubectl else None
-        for name, command in (
-            ("cluster-mgr --help", [str(BIN), "--help"]),
-            ("cluster-mgr version", [str(BIN), "version"]),
-            ("cluster-tui --help", [str(BIN.with_name("cluster-tui")), "--help"]),
+        # Where PYTHONDONTWRITEBYTECODE is set (containers, CI), only the bytecode compiled
+        # at install is used; without it Python writes what is missing on the first run.
+        no_bytecode = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        with_bytecode = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        for name, command, env in (
+            ("cluster-mgr --help", [str(BIN), "--help"], no_bytecode),
+            ("cluster-mgr --help (bytecode written)", [str(BIN), "--help"], with_bytecode),
+            ("cluster-mgr version", [str(BIN), "version"], no_bytecode),
+            ("cluster-tui --help", [str(BIN.with_name("cluster-tui")), "--help"], no_bytecode),
         ):
-            seconds = median_seconds(command, args.runs)
+            seconds = median_seconds(command, args.runs, env=env)
             rows.append(
                 {
                     "what": name,
                     "seconds": seconds,
-                    "target": "<= 3x kubectl version --client",
+                    "target": "<= 2x kubectl version --client",
                     "ratio": seconds / base if base else None,
-                    "ok": (seconds <= 3 * base) if base else None,
+                    "ok": (seconds <= 2 * base) if base else None,
                 }
             )
         if base is not None:
@@ -123,8 +132,8 @@ def main() -> None:
             {
                 "what": "discover --json, 1,000 peers",
                 "seconds": seconds,
-                "target": "< 0.5 s",
-                "ok": seconds < 0.5,
+                "target": "< 0.3 s",
+                "ok": seconds < 0.3,
             }
         )
 
@@ -140,8 +149,8 @@ def main() -> None:
             {
                 "what": "add-node, 1,000-node inventory",
                 "seconds": seconds,
-                "target": "< 0.5 s",
-                "ok": seconds < 0.5,
+                "target": "< 0.3 s",
+                "ok": seconds < 0.3,
             }
         )
 
@@ -166,7 +175,7 @@ def main() -> None:
         ok = row.get("ok")
         verdict = "" if ok is None else ("ok" if ok else "MISSED")
         print(
-            f"{row['what']:<34} {row['seconds'] * 1000:7.0f} ms{ratio:<18} "
+            f"{row['what']:<40} {row['seconds'] * 1000:7.0f} ms{ratio:<18} "
             f"{row['target']:<32} {verdict}"
         )
 

@@ -21,6 +21,10 @@ class Role(StrEnum):
         return cls.CONTROL_PLANE if group == "control_plane" else cls.WORKER
 
 
+# The inventory groups that hold nodes, control planes first.
+NODE_GROUPS: tuple[str, ...] = tuple(role.group for role in Role)
+
+
 class PeerSource(StrEnum):
     """Where a tailnet's device list comes from."""
 

@@ -5,7 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from kubani.models import HostEntry, Node, build_inventory
+from kubani.models.entries import HostEntry
+from kubani.models.inventory import build_inventory
+from kubani.models.node import Node
 from tests.property.strategies import bad_fields, dns_labels, node_vars, outside_v4
 
 

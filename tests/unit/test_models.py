@@ -5,7 +5,10 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from kubani.models import ClusterConfig, HostEntry, Node, NodeTaint, build_inventory
+from kubani.models.cluster import ClusterConfig
+from kubani.models.entries import HostEntry
+from kubani.models.inventory import build_inventory
+from kubani.models.node import Node, NodeTaint
 from kubani.quantity import QuantityError, cpu_quantity, memory_quantity, parse_quantity
 from kubani.vocabulary import Role
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kubani.models.peer import TailscalePeer
 from kubani.tailscale import DiscoveryOptions, TailscaleError, discover, fetch_peers
 from kubani.tailscale.local import check_backend, read_status
 from kubani.tailscale.parse import peers_from_api, peers_from_headscale, peers_from_status
@@ -28,7 +29,7 @@ def test_status_fixture_normalises() -> None:
     offline = peers["k3s-agent-2"]
     assert not offline.online and offline.relay is None
     assert offline.last_seen is not None and offline.last_seen.year == 2025
-    assert set(me.model_dump()) == PEER_KEYS
+    assert set(me.to_json()) == PEER_KEYS
 
 
 def test_api_fixture_normalises() -> None:
@@ -148,9 +149,12 @@ def test_cli_and_api_sources_agree(tmp_path: Path, fake_http: FakeHttp) -> None:
     )
     # Only the local CLI knows which device is this machine and the current path.
     local_only = {"is_self", "relay"}
-    assert [p.model_dump(exclude=local_only) for p in from_cli] == [
-        p.model_dump(exclude=local_only)
-        for p in sorted(from_api, key=lambda p: p.hostname != "mgmt")
+
+    def shared(peer: TailscalePeer) -> dict[str, object]:
+        return {k: v for k, v in peer.to_json().items() if k not in local_only}
+
+    assert [shared(p) for p in from_cli] == [
+        shared(p) for p in sorted(from_api, key=lambda p: p.hostname != "mgmt")
     ]
     assert [p.hostname for p in from_cli if p.in_cluster] == ["cp-1", "w-1"]
     assert [p.relay for p in from_cli] == [None, None, None, "fra"]

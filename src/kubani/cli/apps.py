@@ -1,7 +1,5 @@
 """``cluster-mgr app``: scaffold apps in the GitOps tree."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

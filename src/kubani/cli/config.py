@@ -1,7 +1,5 @@
 """``cluster-mgr config-get`` / ``config-set``: read and change inventory variables."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated, Any
 

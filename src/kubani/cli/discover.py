@@ -1,7 +1,5 @@
 """``cluster-mgr discover``: list the tailnet's devices and which of them are in the cluster."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -81,12 +79,12 @@ def discover(
         pattern=pattern,
     )
     if json_output:
-        emit_json([peer.model_dump(mode="json") for peer in peers])
+        emit_json([peer.to_json() for peer in peers])
         return
     _print_table(peers)
 
 
-def _print_table(peers: list[TailscalePeer]) -> None:
+def _print_table(peers: "list[TailscalePeer]") -> None:
     from rich.table import Table
 
     from kubani.cli.output import console

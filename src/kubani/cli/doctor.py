@@ -1,7 +1,5 @@
 """``cluster-mgr doctor``: every preflight check, as a checklist, changing nothing."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

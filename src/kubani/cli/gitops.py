@@ -1,7 +1,5 @@
 """``cluster-mgr gitops``: check the GitOps tree before it is pushed."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """``cluster-mgr init``: set up a new cluster's inventory from the tailnet."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -37,7 +35,7 @@ def _probe(inventory: Path) -> tuple[dict[str, tuple[int, int]], dict[str, str]]
     return sizes, run.failed
 
 
-def _apply_sizes(hosts: Path, choices: list[Choice]) -> dict[str, tuple[int, int]]:
+def _apply_sizes(hosts: Path, choices: "list[Choice]") -> dict[str, tuple[int, int]]:
     """Reservations sized from each node's facts; defaults stay where facts are missing."""
     from kubani.cli.output import warn
     from kubani.inventory.initial import Choice, build_nodes

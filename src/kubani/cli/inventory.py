@@ -1,7 +1,5 @@
 """``cluster-mgr inventory``: bring another tool's inventory over."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

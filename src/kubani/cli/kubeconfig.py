@@ -1,7 +1,5 @@
 """``cluster-mgr kubeconfig``: fetch the admin kubeconfig from a control plane."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Annotated

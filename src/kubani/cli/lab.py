@@ -1,7 +1,5 @@
 """``cluster-mgr lab``: local nodes on a real tailnet of their own, to try Kubani on one machine."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +16,7 @@ app = typer.Typer(
 NameOption = Annotated[str, typer.Option("--name", help="Lab name (several labs can coexist).")]
 
 
-def _lab(name: str) -> Lab:
+def _lab(name: str) -> "Lab":
     from kubani.lab.lab import Lab
 
     return Lab(name)
@@ -115,7 +113,7 @@ def status(
     _print_status(lab)
 
 
-def _print_status(lab: Lab) -> None:
+def _print_status(lab: "Lab") -> None:
     from rich.table import Table
 
     from kubani.cli.output import console, note

@@ -1,7 +1,5 @@
 """``upgrade``, ``backup``, ``restore``, ``reset``: the cluster's lifecycle, via playbooks."""
 
-from __future__ import annotations
-
 import re
 from pathlib import Path
 from typing import Annotated

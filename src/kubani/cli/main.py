@@ -1,65 +1,85 @@
 """The ``cluster-mgr`` entry point: one Typer app, errors as one line, exit codes 0/1/2/130."""
 
-from __future__ import annotations
-
+import importlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from kubani.cli import (
-    apps,
-    config,
-    discover,
-    doctor,
-    gitops,
-    init,
-    inventory,
-    kubeconfig,
-    lab,
-    lifecycle,
-    nodes,
-    provision,
-    secrets,
-    status,
-    tailnet,
-    validate,
-    version,
-)
 from kubani.cli.state import options
 
-app = typer.Typer(
-    name="cluster-mgr",
-    help="Manage a K3s cluster of your own machines on a Tailscale tailnet.",
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-for module in (
-    version,
-    discover,
-    nodes,
-    config,
-    validate,
-    provision,
-    lifecycle,
-    status,
-    kubeconfig,
-    doctor,
-    init,
-):
-    app.add_typer(module.app)
-app.add_typer(lab.app, name="lab")
-app.add_typer(gitops.app, name="gitops")
-app.add_typer(apps.app, name="app")
-app.add_typer(secrets.app, name="secrets")
-app.add_typer(inventory.app, name="inventory")
-app.add_typer(tailnet.app, name="tailnet")
+# Where each command lives: top-level commands by name, groups by their name. A run builds
+# only the command it runs (Typer reads every command's parameters when it builds the tree,
+# which is most of the start-up); help and unknown names get the whole tree.
+# tests/unit/test_cli_tree.py checks these tables against the modules.
+COMMAND_MODULES: dict[str, str] = {
+    "version": "version",
+    "discover": "discover",
+    "add-node": "nodes",
+    "remove-node": "nodes",
+    "config-get": "config",
+    "config-set": "config",
+    "validate": "validate",
+    "provision": "provision",
+    "upgrade": "lifecycle",
+    "backup": "lifecycle",
+    "restore": "lifecycle",
+    "reset": "lifecycle",
+    "status": "status",
+    "kubeconfig": "kubeconfig",
+    "doctor": "doctor",
+    "init": "init",
+}
+GROUP_MODULES: dict[str, str] = {
+    "lab": "lab",
+    "gitops": "gitops",
+    "app": "apps",
+    "secrets": "secrets",
+    "inventory": "inventory",
+    "tailnet": "tailnet",
+}
+_GLOBAL_WITH_VALUE = frozenset({"-i", "--inventory", "--vault-password-file"})
 
 
-@app.callback()
+def build_app(command: str | None = None) -> typer.Typer:
+    """The CLI with every command, or with only ``command`` (a top-level name)."""
+    app = typer.Typer(
+        name="cluster-mgr",
+        help="Manage a K3s cluster of your own machines on a Tailscale tailnet.",
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        no_args_is_help=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_global_options)
+    added: set[str] = set()
+    for name, module in COMMAND_MODULES.items():
+        if command in (None, name) and module not in added:
+            added.add(module)
+            app.add_typer(_module(module).app)
+    for name, module in GROUP_MODULES.items():
+        if command in (None, name):
+            app.add_typer(_module(module).app, name=name)
+    return app
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(f"kubani.cli.{name}")
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The top-level command in ``args`` (global options already in front), if it is one."""
+    index = 0
+    while index < len(args) and args[index].startswith("-"):
+        if args[index] in ("-h", "--help"):
+            return None  # the whole CLI's help, which lists every command
+        index += 2 if args[index] in _GLOBAL_WITH_VALUE else 1
+    if index < len(args) and (args[index] in COMMAND_MODULES or args[index] in GROUP_MODULES):
+        return args[index]
+    return None
+
+
 def _global_options(
     inventory: Annotated[
         Path | None,
@@ -93,30 +113,20 @@ def _global_options(
         os.environ[PASSWORD_FILE_ENV] = str(vault_password_file.expanduser().resolve())
 
 
-def _print_error(message: str) -> None:
-    from kubani.cli.output import console
-
-    console(stderr=True).print(f"[bold red]error:[/] {_escape(message)}")
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
 def run() -> None:
     from kubani.cli.argv import hoist_global_options
+    from kubani.cli.output import error
     from kubani.errors import KubaniError
 
+    args = hoist_global_options(sys.argv[1:])
     try:
-        app(args=hoist_global_options(sys.argv[1:]), prog_name="cluster-mgr")
+        build_app(_command_name(args))(args=args, prog_name="cluster-mgr")
     except KubaniError as exc:
         if options.debug:
             import traceback
 
             traceback.print_exc()
-        _print_error(exc.line())
+        error(exc.line())
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
@@ -124,7 +134,7 @@ def run() -> None:
     except Exception as exc:
         if options.debug:
             raise
-        _print_error(
+        error(
             f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the "
             "traceback, and report it)"
         )

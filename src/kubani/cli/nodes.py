@@ -1,7 +1,5 @@
 """``cluster-mgr add-node`` and ``remove-node``: the inventory side of cluster membership."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -40,7 +38,7 @@ def _pairs(text: str | None, flag: str) -> dict[str, str]:
     return out
 
 
-def _node_from_flags(hostname: str, address: str, role: Role, fields: dict[str, Any]) -> Node:
+def _node_from_flags(hostname: str, address: str, role: Role, fields: dict[str, Any]) -> "Node":
     from pydantic import ValidationError
 
     from kubani.errors import KubaniError
@@ -58,7 +56,7 @@ def _node_from_flags(hostname: str, address: str, role: Role, fields: dict[str, 
         raise KubaniError(f"cannot add node {hostname}", "; ".join(reasons), None) from None
 
 
-def _address_from_discovery(hostname: str, options: DiscoveryOptions) -> str:
+def _address_from_discovery(hostname: str, options: "DiscoveryOptions") -> str:
     from kubani.cli.output import warn
     from kubani.errors import KubaniError
     from kubani.tailscale.discover import fetch_peers, pick_device
@@ -160,7 +158,7 @@ def add_node(
         success(f"added {node.hostname} ({node.tailscale_ip}, {node.role}) to {path}")
 
 
-def _node_json(node: Node) -> dict[str, Any]:
+def _node_json(node: "Node") -> dict[str, Any]:
     return {"hostname": node.hostname, "role": node.role.value, **node.host_vars()}
 
 
@@ -264,8 +262,8 @@ def _forget(control: str, address: str, hostname: str) -> str:
 
 
 def _remove_from_cluster(
-    document: InventoryDocument,
-    plan: RemovalPlan,
+    document: "InventoryDocument",
+    plan: "RemovalPlan",
     drain_first: bool,
     timeout: float,
     kubeconfig: Path | None,

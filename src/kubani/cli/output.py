@@ -31,19 +31,39 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+# One-line messages are written without Rich: loading it costs more than most commands'
+# own work. The colours follow Rich's rules (NO_COLOR wins, FORCE_COLOR forces, a terminal).
+_GREEN, _YELLOW, _BOLD_RED = "32", "33", "1;31"
+
+
+def _colour() -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    if os.environ.get("TERM") in ("dumb", "unknown"):
+        return False
+    return sys.stderr.isatty()
+
+
+def _line(mark: str, colour: str, message: str) -> None:
+    if mark and _colour():
+        mark = f"\x1b[{colour}m{mark}\x1b[0m"
+    sys.stderr.write(f"{mark} {message}\n" if mark else f"{message}\n")
+    sys.stderr.flush()
+
+
 def note(message: str) -> None:
-    console(stderr=True).print(message, markup=False)
+    _line("", "", message)
 
 
 def warn(message: str) -> None:
-    console(stderr=True).print(f"[yellow]warning:[/] {_escape(message)}")
+    _line("warning:", _YELLOW, message)
 
 
 def success(message: str) -> None:
-    console(stderr=True).print(f"[green]✓[/] {_escape(message)}")
+    _line("✓", _GREEN, message)
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+def error(message: str) -> None:
+    _line("error:", _BOLD_RED, message)

@@ -1,7 +1,5 @@
 """``cluster-mgr provision``: run a playbook with a live per-host view."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

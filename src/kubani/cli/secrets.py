@@ -1,7 +1,5 @@
 """``cluster-mgr secrets``: SOPS-encrypt Secrets for the GitOps tree; age keys."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated

@@ -1,7 +1,5 @@
 """``cluster-mgr status``: the inventory, the tailnet and the API in one view."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,7 +21,7 @@ _STATE_STYLE = NODE_STATE_STYLES
 _KEEP_WHOLE = frozenset({"NODE", "STATE", "TAILNET IP", "KIND", "READY"})
 
 
-def render(status: ClusterStatus) -> RenderableType:
+def render(status: "ClusterStatus") -> "RenderableType":
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -97,7 +95,7 @@ def render(status: ClusterStatus) -> RenderableType:
     return Group(*parts)
 
 
-def _pods_table(status: ClusterStatus) -> RenderableType:
+def _pods_table(status: "ClusterStatus") -> "RenderableType":
     from rich.table import Table
     from rich.text import Text
 

@@ -1,7 +1,5 @@
 """``cluster-mgr tailnet``: the tailnet policy the cluster needs, and whether it has it."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated

@@ -1,7 +1,5 @@
 """``cluster-mgr validate``: every problem of the inventory at once."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """``cluster-mgr version``."""
 
-from __future__ import annotations
-
 import platform
 from typing import Annotated
 

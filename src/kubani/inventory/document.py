@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -37,15 +37,14 @@ from kubani.inventory.groups import ALL, GroupShapeError, GroupTree, KeyPath
 from kubani.inventory.paths import parse_key_path
 from kubani.inventory.style import IndentStyle, guess_style
 from kubani.inventory.vault import VaultKey, password_file_from_environment, reveal_declared
-from kubani.models.cluster import ClusterConfig
-from kubani.models.inventory import NODE_GROUPS, HostEntry, Inventory, build_inventory
-from kubani.models.node import Node
+from kubani.models.entries import HostEntry
 from kubani.models.problems import Problems
-from kubani.vocabulary import DEFAULT_CLUSTER_NAME
+from kubani.vocabulary import DEFAULT_CLUSTER_NAME, NODE_GROUPS
+
+if TYPE_CHECKING:
+    from kubani.models.inventory import Inventory
 
 GROUP_SCOPES: tuple[str, ...] = (ALL, *NODE_GROUPS)
-CLUSTER_FIELDS = frozenset(ClusterConfig.model_fields)
-NODE_FIELDS = frozenset(Node.model_fields)
 # Files in a group_vars/<group>/ or host_vars/<host>/ folder that Ansible reads.
 _VARS_SUFFIXES = frozenset({"", ".yml", ".yaml", ".json"})
 # Set by group membership, not by a variable.
@@ -359,6 +358,9 @@ class InventoryDocument:
             return self._validate(vault)
 
     def _validate(self, vault: VaultKey | None) -> tuple[Inventory | None, Problems]:
+        # The models (pydantic) load here, not with the module: reading needs none of them.
+        from kubani.models.inventory import CLUSTER_FIELDS, NODE_FIELDS, build_inventory
+
         key = vault or VaultKey(password_file_from_environment())
         problems = Problems()
         foreign = foreign_groups(self.tree.groups)

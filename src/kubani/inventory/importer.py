@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kubani.errors import KubaniError
-from kubani.inventory.document import CLUSTER_FIELDS, NODE_FIELDS, InventoryDocument
+from kubani.inventory.document import InventoryDocument
 from kubani.inventory.fastyaml import dump_block
 from kubani.inventory.foreign import (
     AGENT_GROUPS,
@@ -22,7 +22,13 @@ from kubani.inventory.foreign import (
 )
 from kubani.inventory.groups import ALL
 from kubani.inventory.vault import VaultKey, password_file_from_environment, reveal_declared
-from kubani.models.inventory import HostEntry, Inventory, build_inventory
+from kubani.models.entries import HostEntry
+from kubani.models.inventory import (
+    CLUSTER_FIELDS,
+    NODE_FIELDS,
+    Inventory,
+    build_inventory,
+)
 from kubani.models.problems import Problems
 from kubani.vocabulary import Role
 

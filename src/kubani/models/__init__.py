@@ -1,20 +1,3 @@
-"""Pydantic models of the inventory, the cluster settings and tailnet peers."""
-
-from kubani.models.cluster import ClusterConfig
-from kubani.models.inventory import HostEntry, Inventory, build_inventory
-from kubani.models.node import Node, NodeTaint
-from kubani.models.peer import TailscalePeer
-from kubani.models.problems import Problem, Problems, Severity
-
-__all__ = [
-    "ClusterConfig",
-    "HostEntry",
-    "Inventory",
-    "Node",
-    "NodeTaint",
-    "Problem",
-    "Problems",
-    "Severity",
-    "TailscalePeer",
-    "build_inventory",
-]
+"""The inventory, the cluster settings and tailnet peers as models: import each from its
+module. The package itself imports nothing, so that a plain-data module (``peer``,
+``entries``, ``addresses``) loads without pydantic, which only the validating models need."""

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from kubani.models.addresses import parse_address
 from kubani.models.cluster import DEFAULT_TAILNET_V4, DEFAULT_TAILNET_V6, ClusterConfig
-from kubani.models.node import Node, parse_address
+from kubani.models.entries import HostEntry
+from kubani.models.node import Node
 from kubani.models.problems import Problems
 from kubani.vocabulary import ProblemCode, Role
 
-NODE_GROUPS: tuple[str, ...] = ("control_plane", "workers")
-
-
-@dataclass(frozen=True)
-class HostEntry:
-    """A host as found in the inventory, with its effective variables."""
-
-    group: str
-    hostname: str
-    variables: Mapping[str, Any]
-    where: str
+# The variables the models declare (what a vaulted value is opened for).
+CLUSTER_FIELDS = frozenset(ClusterConfig.model_fields)
+NODE_FIELDS = frozenset(Node.model_fields)
 
 
 class Inventory(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,28 +16,13 @@ from pydantic import (
     model_validator,
 )
 
+from kubani.models.addresses import IPAddress, parse_address
 from kubani.models.names import dns_label, dns_subdomain, label_key, label_value
 from kubani.quantity import cpu_quantity, memory_quantity
 from kubani.vocabulary import Role
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 TAINT_EFFECTS: tuple[str, ...] = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def parse_address(value: object) -> IPAddress:
-    """``ipaddress.ip_address``, with dotted quads parsed by the C library: ipaddress reads
-    them octet by octet in Python, which a 10,000-node inventory notices. inet_pton accepts
-    exactly the strict form ipaddress does (no leading zeros, no shorthand)."""
-    if isinstance(value, str) and value.count(".") == 3:
-        try:
-            return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, value))
-        except OSError:
-            pass
-    if not isinstance(value, str | int | bytes):
-        raise ValueError(f"{value!r} is not an IP address")
-    return ipaddress.ip_address(value)
 
 
 def _address_before(value: object) -> object:

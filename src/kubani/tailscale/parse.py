@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from kubani.errors import KubaniError
+from kubani.models.addresses import address_text
 from kubani.models.peer import TailscalePeer
 
 _ZERO_TIME_PREFIX = "0001-01-01"
@@ -26,29 +27,15 @@ def _time(value: object) -> datetime | None:
         return None
 
 
-def _address(text: object) -> str | None:
-    """An IP address as a string, from ``100.64.0.1`` or ``100.64.0.1/32``; None when the
-    value is no address at all (the API writes ``no-tailscale-IP-found`` for some devices)."""
-    try:
-        return str(ipaddress.ip_interface(str(text).strip()).ip)
-    except ValueError:
-        return None
-
-
 def _addresses(value: object) -> tuple[str, ...]:
     items = value if isinstance(value, list | tuple) else [value] if value else []
-    found = (_address(item) for item in items)
+    found = (address_text(item) for item in items)
     return tuple(address for address in found if address)
 
 
 def _ipv4(addresses: Iterable[str]) -> str | None:
-    for address in addresses:
-        try:
-            if isinstance(ipaddress.ip_address(address), ipaddress.IPv4Address):
-                return address
-        except ValueError:
-            continue
-    return None
+    """The first IPv4 address of ``addresses``, which ``address_text`` made canonical."""
+    return next((address for address in addresses if ":" not in address), None)
 
 
 def _reply_error(source: str, detail: str) -> TailscaleError:
@@ -188,13 +175,12 @@ def mark_in_cluster(
 ) -> list[TailscalePeer]:
     """Flag the peers whose hostname or any Tailscale IP is in the inventory."""
     names = {h.lower() for h in hostnames}
-    ips = {found for found in map(_address, addresses) if found}
+    ips = {found for found in map(address_text, addresses) if found}
     return [
-        peer.model_copy(
-            update={
-                "in_cluster": peer.hostname.lower() in names
-                or any(_address(ip) in ips for ip in peer.tailscale_ips)
-            }
+        replace(
+            peer,
+            in_cluster=peer.hostname.lower() in names
+            or any(ip in ips for ip in peer.tailscale_ips),
         )
         for peer in peers
     ]

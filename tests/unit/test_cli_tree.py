@@ -1,0 +1,127 @@
+"""The command tree a run builds: only the command that runs, the whole tree for help; and
+what the fast paths (help, discovery) import."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from kubani.cli import main
+from tests.conftest import run_cli
+
+CLI_SOURCES = Path(main.__file__).parent
+
+
+def _tree(app: typer.Typer) -> dict[str, str]:
+    """Top-level command names and the module each comes from (groups: their commands')."""
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    found = {}
+    for name, command in group.commands.items():
+        if isinstance(command, typer.core.TyperGroup):
+            modules = {c.callback.__module__ for c in command.commands.values() if c.callback}
+            assert len(modules) == 1, (name, modules)
+            found[name] = modules.pop()
+        else:
+            assert command.callback is not None
+            found[name] = command.callback.__module__
+    return found
+
+
+def test_the_tables_name_every_command_and_where_it_lives() -> None:
+    """COMMAND_MODULES and GROUP_MODULES against the commands the modules define: a command
+    added to a module but not to the tables would be missing from single-command runs."""
+    whole = _tree(main.build_app())
+    tables = {**main.COMMAND_MODULES, **main.GROUP_MODULES}
+    assert whole == {name: f"kubani.cli.{module}" for name, module in tables.items()}
+
+
+@pytest.mark.parametrize("name", [*main.COMMAND_MODULES, *main.GROUP_MODULES])
+def test_a_run_builds_its_own_command_only(name: str) -> None:
+    built = _tree(main.build_app(name))
+    module = {**main.COMMAND_MODULES, **main.GROUP_MODULES}[name]
+    assert name in built
+    assert set(built.values()) == {f"kubani.cli.{module}"}
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (["discover", "--json"], "discover"),
+        (["-i", "hosts.yml", "--debug", "add-node", "w", "100.64.0.9"], "add-node"),
+        (["--inventory=hosts.yml", "lab", "up"], "lab"),
+        (["--vault-password-file", "pw", "validate"], "validate"),
+        (["--help"], None),
+        (["--help", "discover"], None),  # the group's help, which lists every command
+        ([], None),
+        (["no-such-command"], None),  # the whole tree, so the error can suggest names
+        (["-i", "discover"], None),  # "discover" is the inventory's value here
+    ],
+)
+def test_the_command_is_found_after_the_global_options(
+    args: list[str], command: str | None
+) -> None:
+    assert main._command_name(args) == command
+
+
+def test_a_misspelt_command_is_still_named_with_the_choices() -> None:
+    result = run_cli("discovr")
+    assert result.code == 2
+    assert "discovr" in result.stderr and "discover" in result.stderr
+
+
+def test_command_modules_keep_annotations_evaluated_at_import() -> None:
+    """Typer reads every command's annotations each run; with ``from __future__ import
+    annotations`` it must eval each one from text (two thirds of ``--help``'s time)."""
+    offenders = []
+    inspected = {"main", *main.COMMAND_MODULES.values(), *main.GROUP_MODULES.values()}
+    for path in sorted(CLI_SOURCES / f"{name}.py" for name in inspected):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                offenders.append(path.name)
+    assert offenders == []
+
+
+def _modules_loaded(argv: list[str]) -> set[str]:
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import io, contextlib, sys, kubani.cli.main as m\n"
+         f"sys.argv = ['cluster-mgr', *{argv!r}]\n"
+         "with contextlib.redirect_stdout(io.StringIO()):\n"
+         "    try:\n        m.run()\n    except SystemExit:\n        pass\n"
+         "print(' '.join(sorted(sys.modules)), file=sys.stderr)"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    return set(probe.stderr.split()[-2000:])
+
+
+def test_discovery_as_json_runs_without_pydantic_or_rich(tmp_path: Path) -> None:
+    """Reading the tailnet and the inventory's names needs neither the validating models nor
+    Rich (each costs about a third of discover's start-up)."""
+    status = {
+        "BackendState": "Running",
+        "Self": {"HostName": "me", "DNSName": "me.ts.net.", "TailscaleIPs": ["100.64.0.1"]},
+        "Peer": {"k": {"HostName": "w", "DNSName": "w.ts.net.", "TailscaleIPs": ["100.64.0.2/32"]}},
+    }
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n"
+        "        w:\n          tailscale_ip: 100.64.0.2\n"
+    )
+    argv = ["-i", str(tmp_path / "hosts.yml"), "discover", "--json"]
+    loaded = _modules_loaded([*argv, "--status-file", str(tmp_path / "status.json")])
+    assert "kubani.tailscale.discover" in loaded and "kubani.inventory.document" in loaded
+    assert not {"pydantic", "rich"} & loaded
+    result = run_cli(*argv, "--status-file", tmp_path / "status.json")
+    assert result.code == 0, result.stderr
+    assert [(p["hostname"], p["in_cluster"]) for p in result.json()] == [
+        ("me", False),
+        ("w", True),
+    ]
