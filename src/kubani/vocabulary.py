@@ -34,6 +34,9 @@ class PeerSource(StrEnum):
 
 
 DEFAULT_CLUSTER_NAME = "kubani"
+# The playbooks' switch for a run that checks every step even where each node's record of
+# the last complete run says nothing changed (ansible/roles/node_state).
+FULL_RUN_VARIABLE = "kubani_full_run"
 
 
 class Playbook(StrEnum):

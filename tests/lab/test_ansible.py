@@ -17,6 +17,7 @@ import pytest
 
 from kubani.lab.lab import K3S_VERSION, Lab
 from kubani.lab.network import guard_counters
+from kubani.vocabulary import FULL_RUN_VARIABLE
 from tests.conftest import run_cli
 from tests.lab.ansible_run import (
     K3S_UPGRADE,
@@ -89,15 +90,47 @@ def test_site_builds_the_cluster_on_tailnet_addresses(cluster: Lab) -> None:
     assert allocatable == f"{int(capacity) * 1000 - 1250}m"  # reserved_cpu 1 + kube-reserved 250m
 
 
-def test_second_run_changes_nothing_and_restarts_nothing(cluster: Lab) -> None:
-    before = start_times(cluster)
-    second = run_playbook(cluster, "site.yml", "-v")
-    (cluster.folder / "site-2.log").write_text(second.output)
-    assert second.code == 0, second.failures()
-    recap = second.recap()
+def _no_changes(run: Any) -> None:
+    assert run.code == 0, run.failures()
+    recap = run.recap()
     assert set(recap) >= set(NODES)
     assert {host: values["changed"] for host, values in recap.items()} == dict.fromkeys(recap, 0)
+
+
+def test_second_run_changes_nothing_and_restarts_nothing(cluster: Lab) -> None:
+    """Every step checked again (the full run) reports ok; then a plain re-run finds each
+    node's record current and applies nothing at all."""
+    before = start_times(cluster)
+    full = run_playbook(cluster, "site.yml", "-v", "-e", f"{FULL_RUN_VARIABLE}=true")
+    (cluster.folder / "site-2.log").write_text(full.output)
+    _no_changes(full)
+    assert "TASK [prerequisites : " in full.output and "TASK [k3s_worker : " in full.output
+    again = run_playbook(cluster, "site.yml")
+    _no_changes(again)
+    assert "TASK [node_state : Reach the node and read its record" in again.output
+    assert "TASK [prerequisites : " not in again.output
+    assert "TASK [k3s_common : " not in again.output
     assert start_times(cluster) == before
+
+
+def test_a_changed_inventory_or_a_stopped_node_runs_every_step(cluster: Lab) -> None:
+    """The record is only trusted while it holds what this run would apply and K3s runs: an
+    edited variable, or an agent stopped by hand, and every phase runs again. (The note
+    stays in the inventory: a variable no role reads.)"""
+    assert run_cli("-i", str(cluster.inventory), "config-set", "kubani_test_note", "1").code == 0
+    edited = run_playbook(cluster, "site.yml")
+    assert edited.code == 0, edited.failures()
+    assert "TASK [prerequisites : " in edited.output and "TASK [node_config : " in edited.output
+    recorded = run_playbook(cluster, "site.yml")
+    _no_changes(recorded)
+    assert "TASK [k3s_common : " not in recorded.output
+
+    cluster.ssh_run("w-2", "systemctl stop k3s-agent")
+    repaired = run_playbook(cluster, "site.yml")
+    assert repaired.code == 0, repaired.failures()
+    assert "TASK [k3s_worker : " in repaired.output
+    active = cluster.ssh_run("w-2", "systemctl is-active k3s-agent", check=False)
+    assert active.stdout.strip() == "active"
 
 
 def test_nothing_left_the_lab_during_up_and_provisioning(cluster: Lab) -> None:

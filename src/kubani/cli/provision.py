@@ -55,18 +55,32 @@ def provision(
             help="Variables for this run: key=value, a JSON object or @file (repeatable).",
         ),
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Check and apply every step, even when each node's record of the last "
+            "complete run says nothing changed.",
+        ),
+    ] = False,
     verbose: Annotated[int, typer.Option("-v", count=True, help="More detail in the log.")] = 0,
     json_output: Annotated[
         bool, typer.Option("--json", help="Stream one JSON event per line on stdout.")
     ] = False,
 ) -> None:
-    """Provision the cluster (site.yml by default), showing each node's progress."""
+    """Provision the cluster (site.yml by default), showing each node's progress.
+
+    A run in which nothing changed (the same inventory, playbooks and release on nodes
+    whose K3s runs) ends after reading each node's record; --full checks every step."""
     from kubani.ansible.extravars import parse_extra_vars
     from kubani.cli.common import request_for, validated_inventory
     from kubani.cli.playbook_view import execute, finish
+    from kubani.vocabulary import FULL_RUN_VARIABLE
 
     validated_inventory()
     variables = parse_extra_vars(extra_vars or [])
+    if full:
+        variables[FULL_RUN_VARIABLE] = True
     request = request_for(
         playbook.value,
         variables,

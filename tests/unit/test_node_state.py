@@ -1,0 +1,107 @@
+"""The digest a provisioning run compares with each node's record (the node_state role):
+what changes it and what must not. Loaded by Ansible's own plugin loader."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import lookup_loader
+
+from kubani.vocabulary import FULL_RUN_VARIABLE
+
+ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the Ansible tree, so that a test may change a role."""
+    for name in ("playbooks", "roles", "lookup_plugins", "filter_plugins"):
+        shutil.copytree(ANSIBLE / name, tmp_path / name, ignore=shutil.ignore_patterns("*.pyc"))
+    return tmp_path
+
+
+def digest(tree: Path, variables: dict[str, Any], globs: list[str] | None = None) -> str:
+    lookup_loader.add_directory(str(tree / "lookup_plugins"))
+    plugin = lookup_loader.get("kubani_state_digest", loader=DataLoader(), templar=None)
+    assert plugin is not None
+    [value] = plugin.run([], variables={"playbook_dir": str(tree / "playbooks"), **variables},
+                         globs=globs or [])  # fmt: skip
+    assert isinstance(value, str) and len(value) == 64
+    return value
+
+
+NODE: dict[str, Any] = {
+    "inventory_hostname": "w-1",
+    "group_names": ["workers"],
+    "groups": {"all": ["cp-1", "w-1"], "control_plane": ["cp-1"], "workers": ["w-1"]},
+    "tailscale_ip": "100.64.0.11",
+    "node_labels": {"zone": "attic"},
+    "k3s_version": "v1.35.4+k3s1",
+    "kubani_k3s_data_dir": "/var/lib/rancher/k3s",
+    "kubani_k3s_server_dir": "{{ kubani_k3s_data_dir }}/server",
+}
+
+
+def test_how_the_run_reaches_the_node_and_its_facts_leave_the_digest_alone(tree: Path) -> None:
+    """Facts cached by an earlier run (present on some runs only), connection settings, the
+    play's own names and the full-run switch do not say what the node should be."""
+    same = digest(tree, NODE)
+    noise = {
+        "ansible_host": "192.168.1.20",
+        "ansible_user": "admin",
+        "ansible_facts": {"discovered_interpreter_python": "/usr/bin/python3", "uptime": 5},
+        "discovered_interpreter_python": "/usr/bin/python3",
+        "ansible_play_hosts": ["w-1"],
+        "ansible_run_tags": ["all"],
+        "inventory_file": "/elsewhere/hosts.yml",
+        "omit": "__omit_place_holder__1234",
+        "role_path": "/x",
+        "node_state_digest_globs": [],
+        FULL_RUN_VARIABLE: True,
+    }
+    assert digest(tree, {**NODE, **noise}) == same
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"node_labels": {"zone": "cellar"}},
+        {"tailscale_ip": "100.64.0.12"},
+        {"k3s_version": "v1.35.5+k3s1"},
+        {"reserved_cpu": "500m"},  # a variable that was not there
+        {"groups": {**NODE["groups"], "control_plane": ["cp-1", "cp-2"]}},
+        {"group_names": ["control_plane"]},
+        {"kubani_k3s_server_dir": "/srv/k3s/server"},  # unrendered text is compared
+    ],
+)
+def test_what_the_node_should_be_changes_the_digest(tree: Path, change: dict[str, Any]) -> None:
+    assert digest(tree, {**NODE, **change}) != digest(tree, NODE)
+
+
+def test_a_changed_role_or_release_changes_the_digest(tree: Path, tmp_path: Path) -> None:
+    release = tmp_path / "airgap"
+    release.mkdir()
+    (release / "sha256sum-amd64.txt").write_text("aaaa  k3s\n")
+    globs = [str(release / "sha256sum-*.txt")]
+    before = digest(tree, NODE, globs)
+    assert digest(tree, NODE) != before  # the checksums are part of it
+
+    (release / "sha256sum-amd64.txt").write_text("bbbb  k3s\n")
+    after_release = digest(tree, NODE, globs)
+    assert after_release != before
+
+    defaults = tree / "roles" / "k3s_worker" / "defaults" / "main.yml"
+    defaults.write_text(defaults.read_text() + "\n# a new default\n")
+    assert digest(tree, NODE, globs) != after_release
+
+
+def test_the_full_run_switch_is_spelt_as_the_cli_spells_it() -> None:
+    defaults = yaml.safe_load((ANSIBLE / "roles/node_state/defaults/main.yml").read_text())
+    assert FULL_RUN_VARIABLE in defaults["node_state_full_run"]
+    plugin = (ANSIBLE / "lookup_plugins/kubani_state_digest.py").read_text()
+    assert f'"{FULL_RUN_VARIABLE}"' in plugin
