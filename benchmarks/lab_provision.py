@@ -1,11 +1,15 @@
-"""Wall time and controller CPU of site.yml on lab clusters: the first run and a run that
-changes nothing, on 2 and 8 nodes (1 control plane), with the playbooks' strategy and with
-Ansible's plain linear one for comparison.
+"""Wall time and controller CPU of site.yml on lab clusters: the first run, a run that
+changes nothing (it ends after reading each node's record) and a run that checks every
+step anyway (kubani_full_run), on 2 and 8 nodes (1 control plane), with the playbooks'
+strategy and with Ansible's plain linear one for comparison; optionally cluster-mgr
+provision's overhead over a bare ansible-playbook.
 
 Needs root (it boots labs). Run:
 
     sudo -E uv run python benchmarks/lab_provision.py                  # 2 and 8 nodes, both
     sudo -E uv run python benchmarks/lab_provision.py --nodes 3 --strategy kubani_linear
+    sudo -E uv run python benchmarks/lab_provision.py --nodes 3 --strategy kubani_linear \
+        --overhead-runs 3
 
 One JSON document on stdout (a row per lab size and strategy), a table on stderr.
 """
@@ -16,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -23,50 +28,78 @@ from pathlib import Path
 from typing import Any
 
 from kubani.lab.lab import Lab
+from kubani.vocabulary import FULL_RUN_VARIABLE
 
 ANSIBLE = Path(__file__).resolve().parents[1] / "ansible"
 STRATEGIES = ("kubani_linear", "linear")
 
 
-def site(lab: Lab, strategy: str) -> dict[str, Any]:
-    """One site.yml run: wall seconds, the controller's CPU seconds (ansible-playbook and
-    every process it started on this machine: ssh, forks), and the recap's changed count."""
+def _timed(command: list[str], env: dict[str, str]) -> tuple[str, float, float]:
+    """Run ``command``: its output, wall seconds, and the controller's CPU seconds (the
+    command and every process it started on this machine: ssh, forks)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run(
+        command, cwd=ANSIBLE, env=env, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{(result.stdout + result.stderr)[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result.stdout, elapsed, cpu
+
+
+def site(lab: Lab, strategy: str, *extra: str) -> dict[str, Any]:
+    """One bare ``ansible-playbook site.yml``: wall and controller CPU seconds, and the
+    recap's changed count."""
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab.folder / "facts"),
         "ANSIBLE_STRATEGY": strategy,
     }
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(lab.inventory),
-            "playbooks/site.yml",
-        ],
-        cwd=ANSIBLE,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    output, elapsed, cpu = _timed(
+        [playbook, "-i", str(lab.inventory), "playbooks/site.yml", *extra], env
     )
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        raise SystemExit(result.stdout[-3000:])
     changed = sum(
         int(part.split("=", 1)[1])
-        for line in result.stdout.splitlines()
+        for line in output.splitlines()
         for part in line.split()
         if part.startswith("changed=")
     )
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall_s": round(elapsed, 1), "controller_cpu_s": round(cpu, 1), "changed": changed}
 
 
-def measure(nodes: int, strategy: str) -> dict[str, Any]:
+def provision(lab: Lab, *extra: str) -> dict[str, Any]:
+    """The same run through ``cluster-mgr provision --json`` (its runner, events and
+    failure hints): wall and controller CPU seconds."""
+    env = {**os.environ, "KUBANI_ANSIBLE_DIR": str(ANSIBLE)}
+    cli = str(Path(sys.executable).parent / "cluster-mgr")
+    _, elapsed, cpu = _timed([cli, "-i", str(lab.inventory), "provision", "--json", *extra], env)
+    return {"wall_s": round(elapsed, 1), "controller_cpu_s": round(cpu, 1)}
+
+
+def overhead(lab: Lab, strategy: str, runs: int) -> dict[str, Any]:
+    """``cluster-mgr provision`` against a bare ``ansible-playbook`` of the same run, taken
+    in turns (medians), for a run that checks every step and for one that finds nothing
+    to do."""
+    found: dict[str, Any] = {}
+    for name, extra in (("full", ("-e", f"{FULL_RUN_VARIABLE}=true")), ("noop", ())):
+        bare, cli = [], []
+        for _ in range(runs):
+            bare.append(site(lab, strategy, *extra)["wall_s"])
+            cli.append(provision(lab, *extra)["wall_s"])
+        found[name] = {
+            "ansible_playbook_s": statistics.median(bare),
+            "cluster_mgr_s": statistics.median(cli),
+            "overhead": round(statistics.median(cli) / statistics.median(bare) - 1, 3),
+        }
+    return found
+
+
+def measure(nodes: int, strategy: str, overhead_runs: int) -> dict[str, Any]:
     lab = Lab(f"bench-{nodes}")
     lab.down()
     try:
@@ -75,15 +108,20 @@ def measure(nodes: int, strategy: str) -> dict[str, Any]:
         boot = time.perf_counter() - started
         first = site(lab, strategy)
         noop = site(lab, strategy)
-        return {
+        full = site(lab, strategy, "-e", f"{FULL_RUN_VARIABLE}=true")
+        row: dict[str, Any] = {
             "nodes": nodes,
             "strategy": strategy,
             "lab_up_s": round(boot, 1),
             "first": first,
             "noop": noop,
+            "full_rerun": full,
             "noop_over_first": round(noop["wall_s"] / first["wall_s"], 2),
             "noop_controller_cpu_per_node_s": round(noop["controller_cpu_s"] / nodes, 2),
         }
+        if overhead_runs:
+            row["cluster_mgr_overhead"] = overhead(lab, strategy, overhead_runs)
+        return row
     finally:
         lab.down()
 
@@ -92,22 +130,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[2, 8])
     parser.add_argument("--strategy", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
+    parser.add_argument(
+        "--overhead-runs",
+        type=int,
+        default=0,
+        help="Also time cluster-mgr provision against ansible-playbook, this many turns each.",
+    )
     options = parser.parse_args()
-    rows = [measure(n, s) for s in options.strategy for n in options.nodes]
+    rows = [measure(n, s, options.overhead_runs) for s in options.strategy for n in options.nodes]
     print(json.dumps(rows, indent=2))
     print(
         f"{'nodes':>5} {'strategy':<14} {'first s':>8} {'no-op s':>8} {'ratio':>6} "
-        f"{'first CPU':>9} {'no-op CPU/node':>14} {'changed':>7}",
+        f"{'full s':>7} {'first CPU':>9} {'no-op CPU/node':>14} {'changed':>7}",
         file=sys.stderr,
     )
     for row in rows:
         print(
             f"{row['nodes']:>5} {row['strategy']:<14} {row['first']['wall_s']:>8} "
             f"{row['noop']['wall_s']:>8} {row['noop_over_first']:>6} "
+            f"{row['full_rerun']['wall_s']:>7} "
             f"{row['first']['controller_cpu_s']:>9} {row['noop_controller_cpu_per_node_s']:>14} "
             f"{row['noop']['changed']:>7}",
             file=sys.stderr,
         )
+        for name, found in row.get("cluster_mgr_overhead", {}).items():
+            print(
+                f"      {name}: cluster-mgr provision {found['cluster_mgr_s']} s, "
+                f"ansible-playbook {found['ansible_playbook_s']} s "
+                f"({found['overhead']:+.1%})",
+                file=sys.stderr,
+            )
     by_strategy = {(r["strategy"], r["nodes"]): r["first"]["wall_s"] for r in rows}
     for strategy in options.strategy:
         sizes = sorted(n for s, n in by_strategy if s == strategy)

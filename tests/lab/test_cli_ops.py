@@ -92,7 +92,8 @@ def test_provision_names_a_logged_out_node_and_the_fix(ops: Lab) -> None:
     try:
         result = run_cli("-i", ops.inventory, "provision", env=tailscale, timeout=600)
         assert result.code == 1
-        assert f"✗ w-2 failed at {FIRST_CONTACT}" in result.stderr, result.stderr[-3000:]
+        failed_at = f"✗ w-2 failed at node_state : {FIRST_CONTACT}"
+        assert failed_at in result.stderr, result.stderr[-3000:]
         assert "No route to host" in result.stderr
         assert (
             "fix: w-2 is offline on the tailnet: it is off, logged out, its key expired or "

@@ -89,6 +89,43 @@ def test_command_modules_keep_annotations_evaluated_at_import() -> None:
     assert offenders == []
 
 
+def _type_checking_names(tree: ast.Module) -> set[str]:
+    hidden: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for statement in node.body:
+                if isinstance(statement, ast.Import | ast.ImportFrom):
+                    hidden |= {a.asname or a.name.split(".")[0] for a in statement.names}
+    return hidden
+
+
+def _annotations(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    arguments = function.args
+    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+    every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+    found = [a.annotation for a in every if a.annotation is not None]
+    return found + ([function.returns] if function.returns is not None else [])
+
+
+def test_names_only_type_checkers_import_are_quoted_in_annotations() -> None:
+    """Without postponed annotations, an annotation is evaluated when its ``def`` runs (a
+    nested one only when its command runs): a name imported for type checkers only must be
+    in quotes there, or the command fails with a NameError."""
+    offenders = []
+    for path in sorted(CLI_SOURCES.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in tree.body):
+            continue
+        hidden = _type_checking_names(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for annotation in _annotations(node):
+                    used = {n.id for n in ast.walk(annotation) if isinstance(n, ast.Name)}
+                    if used & hidden:
+                        offenders.append(f"{path.name}:{node.lineno} {sorted(used & hidden)}")
+    assert offenders == []
+
+
 def _modules_loaded(argv: list[str]) -> set[str]:
     probe = subprocess.run(
         [sys.executable, "-c",

@@ -154,7 +154,7 @@ def status(
     config = kubeconfig_for(document, kubeconfig)
     pods_of = PodSelection(namespace) if pods or namespace else None
 
-    def collect() -> ClusterStatus:
+    def collect() -> "ClusterStatus":
         return asyncio.run(gather(document, discovery, config, context, pods_of))
 
     if json_output and not watch:
