@@ -3,7 +3,11 @@ what changes it and what must not. Loaded by Ansible's own plugin loader."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +109,80 @@ def test_the_full_run_switch_is_spelt_as_the_cli_spells_it() -> None:
     assert FULL_RUN_VARIABLE in defaults["node_state_full_run"]
     plugin = (ANSIBLE / "lookup_plugins/kubani_state_digest.py").read_text()
     assert f'"{FULL_RUN_VARIABLE}"' in plugin
+
+
+def _record_check(tmp_path: Path, record: str | None, active: set[str]) -> dict[str, Any]:
+    """The role's kubani_node_record module run by Ansible on this machine, with a
+    systemctl that reports ``active`` units as running."""
+    path = tmp_path / "provisioned.json"
+    if record is not None:
+        path.write_text(record)
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    systemctl = fake / "systemctl"
+    units = " ".join(sorted(active))
+    systemctl.write_text(
+        f'#!/bin/sh\nfor u in {units}; do [ "$2" = "$u" ] && echo active && exit 0; done\n'
+        "echo inactive; exit 3\n"
+    )
+    systemctl.chmod(0o755)
+    out = tmp_path / "found.json"
+    play = tmp_path / "play.yml"
+    play.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Check",
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "name": "Read the record",
+                            "kubani_node_record": {"path": str(path), "expected": "abc"},
+                            "register": "found",
+                            "environment": {"PATH": f"{fake}:/usr/bin:/bin"},
+                        },
+                        {
+                            "name": "Keep what it found",
+                            "ansible.builtin.copy": {
+                                "content": "{{ found | to_json }}",
+                                "dest": str(out),
+                                "mode": "0600",
+                            },
+                        },
+                    ],
+                }
+            ]
+        )
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-M", str(ANSIBLE / "roles/node_state/library"), str(play),
+         "-e", json.dumps({"ansible_python_interpreter": sys.executable})],
+        cwd=ANSIBLE, env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg")},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    found: dict[str, Any] = json.loads(out.read_text())
+    assert found["changed"] is False
+    return found
+
+
+@pytest.mark.parametrize(
+    ("record", "active", "current"),
+    [
+        ('{"digest": "abc"}', {"k3s-agent"}, True),
+        ('{"digest": "abc"}', set(), False),  # K3s stopped
+        ('{"digest": "old"}', {"k3s"}, False),  # something changed since
+        (None, {"k3s"}, False),  # never provisioned completely
+        ("not json", {"k3s"}, False),
+        ('["abc"]', {"k3s"}, False),
+    ],
+)
+def test_the_node_is_current_only_with_its_record_and_k3s_running(
+    tmp_path: Path, record: str | None, active: set[str], current: bool
+) -> None:
+    found = _record_check(tmp_path, record, active)
+    assert found["current"] is current
+    if current:
+        assert found["active"] == ["k3s-agent"] and found["recorded"] == "abc"
