@@ -478,3 +478,51 @@ def test_pods_read_as_kubectl_shows_them() -> None:
     text = out.getvalue()
     assert "Pods (4)" in text
     assert "CrashLoopBackOff" in text and "api" in text
+
+
+def test_runs_keep_facts_between_them_and_check_host_keys(tmp_path: Path) -> None:
+    """ansible-runner would cache facts in each run's own folder (each run then discovers
+    every node's Python again) and turn host key checking off: a run from cluster-mgr
+    keeps facts per inventory, privately, and checks host keys as ansible-playbook does."""
+    import json
+    import os
+    import stat
+    import subprocess
+
+    from tests.conftest import BIN
+
+    project = tmp_path / "ansible"
+    (project / "playbooks").mkdir(parents=True)
+    (project / "ansible.cfg").write_text("[defaults]\nfact_caching = jsonfile\n")
+    (project / "playbooks" / "site.yml").write_text(
+        "---\n- name: Facts\n  hosts: all\n  gather_facts: true\n  gather_subset: [min]\n"
+        "  tasks:\n    - name: Nothing\n      ansible.builtin.debug:\n        msg: ok\n"
+    )
+    hosts = tmp_path / "inventory" / "hosts.yml"
+    hosts.parent.mkdir()
+    hosts.write_text(
+        "all:\n  vars:\n    ansible_connection: local\n    ansible_python_interpreter: "
+        f"{BIN / 'python'}\n  children:\n    control_plane:\n      hosts:\n"
+        "        cp-1:\n          tailscale_ip: 100.64.0.1\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_HOST_KEY_CHECKING"}
+    env |= {"KUBANI_ANSIBLE_DIR": str(project), "NO_COLOR": "1",
+            "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}  # fmt: skip
+    for _ in range(2):
+        run = subprocess.run(
+            [str(BIN / "cluster-mgr"), "-i", str(hosts), "provision", "--json"],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+    [facts] = (tmp_path / ".kubani" / "facts").iterdir()
+    assert stat.S_IMODE(facts.stat().st_mode) == 0o700
+    # ansible-core 2.19 prefixes the file with its serialisation version (s1_cp-1).
+    [cached] = [f for f in facts.iterdir() if f.name.endswith("cp-1")]
+    payload = json.loads(cached.read_text())
+    facts_of_cp1 = json.loads(payload["__payload__"]) if "__payload__" in payload else payload
+    assert facts_of_cp1["module_setup"] is True and "ansible_python" in facts_of_cp1
+    runs = sorted((tmp_path / ".kubani" / "runs").iterdir())
+    assert len(runs) == 2
+    command = json.loads((runs[-1] / "artifacts" / "run" / "command").read_text())
+    assert command["env"]["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    assert command["env"]["ANSIBLE_CACHE_PLUGIN_CONNECTION"] == str(facts)

@@ -67,6 +67,16 @@ def runs_dir(project: Path) -> Path:
     return project.parent / ".kubani" / "runs"
 
 
+def facts_dir(project: Path, inventory: Path) -> Path:
+    """Where Ansible caches the facts of an inventory's nodes between runs: one folder per
+    inventory, so that two clusters managed from one project never read each other's facts
+    (the nodes of two labs share their names)."""
+    import hashlib
+
+    key = hashlib.sha256(str(inventory.resolve()).encode()).hexdigest()[:16]
+    return project.parent / ".kubani" / "facts" / key
+
+
 def ensure_ansible_on_path() -> None:
     """ansible-runner looks ansible-playbook up on PATH; when Kubani runs from a virtual
     environment that is not activated, Ansible's scripts sit beside its interpreter."""

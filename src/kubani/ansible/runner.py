@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,10 +15,14 @@ from kubani.ansible.progress import RunState
 from kubani.ansible.project import (
     count_plays,
     ensure_ansible_on_path,
+    facts_dir,
     playbook_path,
     runs_dir,
 )
 from kubani.ansible.unreachable import explain_unreachable
+
+# The fully qualified name: ansible-runner manages (and moves) only a cache it calls "jsonfile".
+FACT_CACHE_PLUGIN = "ansible.builtin.jsonfile"
 
 
 @dataclass
@@ -68,6 +73,10 @@ def run_playbook(
             on_event(event, state)
         return True
 
+    facts = facts_dir(request.project, request.inventory)
+    # Facts hold the nodes' environment and addresses: private, as the runs' folders are.
+    facts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    facts.mkdir(exist_ok=True, mode=0o700)
     result = ansible_runner.run(
         private_data_dir=str(run_dir),
         project_dir=str(request.project),
@@ -83,8 +92,14 @@ def run_playbook(
             "ANSIBLE_CONFIG": str(request.project / "ansible.cfg"),
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(runs_dir(request.project).parent / "facts"),
+            # ansible-runner would otherwise cache facts in each run's own folder (every
+            # run then discovers each node's Python again: seconds per run) and turn SSH
+            # host key checking off; a run from here behaves as ansible-playbook does.
+            "ANSIBLE_CACHE_PLUGIN": FACT_CACHE_PLUGIN,
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(facts),
+            "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
         },
+        fact_cache_type=FACT_CACHE_PLUGIN,
         ident="run",
         quiet=True,
         event_handler=handle,
