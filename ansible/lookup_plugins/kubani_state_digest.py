@@ -117,5 +117,12 @@ class LookupModule(LookupBase):
             digest.update(
                 str(path.relative_to(root) if path.is_relative_to(root) else path).encode()
             )
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+            try:
+                content = path.read_bytes()
+            except OSError as exc:
+                raise AnsibleLookupError(
+                    f"cannot read {path} to tell whether this run changes anything: "
+                    f"{exc.strerror or exc}"
+                ) from exc
+            digest.update(hashlib.sha256(content).digest())
         return [digest.hexdigest()]

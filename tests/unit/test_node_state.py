@@ -186,3 +186,12 @@ def test_the_node_is_current_only_with_its_record_and_k3s_running(
     assert found["current"] is current
     if current:
         assert found["active"] == ["k3s-agent"] and found["recorded"] == "abc"
+
+
+def test_an_unreadable_file_is_named(tree: Path) -> None:
+    """A file that cannot be read fails the lookup with its name. /proc/self/mem is a
+    regular file that nobody, root included, can read from its start."""
+    from ansible.errors import AnsibleLookupError
+
+    with pytest.raises(AnsibleLookupError, match="cannot read /proc/self/mem"):
+        digest(tree, NODE, ["/proc/self/mem"])
