@@ -110,6 +110,17 @@ def test_provision_names_a_logged_out_node_and_the_fix(ops: Lab) -> None:
         assert any(e["kind"] == "task" for e in events)
     finally:
         ops.set_tailscale("w-2", backend_state="Running")
+        # Back on the tailnet, w-2's agent reaches the API again: the tests after this one
+        # start from a Ready cluster (a re-run that finds every record current does not
+        # wait for it, as the full runs before the records did).
+        wait_for(lambda: _ready(ops, "w-2"), 120, "w-2 Ready again")
+
+
+def _ready(lab: Lab, node: str) -> bool:
+    out = kubectl(
+        lab, "get", "node", node, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"
+    )
+    return out.stdout.strip() == "True"
 
 
 def test_provision_seen_in_a_terminal(ops: Lab) -> None:
