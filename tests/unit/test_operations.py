@@ -397,23 +397,17 @@ def test_init_writes_a_valid_inventory_and_never_overwrites(tmp_path: Path) -> N
     assert not (tmp_path / "x" / "hosts.yml").exists()
 
 
-def test_ctrl_c_stops_a_run_cleanly_with_130(tmp_path: Path) -> None:
-    """A real ansible-runner run (local connection) interrupted by SIGINT."""
+def _local_project(tmp_path: Path, config: str, play: str) -> tuple[Path, dict[str, str]]:
+    """A throwaway Ansible project (``config``, ``playbooks/site.yml``) and an inventory of
+    one control plane reached locally: the inventory's path and cluster-mgr's environment."""
     import os
-    import signal
-    import subprocess
-    import time
 
     from tests.conftest import BIN
 
     project = tmp_path / "ansible"
     (project / "playbooks").mkdir(parents=True)
-    (project / "ansible.cfg").write_text("[defaults]\nhost_key_checking = False\n")
-    (project / "playbooks" / "site.yml").write_text(
-        "---\n- name: Slow play\n  hosts: all\n  gather_facts: false\n  tasks:\n"
-        "    - name: Take a while\n      ansible.builtin.command: sleep 60\n"
-        "      changed_when: false\n"
-    )
+    (project / "ansible.cfg").write_text(config)
+    (project / "playbooks" / "site.yml").write_text(play)
     hosts = tmp_path / "inventory" / "hosts.yml"
     hosts.parent.mkdir()
     hosts.write_text(
@@ -421,8 +415,27 @@ def test_ctrl_c_stops_a_run_cleanly_with_130(tmp_path: Path) -> None:
         f"{BIN / 'python'}\n  children:\n    control_plane:\n      hosts:\n"
         "        cp-1:\n          tailscale_ip: 100.64.0.1\n"
     )
-    env = {**os.environ, "KUBANI_ANSIBLE_DIR": str(project), "NO_COLOR": "1",
-           "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_HOST_KEY_CHECKING"}
+    env |= {"KUBANI_ANSIBLE_DIR": str(project), "NO_COLOR": "1",
+            "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}  # fmt: skip
+    return hosts, env
+
+
+def test_ctrl_c_stops_a_run_cleanly_with_130(tmp_path: Path) -> None:
+    """A real ansible-runner run (local connection) interrupted by SIGINT."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import BIN
+
+    hosts, env = _local_project(
+        tmp_path,
+        "[defaults]\nhost_key_checking = False\n",
+        "---\n- name: Slow play\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Take a while\n      ansible.builtin.command: sleep 60\n"
+        "      changed_when: false\n",
+    )
     process = subprocess.Popen(
         [str(BIN / "cluster-mgr"), "-i", str(hosts), "provision"],
         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
@@ -485,29 +498,17 @@ def test_runs_keep_facts_between_them_and_check_host_keys(tmp_path: Path) -> Non
     every node's Python again) and turn host key checking off: a run from cluster-mgr
     keeps facts per inventory, privately, and checks host keys as ansible-playbook does."""
     import json
-    import os
     import stat
     import subprocess
 
     from tests.conftest import BIN
 
-    project = tmp_path / "ansible"
-    (project / "playbooks").mkdir(parents=True)
-    (project / "ansible.cfg").write_text("[defaults]\nfact_caching = jsonfile\n")
-    (project / "playbooks" / "site.yml").write_text(
+    hosts, env = _local_project(
+        tmp_path,
+        "[defaults]\nfact_caching = jsonfile\n",
         "---\n- name: Facts\n  hosts: all\n  gather_facts: true\n  gather_subset: [min]\n"
-        "  tasks:\n    - name: Nothing\n      ansible.builtin.debug:\n        msg: ok\n"
+        "  tasks:\n    - name: Nothing\n      ansible.builtin.debug:\n        msg: ok\n",
     )
-    hosts = tmp_path / "inventory" / "hosts.yml"
-    hosts.parent.mkdir()
-    hosts.write_text(
-        "all:\n  vars:\n    ansible_connection: local\n    ansible_python_interpreter: "
-        f"{BIN / 'python'}\n  children:\n    control_plane:\n      hosts:\n"
-        "        cp-1:\n          tailscale_ip: 100.64.0.1\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_HOST_KEY_CHECKING"}
-    env |= {"KUBANI_ANSIBLE_DIR": str(project), "NO_COLOR": "1",
-            "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}  # fmt: skip
     for _ in range(2):
         run = subprocess.run(
             [str(BIN / "cluster-mgr"), "-i", str(hosts), "provision", "--json"],
