@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,15 @@ class PlaybookRun:
         }
 
 
-def run_playbook(lab: Lab, playbook: str, *args: str, timeout: float = 600) -> PlaybookRun:
+def run_playbook(
+    lab: Lab,
+    playbook: str,
+    *args: str,
+    timeout: float = 600,
+    on_line: tuple[str, Callable[[], None]] | None = None,
+) -> PlaybookRun:
+    """``ansible-playbook`` from the ansible/ folder. ``on_line`` (text, action): the action
+    runs once, as soon as a line of the output contains the text."""
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
@@ -61,16 +71,29 @@ def run_playbook(lab: Lab, playbook: str, *args: str, timeout: float = 600) -> P
         f"playbooks/{playbook}",
         *args,
     ]
-    result = subprocess.run(
+    lines: list[str] = []
+    with subprocess.Popen(
         command,
         cwd=ANSIBLE_DIR,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return PlaybookRun(result.returncode, result.stdout + result.stderr)
+    ) as process:
+        timer = threading.Timer(timeout, process.kill)
+        timer.start()
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                if on_line is not None and on_line[0] in line:
+                    on_line[1]()
+                    on_line = None
+        finally:
+            timer.cancel()
+    if process.returncode < 0:
+        raise subprocess.TimeoutExpired(command, timeout, "".join(lines))
+    return PlaybookRun(process.returncode, "".join(lines))
 
 
 def kubectl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:

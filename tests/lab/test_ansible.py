@@ -133,6 +133,36 @@ def test_a_changed_inventory_or_a_stopped_node_runs_every_step(cluster: Lab) -> 
     assert active.stdout.strip() == "active"
 
 
+def test_a_node_that_is_not_ready_runs_every_step(cluster: Lab) -> None:
+    """A record that is current and a K3s service that runs are not enough: w-2's kubelet
+    is paused and the API reports w-2 not Ready, so the run does every step; the kubelet
+    resumes once the run is past its check, and the run waits for w-2 to be Ready again."""
+    _no_changes(run_playbook(cluster, "site.yml"))
+    cluster.ssh_run("w-2", "pkill -STOP -x kwok")
+    resumed = False
+
+    def resume() -> None:
+        nonlocal resumed
+        cluster.ssh_run("w-2", "pkill -CONT -x kwok")
+        resumed = True
+
+    try:
+        not_ready = {"type": "Ready", "status": "False", "reason": "KubaniTestPaused"}
+        patched = _kubectl(cluster, "patch", "node", "w-2", "--subresource=status",
+                           "-p", json.dumps({"status": {"conditions": [not_ready]}}))  # fmt: skip
+        assert patched.returncode == 0, patched.stderr
+        repaired = run_playbook(cluster, "site.yml", on_line=("TASK [prerequisites : ", resume))
+    finally:
+        if not resumed:
+            resume()
+    assert repaired.code == 0, repaired.failures()
+    assert "TASK [k3s_worker : Wait for the node to be Ready]" in repaired.output
+    assert "KubaniTestPaused" not in _kubectl(cluster, "get", "node", "w-2", "-o", "json").stdout
+    again = run_playbook(cluster, "site.yml")
+    _no_changes(again)
+    assert "TASK [k3s_worker : " not in again.output
+
+
 def test_nothing_left_the_lab_during_up_and_provisioning(cluster: Lab) -> None:
     """Lab up, site.yml twice: no packet of the lab on any other interface of this machine,
     and tailscaled (known by the fwmark on its own sockets) used lab bridges only."""

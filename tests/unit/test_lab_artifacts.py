@@ -63,3 +63,32 @@ def test_the_programs_it_carries_are_unpacked_as_k3s_unpacks_its_own(tmp_path: P
     assert newer is not None and newer != bin_dir
     assert current.resolve() == newer.parent.resolve()
     assert unpack(build_k3s_artifacts(tmp_path / "plain", "v1.35.4+k3s1") / "k3s", data) is None
+
+
+def test_a_cached_release_is_built_once_and_carries_its_programs_compressed(
+    tmp_path: Path,
+) -> None:
+    import zipfile
+
+    program = tmp_path / "kube-components"
+    program.write_bytes(b"#!/bin/sh\n" + b"echo the same line again and again\n" * 20000)
+    cache = tmp_path / "cache"
+    first = build_k3s_artifacts(tmp_path / "lab-1", "v1.35.4+k3s1", {"kube-components": program},
+                                cache=cache)  # fmt: skip
+    [cached] = cache.glob("k3s-*")
+    built_at = (cached / "k3s").stat().st_mtime_ns
+    second = build_k3s_artifacts(tmp_path / "lab-2", "v1.35.4+k3s1", {"kube-components": program},
+                                 cache=cache)  # fmt: skip
+    assert [p.name for p in cache.glob("k3s-*")] == [cached.name]
+    assert (cached / "k3s").stat().st_mtime_ns == built_at  # copied, not built again
+    assert (first / "k3s").read_bytes() == (second / "k3s").read_bytes()
+    listed = (second / "sha256sum-amd64.txt").read_text().split()
+    assert listed == [hashlib.sha256((second / "k3s").read_bytes()).hexdigest(), "k3s"]
+    with zipfile.ZipFile(second / "k3s") as archive:
+        [member] = [i for i in archive.infolist() if i.filename.endswith("/kube-components")]
+    assert member.compress_type == zipfile.ZIP_DEFLATED
+    assert member.compress_size < program.stat().st_size // 10
+    # Another release is its own entry.
+    build_k3s_artifacts(tmp_path / "lab-3", "v1.35.4+k3s2", {"kube-components": program},
+                        cache=cache)  # fmt: skip
+    assert len(list(cache.glob("k3s-*"))) == 2

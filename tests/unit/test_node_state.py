@@ -195,3 +195,58 @@ def test_an_unreadable_file_is_named(tree: Path) -> None:
 
     with pytest.raises(AnsibleLookupError, match="cannot read /proc/self/mem"):
         digest(tree, NODE, ["/proc/self/mem"])
+
+
+def _ready(name: str, status: str) -> dict[str, Any]:
+    return {"metadata": {"name": name},
+            "status": {"conditions": [{"type": "MemoryPressure", "status": "False"},
+                                      {"type": "Ready", "status": status, "reason": "x"}]}}  # fmt: skip
+
+
+LISTED = {"status": 200, "json": {"items": [
+    _ready("ready", "True"), _ready("not-ready", "False"), _ready("unknown", "Unknown"),
+    {"metadata": {"name": "no-status"}}, _ready("stale-record", "True")]}}  # fmt: skip
+
+# node name -> (what the node's record check found, what the API call returned, current)
+READY_CASES: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
+    "ready": ({"current": True}, LISTED, True),
+    "not-ready": ({"current": True}, LISTED, False),
+    "unknown": ({"current": True}, LISTED, False),
+    "no-status": ({"current": True}, LISTED, False),
+    "not-listed": ({"current": True}, LISTED, False),
+    "stale-record": ({"current": False}, LISTED, False),
+    "api-down": ({"current": True}, {"status": -1, "msg": "Connection refused"}, False),
+    "api-refuses": ({"current": True}, {"status": 403, "json": {"kind": "Status"}}, False),
+    "api-not-asked": ({"current": True}, {"skipped": True}, False),
+    "full-run": ({"skipped": True}, {"skipped": True}, False),
+}
+
+
+def test_a_node_is_current_only_while_the_api_reports_it_ready(tmp_path: Path) -> None:
+    """The role's own decision task, run by Ansible for one host per case: a record that is
+    current does not make a node current unless the API lists it Ready."""
+    tasks = yaml.safe_load((ANSIBLE / "roles/node_state/tasks/detect.yml").read_text())
+    [decide] = [task for task in tasks if task["name"].startswith("Decide")]
+    inventory = {"all": {"hosts": {
+        name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+               "node_state_found": found, "node_state_nodes": listed}
+        for name, (found, listed, _) in READY_CASES.items()}}}  # fmt: skip
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    out = tmp_path / "current"
+    out.mkdir()
+    play = [{"name": "Decide", "hosts": "all", "gather_facts": False, "tasks": [
+        decide,
+        {"name": "Keep the decision", "ansible.builtin.copy": {
+            "content": "{{ node_state_current | to_json }}",
+            "dest": f"{out}/{{{{ inventory_hostname }}}}", "mode": "0600"}},
+    ]}]  # fmt: skip
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
+         str(tmp_path / "play.yml")],
+        cwd=ANSIBLE, env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg")},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    decided = {name: json.loads((out / name).read_text()) for name in READY_CASES}
+    assert decided == {name: current for name, (_, _, current) in READY_CASES.items()}

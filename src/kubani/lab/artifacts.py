@@ -6,8 +6,11 @@ checks the sum; the lab's stand-ins are delivered the same way.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import shutil
 import stat
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,12 @@ _INCLUDED = (
     "lab/k3s",
 )
 _SHEBANG = b"#!/usr/bin/python3\n"
+# The carried programs are compressed, as K3s compresses its own payload: a third of the
+# bytes to copy to and checksum on every node. Level 1: within a few percent of the
+# smallest deflate, at a third of its build time; a node inflates it once, on first start.
+PAYLOAD_COMPRESSLEVEL = 1
+# Built K3s archives kept in a lab cache (each is about 140 MB), the newest first.
+KEEP_CACHED_ARCHIVES = 4
 
 
 def _files() -> list[Path]:
@@ -43,7 +52,7 @@ def build_zipapp(
     target: Path, entry_module: str, main_args: str = "", payload: dict[str, Path] | None = None
 ) -> Path:
     """Write an executable zipapp whose ``__main__`` runs ``entry_module.main(main_args)``;
-    ``payload`` files (name in the archive -> file) are stored alongside, uncompressed."""
+    ``payload`` files (name in the archive -> file) are stored alongside, compressed."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     with partial.open("wb") as handle:
@@ -55,12 +64,7 @@ def build_zipapp(
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
             for name, source in sorted((payload or {}).items()):
-                info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_STORED
-                info.external_attr = (stat.S_IFREG | 0o755) << 16
-                with source.open("rb") as data, archive.open(info, "w", force_zip64=True) as out:
-                    while chunk := data.read(1 << 20):
-                        out.write(chunk)
+                archive.write(source, name, compresslevel=PAYLOAD_COMPRESSLEVEL)
             main = f"import sys\nfrom {entry_module} import main\nsys.exit(main({main_args}))\n"
             info = zipfile.ZipInfo("__main__.py", date_time=(2025, 1, 1, 0, 0, 0))
             archive.writestr(info, main)
@@ -90,27 +94,68 @@ def build_k3s_artifacts(
     version: str,
     binaries: dict[str, Path] | None = None,
     files: dict[str, Path] | None = None,
+    cache: Path | None = None,
 ) -> Path:
     """An air-gap folder for the K3s stand-in: ``k3s`` and ``sha256sum-amd64.txt``. Like the
     real ``k3s``, the file carries the programs it runs (``binaries``: name -> file) and their
     data files (``files``: path under the payload -> file), which it unpacks into its data
-    folder on first start. An unchanged folder is left as it is (the archive is large)."""
+    folder on first start. An unchanged folder is left as it is (the archive is large); with
+    a ``cache``, an archive built from the same inputs for another lab is copied instead."""
     folder.mkdir(parents=True, exist_ok=True)
     payload = {f"{PAYLOAD_PREFIX}{BIN}/{name}": path for name, path in (binaries or {}).items()}
     payload |= {f"{PAYLOAD_PREFIX}{name}": path for name, path in (files or {}).items()}
-    inputs = hashlib.sha256(version.encode())
+    inputs = hashlib.sha256(f"{version} level {PAYLOAD_COMPRESSLEVEL}".encode())
     for path in _files():
         inputs.update(path.read_bytes())
     for name, path in sorted(payload.items()):
         info = path.stat()
         inputs.update(f"{name} {path} {info.st_size} {info.st_mtime_ns}\n".encode())
+    key = inputs.hexdigest()
     stamp = folder / ".inputs"
-    if stamp.is_file() and stamp.read_text() == inputs.hexdigest() and (folder / "k3s").is_file():
+    if stamp.is_file() and stamp.read_text() == key and (folder / "k3s").is_file():
         return folder
+    if cache is None:
+        _build_release(folder, version, payload)
+    else:
+        built = _cached_release(cache, key[:16], version, payload)
+        for name in ("k3s", "sha256sum-amd64.txt"):
+            partial = folder / f".{name}.partial"
+            shutil.copy2(built / name, partial)
+            partial.replace(folder / name)
+    stamp.write_text(key)
+    return folder
+
+
+def _build_release(folder: Path, version: str, payload: dict[str, Path]) -> None:
     build_zipapp(folder / "k3s", "kubani.lab.k3s.main", f"version={version!r}", payload)
     write_checksums(folder, ["k3s"])
-    stamp.write_text(inputs.hexdigest())
-    return folder
+
+
+def _cached_release(cache: Path, key: str, version: str, payload: dict[str, Path]) -> Path:
+    """The cache's release folder for these inputs, built under a lock when missing (labs
+    booted side by side need the same one)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"k3s-{key}"
+    with (cache / f".k3s-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "k3s").is_file():
+            partial = cache / f".k3s-{key}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            _build_release(partial, version, payload)
+            partial.rename(target)
+        target.touch()
+    _prune_releases(cache, keep=target)
+    return target
+
+
+def _prune_releases(cache: Path, keep: Path) -> None:
+    """Old archives go, newest kept; one used in the last day stays (another lab's)."""
+    found = sorted(cache.glob("k3s-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    day_ago = time.time() - 86400
+    for old in found[KEEP_CACHED_ARCHIVES:]:
+        if old != keep and old.stat().st_mtime < day_ago:
+            shutil.rmtree(old, ignore_errors=True)
+            (cache / f".{old.name}.lock").unlink(missing_ok=True)
 
 
 # The Flux line whose controllers the lab builds (source- and kustomize-controller v1.9.x

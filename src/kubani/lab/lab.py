@@ -516,7 +516,7 @@ class Lab:
         build_zipapp(self.bin_dir / "nvidia-smi-standin", "kubani.lab.standins.nvidia_smi")
         binaries, files = self._k3s_payload()
         for version in K3S_VERSIONS:
-            build_k3s_artifacts(self.k3s_artifacts(version), version, binaries, files)
+            build_k3s_artifacts(self.k3s_artifacts(version), version, binaries, files, self.cache)
         flux, _ = ensure_built(FLUX, self.cache)
         build_flux_manifest(self.flux_artifacts, sorted((flux / "assets").rglob("*.yaml")))
         daemon = self.management(state)
