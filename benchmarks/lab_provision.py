@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.lab import Lab
 from kubani.vocabulary import FULL_RUN_VARIABLE
+from kubani_lab.lab import Lab
 
 ANSIBLE = Path(__file__).resolve().parents[1] / "ansible"
 STRATEGIES = ("kubani_linear", "linear")

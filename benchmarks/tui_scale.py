@@ -139,17 +139,17 @@ def _say(message: str) -> None:
 
 @contextmanager
 def cluster(folder: Path, nodes: int, pods: int) -> Iterator[tuple[Path, Api, dict[str, float]]]:
-    from kubani.lab.components import KUBERNETES, KWOK, ensure_built
-    from kubani.lab.k3s import kubelet
-    from kubani.lab.k3s.control import (
+    from kubani_lab.components import KUBERNETES, KWOK, ensure_built
+    from kubani_lab.k3s import kubelet
+    from kubani_lab.k3s.control import (
         ControlPlane,
         ControlPlaneFiles,
         Etcd,
         EtcdMember,
         ensure_pki,
     )
-    from kubani.lab.lab import DEFAULT_HOME
-    from kubani.lab.network import UNDERLAY
+    from kubani_lab.lab import DEFAULT_HOME
+    from kubani_lab.network import UNDERLAY
 
     kube, _ = ensure_built(KUBERNETES, DEFAULT_HOME / "cache", _say)
     kwok_bin, _ = ensure_built(KWOK, DEFAULT_HOME / "cache", _say)

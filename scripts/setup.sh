@@ -45,4 +45,4 @@ cd "$KUBANI_ROOT"
 # Bytecode compiled at install: where PYTHONDONTWRITEBYTECODE is set (many containers, these
 # machines), every run would otherwise compile what it imports again.
 "${UV[@]}" sync --frozen --quiet --compile-bytecode
-"${UV[@]}" run --frozen python -m compileall -q src  # the project itself (an editable install)
+"${UV[@]}" run --frozen python -m compileall -q src lab/src  # the projects themselves (editable installs)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.lab import K3S_VERSION, K3S_VERSIONS, Lab
+from kubani_lab.lab import K3S_VERSION, K3S_VERSIONS, Lab
 from tests.conftest import run_cli
 
 ANSIBLE_DIR = Path(__file__).resolve().parents[2] / "ansible"

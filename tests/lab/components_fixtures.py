@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from kubani.lab.components import KUBERNETES, KWOK, ensure_built
-from kubani.lab.k3s import kubelet, pki
-from kubani.lab.k3s.control import ControlPlane, ControlPlaneFiles, ensure_pki
-from kubani.lab.lab import DEFAULT_HOME
-from kubani.lab.network import UNDERLAY
+from kubani_lab.components import KUBERNETES, KWOK, ensure_built
+from kubani_lab.k3s import kubelet, pki
+from kubani_lab.k3s.control import ControlPlane, ControlPlaneFiles, ensure_pki
+from kubani_lab.lab import DEFAULT_HOME
+from kubani_lab.network import UNDERLAY
 
 # Addresses the API servers advertise (in Endpoints) but never bind: the last hosts of the
 # lab's underlay range, beyond any lab's own /24.

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kubani.lab.lab import Lab
+from kubani_lab.lab import Lab
 
 
 def _lab_possible() -> str | None:

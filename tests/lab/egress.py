@@ -8,9 +8,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from kubani.lab.headscale import STUN_PORT
-from kubani.lab.network import TAILNET, UNDERLAY
-from kubani.lab.tailnet import TAILSCALED_PORT
+from kubani_lab.headscale import STUN_PORT
+from kubani_lab.network import TAILNET, UNDERLAY
+from kubani_lab.tailnet import TAILSCALED_PORT
 
 # Anything that could only come from the lab: its underlay and tailnet ranges, tailscaled's
 # WireGuard ports (nodes and management side), STUN.

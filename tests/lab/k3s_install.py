@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 
-from kubani.lab.lab import K3S_VERSION, Lab
+from kubani_lab.lab import K3S_VERSION, Lab
 
 UNIT = """[Unit]
 Description=Lightweight Kubernetes

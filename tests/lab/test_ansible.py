@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from kubani.lab.lab import K3S_VERSION, Lab
-from kubani.lab.network import guard_counters
 from kubani.vocabulary import FULL_RUN_VARIABLE
+from kubani_lab.lab import K3S_VERSION, Lab
+from kubani_lab.network import guard_counters
 from tests.conftest import run_cli
 from tests.lab.ansible_run import (
     K3S_UPGRADE,
@@ -156,7 +156,7 @@ def test_a_node_that_is_not_ready_runs_every_step(cluster: Lab) -> None:
         if not resumed:
             resume()
     assert repaired.code == 0, repaired.failures()
-    assert "TASK [k3s_worker : Wait for the node to be Ready]" in repaired.output
+    assert "TASK [k3s_common : Wait until the node is Ready]" in repaired.output
     assert "KubaniTestPaused" not in _kubectl(cluster, "get", "node", "w-2", "-o", "json").stdout
     again = run_playbook(cluster, "site.yml")
     _no_changes(again)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kubani.lab.lab import Lab
+from kubani_lab.lab import Lab
 from tests.conftest import run_cli
 from tests.lab.ansible_run import kubectl, run_playbook
 

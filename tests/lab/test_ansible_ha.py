@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kubani.lab.lab import Lab
+from kubani_lab.lab import Lab
 from tests.conftest import run_cli
 from tests.lab.ansible_run import run_playbook
 
@@ -28,8 +28,8 @@ def test_three_control_planes_join_one_at_a_time() -> None:
         # serial: 1 -> one batch per control plane, in inventory order, each waiting for Ready
         # before the next starts.
         batches = re.findall(
-            r"PLAY \[Start the control planes, one at a time\].*?TASK \[k3s_control_plane : "
-            r"Wait for the node to be Ready\][^\n]*\n(?:[^\n]*\n)*?ok: \[(cp-\d)\]",
+            r"PLAY \[Start the control planes, one at a time\].*?TASK \[k3s_common : "
+            r"Wait until the node is Ready\][^\n]*\n(?:[^\n]*\n)*?ok: \[(cp-\d)",
             run.output,
             re.S,
         )

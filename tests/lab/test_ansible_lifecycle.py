@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kubani.lab.lab import K3S_VERSION, Lab
+from kubani_lab.lab import K3S_VERSION, Lab
 from tests.conftest import run_cli
 from tests.lab.ansible_run import (
     K3S_UPGRADE,
@@ -89,7 +89,7 @@ def test_upgrade_rolls_one_node_at_a_time(cluster: Lab) -> None:
     result = run_playbook(cluster, "upgrade.yml", "-e", f"k3s_version={target}")
     assert result.code == 0, result.failures()
     order = re.findall(
-        r"TASK \[Wait until the node is Ready on the new release\][^\n]*\n"
+        r"TASK \[k3s_common : Wait until the node is Ready\][^\n]*\n"
         r"(?:[^\n]*\n)*?ok: \[([\w-]+)",
         result.output,
     )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubani.lab.lab import Lab
+from kubani_lab.lab import Lab
 from tests.conftest import BIN, CliResult, run_cli
 from tests.lab.ansible_run import kubectl, tmux_screen
 

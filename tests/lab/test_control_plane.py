@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from kubani.lab.components import KUBERNETES, ensure_built, modules_root
-from kubani.lab.k3s import deploy, metrics, pki
-from kubani.lab.k3s.client import Client
-from kubani.lab.k3s.control import (
+from kubani_lab.components import KUBERNETES, ensure_built, modules_root
+from kubani_lab.k3s import deploy, metrics, pki
+from kubani_lab.k3s.client import Client
+from kubani_lab.k3s.control import (
     ControlPlane,
     ControlPlaneFiles,
     Etcd,
@@ -29,8 +29,8 @@ from kubani.lab.k3s.control import (
     restore_snapshot,
     save_snapshot,
 )
-from kubani.lab.k3s.supervisor import Reply, Request, Supervisor
-from kubani.lab.lab import DEFAULT_HOME
+from kubani_lab.k3s.supervisor import Reply, Request, Supervisor
+from kubani_lab.lab import DEFAULT_HOME
 from tests.lab.components_fixtures import (
     advertised,
     control_plane,

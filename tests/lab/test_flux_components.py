@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kubani.lab.components import FLUX, ensure_built
-from kubani.lab.k3s.control import ControlPlane
-from kubani.lab.lab import DEFAULT_HOME
+from kubani_lab.components import FLUX, ensure_built
+from kubani_lab.k3s.control import ControlPlane
+from kubani_lab.lab import DEFAULT_HOME
 from tests.lab.components_fixtures import control_plane, free_port, get, kubectl, wait_for
 from tests.lab.git_http import GitHTTPServer
 

@@ -13,8 +13,8 @@ import pytest
 
 from kubani.kube.client import Kube, KubeError
 from kubani.kube.summary import summarise
-from kubani.lab.k3s import metrics, pki
-from kubani.lab.k3s.control import ControlPlane
+from kubani_lab.k3s import metrics, pki
+from kubani_lab.k3s.control import ControlPlane
 from tests.lab.components_fixtures import (
     control_plane,
     get,

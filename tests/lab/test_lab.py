@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from kubani.lab.lab import Lab
-from kubani.lab.network import netns_list
+from kubani_lab.lab import Lab
+from kubani_lab.network import netns_list
 from tests.conftest import run_cli
 from tests.lab import k3s_install
 

@@ -72,7 +72,7 @@ def test_help_imports_nothing_heavy() -> None:
 
     heavy = (
         *("pydantic", "lightkube", "httpx", "httpx2", "ansible", "ansible_runner", "textual"),
-        *("ruamel", "yaml", "kubani.models", "kubani.inventory", "kubani.kube", "kubani.lab"),
+        *("ruamel", "yaml", "kubani.models", "kubani.inventory", "kubani.kube", "kubani_lab"),
     )
     for argv in (["--help"], ["provision", "--help"], ["discover", "--help"]):
         probe = subprocess.run(
@@ -86,3 +86,22 @@ def test_help_imports_nothing_heavy() -> None:
         assert "Usage" in probe.stdout, probe.stderr[-2000:]
         loaded = set(probe.stderr.split())
         assert not [m for m in heavy if m in loaded], (argv, [m for m in heavy if m in loaded])
+
+
+@pytest.mark.parametrize("command", [["lab", "status"], ["lab", "build"]])
+def test_without_the_lab_package_the_lab_command_says_how_to_get_it(command: list[str]) -> None:
+    """The lab is its own distribution: where it is not installed (any product install),
+    `cluster-mgr lab` says so, as a clear error, not an import traceback."""
+    import subprocess
+    import sys
+
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import sys\nsys.modules['kubani_lab'] = None  # as if not installed\n"
+         f"sys.argv = ['cluster-mgr', *{command!r}]\n"
+         "import kubani.cli.main as m\nm.run()"],
+        capture_output=True, text=True, check=False, timeout=60, env={"NO_COLOR": "1"},
+    )  # fmt: skip
+    assert probe.returncode == 1, probe.stderr
+    assert "the lab is not installed" in probe.stderr and "pip install ./lab" in probe.stderr
+    assert "Traceback" not in probe.stderr

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kubani.lab.artifacts import build_k3s_artifacts
+from kubani_lab.artifacts import build_k3s_artifacts
 
 
 def test_each_release_is_its_own_binary(tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ def test_each_release_is_its_own_binary(tmp_path: Path) -> None:
 
 
 def test_the_programs_it_carries_are_unpacked_as_k3s_unpacks_its_own(tmp_path: Path) -> None:
-    from kubani.lab.k3s.payload import unpack
+    from kubani_lab.k3s.payload import unpack
 
     programs = tmp_path / "programs"
     programs.mkdir()
@@ -92,3 +92,47 @@ def test_a_cached_release_is_built_once_and_carries_its_programs_compressed(
     build_k3s_artifacts(tmp_path / "lab-3", "v1.35.4+k3s2", {"kube-components": program},
                         cache=cache)  # fmt: skip
     assert len(list(cache.glob("k3s-*"))) == 2
+
+
+def test_node_side_code_imports_only_what_nodes_have(tmp_path: Path) -> None:
+    """Every module the stand-ins' archive carries, imported by an isolated Python that
+    finds only the standard library, the archive and copies of PyYAML and cryptography with
+    its CFFI backend (a Debian node's python3-yaml and python3-cryptography): nothing else is
+    reachable, so an import of anything else fails here."""
+    import shutil
+    import zipfile
+
+    import _cffi_backend
+    import cryptography
+    import yaml
+
+    from kubani_lab.artifacts import build_zipapp
+
+    archive = build_zipapp(tmp_path / "k3s", "kubani_lab.k3s.main", "version='v0'")
+    packages = tmp_path / "dist-packages"
+    for package in (yaml, cryptography):
+        source = Path(package.__file__).parent
+        shutil.copytree(source, packages / source.name)
+    shutil.copy2(_cffi_backend.__file__, packages)
+    with zipfile.ZipFile(archive) as carried:
+        modules = sorted(
+            name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            for name in carried.namelist()
+            if name.endswith(".py") and name != "__main__.py"
+        )
+    assert "kubani_lab.k3s.server" in modules and "kubani_lab.standins.nvidia_smi" in modules
+    probe = (
+        "import importlib, sys\n"
+        f"sys.path[:0] = [{str(archive)!r}, {str(packages)!r}]\n"
+        f"for name in {modules!r}:\n    importlib.import_module(name)\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules}"
+        " - set(sys.stdlib_module_names) - set(sys.builtin_module_names))))\n"
+    )
+    ran = subprocess.run([sys.executable, "-I", "-S", "-c", probe],
+                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    loaded = {name for name in ran.stdout.split() if not name.startswith("_cython_")}
+    # Besides the packages: the script itself, and the modules that PyYAML's and
+    # cryptography's compiled parts register (Cython's runtime, the OpenSSL binding).
+    carried = {"kubani", "kubani_lab", "yaml", "_yaml", "cryptography", "_cffi_backend"}
+    assert loaded <= carried | {"__main__", "cython_runtime", "_openssl"}

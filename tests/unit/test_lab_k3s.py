@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kubani.lab.k3s.agent import forbidden_labels
-from kubani.lab.k3s.payload import unpack
-from kubani.lab.k3s.podruntime import program_for
-from kubani.lab.k3s.storage import PROVISIONED_BY, local_volume
+from kubani_lab.k3s.agent import forbidden_labels
+from kubani_lab.k3s.payload import unpack
+from kubani_lab.k3s.podruntime import program_for
+from kubani_lab.k3s.storage import PROVISIONED_BY, local_volume
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import yaml
 
 from kubani.ansible.progress import Failure, HostState, RunState
 from kubani.ansible.unreachable import explain_unreachable, tailnet_hint
-from kubani.lab import headscale
-from kubani.lab.components import COMPONENTS, TAILSCALE, cache_key, modules_root
+from kubani_lab import headscale
+from kubani_lab.components import COMPONENTS, TAILSCALE, cache_key, modules_root
 from tests.tailnet_fakes import TailnetDevice, render_status
 
 

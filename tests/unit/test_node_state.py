@@ -198,9 +198,9 @@ def test_an_unreadable_file_is_named(tree: Path) -> None:
 
 
 def _ready(name: str, status: str) -> dict[str, Any]:
-    return {"metadata": {"name": name},
-            "status": {"conditions": [{"type": "MemoryPressure", "status": "False"},
-                                      {"type": "Ready", "status": status, "reason": "x"}]}}  # fmt: skip
+    conditions = [{"type": "MemoryPressure", "status": "False"},
+                  {"type": "Ready", "status": status, "reason": "x"}]  # fmt: skip
+    return {"metadata": {"name": name}, "status": {"conditions": conditions}}
 
 
 LISTED = {"status": 200, "json": {"items": [

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from kubani.lab.lab import Lab
+    from kubani_lab.lab import Lab
 
 app = typer.Typer(
     help="A local lab of real Debian nodes on a tailnet of its own (headscale; needs root)."
@@ -16,8 +16,25 @@ app = typer.Typer(
 NameOption = Annotated[str, typer.Option("--name", help="Lab name (several labs can coexist).")]
 
 
+def _require_lab() -> None:
+    """The lab is its own distribution (kubani-lab), installed beside the product only in a
+    checkout's development environment."""
+    from importlib.util import find_spec
+
+    from kubani.errors import KubaniError
+
+    if find_spec("kubani_lab") is None:
+        raise KubaniError(
+            "the lab is not installed",
+            "it is a separate package (kubani-lab, lab/ in a Kubani checkout), not part of "
+            "cluster-mgr",
+            "in a checkout, `uv sync` installs it (the dev group); or `pip install ./lab`",
+        )
+
+
 def _lab(name: str) -> "Lab":
-    from kubani.lab.lab import Lab
+    _require_lab()
+    from kubani_lab.lab import Lab
 
     return Lab(name)
 
@@ -72,8 +89,10 @@ def build(
     import time
 
     from kubani.cli.output import emit_json, note, success
-    from kubani.lab.components import COMPONENTS, ensure_built
-    from kubani.lab.lab import DEFAULT_HOME
+
+    _require_lab()
+    from kubani_lab.components import COMPONENTS, ensure_built
+    from kubani_lab.lab import DEFAULT_HOME
 
     built = {}
     for component in COMPONENTS:

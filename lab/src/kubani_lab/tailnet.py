@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.host import LabError, start_daemon
+from kubani_lab.host import LabError, start_daemon
 
 TAILSCALED_PORT = 41641
 NODE_UNIT = """[Unit]

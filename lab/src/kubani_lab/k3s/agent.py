@@ -29,14 +29,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.k3s import hoststats, kubelet, pki
-from kubani.lab.k3s.client import ApiError, Client
-from kubani.lab.k3s.config import duration_seconds, kubelet_args
-from kubani.lab.k3s.pki import Token, basic_auth
-from kubani.lab.k3s.podruntime import PodRuntime
-from kubani.lab.k3s.processes import dying_with_parent, terminate
-from kubani.lab.k3s.traces import TraceError, leave_runtime_traces
 from kubani.quantity import parse_quantity
+from kubani_lab.k3s import hoststats, kubelet, pki
+from kubani_lab.k3s.client import ApiError, Client
+from kubani_lab.k3s.config import duration_seconds, kubelet_args
+from kubani_lab.k3s.pki import Token, basic_auth
+from kubani_lab.k3s.podruntime import PodRuntime
+from kubani_lab.k3s.processes import dying_with_parent, terminate
+from kubani_lab.k3s.traces import TraceError, leave_runtime_traces
 
 KUBELET_PORT = 10250
 CONTAINER_RUNTIME = "containerd://2.1.5-k3s1"

@@ -27,14 +27,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubani.lab import headscale, network
-from kubani.lab.artifacts import (
+from kubani_lab import headscale, network
+from kubani_lab.artifacts import (
     FLUX_VERSION,
     build_flux_manifest,
     build_k3s_artifacts,
     build_zipapp,
 )
-from kubani.lab.components import (
+from kubani_lab.components import (
     COMPONENTS,
     FLUX,
     HEADSCALE,
@@ -43,11 +43,11 @@ from kubani.lab.components import (
     TAILSCALE,
     ensure_built,
 )
-from kubani.lab.host import LabError, capture, require_lab_host, run
-from kubani.lab.image import ensure_image
-from kubani.lab.k3s.traces import SHIM
-from kubani.lab.network import LabNames
-from kubani.lab.tailnet import ManagementDaemon, install_on_node, up_flags, write_private
+from kubani_lab.host import LabError, capture, require_lab_host, run
+from kubani_lab.image import ensure_image
+from kubani_lab.k3s.traces import SHIM
+from kubani_lab.network import LabNames
+from kubani_lab.tailnet import ManagementDaemon, install_on_node, up_flags, write_private
 
 DEFAULT_HOME = Path(os.environ.get("KUBANI_LAB_HOME", "/var/lib/kubani-lab"))
 MGMT_NAME = "mgmt"
@@ -84,7 +84,7 @@ _WAIT_FOR_TAILSCALED = (
     "tailscale status --json"
 )
 # containerd's runc shim, simulated: it keeps a pod sandbox's process as its child and lives
-# on when K3s stops, as the real one does (see kubani/lab/k3s/traces.py).
+# on when K3s stops, as the real one does (see kubani_lab/k3s/traces.py).
 SHIM_SCRIPT = """#!/bin/sh
 # kubani-lab stand-in for containerd-shim-runc-v2: the sandbox process is its child.
 sleep infinity &
@@ -513,7 +513,7 @@ class Lab:
         return binaries, files
 
     def _ensure_standins(self, state: LabState) -> None:
-        build_zipapp(self.bin_dir / "nvidia-smi-standin", "kubani.lab.standins.nvidia_smi")
+        build_zipapp(self.bin_dir / "nvidia-smi-standin", "kubani_lab.standins.nvidia_smi")
         binaries, files = self._k3s_payload()
         for version in K3S_VERSIONS:
             build_k3s_artifacts(self.k3s_artifacts(version), version, binaries, files, self.cache)

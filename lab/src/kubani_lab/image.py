@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from kubani.lab.host import run
+from kubani_lab.host import run
 
 SUITE = "bookworm"
 # Everything the roles install or use, so that package tasks find it present (nodes have

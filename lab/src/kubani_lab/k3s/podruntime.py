@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubani.lab.k3s import pki
-from kubani.lab.k3s.client import ApiError
-from kubani.lab.k3s.processes import dying_with_parent, terminate
+from kubani_lab.k3s import pki
+from kubani_lab.k3s.client import ApiError
+from kubani_lab.k3s.processes import dying_with_parent, terminate
 
 if TYPE_CHECKING:
-    from kubani.lab.k3s.agent import Agent
+    from kubani_lab.k3s.agent import Agent
 
 FLUX_CONTROLLER_TAG = "v1.9.6"
 # Image repository -> the carried program that is that image's entry point.

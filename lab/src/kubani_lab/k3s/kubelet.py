@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from kubani.lab.k3s import pki
+from kubani_lab.k3s import pki
 
 # How long a node's lease lasts; the kubelet's default (nodeLeaseDurationSeconds).
 LEASE_DURATION_S = 40

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.k3s import pki
+from kubani_lab.k3s import pki
 
 MAX_HEAD = 64 * 1024
 OWN_PATHS = frozenset({"/cacerts", "/ping", "/db/info"})

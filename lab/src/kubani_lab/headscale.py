@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from kubani.lab.host import LabError, start_daemon
-from kubani.lab.k3s import pki
+from kubani_lab.host import LabError, start_daemon
+from kubani_lab.k3s import pki
 
 HTTPS_PORT = 443
 STUN_PORT = 3478

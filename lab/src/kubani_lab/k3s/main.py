@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.k3s.config import ConfigError, read_config
+from kubani_lab.k3s.config import ConfigError, read_config
 
 DATA_DIR = Path("/var/lib/rancher/k3s")
 # Like K3s, an agent keeps retrying a server that is not answering yet; a wrong token, a CA
@@ -71,7 +71,7 @@ def _load_config(flags: list[str]) -> dict[str, Any] | None:
 
 def _programs(config: dict[str, Any]) -> Path | None:
     """The programs this ``k3s`` carries, unpacked into its data folder."""
-    from kubani.lab.k3s.payload import unpack
+    from kubani_lab.k3s.payload import unpack
 
     data_dir = Path(str(config.get("data-dir") or DATA_DIR))
     archive = Path(sys.argv[0])
@@ -79,9 +79,9 @@ def _programs(config: dict[str, Any]) -> Path | None:
 
 
 def _server(version: str, flags: list[str]) -> int:
-    from kubani.lab.k3s.control import ControlPlaneError
-    from kubani.lab.k3s.reset import cluster_reset
-    from kubani.lab.k3s.server import FatalError, K3sServer, install_signal_handlers
+    from kubani_lab.k3s.control import ControlPlaneError
+    from kubani_lab.k3s.reset import cluster_reset
+    from kubani_lab.k3s.server import FatalError, K3sServer, install_signal_handlers
 
     config = _load_config(flags)
     if config is None:
@@ -99,10 +99,10 @@ def _server(version: str, flags: list[str]) -> int:
 
 
 def _agent(version: str, flags: list[str]) -> int:
-    from kubani.lab.k3s.agent import Agent, JoinError
-    from kubani.lab.k3s.client import ApiError
-    from kubani.lab.k3s.notify import notify
-    from kubani.lab.k3s.server import install_signal_handlers
+    from kubani_lab.k3s.agent import Agent, JoinError
+    from kubani_lab.k3s.client import ApiError
+    from kubani_lab.k3s.notify import notify
+    from kubani_lab.k3s.server import install_signal_handlers
 
     config = _load_config(flags)
     if config is None:
@@ -153,7 +153,7 @@ def _agent(version: str, flags: list[str]) -> int:
 
 
 def _snapshot(flags: list[str]) -> int:
-    from kubani.lab.k3s.client import ApiError, Client
+    from kubani_lab.k3s.client import ApiError, Client
 
     if not flags:
         return _fatal("etcd-snapshot: give save, ls, delete or prune")

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubani.lab.host import LabError
+from kubani_lab.host import LabError
 
 COMPLETE_MARKER = ".complete"
 
@@ -126,7 +126,7 @@ COMPONENTS = (TAILSCALE, HEADSCALE, KUBERNETES, KWOK, FLUX)
 def modules_root() -> Path:
     """The folder holding the components' Go modules (``lab/components`` of the checkout)."""
     override = os.environ.get("KUBANI_LAB_COMPONENTS")
-    root = Path(override) if override else Path(__file__).resolve().parents[3] / "lab/components"
+    root = Path(override) if override else Path(__file__).resolve().parents[2] / "components"
     if not (root / TAILSCALE.name / "go.mod").is_file():
         raise LabError(
             "cannot find the lab's Go modules",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from kubani.lab.k3s.client import ApiError, Client
+from kubani_lab.k3s.client import ApiError, Client
 
 PROVISIONER = "rancher.io/local-path"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.k3s.client import ApiError, Client
+from kubani_lab.k3s.client import ApiError, Client
 
 FIELD_MANAGER = "deploy@k3s"
 SUFFIXES = (".yaml", ".yml", ".json")

@@ -16,17 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import kubani
-from kubani.lab.k3s.payload import BIN, PAYLOAD_PREFIX
-from kubani.lab.k3s.podruntime import FLUX_CONTROLLER_TAG, FLUX_IMAGES
+import kubani_lab
+from kubani_lab.k3s.payload import BIN, PAYLOAD_PREFIX
+from kubani_lab.k3s.podruntime import FLUX_CONTROLLER_TAG, FLUX_IMAGES
 
-_PACKAGE_ROOT = Path(kubani.__file__).parent
-# What the stand-ins may import: the lab package only (stdlib + python3-yaml/cryptography).
+# What the stand-ins may import (stdlib + python3-yaml/cryptography besides): their own
+# packages, and the one product module they share (quantities); folders of each package's
+# root, by archive name.
 _INCLUDED = (
-    "__init__.py",
-    "quantity.py",
-    "lab/__init__.py",
-    "lab/standins",
-    "lab/k3s",
+    (Path(kubani.__file__).parent, "kubani", ("__init__.py", "quantity.py")),
+    (Path(kubani_lab.__file__).parent, "kubani_lab", ("__init__.py", "standins", "k3s")),
 )
 _SHEBANG = b"#!/usr/bin/python3\n"
 # The carried programs are compressed, as K3s compresses its own payload: a third of the
@@ -37,14 +36,14 @@ PAYLOAD_COMPRESSLEVEL = 1
 KEEP_CACHED_ARCHIVES = 4
 
 
-def _files() -> list[Path]:
-    found: list[Path] = []
-    for entry in _INCLUDED:
-        path = _PACKAGE_ROOT / entry
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*.py"))
-        elif path.exists():
-            found.append(path)
+def _files() -> list[tuple[str, Path]]:
+    """The node-side modules: (name in the archive, file)."""
+    found: list[tuple[str, Path]] = []
+    for root, package, entries in _INCLUDED:
+        for entry in entries:
+            path = root / entry
+            paths = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+            found += [(f"{package}/{p.relative_to(root).as_posix()}", p) for p in paths]
     return found
 
 
@@ -58,8 +57,7 @@ def build_zipapp(
     with partial.open("wb") as handle:
         handle.write(_SHEBANG)
         with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for path in _files():
-                name = "kubani/" + path.relative_to(_PACKAGE_ROOT).as_posix()
+            for name, path in _files():
                 info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
@@ -105,8 +103,8 @@ def build_k3s_artifacts(
     payload = {f"{PAYLOAD_PREFIX}{BIN}/{name}": path for name, path in (binaries or {}).items()}
     payload |= {f"{PAYLOAD_PREFIX}{name}": path for name, path in (files or {}).items()}
     inputs = hashlib.sha256(f"{version} level {PAYLOAD_COMPRESSLEVEL}".encode())
-    for path in _files():
-        inputs.update(path.read_bytes())
+    for name, path in _files():
+        inputs.update(f"{name}\n".encode() + path.read_bytes())
     for name, path in sorted(payload.items()):
         info = path.stat()
         inputs.update(f"{name} {path} {info.st_size} {info.st_mtime_ns}\n".encode())
@@ -127,7 +125,7 @@ def build_k3s_artifacts(
 
 
 def _build_release(folder: Path, version: str, payload: dict[str, Path]) -> None:
-    build_zipapp(folder / "k3s", "kubani.lab.k3s.main", f"version={version!r}", payload)
+    build_zipapp(folder / "k3s", "kubani_lab.k3s.main", f"version={version!r}", payload)
     write_checksums(folder, ["k3s"])
 
 
@@ -326,7 +324,7 @@ def build_flux_manifest(folder: Path, crd_files: list[Path]) -> Path:
     header = (
         f"# Flux {FLUX_VERSION} components for the Kubani lab (source-controller and\n"
         f"# kustomize-controller {FLUX_CONTROLLER_TAG}); the K3s stand-in runs the real\n"
-        "# controllers for these Deployments (see kubani/lab/README.md).\n"
+        "# controllers for these Deployments (see kubani_lab/README.md).\n"
     )
     text = header + "---\n".join(
         yaml.safe_dump(obj, sort_keys=False) for obj in flux_components(crd_files)

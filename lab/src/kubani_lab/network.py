@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubani.lab.host import run
+from kubani_lab.host import run
 
 UNDERLAY = "198.18.0.0/15"
 TAILNET = "100.64.0.0/10"  # Tailscale's CGNAT range; each lab hands out a /24 of it

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from kubani.lab.k3s.control import (
+from kubani_lab.k3s.control import (
     ControlPlane,
     ControlPlaneError,
     ControlPlaneFiles,
@@ -32,7 +32,7 @@ def _node_ip(config: dict[str, Any]) -> str:
 def cluster_reset(
     config: dict[str, Any], data_dir: Path, bin_dir: Path | None, node_name: str
 ) -> int:
-    from kubani.lab.k3s.server import FatalError, log
+    from kubani_lab.k3s.server import FatalError, log
 
     if bin_dir is None or not (bin_dir / "kube-components").is_file():
         raise FatalError("this k3s carries no etcd (no kube-components payload)")

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kubani.lab.k3s import deploy, kubelet, metrics, pki
-from kubani.lab.k3s.addons import write_packaged
-from kubani.lab.k3s.agent import Agent, JoinError
-from kubani.lab.k3s.client import ApiError, Client
-from kubani.lab.k3s.control import (
+from kubani_lab.k3s import deploy, kubelet, metrics, pki
+from kubani_lab.k3s.addons import write_packaged
+from kubani_lab.k3s.agent import Agent, JoinError
+from kubani_lab.k3s.client import ApiError, Client
+from kubani_lab.k3s.control import (
     ControlPlane,
     ControlPlaneError,
     ControlPlaneFiles,
@@ -38,9 +38,9 @@ from kubani.lab.k3s.control import (
     ensure_pki,
     save_snapshot,
 )
-from kubani.lab.k3s.notify import notify
-from kubani.lab.k3s.storage import LocalPathProvisioner
-from kubani.lab.k3s.supervisor import Reply, Request, Supervisor
+from kubani_lab.k3s.notify import notify
+from kubani_lab.k3s.storage import LocalPathProvisioner
+from kubani_lab.k3s.supervisor import Reply, Request, Supervisor
 
 API_PORT = 6443
 METRICS_PORT = 10251

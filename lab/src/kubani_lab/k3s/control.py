@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubani.lab.k3s import deploy, kubelet, pki
-from kubani.lab.k3s.client import ApiError, Client
-from kubani.lab.k3s.config import arg_pairs
-from kubani.lab.k3s.processes import dying_with_parent, terminate
+from kubani_lab.k3s import deploy, kubelet, pki
+from kubani_lab.k3s.client import ApiError, Client
+from kubani_lab.k3s.config import arg_pairs
+from kubani_lab.k3s.processes import dying_with_parent, terminate
 
 # Behind the supervisor on 6443, as in K3s.
 INTERNAL_PORT = 6444
