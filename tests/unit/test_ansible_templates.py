@@ -23,6 +23,12 @@ WORKER: dict[str, object] = {
 
 
 def _render(template: str, variables: dict[str, object], tmp_path: Path) -> dict[str, object]:
+    rendered = yaml.safe_load(_render_text(template, variables, tmp_path))
+    assert isinstance(rendered, dict)
+    return rendered
+
+
+def _render_text(template: str, variables: dict[str, object], tmp_path: Path) -> str:
     out = tmp_path / "config.yaml"
     play = tmp_path / "play.yml"
     play.write_text(
@@ -65,9 +71,7 @@ def _render(template: str, variables: dict[str, object], tmp_path: Path) -> dict
         check=False,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    rendered = yaml.safe_load(out.read_text())
-    assert isinstance(rendered, dict)
-    return rendered
+    return out.read_text()
 
 
 def test_taints_in_the_mapping_form_reach_k3s_in_its_own_form(tmp_path: Path) -> None:
@@ -116,3 +120,30 @@ def test_labels_a_kubelet_refuses_are_left_to_the_api(tmp_path: Path) -> None:
         tmp_path,
     )
     assert "node-label" not in only_refused
+
+
+def test_the_gpu_objects_the_role_seeds_are_those_flux_keeps(tmp_path: Path) -> None:
+    """gpu_support seeds the NVIDIA objects through K3s's manifests folder so that GPUs work
+    before Flux runs; from then on Flux applies gitops/infrastructure/gpu. Both must write
+    the same objects, or each would undo the other; rendered with the role's defaults and
+    the tree's default replicas."""
+    defaults = yaml.safe_load((ANSIBLE / "roles/gpu_support/defaults/main.yml").read_text())
+    seeded = _render_text(
+        "roles/gpu_support/templates/nvidia.yaml.j2",
+        {
+            "gpu_support_namespace": defaults["gpu_support_namespace"],
+            "gpu_support_device_plugin_image": defaults["gpu_support_device_plugin_image"],
+            "gpu_support_replicas": 4,
+        },
+        tmp_path,
+    )
+    tree = ANSIBLE.parent / "gitops" / "infrastructure" / "gpu"
+    listed = yaml.safe_load((tree / "kustomization.yaml").read_text())["resources"]
+    kept = "\n---\n".join((tree / name).read_text() for name in listed)
+    kept = kept.replace("${gpu_time_slicing_replicas:=4}", "4")
+
+    def objects(text: str) -> dict[tuple[str, str], object]:
+        return {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(text) if o}
+
+    assert objects(seeded) == objects(kept)
+    assert len(objects(kept)) == 4  # RuntimeClass, Namespace, ConfigMap, DaemonSet

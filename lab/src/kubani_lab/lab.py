@@ -825,7 +825,7 @@ class Lab:
                 f"gitops_flux_version: {FLUX_VERSION}\n"
                 f"gitops_flux_manifest_src: {self.flux_artifacts / 'install.yaml'}\n"
                 "# Quicker heartbeats, so that a stopped node shows NotReady within seconds.\n"
-                'node_config_extra_kubelet_args: ["node-status-update-frequency=2s"]\n'
+                'k3s_common_extra_kubelet_args: ["node-status-update-frequency=2s"]\n'
                 "k3s_control_plane_extra_config:\n"
                 '  kube-controller-manager-arg: ["node-monitor-grace-period=10s"]\n'
             ).encode(),
