@@ -285,7 +285,7 @@ async def measure(config: Path, nodes: int, pods: int, api: Api) -> dict[str, fl
             await asyncio.to_thread(api.call, "PATCH", path, _pod_status(ready), "merge")
             while True:
                 current = app.table("workloads").row_of(row)
-                if current is not None and current[3] == wanted:
+                if current is not None and current.cells[3] == wanted:
                     break
                 await pilot.pause(0.001)
             lags.append((time.perf_counter() - sent) * 1000)

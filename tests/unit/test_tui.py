@@ -10,12 +10,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static
+from textual.widgets.data_table import ColumnKey
 
+from kubani.cluster.rows import NODE_COLUMNS, Meter
 from kubani.tui.app import ClusterApp
 from kubani.tui.screens import HelpScreen, LogsScreen, NodeScreen, WorkloadScreen
+from kubani.tui.widgets import draw_cell, sparkline
 from tests.conftest import BIN
 from tests.tui_fakes import (
     FIXED_NOW,
@@ -73,11 +77,9 @@ def text_of(widget: Static) -> str:
 
 
 def cell(app: ClusterApp, table: str, key: str, column: str) -> str:
-    row = app.table(table).row_of(key)
-    assert row is not None, (table, key, app.table(table).row_keys())
-    names = {"nodes": app.table("nodes")._column_names}
-    columns = names.get(table) or app.table(table)._column_names
-    return row[columns.index(column)]
+    text = app.table(table).cell_text(key, column)
+    assert text is not None, (table, key, app.table(table).row_keys())
+    return text
 
 
 # ---- content ----------------------------------------------------------------------------
@@ -172,11 +174,11 @@ def test_n_shows_one_namespace() -> None:
         await pilot.pause(0.1)
         await pilot.press("down", "enter")  # (all), ml, web -> ml
         await until(pilot, lambda: app.table("workloads").row_keys() == {"Deployment:ml/inference"})
-        assert app.namespace == "ml"
+        assert app.state.namespace == "ml"
+        events = app.table("events")
         assert all(
-            row[3].startswith("Pod ml/")
-            for row in map(app.table("events").row_of, app.table("events").row_keys())
-            if row
+            (events.cell_text(key, "OBJECT") or "").startswith("Pod ml/")
+            for key in events.row_keys()
         )
 
     drive(check)
@@ -252,6 +254,55 @@ def test_question_mark_lists_every_binding() -> None:
     drive(check)
 
 
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (200, 60)])
+def test_state_columns_stay_whole_and_nothing_scrolls_sideways(size: tuple[int, int]) -> None:
+    """At any width the names and states (STATUS, READY, HEALTH, ...) are shown whole; from
+    100 columns no table needs a horizontal scroll bar. Less important columns go first."""
+
+    async def check(app: ClusterApp, pilot: Pilot[None], _fake: FakeSource) -> None:
+        await until(pilot, lambda: app.table("flux").row_count == 3)
+        await pilot.pause(0.2)
+        for name in ("nodes", "workloads", "flux", "events"):
+            table = app.table(name)
+            for column in table.all_columns:
+                if not column.keep:
+                    continue
+                assert column.name in table.shown_columns, (size, name, column.name)
+                shown = table.columns[ColumnKey(column.name)]
+                widest = max(len(table.cell_text(k, column.name) or "") for k in table.row_keys())
+                assert shown.content_width >= widest, (size, name, column.name)
+            if size[0] >= 100:
+                assert not table.show_horizontal_scrollbar, (size, name)
+                assert table.virtual_size.width <= table.scrollable_content_region.width
+        if size[0] >= 200:
+            assert app.table("nodes").shown_columns == tuple(c.name for c in NODE_COLUMNS)
+
+    drive(check, snap_source(), size=size)
+
+
+def test_the_summary_line_counts_the_cluster_at_a_glance() -> None:
+    async def check(app: ClusterApp, pilot: Pilot[None], fake: FakeSource) -> None:
+        summary = app.query_one("#summary", Static)
+        expected = "Nodes 3/3 Ready · Pods 3/4 Running · Flux 2/3 Ready · Warnings 1 in 10 min"
+        await until(pilot, lambda: expected in text_of(summary))
+        fake.queue("nodes").put_nowait(("MODIFIED", node("nuc", "100.64.0.12", ready=False)))
+        await until(pilot, lambda: "Nodes 2/3 Ready" in text_of(summary))
+
+    drive(check)
+
+
+def test_a_hot_node_stands_out_and_its_cpu_trend_is_drawn() -> None:
+    cpu = NODE_COLUMNS[[c.name for c in NODE_COLUMNS].index("CPU")]
+    hot = draw_cell(cpu, "94%", Meter(94.0, 100.0, (0.5, 0.94)))
+    calm = draw_cell(cpu, "21%", Meter(21.0, 100.0, (0.21,)))
+    assert hot.plain == "▅▅▅▅▅█ 94%" and "red" in str(hot.spans[0].style)
+    assert "green" in str(calm.spans[0].style)
+    # A steady value draws the same however many samples there are.
+    assert sparkline([0.3] * 2) == sparkline([0.3] * 12) == "▃▃▃▃▃▃"
+    gpu = NODE_COLUMNS[[c.name for c in NODE_COLUMNS].index("GPU")]
+    assert draw_cell(gpu, "1/4", Meter(1.0, 4.0)).plain == "■□□□ 1/4"
+
+
 # ---- degradations -------------------------------------------------------------------------
 
 
@@ -290,8 +341,16 @@ def test_a_too_small_terminal_says_what_it_needs() -> None:
 # ---- snapshots (fixed data, fixed clock) ----------------------------------------------------
 
 
+# The snapshots' cluster has a node running hot (gpu-box: 6.6 of 7 allocatable CPUs, 94%).
+HOT_METRICS = {**SAMPLE_METRICS, "gpu-box": {"cpu": "6600m", "memory": "12Gi"}}
+
+
+def snap_source() -> FakeSource:
+    return FakeSource(metrics=HOT_METRICS, peers=sample_peers(), stats=SAMPLE_STATS)
+
+
 def snap_app() -> ClusterApp:
-    app, _ = make_app()
+    app, _ = make_app(snap_source())
     return app
 
 
@@ -314,6 +373,10 @@ def test_snapshot_main_120x40(snap_compare: Any) -> None:
 
 def test_snapshot_main_80x24(snap_compare: Any) -> None:
     assert snap_compare(snap_app(), terminal_size=(80, 24), run_before=_loaded)
+
+
+def test_snapshot_main_200x60(snap_compare: Any) -> None:
+    assert snap_compare(snap_app(), terminal_size=(200, 60), run_before=_loaded)
 
 
 def test_snapshot_node_details_120x40(snap_compare: Any) -> None:

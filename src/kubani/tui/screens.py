@@ -18,7 +18,7 @@ from kubani.kube.summary import amount, summarise
 
 if TYPE_CHECKING:
     from kubani.cluster.live import ClusterSource
-    from kubani.tui.app import ClusterApp
+    from kubani.tui.state import LiveState
 
 
 def _amount(resource: str, value: float | None) -> str:
@@ -54,9 +54,9 @@ class DetailScreen(Screen[None]):
 class NodeScreen(DetailScreen):
     """Conditions, capacity vs allocatable (the reservations), labels, taints, pods."""
 
-    def __init__(self, app: ClusterApp, name: str) -> None:
+    def __init__(self, state: LiveState, name: str) -> None:
         super().__init__(f" Node {name} ")
-        self.cluster = app
+        self.cluster = state
         self.node_name = name
 
     def on_mount(self) -> None:
@@ -144,9 +144,9 @@ class WorkloadScreen(DetailScreen):
         Binding("l", "logs", "Logs of its first pod"),
     ]
 
-    def __init__(self, app: ClusterApp, row_key: str) -> None:
+    def __init__(self, state: LiveState, row_key: str) -> None:
         super().__init__(f" {row_key.replace(':', ' ', 1)} ")
-        self.cluster = app
+        self.cluster = state
         self.row_key = row_key
 
     def on_mount(self) -> None:
@@ -189,9 +189,13 @@ class WorkloadScreen(DetailScreen):
         ]  # fmt: skip
         related.sort(key=lambda e: str(parse_time(event_time(e)) or ""), reverse=True)
         for event in related[:30]:
-            row = event_row(event, now)
+            seen, kind, reason, about, message = event_row(event, now).cells
             events.add_row(
-                *row[:3], row[3], Text(row[4], style="yellow" if row[1] == "Warning" else "")
+                seen,
+                kind,
+                reason,
+                about,
+                Text(message, style="yellow" if kind == "Warning" else ""),
             )
         self.body().update(Group(pods, events))
 

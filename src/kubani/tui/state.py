@@ -1,0 +1,60 @@
+"""What the live view knows: the watched objects, the polled figures, and what the user
+chose to see. The app owns one; panes and detail screens read it (not the app)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kubani.cluster.cache import ClusterCache
+from kubani.cluster.live import ClusterSource
+from kubani.cluster.rows import TableRow
+from kubani.cluster.status import InventoryNode
+from kubani.kube.summary import summarise
+from kubani.models.peer import TailscalePeer
+
+# CPU samples kept per node for its trend (one per metrics poll).
+CPU_SAMPLES = 12
+
+
+@dataclass
+class LiveState:
+    source: ClusterSource
+    refresh_s: float
+    clock: Callable[[], datetime]
+    inventory: list[InventoryNode] = field(default_factory=list)
+    cache: ClusterCache = field(default_factory=ClusterCache)
+    metrics: dict[str, dict[str, str]] | None = None
+    metrics_available: bool = False
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    peers: list[TailscalePeer] | None = None
+    filter_text: str = ""
+    namespace: str | None = None
+    cpu_history: dict[str, deque[float]] = field(default_factory=dict)
+
+    def passes(self, row: TableRow) -> bool:
+        """The row is shown under the chosen namespace and filter."""
+        if self.namespace and row.namespace is not None and row.namespace != self.namespace:
+            return False
+        return not self.filter_text or self.filter_text.lower() in " ".join(row.cells).lower()
+
+    def take_metrics(self, metrics: dict[str, dict[str, str]] | None) -> None:
+        """A metrics poll's answer; each node's CPU fraction joins its trend."""
+        self.metrics = metrics
+        self.metrics_available = metrics is not None
+        if metrics is None:
+            return
+        nodes = self.cache.of("nodes")
+        for name, usage in metrics.items():
+            node = nodes.get(name)
+            if node is None:
+                continue
+            percent = summarise(node, usage).cpu_percent
+            if percent is not None:
+                samples = self.cpu_history.setdefault(name, deque(maxlen=CPU_SAMPLES))
+                samples.append(percent / 100.0)
+        for name in [n for n in self.cpu_history if n not in nodes]:
+            del self.cpu_history[name]
