@@ -88,8 +88,8 @@ def test_provision_names_a_logged_out_node_and_the_fix(ops: Lab) -> None:
     """w-2 logged out of the real tailnet: unreachable, and Kubani says why from its own
     machine's view of the tailnet (the lab's management tailscaled)."""
     tailscale = {"KUBANI_TAILSCALE_BIN": str(ops.bin_dir / "tailscale")}
-    ops.set_tailscale("w-2", backend_state="NeedsLogin")
     try:
+        ops.set_tailscale("w-2", backend_state="NeedsLogin")
         result = run_cli("-i", ops.inventory, "provision", env=tailscale, timeout=600)
         assert result.code == 1
         failed_at = f"✗ w-2 failed at node_state : {FIRST_CONTACT}"

@@ -752,7 +752,7 @@ class Lab:
 
     def _set_backend_state(self, state: LabState, node: LabNode, wanted: str) -> None:
         if wanted == "NeedsLogin":
-            self.ssh_run(node.name, "tailscale logout")
+            self._logout(node.name)
         elif wanted == "Stopped":
             self.ssh_run(node.name, "tailscale down")
         elif wanted == "Running":
@@ -764,6 +764,27 @@ class Lab:
                 "use one of NeedsLogin, Stopped, Running",
             )
         node.backend_state = wanted
+
+    def _logout(self, node_name: str, attempts: int = 3) -> None:
+        """``tailscale logout``, again when the control server's answer was lost on the way
+        (tailscaled reuses a connection headscale has closed: "use of closed network
+        connection"); done when the node reports NeedsLogin."""
+        for attempt in range(attempts):
+            result = self.ssh_run(node_name, "tailscale logout", check=False)
+            state = self.ssh_run(node_name, "tailscale status --json", check=False)
+            try:
+                backend = json.loads(state.stdout).get("BackendState")
+            except ValueError:
+                backend = None
+            if result.returncode == 0 or backend == "NeedsLogin":
+                return
+            if attempt + 1 == attempts:
+                raise LabError(
+                    f"`tailscale logout` failed on {node_name}",
+                    (result.stderr or result.stdout).strip()[-300:],
+                    None,
+                )
+            time.sleep(1)
 
     def tailnet_info(self) -> dict[str, Any]:
         """Where the lab's tailnet is reached from this machine (paths, never secrets)."""
