@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kubani.tailscale.parse import TailscaleError
@@ -13,6 +15,14 @@ if TYPE_CHECKING:
     import httpx
 
 DEFAULT_API_URL = "https://api.tailscale.com"
+# A minted join key is single-use and lives this long: long enough for one provisioning run.
+AUTH_KEY_LIFETIME = timedelta(minutes=30)
+# The headscale user that owns the nodes Kubani joins (tagged keys need one before 0.27).
+HEADSCALE_USER = "kubani"
+# A rate-limited call is tried again this many times, waiting what the server asks (at most
+# RATE_LIMIT_WAIT_MAX_S seconds each time).
+RATE_LIMIT_RETRIES = 2
+RATE_LIMIT_WAIT_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -72,13 +82,38 @@ def _get_json(client: httpx.Client, url: str, token: str, service: str, auth_fix
     return _request(client, "GET", url, token, service, auth_fix)
 
 
+def _retry_after(response: httpx.Response) -> float:
+    """Seconds a 429 asks to wait (Retry-After in seconds; 1 when it does not say)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
 def _request(
-    client: httpx.Client, method: str, url: str, token: str, service: str, auth_fix: str
+    client: httpx.Client,
+    method: str,
+    url: str,
+    token: str,
+    service: str,
+    auth_fix: str,
+    body: Any = None,
+    rate_limit_retries: int = 0,
 ) -> Any:
     import httpx
 
     try:
-        response = client.request(method, url, headers={"Authorization": f"Bearer {token}"})
+        response = client.request(
+            method, url, headers={"Authorization": f"Bearer {token}"}, json=body
+        )
+        for _ in range(rate_limit_retries):
+            wait = _retry_after(response)
+            if response.status_code != 429 or wait > RATE_LIMIT_WAIT_MAX_S:
+                break
+            time.sleep(wait)
+            response = client.request(
+                method, url, headers={"Authorization": f"Bearer {token}"}, json=body
+            )
     except httpx.TimeoutException:
         raise TailscaleError(
             f"{service} did not answer",
@@ -275,3 +310,129 @@ def delete_headscale_node(
     with httpx.Client(timeout=timeout) as client:
         _request(client, "DELETE", f"{base}/api/v1/node/{node_id}", key, "headscale",
                  "create a new key with `headscale apikeys create`")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AuthKey:
+    """A single-use, pre-authorised key that joins one node with the cluster's tags. Its
+    text is never shown: the repr and the str hide it."""
+
+    secret: str = field(repr=False)
+    key_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"AuthKey({self.key_id or 'unnamed'}, <redacted>)"
+
+
+def _expiry(lifetime: timedelta) -> str:
+    return (datetime.now(UTC) + lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def mint_api_auth_key(
+    credentials: ApiCredentials,
+    tags: list[str],
+    tailnet: str = "-",
+    base_url: str | None = None,
+    timeout: float = 10.0,
+    lifetime: timedelta = AUTH_KEY_LIFETIME,
+) -> AuthKey:
+    """A join key from the Tailscale API v2 (``POST /api/v2/tailnet/{tailnet}/keys``):
+    single-use, pre-authorised, not ephemeral, with ``tags`` (an OAuth client's keys must
+    carry tags its scope allows)."""
+    import httpx
+
+    base = _api_base(base_url)
+    request = {
+        "capabilities": {
+            "devices": {
+                "create": {
+                    "reusable": False,
+                    "ephemeral": False,
+                    "preauthorized": True,
+                    "tags": tags,
+                }
+            }
+        },
+        "expirySeconds": int(lifetime.total_seconds()),
+        "description": "kubani node join",
+    }
+    with httpx.Client(timeout=timeout) as client:
+        token = _api_token(client, base, credentials)
+        reply = _request(
+            client, "POST", f"{base}/api/v2/tailnet/{tailnet}/keys", token, "the Tailscale API",
+            _AUTH_FIX + " (with the auth_keys scope for an OAuth client, and the tags it may use)",
+            body=request, rate_limit_retries=RATE_LIMIT_RETRIES,
+        )  # fmt: skip
+    secret = reply.get("key") if isinstance(reply, dict) else None
+    if not isinstance(secret, str) or not secret.startswith("tskey-"):
+        raise TailscaleError(
+            "the Tailscale API sent no auth key",
+            "its reply to the key request has no `key` (tskey-...)",
+            "check TAILSCALE_BASE_URL (it must be the API, not the admin console)",
+        )
+    key_id = reply.get("id")
+    return AuthKey(secret, key_id if isinstance(key_id, str) else None)
+
+
+_HEADSCALE_FIX = "create a new key with `headscale apikeys create`"
+
+
+def _headscale_user(client: httpx.Client, base: str, key: str, name: str) -> str:
+    """The id of headscale's user ``name``, created when missing."""
+    reply = _get_json(client, f"{base}/api/v1/user", key, "headscale", _HEADSCALE_FIX)
+    users = reply.get("users") if isinstance(reply, dict) else None
+    for user in users if isinstance(users, list) else []:
+        if isinstance(user, dict) and user.get("name") == name and user.get("id") is not None:
+            return str(user["id"])
+    created = _request(client, "POST", f"{base}/api/v1/user", key, "headscale", _HEADSCALE_FIX,
+                       body={"name": name})  # fmt: skip
+    user = created.get("user") if isinstance(created, dict) else None
+    if not isinstance(user, dict) or user.get("id") is None:
+        raise TailscaleError("headscale did not create the user", f"no id for {name!r}", None)
+    return str(user["id"])
+
+
+def mint_headscale_auth_key(
+    tags: list[str],
+    url: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 10.0,
+    lifetime: timedelta = AUTH_KEY_LIFETIME,
+    user: str = HEADSCALE_USER,
+) -> AuthKey:
+    """A join key from headscale (``POST /api/v1/preauthkey``): single-use, not ephemeral,
+    with ``tags``, owned by ``user`` (created when missing)."""
+    import httpx
+
+    base, key = _headscale_settings(url, api_key)
+    with httpx.Client(timeout=timeout) as client:
+        owner = _headscale_user(client, base, key, user)
+        reply = _request(
+            client, "POST", f"{base}/api/v1/preauthkey", key, "headscale", _HEADSCALE_FIX,
+            body={"user": owner, "reusable": False, "ephemeral": False,
+                  "expiration": _expiry(lifetime), "aclTags": tags},
+            rate_limit_retries=RATE_LIMIT_RETRIES,
+        )  # fmt: skip
+    minted = reply.get("preAuthKey") if isinstance(reply, dict) else None
+    secret = minted.get("key") if isinstance(minted, dict) else None
+    if not isinstance(secret, str) or not secret:
+        raise TailscaleError(
+            "headscale sent no auth key", "its reply has no preAuthKey.key", "check HEADSCALE_URL"
+        )
+    key_id = minted.get("id") if isinstance(minted, dict) else None
+    return AuthKey(secret, str(key_id) if key_id is not None else None)
+
+
+def disable_api_key_expiry(
+    credentials: ApiCredentials, device_id: str, base_url: str | None = None, timeout: float = 10.0
+) -> None:
+    """Key expiry off for a server (``POST /api/v2/device/{id}/key``); headscale has no such
+    switch (its tagged nodes do not expire)."""
+    import httpx
+
+    base = _api_base(base_url)
+    with httpx.Client(timeout=timeout) as client:
+        token = _api_token(client, base, credentials)
+        _request(client, "POST", f"{base}/api/v2/device/{device_id}/key", token,
+                 "the Tailscale API", _AUTH_FIX, body={"keyExpiryDisabled": True},
+                 rate_limit_retries=RATE_LIMIT_RETRIES)  # fmt: skip
