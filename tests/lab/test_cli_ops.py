@@ -301,8 +301,7 @@ def test_tui_follows_the_lab_live(ops: Lab) -> None:
     app = ClusterApp(source, refresh_s=refresh)
 
     def column(name: str, node: str) -> str | None:
-        row = app.table("nodes").row_of(node)
-        return row[app.table("nodes")._column_names.index(name)] if row else None
+        return app.table("nodes").cell_text(node, name)
 
     def api_not_ready() -> bool:
         out = kubectl(
