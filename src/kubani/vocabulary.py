@@ -53,6 +53,7 @@ class Playbook(StrEnum):
     RESET = "reset"
     GITOPS = "gitops"
     DOCTOR = "doctor"
+    JOIN_TAILNET = "join_tailnet"
 
 
 # What `cluster-mgr provision --playbook` runs; the others have commands of their own.
@@ -62,6 +63,7 @@ PROVISION_PLAYBOOKS: tuple[Playbook, ...] = (
     Playbook.PREFLIGHT,
     Playbook.ADD_NODE,
     Playbook.GITOPS,
+    Playbook.JOIN_TAILNET,
 )
 # Playbooks after which Flux's objects are checked for Ready.
 GITOPS_PLAYBOOKS = frozenset({Playbook.SITE, Playbook.GITOPS})
