@@ -19,7 +19,7 @@ from textual.widgets.data_table import ColumnKey
 from kubani.cluster.rows import NODE_COLUMNS, Meter
 from kubani.tui.app import ClusterApp
 from kubani.tui.screens import HelpScreen, LogsScreen, NodeScreen, WorkloadScreen
-from kubani.tui.widgets import draw_cell, sparkline
+from kubani.tui.widgets import draw_cell, drawn_width, sparkline
 from tests.conftest import BIN
 from tests.tui_fakes import (
     FIXED_NOW,
@@ -303,6 +303,15 @@ def test_a_hot_node_stands_out_and_its_cpu_trend_is_drawn() -> None:
     assert draw_cell(gpu, "1/4", Meter(1.0, 4.0)).plain == "■□□□ 1/4"
 
 
+def test_the_width_a_table_plans_for_is_the_width_it_draws() -> None:
+    """Tables measure cells without drawing them (drawn_width): the two must agree."""
+    meters = [None, Meter(94.0, 100.0, (0.5, 0.94)), Meter(3.0, 4.0), Meter(3.0, 16.0)]
+    for column in NODE_COLUMNS:
+        for meter in meters:
+            drawn = draw_cell(column, "12.0/28.0G", meter)
+            assert drawn_width(column, "12.0/28.0G", meter) == len(drawn.plain), column
+
+
 # ---- degradations -------------------------------------------------------------------------
 
 
@@ -357,7 +366,7 @@ def snap_app() -> ClusterApp:
 async def _loaded(pilot: Pilot[None]) -> None:
     app = pilot.app
     assert isinstance(app, ClusterApp)
-    await until(pilot, lambda: app.table("nodes").row_count == 3 and app.stats != {})
+    await until(pilot, lambda: app.table("nodes").row_count == 3 and app.state.stats != {})
     await pilot.pause(0.3)
 
 

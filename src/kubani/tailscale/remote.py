@@ -103,17 +103,18 @@ def _request(
     import httpx
 
     try:
-        response = client.request(
-            method, url, headers={"Authorization": f"Bearer {token}"}, json=body
-        )
-        for _ in range(rate_limit_retries):
-            wait = _retry_after(response)
-            if response.status_code != 429 or wait > RATE_LIMIT_WAIT_MAX_S:
-                break
-            time.sleep(wait)
+        for attempt in range(rate_limit_retries + 1):
             response = client.request(
                 method, url, headers={"Authorization": f"Bearer {token}"}, json=body
             )
+            wait = _retry_after(response)
+            if (
+                response.status_code != 429
+                or attempt == rate_limit_retries
+                or wait > RATE_LIMIT_WAIT_MAX_S
+            ):
+                break
+            time.sleep(wait)
     except httpx.TimeoutException:
         raise TailscaleError(
             f"{service} did not answer",

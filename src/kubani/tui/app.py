@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -71,10 +71,6 @@ class ClusterApp(App[None]):
         self._status = StatusBar(id="status")
         self._summary = SummaryLine(id="summary")
         self._summary_timer: Timer | None = None
-
-    @property
-    def stats(self) -> dict[str, dict[str, Any]]:
-        return self.state.stats
 
     # ---- layout --------------------------------------------------------------------------
 
@@ -149,7 +145,6 @@ class ClusterApp(App[None]):
             self.clock(),
             "  ".join(note),
         )
-        self._show_summary()
 
     def _show_summary(self) -> None:
         self._summary_timer = None
@@ -221,6 +216,7 @@ class ClusterApp(App[None]):
             self.state.take_metrics(await self.source.node_metrics())
         self.refresh_nodes()
         self.refresh_events()
+        self._summary_soon()  # recent warnings age out with time, not only with changes
         self._again("metrics", self.refresh_s, self.poll_metrics)
 
     @work(exclusive=True, group="tailnet")

@@ -3,9 +3,12 @@ live state, and rebuilds only the rows a change touched."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from kubani.cluster.cache import WorkloadCounts
 from kubani.cluster.live import FLUX_KINDS
 from kubani.cluster.rows import (
     EVENT_COLUMNS,
@@ -30,7 +33,7 @@ MAX_EVENTS = 200
 _WORKLOAD_KINDS_WITH_OBJECTS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
-class Pane:
+class Pane(ABC):
     """One table of the main screen."""
 
     name: ClassVar[str]
@@ -42,13 +45,13 @@ class Pane:
     def __init__(self, state: LiveState) -> None:
         self.state = state
 
+    @abstractmethod
     def all_rows(self) -> dict[str, TableRow]:
         """Every row this pane would show now, by key (after a list or a filter change)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def row(self, key: str) -> TableRow | None:
         """The row for one key, or None when there is no such object any more."""
-        raise NotImplementedError
 
     def rows(self) -> dict[str, TableRow]:
         return {key: row for key, row in self.all_rows().items() if self.state.passes(row)}
@@ -104,8 +107,8 @@ class WorkloadsPane(Pane):
 
     def all_rows(self) -> dict[str, TableRow]:
         rows = {}
-        for kind, key in self.state.cache.workloads:
-            row = self.row(f"{kind}:{key}")
+        for (kind, key), counts in self.state.cache.workloads.items():
+            row = self._build(kind, key, counts)
             if row is not None:
                 rows[f"{kind}:{key}"] = row
         return rows
@@ -115,12 +118,14 @@ class WorkloadsPane(Pane):
         if found is None:
             return None
         (kind, object_key), counts = found
-        obj = self.state.cache.workload_object(kind, object_key)
-        if obj is None and (
-            kind == "Pod" or (kind in _WORKLOAD_KINDS_WITH_OBJECTS and not counts.pods)
-        ):
+        return self._build(kind, object_key, counts)
+
+    def _build(self, kind: str, key: str, counts: WorkloadCounts) -> TableRow | None:
+        obj = self.state.cache.workload_object(kind, key)
+        gone = kind == "Pod" or (kind in _WORKLOAD_KINDS_WITH_OBJECTS and not counts.pods)
+        if obj is None and gone:
             return None
-        return workload_row(kind, object_key, counts, obj)
+        return workload_row(kind, key, counts, obj)
 
 
 class FluxPane(Pane):
@@ -157,7 +162,7 @@ class EventsPane(Pane):
     def rows(self) -> dict[str, TableRow]:
         return dict(self._newest(self.state.passes))
 
-    def _newest(self, keep: Any) -> list[tuple[str, TableRow]]:
+    def _newest(self, keep: Callable[[TableRow], bool] | None) -> list[tuple[str, TableRow]]:
         events = sorted(
             self.state.cache.of("events").items(), key=lambda item: _moment(item[1]), reverse=True
         )

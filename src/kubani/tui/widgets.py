@@ -67,10 +67,17 @@ def sparkline(samples: Sequence[float], width: int = TREND_WIDTH) -> str:
     return "".join(_SPARKS[round(max(0.0, min(1.0, s)) * top)] for s in recent)
 
 
-def draw_cell(column: Column, text: str, meter: Meter | None) -> Text:
+class SortableText(Text):
+    """A cell that also carries its row's sort keys, so that a table sorts by the data
+    (numbers as numbers, ages in seconds), whatever the text shows."""
+
+    row_sort: tuple[SortKey, ...] = ()
+
+
+def draw_cell(column: Column, text: str, meter: Meter | None) -> SortableText:
     """A cell as the view shows it: states coloured, meters drawn beside their figures."""
     if meter is None or column.draw is Draw.TEXT:
-        return Text(text, style=cell_style(text), no_wrap=True, overflow="ellipsis")
+        return SortableText(text, style=cell_style(text), no_wrap=True, overflow="ellipsis")
     style = level_style(meter.fraction)
     if column.draw is Draw.TREND:
         picture = sparkline(meter.history or (meter.fraction,))
@@ -81,8 +88,12 @@ def draw_cell(column: Column, text: str, meter: Meter | None) -> Text:
         used = round(meter.used)
         picture = "■" * used + "□" * (round(meter.total) - used)
     else:
-        return Text(text, style=style, no_wrap=True)
-    return Text.assemble((picture, style), " ", (text, style), no_wrap=True)
+        return SortableText(text, style=style, no_wrap=True, overflow="ellipsis")
+    cell = SortableText(no_wrap=True, overflow="ellipsis")
+    cell.append(picture, style)
+    cell.append(" ")
+    cell.append(text, style)
+    return cell
 
 
 def drawn_width(column: Column, text: str, meter: Meter | None) -> int:
@@ -99,13 +110,6 @@ def drawn_width(column: Column, text: str, meter: Meter | None) -> int:
     return width
 
 
-class SortableText(Text):
-    """A cell that also carries its row's sort keys, so that a table sorts by the data
-    (numbers as numbers, ages in seconds), whatever the text shows."""
-
-    row_sort: tuple[SortKey, ...] = ()
-
-
 class LiveTable(DataTable[Text]):
     """A DataTable kept in sync by row key (rows are added, updated cell by cell, or
     removed, never cleared and refilled), whose columns fit its width: the least important
@@ -114,6 +118,7 @@ class LiveTable(DataTable[Text]):
     def __init__(self, columns: Sequence[Column], *, id: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self.all_columns = tuple(columns)
+        self._index = {column.name: i for i, column in enumerate(self.all_columns)}
         self._shown: tuple[int, ...] = tuple(range(len(columns)))
         self._flexible_width: int | None = None
         self._rows: dict[str, TableRow] = {}
@@ -203,23 +208,13 @@ class LiveTable(DataTable[Text]):
 
     # ---- rows ------------------------------------------------------------------------------
 
-    def _draw(self, row: TableRow, index: int) -> Text:
-        return draw_cell(self.all_columns[index], row.cells[index], row.meter(index))
+    def _cell(self, row: TableRow, index: int) -> SortableText:
+        cell = draw_cell(self.all_columns[index], row.cells[index], row.meter(index))
+        cell.row_sort = row.sort
+        return cell
 
     def _cells(self, row: TableRow) -> list[Text]:
-        cells: list[Text] = []
-        for index in self._shown:
-            drawn = self._draw(row, index)
-            cell = SortableText(
-                drawn.plain,
-                drawn.style,
-                no_wrap=True,
-                overflow="ellipsis",
-                spans=list(drawn.spans),
-            )
-            cell.row_sort = row.sort
-            cells.append(cell)
-        return cells
+        return [self._cell(row, index) for index in self._shown]
 
     def upsert(self, key: str, row: TableRow) -> bool:
         """Add or update one row; True when anything changed."""
@@ -232,9 +227,14 @@ class LiveTable(DataTable[Text]):
         if old is None:
             self.add_row(*self._cells(row), key=key)
             return True
-        for index, cell in zip(self._shown, self._cells(row), strict=True):
-            if old.cells[index] == row.cells[index] and old.meter(index) == row.meter(index):
+        for index in self._shown:
+            if (
+                old.cells[index] == row.cells[index]
+                and old.meter(index) == row.meter(index)
+                and old.sort == row.sort
+            ):
                 continue
+            cell = self._cell(row, index)
             name = self.all_columns[index].name
             # Widen a column when a value outgrows it; never re-measure it to shrink (that
             # measures every row: quadratic on big tables). A fixed (flexible) one is cut.
@@ -269,8 +269,7 @@ class LiveTable(DataTable[Text]):
     def cell_text(self, key: str, column: str) -> str | None:
         """The text of a row's cell (shown or not), by column name."""
         row = self._rows.get(key)
-        names = [c.name for c in self.all_columns]
-        return None if row is None else row.cells[names.index(column)]
+        return None if row is None else row.cells[self._index[column]]
 
     def selected_key(self) -> str | None:
         if not self._rows or self.cursor_row < 0:
