@@ -135,7 +135,7 @@ def test_watch_resumes_and_reports_expiry(control_plane: ControlPlane, node: str
             seen: list[bool] = []
 
             async def consume() -> None:
-                async for kind, changed in kube.watch_nodes(since):
+                async for kind, changed in kube.watch_path("/api/v1/nodes", since):
                     if kind == "MODIFIED" and changed["metadata"]["name"] == node:
                         flag = bool(changed["spec"].get("unschedulable", False))
                         if not seen or seen[-1] != flag:
@@ -155,7 +155,8 @@ def test_watch_resumes_and_reports_expiry(control_plane: ControlPlane, node: str
 
     async def expired(kube: Kube) -> None:
         async with kube:
-            async for _ in kube.watch_nodes("1"):  # older than the API server's watch window
+            # "1" is older than the API server's watch window.
+            async for _ in kube.watch_path("/api/v1/nodes", "1"):
                 pass
 
     with pytest.raises(KubeError, match="410"):

@@ -48,7 +48,21 @@ def first_answering(server: str, alternatives: Sequence[str]) -> str:
     return next((other for other in alternatives if other != server and answers(other)), server)
 
 
+# The parts of a listed or watched object that Kubani reads, each an object when present.
+_OBJECT_PARTS = ("metadata", "spec", "status")
+
+
+def _is_object(item: Any) -> bool:
+    return isinstance(item, dict) and all(
+        isinstance(item.get(part), dict) for part in _OBJECT_PARTS if item.get(part) is not None
+    )
+
+
 class Kube:
+    """One style for every call: a path of the API, and its reply as the API shapes it
+    (plain dicts), through one HTTP client built by lightkube from the kubeconfig entry
+    (its TLS, tokens and exec plugins)."""
+
     def __init__(
         self,
         kubeconfig: Path | None = None,
@@ -61,7 +75,7 @@ class Kube:
         kubeconfig's server does not answer."""
         import httpx2
         import msgspec
-        from lightkube import AsyncClient, KubeConfig
+        from lightkube import KubeConfig
         from lightkube.config import client_adapter
 
         try:
@@ -80,11 +94,9 @@ class Kube:
         self.configured_server = single.cluster.server
         chosen = first_answering(single.cluster.server, alternatives)
         if chosen != single.cluster.server:
+            # SingleConfig is a NamedTuple: _replace is its public copy-with-changes.
             single = single._replace(cluster=msgspec.structs.replace(single.cluster, server=chosen))
         self.server = single.cluster.server
-        self._client = AsyncClient(config=single, timeout=httpx2.Timeout(timeout), trust_env=False)
-        # Raw paths (aggregated APIs, stats, watches of any collection) go through an httpx
-        # client of our own, built by lightkube's adapter from the same kubeconfig entry.
         self._http: httpx2.AsyncClient = client_adapter.AsyncClient(
             single,
             client_adapter.ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False),
@@ -99,24 +111,20 @@ class Kube:
         await self.close()
 
     async def close(self) -> None:
-        await self._client.close()
         await self._http.aclose()
 
-    # ---- helpers ------------------------------------------------------------------
+    # ---- the one way in and out -------------------------------------------------------
+
+    def _unexpected(self, what: str, why: object) -> KubeError:
+        return KubeError(
+            what,
+            f"unexpected reply from {self.server}: {why}",
+            "is this a Kubernetes API server? (--kubeconfig, --context)",
+        )
 
     def _failed(self, what: str, exc: Exception) -> KubeError:
-        from lightkube import ApiError
-
-        if isinstance(exc, ApiError):
-            return KubeError(
-                what, f"HTTP {exc.status.code}: {exc.status.message}", None, exc.status.code
-            )
-        if type(exc).__name__ in ("ValidationError", "DecodeError") or isinstance(exc, ValueError):
-            return KubeError(
-                what,
-                f"unexpected reply from {self.server}: {exc}",
-                "is this a Kubernetes API server? (--kubeconfig, --context)",
-            )
+        if isinstance(exc, ValueError):  # a body that is not JSON
+            return self._unexpected(what, exc)
         return KubeError(
             what,
             f"cannot reach {self.server}: {type(exc).__name__}: {exc}",
@@ -126,7 +134,7 @@ class Kube:
     @contextmanager
     def _translated(self, what: str) -> Iterator[None]:
         """Any failure inside as one KubeError saying what was being done (the one place
-        where lightkube's and httpx's errors become Kubani's)."""
+        where the HTTP client's errors become Kubani's)."""
         try:
             yield
         except KubeError:
@@ -134,30 +142,62 @@ class Kube:
         except Exception as exc:
             raise self._failed(what, exc) from exc
 
-    async def _get(self, path: str) -> Any:
-        # lightkube has no raw GET; this httpx client carries the kubeconfig's credentials.
-        with self._translated(f"GET {path}"):
-            return await self._http.get(path)
+    @staticmethod
+    def _refused(what: str, code: int, body: Any) -> KubeError:
+        """An HTTP error as the API's Status object explains it."""
+        message = body.get("message") if isinstance(body, dict) else None
+        return KubeError(what, f"HTTP {code}: {message or 'no reason given'}", None, code)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        """The reply's JSON; a KubeError for any HTTP error, with the API's reason."""
+        import json
+
+        content = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": content_type} if content is not None else None
+        with self._translated(what):
+            response = await self._http.request(
+                method, path, content=content, headers=headers, params=params
+            )
+            if response.status_code >= 400:
+                try:
+                    reason = response.json()
+                except ValueError:
+                    reason = None
+                raise self._refused(what, response.status_code, reason)
+            return response.json() if response.content else None
 
     async def _raw(self, path: str) -> Any:
-        response = await self._get(path)
+        """A GET whose failure means "not served here" (None), not an error."""
+        with self._translated(f"GET {path}"):
+            response = await self._http.get(path)
         if response.status_code >= 400:
             return None
-        return response.json()
+        with self._translated(f"GET {path}"):
+            return response.json()
 
-    # ---- generic list and watch (what the TUI keeps in sync) ------------------------
+    # ---- list and watch ---------------------------------------------------------------
 
-    async def list_path(self, path: str) -> tuple[list[dict[str, Any]], str]:
+    async def list_path(
+        self, path: str, params: dict[str, str] | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
         """Every item at a collection path, and the list's resourceVersion."""
-        response = await self._get(path)
-        if response.status_code >= 400:
-            raise KubeError(
-                f"GET {path}", f"HTTP {response.status_code}", None, response.status_code
-            )
-        body = response.json()
-        return list(body.get("items") or []), str(
-            (body.get("metadata") or {}).get("resourceVersion", "")
-        )
+        what = f"cannot list {path}"
+        body = await self._call("GET", path, what, params=params)
+        if not isinstance(body, dict) or not isinstance(body.get("items") or [], list):
+            raise self._unexpected(what, "no list of items")
+        items = body.get("items") or []
+        if not all(_is_object(item) for item in items):
+            raise self._unexpected(what, "an item that is not an object of the API")
+        version = (body.get("metadata") or {}).get("resourceVersion", "")
+        return items, str(version)
 
     async def watch_path(
         self, path: str, resource_version: str, timeout_s: int = 300
@@ -166,68 +206,56 @@ class Kube:
         version is too old and the caller must list again."""
         import json
 
+        what = f"watch {path}"
         params = {
             "watch": "1",
             "resourceVersion": resource_version,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(timeout_s),
         }
-        with self._translated(f"watch {path}"):
+        with self._translated(what):
             async with self._http.stream("GET", path, params=params, timeout=None) as response:
                 if response.status_code >= 400:
-                    raise KubeError(
-                        f"watch {path}", f"HTTP {response.status_code}", None, response.status_code
-                    )
+                    raise self._refused(what, response.status_code, None)
                 async for line in response.aiter_lines():
                     if not line.strip():
                         continue
                     event = json.loads(line)
-                    kind, obj = str(event.get("type")), event.get("object") or {}
-                    if kind == "ERROR":
-                        code = int(obj.get("code") or 500)
-                        raise KubeError(f"watch {path}", str(obj.get("message")), None, code)
+                    kind = str(event.get("type")) if isinstance(event, dict) else ""
+                    obj = event.get("object") if isinstance(event, dict) else None
+                    if kind == "ERROR" and isinstance(obj, dict):
+                        raise self._refused(what, int(obj.get("code") or 500), obj)
+                    if not isinstance(obj, dict) or not _is_object(obj):
+                        raise self._unexpected(what, "an event without an object of the API")
                     yield kind, obj
 
     async def text(self, path: str) -> str | None:
-        response = await self._get(path)
+        with self._translated(f"GET {path}"):
+            response = await self._http.get(path)
         return response.text if response.status_code < 400 else None
 
     # ---- reads ----------------------------------------------------------------------
 
     async def nodes(self) -> list[dict[str, Any]]:
-        from lightkube.resources.core_v1 import Node
-
-        with self._translated("cannot list nodes"):
-            return [node.to_dict() async for node in self._client.list(Node)]
-
-    async def watch_nodes(
-        self, resource_version: str | None = None
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Node events; raises KubeError with code 410 when ``resource_version`` is too old."""
-        from lightkube.resources.core_v1 import Node
-
-        with self._translated("the node watch ended"):
-            async for kind, node in self._client.watch(Node, resource_version=resource_version):
-                yield kind, node.to_dict()
+        return (await self.list_path("/api/v1/nodes"))[0]
 
     async def pods(
         self, namespace: str | None = None, node: str | None = None
     ) -> list[dict[str, Any]]:
-        from lightkube.resources.core_v1 import Pod
-
-        fields: dict[str, Any] | None = {"spec.nodeName": node} if node else None
-        with self._translated("cannot list pods"):
-            return [
-                pod.to_dict()
-                async for pod in self._client.list(Pod, namespace=namespace or "*", fields=fields)
-            ]
+        path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
+        params = {"fieldSelector": f"spec.nodeName={node}"} if node else None
+        return (await self.list_path(path, params))[0]
 
     async def node_metrics(self) -> dict[str, dict[str, str]] | None:
         """Node CPU and memory use, or None when metrics.k8s.io is not served."""
         body = await self._raw("/apis/metrics.k8s.io/v1beta1/nodes")
-        if body is None:
+        if not isinstance(body, dict):
             return None
-        return {item["metadata"]["name"]: item.get("usage", {}) for item in body.get("items", [])}
+        return {
+            item["metadata"]["name"]: item.get("usage") or {}
+            for item in body.get("items") or []
+            if _is_object(item) and isinstance((item.get("metadata") or {}).get("name"), str)
+        }
 
     async def node_stats(self, name: str) -> dict[str, Any] | None:
         """The kubelet's stats/summary for a node (disk use), or None when unreachable."""
@@ -237,36 +265,34 @@ class Kube:
     # ---- writes ---------------------------------------------------------------------
 
     async def cordon(self, name: str, unschedulable: bool = True) -> None:
-        from lightkube.resources.core_v1 import Node
-        from lightkube.types import PatchType
-
-        with self._translated(f"cannot {'cordon' if unschedulable else 'uncordon'} {name}"):
-            await self._client.patch(
-                Node,
-                name,
-                {"spec": {"unschedulable": unschedulable or None}},
-                patch_type=PatchType.MERGE,
-            )
+        await self._call(
+            "PATCH",
+            f"/api/v1/nodes/{name}",
+            f"cannot {'cordon' if unschedulable else 'uncordon'} {name}",
+            {"spec": {"unschedulable": unschedulable or None}},
+            content_type="application/merge-patch+json",
+        )
 
     async def evict(self, namespace: str, name: str) -> bool:
         """Evict a pod through the eviction API; False when a PodDisruptionBudget refuses."""
-        from lightkube import ApiError
-        from lightkube.models.meta_v1 import ObjectMeta
-        from lightkube.resources.core_v1 import Pod
-
-        eviction = Pod.Eviction(metadata=ObjectMeta(name=name, namespace=namespace))
-        with self._translated(f"cannot evict {namespace}/{name}"):
-            try:
-                await self._client.create(eviction, name=name, namespace=namespace)
-            except ApiError as exc:
-                if exc.status.code == 429:  # a PodDisruptionBudget says not now
-                    return False
-                if exc.status.code != 404:  # 404: the pod is gone already
-                    raise
+        eviction = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        try:
+            await self._call(
+                "POST",
+                f"/api/v1/namespaces/{namespace}/pods/{name}/eviction",
+                f"cannot evict {namespace}/{name}",
+                eviction,
+            )
+        except KubeError as exc:
+            if exc.status == 429:  # a PodDisruptionBudget says not now
+                return False
+            if exc.status != 404:  # 404: the pod is gone already
+                raise
         return True
 
     async def delete_node(self, name: str) -> None:
-        from lightkube.resources.core_v1 import Node
-
-        with self._translated(f"cannot delete node {name}"):
-            await self._client.delete(Node, name)
+        await self._call("DELETE", f"/api/v1/nodes/{name}", f"cannot delete node {name}")
