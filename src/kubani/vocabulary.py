@@ -89,6 +89,14 @@ NODE_STATE_STYLES: dict[str, str] = {
 }
 
 
+class Verdict(StrEnum):
+    """What `doctor` found for one check."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
 class ProblemCode(StrEnum):
     """Inventory findings that code acts on (never by matching a message's words)."""
 

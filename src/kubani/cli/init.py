@@ -1,70 +1,18 @@
 """``cluster-mgr init``: set up a new cluster's inventory from the tailnet."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from kubani.cli.options import SourceOption, StatusFileOption, TailscaleBinOption
 from kubani.vocabulary import DEFAULT_CLUSTER_NAME, PeerSource
 
-if TYPE_CHECKING:
-    from kubani.inventory.initial import Choice
-    from kubani.models.peer import TailscalePeer
-
 app = typer.Typer()
 
 
 def _names(text: str) -> list[str]:
     return [n.strip().lower() for n in text.replace(" ", ",").split(",") if n.strip()]
-
-
-def _probe(inventory: Path) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
-    """CPUs and memory of each node, from Ansible facts (read-only), and why the others
-    gave none."""
-    from kubani.ansible.adhoc import run_module
-
-    run = run_module(inventory, "all", "ansible.builtin.setup", "gather_subset=min,hardware")
-    sizes: dict[str, tuple[int, int]] = {}
-    for host, result in run.ok.items():
-        facts = result.get("ansible_facts") or {}
-        cpus = facts.get("ansible_processor_vcpus") or facts.get("ansible_processor_count")
-        memory = facts.get("ansible_memtotal_mb")
-        if cpus and memory:
-            sizes[host] = (int(cpus), int(memory))
-    return sizes, run.failed
-
-
-def _apply_sizes(hosts: Path, choices: "list[Choice]") -> dict[str, tuple[int, int]]:
-    """Reservations sized from each node's facts; defaults stay where facts are missing."""
-    from kubani.cli.output import warn
-    from kubani.inventory.initial import Choice, build_nodes
-    from kubani.inventory.store import edit_inventory
-
-    try:
-        sized, failed = _probe(hosts)
-    except Exception as exc:  # sizing is a suggestion; the inventory stands without it
-        warn(f"could not read the nodes' sizes ({exc}); default reservations kept")
-        return {}
-    missing = [c.peer.hostname.lower() for c in choices if c.peer.hostname.lower() not in sized]
-    for host in missing:
-        why = failed.get(host, "no facts returned")
-        warn(f"{host}: default reservations kept; its size is unknown: {why}")
-    if not sized:
-        return sized
-    resized = [
-        Choice(
-            c.peer, c.role, c.gpu, c.workstation, *sized.get(c.peer.hostname.lower(), (None, None))
-        )
-        for c in choices
-    ]
-    with edit_inventory(hosts, "cannot record the reservations") as document:
-        for node in build_nodes(resized, None):
-            for key in ("reserved_cpu", "reserved_memory"):
-                value = node.host_vars().get(key)
-                if value is not None:
-                    document.set(key, value, node.hostname)
-    return sized
 
 
 @app.command()
@@ -103,9 +51,8 @@ def init(
     import sys
 
     from kubani.cli.options import discovery_options
-    from kubani.cli.output import emit_json, note, success
-    from kubani.errors import KubaniError
-    from kubani.inventory.initial import Choice, build_nodes, write_new_inventory
+    from kubani.cli.output import emit_json, note, success, warn
+    from kubani.operations.init import Selection, choose, create_inventory
     from kubani.tailscale.discover import fetch_peers
 
     peers = [
@@ -113,9 +60,7 @@ def init(
         for p in fetch_peers(discovery_options(source, tailscale_bin, status_file))
         if not p.is_self
     ]
-    by_name: dict[str, TailscalePeer] = {p.hostname.lower(): p for p in peers}
-    interactive = not control_planes and sys.stdin.isatty()
-    if interactive:
+    if not control_planes and sys.stdin.isatty():
         note("Devices on the tailnet:")
         for peer in sorted(peers, key=lambda p: p.hostname):
             state = "online" if peer.online else "offline"
@@ -131,34 +76,15 @@ def init(
             typer.prompt("Nodes someone also uses as a desktop", default="", err=True)
         )
         cluster_name = typer.prompt("Cluster name", default=cluster_name, err=True)
-    if not control_planes:
-        raise KubaniError(
-            "cannot set up the cluster",
-            "no control plane chosen",
-            "pass --control-plane HOST (and --worker HOST...), or run in a terminal",
-        )
-    chosen = [(n.lower(), "control-plane") for n in control_planes]
-    chosen += [(n.lower(), "worker") for n in workers or []]
-    unknown = [name for name, _ in chosen if name not in by_name]
-    if unknown:
-        raise KubaniError(
-            "cannot set up the cluster",
-            f"not on the tailnet: {', '.join(unknown)}",
-            "check the names with `cluster-mgr discover`",
-        )
-    gpu_set, desk_set = {n.lower() for n in gpus or []}, {n.lower() for n in workstations or []}
-    choices = [
-        Choice(by_name[name], role, name in gpu_set, name in desk_set) for name, role in chosen
-    ]
-    extra = {"ansible_user": ssh_user} if ssh_user else {}
-    hosts = write_new_inventory(output, cluster_name, build_nodes(choices, None), extra)
-    sized = _apply_sizes(hosts, choices) if probe else {}
+    selection = Selection(control_planes or [], workers or [], gpus or [], workstations or [])
+    created = create_inventory(output, cluster_name, choose(peers, selection), ssh_user, probe)
+    for warning in created.warnings:
+        warn(warning)
     if json_output:
-        emit_json(
-            {"inventory": str(hosts), "nodes": [n for n, _ in chosen], "sized": sorted(sized)}
-        )
+        emit_json({"inventory": str(created.hosts), "nodes": created.nodes, "sized": created.sized})
         return
     success(
-        f"wrote {hosts}: {len(control_planes)} control plane(s), {len(workers or [])} worker(s)"
+        f"wrote {created.hosts}: {len(created.control_planes)} control plane(s), "
+        f"{len(created.workers)} worker(s)"
     )
     note("next: cluster-mgr doctor, then cluster-mgr provision")

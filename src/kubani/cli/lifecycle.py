@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kubani.vocabulary import DEFAULT_CLUSTER_NAME
+from kubani.vocabulary import DEFAULT_CLUSTER_NAME, Playbook
 
 app = typer.Typer()
 
@@ -36,7 +36,7 @@ def upgrade(
             "use the form v1.35.4+k3s2",
         )
     validated_inventory()
-    run = execute(request_for("upgrade", {"k3s_version": k3s_version}), json_output)
+    run = execute(request_for(Playbook.UPGRADE, {"k3s_version": k3s_version}), json_output)
     if run.state.succeeded:
         # The inventory is the truth: the next provision installs this release, not the old.
         from kubani.cli.common import inventory_path
@@ -78,7 +78,7 @@ def backup(
     refuse_secrets_in_git(output)
     output = output.resolve()
     output.mkdir(parents=True, exist_ok=True, mode=0o700)
-    run = execute(request_for("backup", {"kubani_backup_dir": str(output)}), json_output)
+    run = execute(request_for(Playbook.BACKUP, {"kubani_backup_dir": str(output)}), json_output)
     if run.state.succeeded and not json_output:
         snapshots = sorted(
             (p for p in output.rglob("*") if p.is_file() and p.suffix != ".token"),
@@ -106,7 +106,7 @@ def restore(
             f"cannot restore from {snapshot}", "no such file", "pass a file made by `backup`"
         )
     validated_inventory()
-    request = request_for("restore", {"kubani_restore_file": str(snapshot.resolve())})
+    request = request_for(Playbook.RESTORE, {"kubani_restore_file": str(snapshot.resolve())})
     finish(execute(request, json_output), json_output)
 
 
@@ -129,4 +129,7 @@ def reset(
         name,
         yes,
     )
-    finish(execute(request_for("reset", {"kubani_reset_confirm": name}), json_output), json_output)
+    finish(
+        execute(request_for(Playbook.RESET, {"kubani_reset_confirm": name}), json_output),
+        json_output,
+    )

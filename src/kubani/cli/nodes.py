@@ -15,7 +15,7 @@ from kubani.cli.options import (
     TimeoutOption,
     discovery_options,
 )
-from kubani.vocabulary import PeerSource, Role
+from kubani.vocabulary import PeerSource, Playbook, Role
 
 if TYPE_CHECKING:
     from kubani.inventory.document import InventoryDocument
@@ -294,7 +294,7 @@ def _remove_from_cluster(
         warn(message)
     report: dict[str, Any] = {"drained": side.drained}
     run = execute(
-        request_for("remove_node", {"kubani_remove_node": hostname, "kubani_drain": False}),
+        request_for(Playbook.REMOVE_NODE, {"kubani_remove_node": hostname, "kubani_drain": False}),
         json_lines=False,
     )
     if not run.state.succeeded:

@@ -62,7 +62,9 @@ def kubeconfig_for(document: InventoryDocument, explicit: Path | None) -> Path |
     configured = settings.get("k3s_control_plane_kubeconfig_path")
     if isinstance(configured, str) and "{{" not in configured:
         return Path(configured).expanduser()
-    default = Path.home() / ".kube" / f"kubani-{document.cluster_name}.yaml"
+    from kubani.kube.kubeconfig import default_kubeconfig_path
+
+    default = default_kubeconfig_path(document.cluster_name)
     return default if default.exists() else None
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from kubani.kube.summary import NodeSummary
 from kubani.models.peer import TailscalePeer
-from kubani.vocabulary import NodeState
+from kubani.vocabulary import NodeState, Role
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def merge(
             MachineStatus(
                 name=summary.name,
                 state=NodeState.READY if summary.ready == "True" else NodeState.NOT_READY,
-                role="control-plane" if "control-plane" in summary.roles else "worker",
+                role=Role.CONTROL_PLANE if Role.CONTROL_PLANE in summary.roles else Role.WORKER,
                 in_inventory=False,
                 in_cluster=True,
                 tailscale_ip=summary.internal_ip,

@@ -11,12 +11,13 @@ import yaml
 from kubani.errors import KubaniError
 from kubani.models.node import Node
 from kubani.models.peer import TailscalePeer
+from kubani.vocabulary import Role
 
 
 @dataclass(frozen=True)
 class Choice:
     peer: TailscalePeer
-    role: str  # control-plane | worker
+    role: Role
     gpu: bool = False
     workstation: bool = False
     cpus: int | None = None
@@ -77,7 +78,7 @@ def write_new_inventory(
             "an inventory is already there",
             "choose another --output, or edit it with add-node/remove-node",
         )
-    if not any(n.role.value == "control-plane" for n in nodes):
+    if not any(n.role is Role.CONTROL_PLANE for n in nodes):
         raise KubaniError("cannot create the inventory", "no control plane chosen", "pick one")
     folder.mkdir(parents=True, exist_ok=True)
     header = (

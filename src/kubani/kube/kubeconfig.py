@@ -11,6 +11,8 @@ to overwrite anyone else's (an EKS exec user, another cluster of the same name).
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -19,6 +21,21 @@ from kubani.errors import KubaniError
 
 SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
 MARKER = "kubani.io/written-by"
+
+# Where K3s writes its admin kubeconfig on a server.
+K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
+
+
+def default_kubeconfig_path(cluster_name: str) -> Path:
+    """Where Kubani keeps a cluster's kubeconfig unless told otherwise (the playbooks'
+    ``k3s_control_plane_kubeconfig_path`` default too)."""
+    return Path.home() / ".kube" / f"kubani-{cluster_name}.yaml"
+
+
+def default_merge_target() -> Path:
+    """The kubeconfig kubectl reads first: the first of $KUBECONFIG, else ~/.kube/config."""
+    env_paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    return Path(env_paths[0]) if env_paths else Path.home() / ".kube" / "config"
 
 
 def _marker(name: str) -> list[dict[str, Any]]:

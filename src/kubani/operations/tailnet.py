@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubani.errors import KubaniError
+from kubani.vocabulary import PeerSource
 
 if TYPE_CHECKING:
     from kubani.tailscale.policy import PathVerdict
@@ -32,7 +33,7 @@ def read_policy(
             return parse_hujson(policy_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise KubaniError(f"cannot read {policy_file}", str(exc), None) from exc
-    if source == "headscale":
+    if source == PeerSource.HEADSCALE:
         text = fetch_headscale_policy(headscale_url, timeout=timeout)
         # No policy in headscale: every node reaches every other.
         return parse_hujson(text) if text.strip() else {}
@@ -47,7 +48,7 @@ def addresses_of_inventory(hosts: Path) -> list[str]:
     return [str(e.variables["tailscale_ip"]) for e in entries if e.variables.get("tailscale_ip")]
 
 
-def live_policy_source() -> str | None:
+def live_policy_source() -> PeerSource | None:
     """Where the live policy can be read with the credentials this environment holds:
     headscale (HEADSCALE_URL + HEADSCALE_API_KEY), the Tailscale API, or nowhere."""
     import os
@@ -55,10 +56,10 @@ def live_policy_source() -> str | None:
     from kubani.tailscale.remote import ApiCredentials
 
     if os.environ.get("HEADSCALE_URL") and os.environ.get("HEADSCALE_API_KEY"):
-        return "headscale"
+        return PeerSource.HEADSCALE
     credentials = ApiCredentials.from_env()
     if credentials.api_key or (credentials.client_id and credentials.client_secret):
-        return "api"
+        return PeerSource.API
     return None
 
 

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Input, OptionList, RichLog, Static
 
 from kubani.cluster.rows import age, event_row, event_time, parse_time
 from kubani.kube.summary import amount, summarise
+from kubani.vocabulary import Role
 
 if TYPE_CHECKING:
     from kubani.cluster.live import ClusterSource
@@ -77,7 +78,7 @@ class NodeScreen(DetailScreen):
         facts.add_row(
             "Status", Text(summary.status, style="green" if summary.ready == "True" else "bold red")
         )
-        facts.add_row("Roles", ", ".join(summary.roles) or "worker")
+        facts.add_row("Roles", ", ".join(summary.roles) or Role.WORKER)
         facts.add_row("InternalIP", summary.internal_ip or "-")
         facts.add_row("Kubelet", summary.kubelet_version)
         facts.add_row("Age", age(meta.get("creationTimestamp"), now))
