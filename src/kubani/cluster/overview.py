@@ -42,7 +42,6 @@ def overview(
     window: timedelta = WARNING_WINDOW,
 ) -> ClusterOverview:
     nodes = cache.of("nodes").values()
-    pods = cache.of("pods").values()
     flux = [obj for plural in flux_plurals for obj in cache.of(plural).values()]
     since = now - window
     warnings = 0
@@ -53,8 +52,8 @@ def overview(
     return ClusterOverview(
         nodes_ready=sum(_ready(node) for node in nodes),
         nodes_total=len(nodes),
-        pods_running=sum((p.get("status") or {}).get("phase") == "Running" for p in pods),
-        pods_total=len(pods),
+        pods_running=cache.pods_running,
+        pods_total=len(cache.of("pods")),
         flux_ready=sum(_ready(obj) for obj in flux),
         flux_total=len(flux),
         warnings_recent=warnings,

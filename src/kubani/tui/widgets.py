@@ -129,6 +129,9 @@ class LiveTable(DataTable[Text]):
         self._refit_pending = False
         self.sort_column: int | None = None
         self.sort_reverse = False
+        # Rows were added, or a sort key of the sorted column changed, since the last sort:
+        # a change elsewhere in a row leaves the order as it is (no sort of every row).
+        self._order_stale = False
 
     # ---- columns ---------------------------------------------------------------------------
 
@@ -199,7 +202,7 @@ class LiveTable(DataTable[Text]):
         self._add_columns()
         for key, row in self._rows.items():
             self.add_row(*self._cells(row), key=key)
-        self.apply_sort()
+        self.apply_sort(force=True)
 
     def _refit_soon(self) -> None:
         if not self._refit_pending:
@@ -224,6 +227,11 @@ class LiveTable(DataTable[Text]):
         self._rows[key] = row
         if self._measure(row):
             self._refit_soon()
+        if old is None or (
+            self.sort_column is not None
+            and old.sort[self.sort_column] != row.sort[self.sort_column]
+        ):
+            self._order_stale = True
         if old is None:
             self.add_row(*self._cells(row), key=key)
             return True
@@ -290,9 +298,11 @@ class LiveTable(DataTable[Text]):
 
         if self.row_count:
             self.sort(key=data, reverse=reverse)
+        self._order_stale = False
 
-    def apply_sort(self) -> None:
-        if self.sort_column is not None:
+    def apply_sort(self, force: bool = False) -> None:
+        """Sort by the chosen column when the order may have changed (``force``: always)."""
+        if self.sort_column is not None and (force or self._order_stale):
             self.sort_by(self.sort_column, self.sort_reverse)
 
     def next_sort(self) -> str:
@@ -304,7 +314,7 @@ class LiveTable(DataTable[Text]):
         else:
             self.sort_column = (self.sort_column + 1) % len(self.all_columns)
             self.sort_reverse = False
-        self.apply_sort()
+        self.apply_sort(force=True)
         name = self.all_columns[self.sort_column].name
         return f"{name} {'↓' if self.sort_reverse else '↑'}"
 

@@ -1,0 +1,53 @@
+"""The live view's cache keeps its running counts equal to a count of what it holds, through
+any sequence of lists and watch events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kubani.cluster.cache import RUNNING, ClusterCache
+
+PHASES = st.sampled_from(["Pending", RUNNING, "Succeeded", "Failed"])
+NAMES = st.sampled_from([f"p{i}" for i in range(6)])
+
+
+def _pod(name: str, phase: str, node: str, owner: str | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "ns", "resourceVersion": "1",
+                            "managedFields": [{"manager": "kubelet"}]}  # fmt: skip
+    if owner:
+        meta["ownerReferences"] = [
+            {"kind": "ReplicaSet", "name": f"{owner}-abc", "controller": True}
+        ]
+    return {"metadata": meta, "spec": {"nodeName": node}, "status": {"phase": phase}}
+
+
+pods = st.builds(
+    _pod, NAMES, PHASES, st.sampled_from(["n1", "n2"]), st.sampled_from([None, "web", "db"])
+)
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["ADDED", "MODIFIED", "DELETED"]), pods),
+        st.tuples(st.just("LIST"), st.lists(pods, max_size=6)),
+    ),
+    max_size=30,
+)
+
+
+@given(steps)
+def test_running_pods_and_node_index_match_a_recount(sequence: list[tuple[str, Any]]) -> None:
+    cache = ClusterCache()
+    for event, payload in sequence:
+        if event == "LIST":
+            cache.replace("pods", payload, "1")
+        else:
+            cache.apply("pods", event, payload)
+        held = cache.of("pods")
+        assert cache.pods_running == sum(p["status"]["phase"] == RUNNING for p in held.values())
+        for node in ("n1", "n2"):
+            expected = sorted(k for k, p in held.items() if p["spec"]["nodeName"] == node)
+            assert [f"ns/{p['metadata']['name']}" for p in cache.pods_on(node)] == expected
+        assert all("managedFields" not in p["metadata"] for p in held.values())
+        assert sum(len(c.pods) for c in cache.workloads.values()) == len(held)
