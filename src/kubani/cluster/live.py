@@ -75,10 +75,14 @@ class KubeSource:
         self._discovery = discovery
 
     async def fetch(self, kind: str) -> tuple[list[dict[str, Any]], str]:
-        return await self._kube.list_path(WATCHED[kind])
+        from kubani.cluster.shapes import SHAPES
+
+        return await self._kube.list_path(WATCHED[kind], shape=SHAPES.get(kind))
 
     def watch(self, kind: str, resource_version: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        return self._kube.watch_path(WATCHED[kind], resource_version)
+        from kubani.cluster.shapes import SHAPES
+
+        return self._kube.watch_path(WATCHED[kind], resource_version, shape=SHAPES.get(kind))
 
     async def node_metrics(self) -> dict[str, dict[str, str]] | None:
         return await self._kube.node_metrics()

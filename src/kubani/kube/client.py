@@ -21,6 +21,8 @@ class KubeError(KubaniError):
         self.status = status
 
 
+# Items per page of a list (kubectl's chunk size).
+LIST_PAGE = 500
 # How long a server may take to accept a connection before the next one is tried.
 PROBE_TIMEOUT_S = 2.0
 
@@ -123,7 +125,9 @@ class Kube:
         )
 
     def _failed(self, what: str, exc: Exception) -> KubeError:
-        if isinstance(exc, ValueError):  # a body that is not JSON
+        from kubani.kube.decoding import DecodeError
+
+        if isinstance(exc, (ValueError, DecodeError)):  # not JSON, or not the shape expected
             return self._unexpected(what, exc)
         return KubeError(
             what,
@@ -156,8 +160,10 @@ class Kube:
         body: dict[str, Any] | None = None,
         content_type: str = "application/json",
         params: dict[str, str] | None = None,
+        decoder: Any = None,
     ) -> Any:
-        """The reply's JSON; a KubeError for any HTTP error, with the API's reason."""
+        """The reply decoded (``decoder``: a msgspec decoder; else any JSON); a KubeError
+        for any HTTP error, with the API's reason."""
         import json
 
         content = json.dumps(body).encode() if body is not None else None
@@ -172,6 +178,8 @@ class Kube:
                 except ValueError:
                     reason = None
                 raise self._refused(what, response.status_code, reason)
+            if decoder is not None:
+                return decoder.decode(response.content)
             return response.json() if response.content else None
 
     async def _raw(self, path: str) -> Any:
@@ -186,25 +194,44 @@ class Kube:
     # ---- list and watch ---------------------------------------------------------------
 
     async def list_path(
-        self, path: str, params: dict[str, str] | None = None
+        self, path: str, params: dict[str, str] | None = None, shape: Any = None
     ) -> tuple[list[dict[str, Any]], str]:
-        """Every item at a collection path, and the list's resourceVersion."""
+        """Every item at a collection path, and the list's resourceVersion. Read a page at
+        a time (the API server never builds one huge reply, and the caller's event loop
+        breathes between pages); ``shape`` keeps only the fields a reader uses."""
+        from kubani.kube.decoding import WHOLE, page_decoder
+
         what = f"cannot list {path}"
-        body = await self._call("GET", path, what, params=params)
-        if not isinstance(body, dict) or not isinstance(body.get("items") or [], list):
-            raise self._unexpected(what, "no list of items")
-        items = body.get("items") or []
-        if not all(_is_object(item) for item in items):
-            raise self._unexpected(what, "an item that is not an object of the API")
-        version = (body.get("metadata") or {}).get("resourceVersion", "")
-        return items, str(version)
+        decoder = page_decoder(shape or WHOLE)
+        items: list[dict[str, Any]] = []
+        resume: str | None = None
+        restarted = False
+        while True:
+            query = {**(params or {}), "limit": str(LIST_PAGE)}
+            if resume:
+                query["continue"] = resume
+            try:
+                body = await self._call("GET", path, what, params=query, decoder=decoder)
+            except KubeError as exc:
+                # The snapshot a continued list reads from has expired: start once more.
+                if exc.status != 410 or not resume or restarted:
+                    raise
+                items, resume, restarted = [], None, True
+                continue
+            page = body.items or []
+            if not all(_is_object(item) for item in page):
+                raise self._unexpected(what, "an item that is not an object of the API")
+            items += page
+            resume = str(body.metadata.get("continue") or "")
+            if not resume:
+                return items, str(body.metadata.get("resourceVersion", ""))
 
     async def watch_path(
-        self, path: str, resource_version: str, timeout_s: int = 300
+        self, path: str, resource_version: str, timeout_s: int = 300, shape: Any = None
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Watch events from ``resource_version``; a KubeError with status 410 means the
         version is too old and the caller must list again."""
-        import json
+        from kubani.kube.decoding import EVENT_DECODER, STATUS_DECODER, WHOLE, object_decoder
 
         what = f"watch {path}"
         params = {
@@ -213,6 +240,7 @@ class Kube:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(timeout_s),
         }
+        decoder = object_decoder(shape or WHOLE)
         with self._translated(what):
             async with self._http.stream("GET", path, params=params, timeout=None) as response:
                 if response.status_code >= 400:
@@ -220,14 +248,16 @@ class Kube:
                 async for line in response.aiter_lines():
                     if not line.strip():
                         continue
-                    event = json.loads(line)
-                    kind = str(event.get("type")) if isinstance(event, dict) else ""
-                    obj = event.get("object") if isinstance(event, dict) else None
-                    if kind == "ERROR" and isinstance(obj, dict):
-                        raise self._refused(what, int(obj.get("code") or 500), obj)
-                    if not isinstance(obj, dict) or not _is_object(obj):
+                    event = EVENT_DECODER.decode(line)
+                    if not len(event.object):
+                        raise self._unexpected(what, "an event without an object")
+                    if event.type == "ERROR":
+                        status = STATUS_DECODER.decode(event.object)
+                        raise self._refused(what, int(status.get("code") or 500), status)
+                    obj = decoder.decode(event.object)
+                    if not _is_object(obj):
                         raise self._unexpected(what, "an event without an object of the API")
-                    yield kind, obj
+                    yield event.type, obj
 
     async def text(self, path: str) -> str | None:
         with self._translated(f"GET {path}"):
