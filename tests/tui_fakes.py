@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,6 +135,10 @@ def sample_peers() -> list[TailscalePeer]:
             peer("gpu-box", "100.64.0.13")]  # fmt: skip
 
 
+# Round trips of one ping to each node, as `tailscale ping` would report them.
+SAMPLE_RTTS = {"100.64.0.11": 0.4, "100.64.0.12": 38.0, "100.64.0.13": 3.0}
+
+
 class FakeSource:
     cluster_name = "home"
     server = "https://100.64.0.11:6443"
@@ -145,11 +149,14 @@ class FakeSource:
         metrics: dict[str, dict[str, str]] | None = None,
         peers: list[TailscalePeer] | None = None,
         stats: dict[str, dict[str, Any]] | None = None,
+        rtts: dict[str, float] | None = None,
     ) -> None:
         self.objects = objects if objects is not None else sample_cluster()
         self.metrics = metrics
         self.peers = peers
         self.stats = stats or {}
+        self.rtts = SAMPLE_RTTS if rtts is None else rtts
+        self.pinged: list[list[str]] = []
         self.queues: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
         self.down = False
         self.lists = 0
@@ -193,6 +200,10 @@ class FakeSource:
 
     async def tailnet(self) -> list[TailscalePeer] | None:
         return self.peers
+
+    async def round_trips(self, addresses: Sequence[str]) -> dict[str, float]:
+        self.pinged.append(list(addresses))
+        return {address: self.rtts[address] for address in addresses if address in self.rtts}
 
     async def close(self) -> None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -320,7 +321,13 @@ def test_tui_follows_the_lab_live(ops: Lab) -> None:
             for node in NODES:
                 assert column("STATUS", node) == "Ready", node
                 assert column("TAILSCALE IP", node) == addresses[node]
-                assert column("PATH", node) == "direct"
+            # The path with its round trip: one real `tailscale ping` per node, in the
+            # tailnet poll (every two refreshes).
+            pinged = re.compile(r"direct (<1|\d+)ms")
+            deadline = time.monotonic() + 30
+            while not all(pinged.fullmatch(str(column("PATH", n))) for n in NODES):
+                assert time.monotonic() < deadline, {n: column("PATH", n) for n in NODES}
+                await pilot.pause(0.2)
             SCREENS.mkdir(parents=True, exist_ok=True)
             app.save_screenshot("tui-lab.svg", str(SCREENS))
             await asyncio.to_thread(ops.ssh_run, "w-1", "systemctl stop k3s-agent")

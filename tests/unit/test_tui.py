@@ -89,7 +89,9 @@ def test_main_screen_shows_nodes_workloads_flux_and_events() -> None:
     async def check(app: ClusterApp, pilot: Pilot[None], _fake: FakeSource) -> None:
         await until(pilot, lambda: cell(app, "nodes", "nuc", "DISK") == "90%")
         assert app.table("nodes").row_keys() == {"desk", "nuc", "gpu-box"}
-        assert cell(app, "nodes", "nuc", "PATH") == "relay:fra"
+        await until(pilot, lambda: cell(app, "nodes", "nuc", "PATH") == "relay:fra 38ms")
+        assert cell(app, "nodes", "desk", "PATH") == "direct <1ms"
+        assert cell(app, "nodes", "gpu-box", "PATH") == "direct 3ms"
         assert cell(app, "nodes", "desk", "TAILSCALE IP") == "100.64.0.11"
         assert cell(app, "nodes", "gpu-box", "GPU") == "1/4"
         assert cell(app, "nodes", "desk", "CPU") == "21%"
@@ -310,6 +312,29 @@ def test_the_width_a_table_plans_for_is_the_width_it_draws() -> None:
         for meter in meters:
             drawn = draw_cell(column, "12.0/28.0G", meter)
             assert drawn_width(column, "12.0/28.0G", meter) == len(drawn.plain), column
+
+
+def test_nodes_are_pinged_a_batch_at_a_time_and_a_silent_one_shows_no_time() -> None:
+    from kubani.models.peer import TailscalePeer
+    from kubani.tui.state import PING_BATCH, LiveState
+
+    count = PING_BATCH + 4
+    addresses = [f"100.64.1.{i}" for i in range(count)]
+    state = LiveState(FakeSource({}), 5.0, lambda: FIXED_NOW)
+    nodes = [node(f"n{i:02d}", address) for i, address in enumerate(addresses)]
+    state.cache.replace("nodes", nodes, "1")
+    state.peers = [
+        TailscalePeer(hostname=f"n{i:02d}", dns_name="", tailscale_ips=(address,), ipv4=address,
+                      os="linux", online=i != 0, last_seen=None)
+        for i, address in enumerate(addresses)
+    ]  # fmt: skip
+    first, second, third = state.ping_batch(), state.ping_batch(), state.ping_batch()
+    assert len(first) == PING_BATCH and addresses[0] not in first  # offline: not pinged
+    assert sorted(first + second) == sorted(addresses[1:]) and third == first
+    state.take_round_trips(first, dict.fromkeys(first, 5.0))
+    assert state.rtt_ms[first[0]] == 5.0
+    state.take_round_trips(first, {})  # no pong this time: no stale time shown
+    assert first[0] not in state.rtt_ms
 
 
 # ---- degradations -------------------------------------------------------------------------

@@ -27,6 +27,8 @@ WATCHED = {
     "kustomizations": "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations",
     "helmreleases": "/apis/helm.toolkit.fluxcd.io/v2/helmreleases",
 }
+# Pings in flight at once (each a short-lived `tailscale ping`).
+PING_CONCURRENCY = 8
 FLUX_KINDS = {
     "gitrepositories": "GitRepository",
     "helmrepositories": "HelmRepository",
@@ -52,6 +54,8 @@ class ClusterSource(Protocol):
     async def pod_log(self, namespace: str, name: str, tail: int = 200) -> str | None: ...
 
     async def tailnet(self) -> list[TailscalePeer] | None: ...
+
+    async def round_trips(self, addresses: Sequence[str]) -> dict[str, float]: ...
 
     async def close(self) -> None: ...
 
@@ -101,6 +105,25 @@ class KubeSource:
         from kubani.tailscale.discover import fetch_peers
 
         return await asyncio.to_thread(fetch_peers, self._discovery)
+
+    async def round_trips(self, addresses: Sequence[str]) -> dict[str, float]:
+        """Milliseconds to each address that answered one ``tailscale ping``; only where
+        this machine's own tailscale is the source (the APIs know no peer-to-peer time)."""
+        from kubani.tailscale.ping import ping
+        from kubani.vocabulary import PeerSource
+
+        if self._discovery is None or self._discovery.source is not PeerSource.CLI:
+            return {}
+        limit = asyncio.Semaphore(PING_CONCURRENCY)
+        binary = self._discovery.tailscale_bin
+
+        async def one(address: str) -> tuple[str, float | None]:
+            async with limit:
+                pong = await asyncio.to_thread(ping, address, binary)
+            return address, pong.rtt_ms if pong else None
+
+        answers = await asyncio.gather(*(one(address) for address in addresses))
+        return {address: rtt for address, rtt in answers if rtt is not None}
 
     async def close(self) -> None:
         await self._kube.close()

@@ -182,8 +182,10 @@ def node_row(
     gpu_allocated: int,
     now: datetime | None = None,
     cpu_history: tuple[float, ...] = (),
+    rtt_ms: float | None = None,
 ) -> TableRow:
-    """``cpu_history``: the node's recent CPU fractions, oldest first, for its trend."""
+    """``cpu_history``: the node's recent CPU fractions, oldest first, for its trend;
+    ``rtt_ms``: the last ping's round trip to it over the tailnet."""
     summary = summarise(node, usage)
     peer = peer_for_ip(peers, summary.internal_ip)
     status = summary.status
@@ -202,6 +204,10 @@ def node_row(
         path = "offline"
     else:
         path = f"relay:{peer.relay}" if peer.relay else "direct"
+    online = peer is not None and peer.online
+    path_key = number_key(rtt_ms, path) if online and rtt_ms is not None else text_key(path)
+    if online and rtt_ms is not None:
+        path = f"{path} {rtt_ms:.0f}ms" if rtt_ms >= 1 else f"{path} <1ms"
     gpus = summary.gpu_capacity
     role = Role.CONTROL_PLANE if Role.CONTROL_PLANE in summary.roles else Role.WORKER
     cells = [
@@ -213,7 +219,7 @@ def node_row(
         ("n/a" if disk is None else f"{disk:.0f}%", number_key(disk)),
         (f"{gpu_allocated}/{gpus}" if gpus else "-", number_key(gpu_allocated if gpus else None)),
         (summary.internal_ip or "-", text_key(summary.internal_ip or "")),
-        (path, text_key(path)),
+        (path, path_key),
         (summary.kubelet_version or "-", text_key(summary.kubelet_version or "")),
         _age_cell((node.get("metadata") or {}).get("creationTimestamp"), now),
     ]

@@ -45,6 +45,12 @@ def amount(value: str | None) -> float | None:
         return None
 
 
+def internal_ip(node: dict[str, Any]) -> str | None:
+    """The node's InternalIP (on Kubani's nodes: its tailnet address)."""
+    addresses = (node.get("status") or {}).get("addresses") or []
+    return next((a.get("address") for a in addresses if a.get("type") == "InternalIP"), None)
+
+
 def summarise(node: dict[str, Any], usage: dict[str, str] | None = None) -> NodeSummary:
     meta, spec, status = (
         node.get("metadata") or {},
@@ -69,14 +75,7 @@ def summarise(node: dict[str, Any], usage: dict[str, str] | None = None) -> Node
         roles=tuple(
             sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
         ),
-        internal_ip=next(
-            (
-                a.get("address")
-                for a in status.get("addresses") or []
-                if a.get("type") == "InternalIP"
-            ),
-            None,
-        ),
+        internal_ip=internal_ip(node),
         kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion", ""),
         unschedulable=bool(spec.get("unschedulable")),
         cpu_allocatable=amount(allocatable.get("cpu")),

@@ -226,6 +226,10 @@ class ClusterApp(App[None]):
         except KubaniError:
             self.state.peers = None
         self.refresh_nodes()
+        batch = self.state.ping_batch()
+        if batch:
+            self.state.take_round_trips(batch, await self.source.round_trips(batch))
+            self.refresh_nodes()
         self._again("tailnet", self.refresh_s * 2, self.poll_tailnet)
 
     @work(exclusive=True, group="stats")

@@ -25,6 +25,7 @@ from kubani.cluster.rows import (
     parse_time,
     workload_row,
 )
+from kubani.kube.summary import internal_ip
 from kubani.tui.state import LiveState
 from kubani.tui.widgets import LiveTable
 
@@ -85,6 +86,7 @@ class NodesPane(Pane):
             state.cache.gpu_allocated(name),
             now,
             tuple(state.cpu_history.get(name, ())),
+            state.rtt_ms.get(internal_ip(node) or ""),
         )
 
     def all_rows(self) -> dict[str, TableRow]:
