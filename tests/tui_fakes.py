@@ -157,6 +157,8 @@ class FakeSource:
         self.stats = stats or {}
         self.rtts = SAMPLE_RTTS if rtts is None else rtts
         self.pinged: list[list[str]] = []
+        self.fetched: list[str] = []  # kinds, in the order they were listed
+        self.holds: dict[str, asyncio.Event] = {}  # lists that answer once set
         self.queues: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
         self.down = False
         self.lists = 0
@@ -170,6 +172,9 @@ class FakeSource:
             raise KubeError("GET /api/v1/nodes", "cannot reach https://100.64.0.11:6443", None)
 
     async def fetch(self, kind: str) -> tuple[list[dict[str, Any]], str]:
+        self.fetched.append(kind)
+        if kind in self.holds:
+            await self.holds[kind].wait()
         self._check()
         self.lists += 1
         return copy.deepcopy(self.objects.get(kind, [])), "100"

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubani.cluster.cache import RUNNING, ClusterCache
+from kubani.cluster.times import event_moment
 
 PHASES = st.sampled_from(["Pending", RUNNING, "Succeeded", "Failed"])
 NAMES = st.sampled_from([f"p{i}" for i in range(6)])
@@ -51,3 +52,35 @@ def test_running_pods_and_node_index_match_a_recount(sequence: list[tuple[str, A
             assert [f"ns/{p['metadata']['name']}" for p in cache.pods_on(node)] == expected
         assert all("managedFields" not in p["metadata"] for p in held.values())
         assert sum(len(c.pods) for c in cache.workloads.values()) == len(held)
+
+
+KINDS = st.sampled_from(["Normal", "Warning"])
+STAMPS = st.sampled_from([None, "2026-11-26T11:50:00Z", "2026-11-26T11:59:00Z", "not a time"])
+
+
+def _event(name: str, kind: str, last: str | None, event_time: str | None) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns"}, "type": kind,
+            "lastTimestamp": last, "eventTime": event_time}  # fmt: skip
+
+
+events = st.builds(_event, NAMES, KINDS, STAMPS, STAMPS)
+event_steps = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["ADDED", "MODIFIED", "DELETED"]), events),
+        st.tuples(st.just("LIST"), st.lists(events, max_size=6)),
+    ),
+    max_size=30,
+)
+
+
+@given(event_steps)
+def test_event_times_and_warnings_match_the_events_held(sequence: list[tuple[str, Any]]) -> None:
+    cache = ClusterCache()
+    for step, payload in sequence:
+        if step == "LIST":
+            cache.replace("events", payload, "1")
+        else:
+            cache.apply("events", step, payload)
+        held = cache.of("events")
+        assert cache.event_moments == {key: event_moment(e) for key, e in held.items()}
+        assert cache.warnings == {key for key, e in held.items() if e["type"] == "Warning"}

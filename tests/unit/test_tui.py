@@ -124,6 +124,24 @@ def test_watch_events_update_only_their_rows() -> None:
     drive(check)
 
 
+def test_the_big_lists_wait_for_the_first_screens() -> None:
+    """Pods and events (what grows with the cluster) are listed once nodes, workloads and
+    Flux are in, so that the first screen never waits on them."""
+    from kubani.cluster.live import LISTED_LAST, WATCHED
+
+    async def check(app: ClusterApp, pilot: Pilot[None], fake: FakeSource) -> None:
+        await until(pilot, lambda: set(fake.fetched) == set(WATCHED) - LISTED_LAST)
+        await pilot.pause(0.3)
+        assert not LISTED_LAST & set(fake.fetched), fake.fetched  # nodes still listing
+        fake.holds["nodes"].set()
+        await until(pilot, lambda: set(fake.fetched) == set(WATCHED))
+        await until(pilot, lambda: app.table("workloads").row_count > 0)
+
+    fake = FakeSource(metrics=SAMPLE_METRICS, peers=sample_peers(), stats=SAMPLE_STATS)
+    fake.holds["nodes"] = asyncio.Event()
+    drive(check, fake)
+
+
 def test_a_410_relists_that_kind_without_going_stale() -> None:
     async def check(app: ClusterApp, pilot: Pilot[None], fake: FakeSource) -> None:
         lists = fake.lists

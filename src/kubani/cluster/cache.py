@@ -7,12 +7,15 @@ pod event changes one workload's counts, whatever the number of pods.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from kubani.cluster.status import gpu_limit
+from kubani.cluster.times import event_moment
 
 Key = str
 RUNNING = "Running"  # a pod's phase
+WARNING = "Warning"  # an event's type
 
 
 def object_key(obj: dict[str, Any]) -> Key:
@@ -109,6 +112,10 @@ class ClusterCache:
         self.pods_by_node: dict[str, set[Key]] = {}
         self._pod_gpus: dict[Key, int] = {}  # pods holding GPUs only
         self.pods_running = 0  # kept with the index: the overview counts no pods
+        # When each event last happened (parsed once), and which events are warnings: the
+        # events pane and the overview never parse every event again.
+        self.event_moments: dict[Key, datetime] = {}
+        self.warnings: set[Key] = set()
 
     def of(self, kind: str) -> dict[Key, dict[str, Any]]:
         return self.objects.setdefault(kind, {})
@@ -126,6 +133,9 @@ class ClusterCache:
             self.pods_by_node.clear()
             self._pod_gpus.clear()
             self.pods_running = 0
+        if kind == "events":
+            self.event_moments.clear()
+            self.warnings.clear()
         for key, obj in fresh.items():
             self._store(kind, key, obj, changes)
         for key in set(previous) - set(fresh):
@@ -165,6 +175,12 @@ class ClusterCache:
         if kind == "pods":
             self._index_pod(key, obj, changes)
             return
+        if kind == "events":
+            self.event_moments[key] = event_moment(obj)
+            if obj.get("type") == WARNING:
+                self.warnings.add(key)
+            else:
+                self.warnings.discard(key)
         if kind in WORKLOAD_KINDS:
             workload = (WORKLOAD_KINDS[kind], key)
             self.workloads.setdefault(workload, WorkloadCounts())
@@ -180,6 +196,9 @@ class ClusterCache:
         if kind == "pods":
             self._unindex_pod(key, changes)
             return
+        if kind == "events":
+            self.event_moments.pop(key, None)
+            self.warnings.discard(key)
         if kind in WORKLOAD_KINDS:
             workload = (WORKLOAD_KINDS[kind], key)
             counts = self.workloads.get(workload)

@@ -27,6 +27,9 @@ WATCHED = {
     "kustomizations": "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations",
     "helmreleases": "/apis/helm.toolkit.fluxcd.io/v2/helmreleases",
 }
+# The collections that grow with the cluster (30,000 pods, more events): listed once the
+# others are in, so that the first screen (nodes, workloads, Flux) does not wait on them.
+LISTED_LAST = frozenset({"pods", "events"})
 # Pings in flight at once (each a short-lived `tailscale ping`).
 PING_CONCURRENCY = 8
 FLUX_KINDS = {

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kubani.cluster.cache import ClusterCache
-from kubani.cluster.rows import event_time, parse_time
+from kubani.cluster.times import NEVER
 
 # Warnings counted in the overview are those of the last WARNING_WINDOW.
 WARNING_WINDOW = timedelta(minutes=10)
@@ -44,11 +44,8 @@ def overview(
     nodes = cache.of("nodes").values()
     flux = [obj for plural in flux_plurals for obj in cache.of(plural).values()]
     since = now - window
-    warnings = 0
-    for event in cache.of("events").values():
-        if event.get("type") == "Warning":
-            seen = parse_time(event_time(event))
-            warnings += seen is not None and seen >= since
+    moments = cache.event_moments
+    warnings = sum(moments.get(key, NEVER) >= since for key in cache.warnings)
     return ClusterOverview(
         nodes_ready=sum(_ready(node) for node in nodes),
         nodes_total=len(nodes),

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any
 
 from kubani.cluster.cache import WorkloadCounts
+from kubani.cluster.times import event_time, parse_time
 from kubani.kube.summary import summarise
 from kubani.models.peer import TailscalePeer
 from kubani.vocabulary import NodeState, Role
@@ -122,15 +123,6 @@ EVENT_COLUMNS = (
     Column("OBJECT", drop_order=1),
     Column("MESSAGE", drop_order=3, flexible=True),
 )
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def age_seconds(text: str | None, now: datetime | None = None) -> int | None:
@@ -297,16 +289,6 @@ def flux_row(kind: str, obj: dict[str, Any]) -> TableRow:
              (flux.reason or "-", text_key(flux.reason or "")), (revision, text_key(revision)),
              (message, text_key(message))]  # fmt: skip
     return _row(cells)  # Flux's objects are shown whatever namespace is chosen
-
-
-def event_time(event: dict[str, Any]) -> str:
-    return str(
-        event.get("lastTimestamp")
-        or event.get("eventTime")
-        or event.get("firstTimestamp")
-        or (event.get("metadata") or {}).get("creationTimestamp")
-        or ""
-    )
 
 
 def event_row(event: dict[str, Any], now: datetime | None = None) -> TableRow:

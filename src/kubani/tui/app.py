@@ -16,7 +16,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from kubani.cluster.cache import Changes
-from kubani.cluster.live import FLUX_KINDS, WATCHED, ClusterSource
+from kubani.cluster.live import FLUX_KINDS, LISTED_LAST, WATCHED, ClusterSource
 from kubani.cluster.overview import overview
 from kubani.cluster.status import InventoryNode
 from kubani.errors import KubaniError
@@ -26,6 +26,8 @@ from kubani.tui.widgets import LiveTable, StatusBar, SummaryLine
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 STATS_BATCH = 50
+# The big lists wait at most this long for the others (a slow API must not hold them back).
+FIRST_LISTS_WAIT_S = 10.0
 
 
 def _now() -> datetime:
@@ -71,6 +73,8 @@ class ClusterApp(App[None]):
         self._status = StatusBar(id="status")
         self._summary = SummaryLine(id="summary")
         self._summary_timer: Timer | None = None
+        self._first_lists = asyncio.Event()
+        self._listing: set[str] = set()
 
     # ---- layout --------------------------------------------------------------------------
 
@@ -159,16 +163,24 @@ class ClusterApp(App[None]):
     # ---- watches ---------------------------------------------------------------------------
 
     def start_watches(self) -> None:
+        self._first_lists = asyncio.Event()
+        self._listing = set(WATCHED) - LISTED_LAST
         for kind in WATCHED:
             self.run_worker(self._watch(kind), name=f"watch {kind}", group="watch", exclusive=False)
 
     async def _watch(self, kind: str) -> None:
         from kubani.kube.client import KubeError
 
+        if kind in LISTED_LAST:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._first_lists.wait(), FIRST_LISTS_WAIT_S)
         backoff = 1.0
         while True:
             try:
-                items, version = await self.source.fetch(kind)
+                try:
+                    items, version = await self.source.fetch(kind)
+                finally:
+                    self._listed(kind)
                 self.apply_changes(self.state.cache.replace(kind, items, version))
                 self._connected()
                 backoff = 1.0
@@ -190,6 +202,12 @@ class ClusterApp(App[None]):
                 self._disconnected(str(exc))
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
+
+    def _listed(self, kind: str) -> None:
+        """A first list is in (or failed): the big lists go once every other one has."""
+        self._listing.discard(kind)
+        if not self._listing:
+            self._first_lists.set()
 
     def _connected(self) -> None:
         changed = self.connection != "live"
@@ -285,7 +303,13 @@ class ClusterApp(App[None]):
         self._sync("nodes")
 
     def refresh_events(self) -> None:
-        self._sync("events")
+        """Ages move on: redraw the events shown. Which events are the newest changes only
+        with the events themselves (their watch), not with time."""
+        if self.closing:
+            return
+        table = self.table("events")
+        if self.panes["events"].touch(table, table.row_keys()):
+            table.apply_sort()
 
     def refilter(self) -> None:
         for name in self.panes:

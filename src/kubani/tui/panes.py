@@ -3,9 +3,11 @@ live state, and rebuilds only the rows a change touched."""
 
 from __future__ import annotations
 
+import heapq
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
+from operator import itemgetter
 from typing import Any, ClassVar
 
 from kubani.cluster.cache import WorkloadCounts
@@ -19,12 +21,11 @@ from kubani.cluster.rows import (
     TableRow,
     absent_node_row,
     event_row,
-    event_time,
     flux_row,
     node_row,
-    parse_time,
     workload_row,
 )
+from kubani.cluster.times import NEVER
 from kubani.kube.summary import internal_ip
 from kubani.tui.state import LiveState
 from kubani.tui.widgets import LiveTable
@@ -148,10 +149,6 @@ class FluxPane(Pane):
         return flux_row(FLUX_KINDS[plural], obj) if obj is not None else None
 
 
-def _moment(event: dict[str, Any] | None) -> datetime:
-    return parse_time(event_time(event or {})) or datetime.min.replace(tzinfo=UTC)
-
-
 class EventsPane(Pane):
     """The newest events first, at most MAX_EVENTS of them."""
 
@@ -165,17 +162,22 @@ class EventsPane(Pane):
         return dict(self._newest(self.state.passes))
 
     def _newest(self, keep: Callable[[TableRow], bool] | None) -> list[tuple[str, TableRow]]:
-        events = sorted(
-            self.state.cache.of("events").items(), key=lambda item: _moment(item[1]), reverse=True
+        """The newest events' rows, by the times the cache parsed when each arrived."""
+        cache, now = self.state.cache, self.state.clock()
+        events, moments = cache.of("events"), cache.event_moments.items()
+        by_time = itemgetter(1)
+        newest = (
+            heapq.nlargest(MAX_EVENTS, moments, key=by_time)
+            if keep is None
+            else sorted(moments, key=by_time, reverse=True)
         )
-        now = self.state.clock()
         found = []
-        for key, event in events:
-            row = event_row(event, now)
+        for key, _moment in newest:
+            row = event_row(events[key], now)
             if keep is None or keep(row):
                 found.append((key, row))
-            if len(found) >= MAX_EVENTS:
-                break
+                if len(found) >= MAX_EVENTS:
+                    break
         return found
 
     def row(self, key: str) -> TableRow | None:
@@ -185,10 +187,10 @@ class EventsPane(Pane):
     def touch(self, table: LiveTable, keys: set[str]) -> bool:
         """Place changed events among the newest shown, without sorting every event."""
         changed = super().touch(table, keys)
-        events = self.state.cache.of("events")
+        moments = self.state.cache.event_moments
         excess = table.row_count - MAX_EVENTS
         if excess > 0:
-            oldest = sorted(table.row_keys(), key=lambda k: _moment(events.get(k)))
+            oldest = sorted(table.row_keys(), key=lambda key: moments.get(key, NEVER))
             for key in oldest[:excess]:
                 table.drop(key)
         return changed

@@ -13,7 +13,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, OptionList, RichLog, Static
 
-from kubani.cluster.rows import age, event_row, event_time, parse_time
+from kubani.cluster.rows import age, event_row
+from kubani.cluster.times import event_time, parse_time
 from kubani.kube.summary import amount, summarise
 from kubani.vocabulary import Role
 
