@@ -142,6 +142,23 @@ def test_the_big_lists_wait_for_the_first_screens() -> None:
     drive(check, fake)
 
 
+def test_while_pods_are_listed_a_workload_shows_what_its_status_reports() -> None:
+    async def check(app: ClusterApp, pilot: Pilot[None], fake: FakeSource) -> None:
+        shop = "Deployment:web/shop"
+        await until(pilot, lambda: app.table("workloads").row_of(shop) is not None)
+        assert cell(app, "workloads", shop, "READY") == "1/3"  # the Deployment's own count
+        assert cell(app, "workloads", shop, "RESTARTS") == "-"
+        fake.holds["pods"].set()
+        await until(pilot, lambda: cell(app, "workloads", shop, "READY") == "2/3")
+        assert cell(app, "workloads", shop, "RESTARTS") == "3"  # from the pods now
+
+    fake = FakeSource(metrics=SAMPLE_METRICS, peers=sample_peers(), stats=SAMPLE_STATS)
+    for deployment in fake.objects["deployments"]:
+        deployment["status"] = {"readyReplicas": 1}
+    fake.holds["pods"] = asyncio.Event()
+    drive(check, fake)
+
+
 def test_a_410_relists_that_kind_without_going_stale() -> None:
     async def check(app: ClusterApp, pilot: Pilot[None], fake: FakeSource) -> None:
         lists = fake.lists

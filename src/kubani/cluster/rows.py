@@ -243,13 +243,29 @@ def desired_replicas(kind: str, obj: dict[str, Any] | None) -> int | None:
     return int((obj.get("spec") or {}).get("replicas", 1))
 
 
+def reported_ready(kind: str, obj: dict[str, Any] | None) -> int | None:
+    """Ready pods as the workload's own status counts them (kubectl get's READY)."""
+    if obj is None:
+        return None
+    status = obj.get("status") or {}
+    return int(status.get("numberReady" if kind == "DaemonSet" else "readyReplicas") or 0)
+
+
 def workload_row(
-    kind: str, key: str, counts: WorkloadCounts, obj: dict[str, Any] | None
+    kind: str,
+    key: str,
+    counts: WorkloadCounts,
+    obj: dict[str, Any] | None,
+    pods_listed: bool = True,
 ) -> TableRow:
+    """``pods_listed``: False while the pods are still being listed; the row then shows
+    what the workload's status reports (and no restarts) rather than pods not yet seen."""
     namespace, _, name = key.partition("/")
     desired = desired_replicas(kind, obj)
     wanted = counts.total if desired is None else desired
-    ready = counts.ready
+    reported = None if pods_listed else reported_ready(kind, obj)
+    ready = counts.ready if reported is None else reported
+    restarts = counts.restarts if reported is None else None
     if wanted == 0:
         health = "Scaled to 0"
     elif ready >= wanted:
@@ -263,7 +279,7 @@ def workload_row(
         (name, text_key(name)),
         (kind, text_key(kind)),
         (f"{ready}/{wanted}", number_key(ready / wanted if wanted else None, f"{ready}")),
-        (str(counts.restarts), number_key(counts.restarts)),
+        ("-" if restarts is None else str(restarts), number_key(restarts)),
         (health, text_key(health)),
     ]
     return _row(cells, namespace=namespace)

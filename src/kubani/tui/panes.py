@@ -128,7 +128,7 @@ class WorkloadsPane(Pane):
         gone = kind == "Pod" or (kind in _WORKLOAD_KINDS_WITH_OBJECTS and not counts.pods)
         if obj is None and gone:
             return None
-        return workload_row(kind, key, counts, obj)
+        return workload_row(kind, key, counts, obj, "pods" in self.state.cache.versions)
 
 
 class FluxPane(Pane):
