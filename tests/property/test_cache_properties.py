@@ -28,23 +28,31 @@ def _pod(name: str, phase: str, node: str, owner: str | None) -> dict[str, Any]:
 pods = st.builds(
     _pod, NAMES, PHASES, st.sampled_from(["n1", "n2"]), st.sampled_from([None, "web", "db"])
 )
-steps = st.lists(
-    st.one_of(
-        st.tuples(st.sampled_from(["ADDED", "MODIFIED", "DELETED"]), pods),
-        st.tuples(st.just("LIST"), st.lists(pods, max_size=6)),
-    ),
-    max_size=30,
-)
 
 
-@given(steps)
+def histories(objects: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[list[Any]]:
+    """What a live view receives: watch events and whole lists, in any order."""
+    return st.lists(
+        st.one_of(
+            st.tuples(st.sampled_from(["ADDED", "MODIFIED", "DELETED"]), objects),
+            st.tuples(st.just("LIST"), st.lists(objects, max_size=6)),
+        ),
+        max_size=30,
+    )
+
+
+def _replay(cache: ClusterCache, kind: str, step: str, payload: Any) -> None:
+    if step == "LIST":
+        cache.replace(kind, payload, "1")
+    else:
+        cache.apply(kind, step, payload)
+
+
+@given(histories(pods))
 def test_running_pods_and_node_index_match_a_recount(sequence: list[tuple[str, Any]]) -> None:
     cache = ClusterCache()
-    for event, payload in sequence:
-        if event == "LIST":
-            cache.replace("pods", payload, "1")
-        else:
-            cache.apply("pods", event, payload)
+    for step, payload in sequence:
+        _replay(cache, "pods", step, payload)
         held = cache.of("pods")
         assert cache.pods_running == sum(p["status"]["phase"] == RUNNING for p in held.values())
         for node in ("n1", "n2"):
@@ -64,23 +72,13 @@ def _event(name: str, kind: str, last: str | None, event_time: str | None) -> di
 
 
 events = st.builds(_event, NAMES, KINDS, STAMPS, STAMPS)
-event_steps = st.lists(
-    st.one_of(
-        st.tuples(st.sampled_from(["ADDED", "MODIFIED", "DELETED"]), events),
-        st.tuples(st.just("LIST"), st.lists(events, max_size=6)),
-    ),
-    max_size=30,
-)
 
 
-@given(event_steps)
+@given(histories(events))
 def test_event_times_and_warnings_match_the_events_held(sequence: list[tuple[str, Any]]) -> None:
     cache = ClusterCache()
     for step, payload in sequence:
-        if step == "LIST":
-            cache.replace("events", payload, "1")
-        else:
-            cache.apply("events", step, payload)
+        _replay(cache, "events", step, payload)
         held = cache.of("events")
         assert cache.event_moments == {key: event_moment(e) for key, e in held.items()}
         assert cache.warnings == {key for key, e in held.items() if e["type"] == "Warning"}

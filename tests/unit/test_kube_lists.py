@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from kubani.cluster.shapes import Pod
+from kubani.cluster.shapes import POD
 from kubani.kube.client import LIST_PAGE, Kube, KubeError
 
 TOTAL = LIST_PAGE * 2 + 7
@@ -105,7 +105,7 @@ def test_a_list_is_read_page_by_page_with_the_callers_parameters(api: Path) -> N
 
 
 def test_a_shape_keeps_only_its_fields(api: Path) -> None:
-    items, _ = _list(api, Pod)
+    items, _ = _list(api, POD)
     assert items[0] == {"metadata": {"name": "p0", "namespace": "ns"},
                         "spec": {"nodeName": "n"}, "status": {"phase": "Running"}}  # fmt: skip
 
@@ -120,7 +120,7 @@ def test_an_expired_snapshot_starts_the_list_once_more(api: Path) -> None:
 def test_a_watch_yields_objects_and_ends_on_the_servers_error(api: Path) -> None:
     async def scenario(seen: list[tuple[str, Any]]) -> None:
         async with Kube(api) as kube:
-            async for kind, obj in kube.watch_path("/api/v1/pods", "10", shape=Pod):
+            async for kind, obj in kube.watch_path("/api/v1/pods", "10", shape=POD):
                 seen.append((kind, obj))
 
     seen: list[tuple[str, Any]] = []

@@ -5,75 +5,49 @@ field adds it here (``tests/unit/test_shapes.py`` reads the views through these 
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 
-class OwnerReference(TypedDict, total=False):
-    kind: Any
-    name: Any
-    controller: Any
+def _shape(name: str, *leaves: str, **nested: Any) -> Any:
+    """An object of which only these fields are kept: ``leaves`` as they come, ``nested``
+    objects (or lists of them) in their own shape."""
+    fields = dict.fromkeys(leaves, Any) | nested
+    return cast(Any, TypedDict)(name, fields, total=False)
 
 
-class ObjectMeta(TypedDict, total=False):
-    name: Any
-    namespace: Any
-    uid: Any
-    resourceVersion: Any
-    creationTimestamp: Any
-    deletionTimestamp: Any
-    labels: Any
-    ownerReferences: list[OwnerReference] | None
+def _list_of(shape: Any) -> Any:
+    """A list of ``shape`` objects, or null."""
+    return cast(Any, list)[shape] | None
 
 
-class Container(TypedDict, total=False):
-    name: Any
-    image: Any
-    resources: Any
-
-
-class PodSpec(TypedDict, total=False):
-    nodeName: Any
-    containers: list[Container] | None
-
-
-class ContainerStatus(TypedDict, total=False):
-    name: Any
-    ready: Any
-    restartCount: Any
-    state: Any
-
-
-class PodStatus(TypedDict, total=False):
-    phase: Any
-    reason: Any
-    podIP: Any
-    startTime: Any
-    containerStatuses: list[ContainerStatus] | None
-
-
-class Pod(TypedDict, total=False):
-    metadata: ObjectMeta
-    spec: PodSpec
-    status: PodStatus
-
-
-class InvolvedObject(TypedDict, total=False):
-    kind: Any
-    name: Any
-    namespace: Any
-
-
-class Event(TypedDict, total=False):
-    metadata: ObjectMeta
-    type: Any
-    reason: Any
-    message: Any
-    count: Any
-    involvedObject: InvolvedObject
-    firstTimestamp: Any
-    lastTimestamp: Any
-    eventTime: Any
-
+OBJECT_META = _shape(
+    "ObjectMeta",
+    "name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp",
+    "labels",
+    ownerReferences=_list_of(_shape("OwnerReference", "kind", "name", "controller")),
+)  # fmt: skip
+POD = _shape(
+    "Pod",
+    metadata=OBJECT_META,
+    spec=_shape(
+        "PodSpec",
+        "nodeName",
+        containers=_list_of(_shape("Container", "name", "image", "resources")),
+    ),
+    status=_shape(
+        "PodStatus",
+        "phase", "reason", "podIP", "startTime",
+        containerStatuses=_list_of(
+            _shape("ContainerStatus", "name", "ready", "restartCount", "state")
+        ),
+    ),
+)  # fmt: skip
+EVENT = _shape(
+    "Event",
+    "type", "reason", "message", "count", "firstTimestamp", "lastTimestamp", "eventTime",
+    metadata=OBJECT_META,
+    involvedObject=_shape("InvolvedObject", "kind", "name", "namespace"),
+)  # fmt: skip
 
 # Collection (as the live view names it) -> the shape it is read in.
-SHAPES: dict[str, Any] = {"pods": Pod, "events": Event}
+SHAPES: dict[str, Any] = {"pods": POD, "events": EVENT}
