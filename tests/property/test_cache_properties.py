@@ -3,6 +3,7 @@ any sequence of lists and watch events."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import given
@@ -41,19 +42,20 @@ def histories(objects: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[l
     )
 
 
-def _replay(cache: ClusterCache, kind: str, step: str, payload: Any) -> None:
-    if step == "LIST":
-        cache.replace(kind, payload, "1")
-    else:
-        cache.apply(kind, step, payload)
+def replayed(kind: str, history: list[tuple[str, Any]]) -> Iterator[tuple[ClusterCache, Any]]:
+    """The cache, and the objects of ``kind`` it holds, after each step of ``history``."""
+    cache = ClusterCache()
+    for step, payload in history:
+        if step == "LIST":
+            cache.replace(kind, payload, "1")
+        else:
+            cache.apply(kind, step, payload)
+        yield cache, cache.of(kind)
 
 
 @given(histories(pods))
 def test_running_pods_and_node_index_match_a_recount(sequence: list[tuple[str, Any]]) -> None:
-    cache = ClusterCache()
-    for step, payload in sequence:
-        _replay(cache, "pods", step, payload)
-        held = cache.of("pods")
+    for cache, held in replayed("pods", sequence):
         assert cache.pods_running == sum(p["status"]["phase"] == RUNNING for p in held.values())
         for node in ("n1", "n2"):
             expected = sorted(k for k, p in held.items() if p["spec"]["nodeName"] == node)
@@ -76,9 +78,6 @@ events = st.builds(_event, NAMES, KINDS, STAMPS, STAMPS)
 
 @given(histories(events))
 def test_event_times_and_warnings_match_the_events_held(sequence: list[tuple[str, Any]]) -> None:
-    cache = ClusterCache()
-    for step, payload in sequence:
-        _replay(cache, "events", step, payload)
-        held = cache.of("events")
+    for cache, held in replayed("events", sequence):
         assert cache.event_moments == {key: event_moment(e) for key, e in held.items()}
         assert cache.warnings == {key for key, e in held.items() if e["type"] == "Warning"}
