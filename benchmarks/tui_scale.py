@@ -1,6 +1,6 @@
 """cluster-tui at scale, against the real Kubernetes API server the lab runs.
 
-The lab's pinned control plane (kine on SQLite, kube-apiserver, kube-controller-manager,
+The lab's pinned control plane (etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler) runs on a throwaway datastore with KWOK keeping every node and pod: the
 nodes are registered, the Deployments are created, and the real controllers, scheduler and
 KWOK make the pods and run them. The TUI then runs headless (Textual's test driver) with
