@@ -34,17 +34,21 @@ def _peer(name: str, ip: str, is_self: bool = False) -> TailscalePeer:
 PEERS = [_peer("Desk", "100.64.0.1"), _peer("nuc", "100.64.0.2"), _peer("me", "100.64.0.9", True)]
 
 
-def _recorded(results: dict[str, dict[str, Any]], failed: dict[str, str] | None = None) -> Any:
-    calls: list[tuple[str, str, str]] = []
+class RecordedModules:
+    """``run_module`` answering with recorded results, and the calls it was given."""
 
-    def run_module(
-        inventory: Path, pattern: str, module: str, args: str, become: bool = False
+    def __init__(
+        self, results: dict[str, dict[str, Any]], failed: dict[str, str] | None = None
+    ) -> None:
+        self.results, self.failed = results, failed or {}
+        self.calls: list[tuple[str, str, str]] = []
+
+    def __call__(
+        self, inventory: Path, pattern: str, module: str, args: str, become: bool = False
     ) -> ModuleRun:
-        calls.append((pattern, module, args))
-        return ModuleRun("successful" if not failed else "failed", results, failed or {})
-
-    run_module.calls = calls  # type: ignore[attr-defined]
-    return run_module
+        self.calls.append((pattern, module, args))
+        status = "failed" if self.failed else "successful"
+        return ModuleRun(status, self.results, self.failed)
 
 
 # ---- init --------------------------------------------------------------------------------
@@ -70,7 +74,7 @@ def test_create_inventory_sizes_what_answers_and_warns_for_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     facts = {"ansible_facts": {"ansible_processor_vcpus": 16, "ansible_memtotal_mb": 32768}}
-    recorded = _recorded({"desk": facts}, {"nuc": "UNREACHABLE: no route to host"})
+    recorded = RecordedModules({"desk": facts}, {"nuc": "UNREACHABLE: no route to host"})
     monkeypatch.setattr(adhoc, "run_module", recorded)
     chosen = init.choose(PEERS, init.Selection(["desk"], ["nuc"], workstations=["desk"]))
     created = init.create_inventory(tmp_path / "inv", "home", chosen, ssh_user="admin")
@@ -125,7 +129,7 @@ def test_fetch_writes_0600_points_at_the_tailnet_and_merges_beside_others(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     content = base64.b64encode(K3S_KUBECONFIG.encode()).decode()
-    recorded = _recorded({"cp-1": {"content": content}})
+    recorded = RecordedModules({"cp-1": {"content": content}})
     monkeypatch.setattr(adhoc, "run_module", recorded)
     into = tmp_path / "config"
     into.write_text(
@@ -155,7 +159,9 @@ def test_fetch_refuses_without_a_control_plane_or_a_kubeconfig(
     )
     with pytest.raises(KubaniError, match="no control plane"):
         kubeconfig.fetch_kubeconfig(_inventory(tmp_path / "a", workers_only), tmp_path / "k")
-    monkeypatch.setattr(adhoc, "run_module", _recorded({}, {"cp-1": "k3s.yaml: No such file"}))
+    monkeypatch.setattr(
+        adhoc, "run_module", RecordedModules({}, {"cp-1": "k3s.yaml: No such file"})
+    )
     with pytest.raises(KubaniError, match="cannot fetch the kubeconfig from cp-1") as info:
         kubeconfig.fetch_kubeconfig(_inventory(tmp_path / "b", CLUSTER), tmp_path / "k")
     assert "No such file" in str(info.value)

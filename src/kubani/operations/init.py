@@ -78,11 +78,14 @@ def _probe(hosts: Path) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
 def size_reservations(hosts: Path, choices: list[Choice]) -> tuple[list[str], list[str]]:
     """Reservations sized from each node's facts, written into the inventory; defaults stay
     where facts are missing. The nodes sized, and a warning for each that was not."""
+    from ansible_runner.exceptions import AnsibleRunnerException
+
     from kubani.inventory.store import edit_inventory
 
     try:
         sized, failed = _probe(hosts)
-    except Exception as exc:  # sizing is a suggestion; the inventory stands without it
+    except (KubaniError, OSError, AnsibleRunnerException) as exc:
+        # Ansible missing or unable to run: sizing is a suggestion, the inventory stands.
         return [], [f"could not read the nodes' sizes ({exc}); default reservations kept"]
     names = [c.peer.hostname.lower() for c in choices]
     warnings = [

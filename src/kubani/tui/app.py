@@ -247,7 +247,7 @@ class ClusterApp(App[None]):
         batch = self.state.ping_batch()
         if batch:
             self.state.take_round_trips(batch, await self.source.round_trips(batch))
-            self.refresh_nodes()
+            self._touch_nodes(self.state.nodes_at(batch))
         self._again("tailnet", self.refresh_s * 2, self.poll_tailnet)
 
     @work(exclusive=True, group="stats")
@@ -301,6 +301,14 @@ class ClusterApp(App[None]):
 
     def refresh_nodes(self) -> None:
         self._sync("nodes")
+
+    def _touch_nodes(self, names: set[str]) -> None:
+        """Redraw these nodes' rows only (a ping batch's, not all of a big cluster's)."""
+        if self.closing:
+            return
+        table = self.table("nodes")
+        if self.panes["nodes"].touch(table, names):
+            table.apply_sort()
 
     def refresh_events(self) -> None:
         """Ages move on: redraw the events shown. Which events are the newest changes only

@@ -56,6 +56,12 @@ class LiveState:
         self.ping_cursor += PING_BATCH
         return batch
 
+    def nodes_at(self, addresses: list[str]) -> set[str]:
+        """The names of the nodes at these tailnet addresses."""
+        wanted = set(addresses)
+        nodes = self.cache.of("nodes")
+        return {name for name, node in nodes.items() if internal_ip(node) in wanted}
+
     def take_round_trips(self, pinged: list[str], answered: dict[str, float]) -> None:
         """A batch's answers; a node that did not answer shows no time (none is stale)."""
         for address in pinged:
