@@ -56,6 +56,21 @@ class Playbook(StrEnum):
     JOIN_TAILNET = "join_tailnet"
 
 
+class Report(StrEnum):
+    """The marker keys of the structured reports playbooks send (a task's ``msg`` as a
+    mapping holding the marker set to true): only these reach the event stream's ``report``."""
+
+    DOCTOR = "kubani_doctor"  # doctor.yml: one node's checks
+    TAILNET_JOIN = "kubani_tailnet_join"  # join_tailnet.yml: the node's tailnet address
+
+
+# Credentials for the tailnet's control server are read from these variables.
+HEADSCALE_URL_VARIABLE = "HEADSCALE_URL"
+HEADSCALE_API_KEY_VARIABLE = "HEADSCALE_API_KEY"
+# The tags a node joins the tailnet with unless told otherwise (the tailnet policy's too).
+DEFAULT_NODE_TAGS: tuple[str, ...] = ("tag:k3s",)
+
+
 # What `cluster-mgr provision --playbook` runs; the others have commands of their own.
 PROVISION_PLAYBOOKS: tuple[Playbook, ...] = (
     Playbook.SITE,

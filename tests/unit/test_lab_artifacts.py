@@ -136,3 +136,45 @@ def test_node_side_code_imports_only_what_nodes_have(tmp_path: Path) -> None:
     # cryptography's compiled parts register (Cython's runtime, the OpenSSL binding).
     carried = {"kubani", "kubani_lab", "yaml", "_yaml", "cryptography", "_cffi_backend"}
     assert loaded <= carried | {"__main__", "cython_runtime", "_openssl"}
+
+
+def test_the_tailscale_release_has_the_published_layout_and_checksum(tmp_path: Path) -> None:
+    import tarfile
+
+    from kubani_lab.artifacts import build_tailscale_release
+
+    binaries = tmp_path / "build"
+    binaries.mkdir()
+    for name in ("tailscale", "tailscaled"):
+        (binaries / name).write_bytes(b"\x7fELF " + name.encode())
+    folder = tmp_path / "airgap"
+    archive = build_tailscale_release(folder, binaries, "1.102.5", "[Unit]\n")
+    assert archive == folder / "tailscale_1.102.5_amd64.tgz"
+    published = (folder / "tailscale_1.102.5_amd64.tgz.sha256").read_text().strip()
+    assert published == hashlib.sha256(archive.read_bytes()).hexdigest()
+    with tarfile.open(archive) as tar:
+        names = sorted(tar.getnames())
+        unit = tar.extractfile("tailscale_1.102.5_amd64/systemd/tailscaled.service")
+        assert unit is not None and unit.read() == b"[Unit]\n"
+    assert names == [
+        f"tailscale_1.102.5_amd64/{n}"
+        for n in (
+            "systemd/tailscaled.defaults",
+            "systemd/tailscaled.service",
+            "tailscale",
+            "tailscaled",
+        )
+    ]
+    built = archive.stat().st_mtime_ns
+    assert build_tailscale_release(folder, binaries, "1.102.5", "[Unit]\n") == archive
+    assert archive.stat().st_mtime_ns == built  # unchanged inputs: not rebuilt
+    (binaries / "tailscaled").write_bytes(b"\x7fELF newer tailscaled")
+    build_tailscale_release(folder, binaries, "1.102.5", "[Unit]\n")
+    assert (folder / "tailscale_1.102.5_amd64.tgz.sha256").read_text().strip() != published
+
+
+def test_the_pinned_tailscale_version_is_read_from_go_mod() -> None:
+    from kubani_lab.components import TAILSCALE, pinned_version
+
+    version = pinned_version(TAILSCALE)
+    assert version[0].isdigit() and version.count(".") == 2

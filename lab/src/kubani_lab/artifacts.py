@@ -333,3 +333,52 @@ def build_flux_manifest(folder: Path, crd_files: list[Path]) -> Path:
         target.write_text(text)
     write_checksums(folder, ["install.yaml"])
     return target
+
+
+# The defaults file Tailscale's static release ships (systemd/tailscaled.defaults).
+TAILSCALED_DEFAULTS = """# Set the port to listen on for incoming VPN packets.
+# Remote nodes will automatically be informed about the new port number,
+# but you might want to configure this in order to set external firewall
+# settings.
+PORT="41641"
+
+# Extra flags you might want to pass to tailscaled.
+FLAGS=""
+"""
+
+
+def build_tailscale_release(
+    folder: Path, binaries: Path, version: str, unit: str, arch: str = "amd64"
+) -> Path:
+    """Tailscale's static Linux release as pkgs.tailscale.com publishes it, from the lab's
+    own build: ``tailscale_<version>_<arch>.tgz`` (``tailscale``, ``tailscaled``,
+    ``systemd/tailscaled.service``, ``systemd/tailscaled.defaults`` in a folder of the same
+    name) and its ``.sha256``: an air-gap folder for the tailscale_install role. Rebuilt only
+    when the binaries change."""
+    import io
+    import tarfile
+
+    name = f"tailscale_{version}_{arch}"
+    archive = folder / f"{name}.tgz"
+    inputs = hashlib.sha256(unit.encode())
+    for binary in ("tailscale", "tailscaled"):
+        info = (binaries / binary).stat()
+        inputs.update(f"{binaries / binary} {info.st_size} {info.st_mtime_ns}\n".encode())
+    stamp = folder / ".inputs"
+    if stamp.is_file() and stamp.read_text() == inputs.hexdigest() and archive.is_file():
+        return archive
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{name}.tgz.partial"
+    with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
+        for binary in ("tailscale", "tailscaled"):
+            tar.add(binaries / binary, f"{name}/{binary}")
+        systemd = {"tailscaled.service": unit, "tailscaled.defaults": TAILSCALED_DEFAULTS}
+        for member, text in systemd.items():
+            data = text.encode()
+            entry = tarfile.TarInfo(f"{name}/systemd/{member}")
+            entry.size, entry.mode, entry.mtime = len(data), 0o644, int(time.time())
+            tar.addfile(entry, io.BytesIO(data))
+    partial.replace(archive)
+    (folder / f"{name}.tgz.sha256").write_text(sha256_of(archive) + "\n")
+    stamp.write_text(inputs.hexdigest())
+    return archive

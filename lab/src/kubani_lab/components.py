@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -314,3 +315,16 @@ def _run_go(
             "check that this machine reaches the Go module proxy, or that GOMODCACHE "
             "holds the pinned modules",
         )
+
+
+def pinned_version(component: Component) -> str:
+    """The version ``go.mod`` pins for the component's main module (without the ``v``)."""
+    text = (modules_root() / component.name / "go.mod").read_text()
+    found = re.search(rf"^\s*(?:require\s+)?{re.escape(component.module)}\s+v(\S+)", text, re.M)
+    if not component.module or found is None:
+        raise LabError(
+            f"cannot read the pinned version of {component.name}",
+            f"{component.name}/go.mod does not require {component.module or 'its module'}",
+            None,
+        )
+    return found.group(1)

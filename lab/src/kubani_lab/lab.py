@@ -32,6 +32,7 @@ from kubani_lab.artifacts import (
     FLUX_VERSION,
     build_flux_manifest,
     build_k3s_artifacts,
+    build_tailscale_release,
     build_zipapp,
 )
 from kubani_lab.components import (
@@ -42,12 +43,21 @@ from kubani_lab.components import (
     KWOK,
     TAILSCALE,
     ensure_built,
+    pinned_version,
 )
 from kubani_lab.host import LabError, capture, require_lab_host, run
 from kubani_lab.image import ensure_image
 from kubani_lab.k3s.traces import SHIM
 from kubani_lab.network import LabNames
-from kubani_lab.tailnet import ManagementDaemon, install_on_node, up_flags, write_private
+from kubani_lab.tailnet import (
+    NODE_UNIT,
+    QUIET_ENV,
+    ManagementDaemon,
+    install_on_node,
+    trust_ca,
+    up_flags,
+    write_private,
+)
 
 DEFAULT_HOME = Path(os.environ.get("KUBANI_LAB_HOME", "/var/lib/kubani-lab"))
 MGMT_NAME = "mgmt"
@@ -56,6 +66,8 @@ STOP_TIMEOUT_S = 20.0
 TAILNET_WAIT_S = 60.0
 # The user Kubani logs in to the nodes as (password-less sudo), as on users' machines.
 ADMIN_USER = "kubani"
+# Machines booted on the LAN without Tailscale (Lab.up's bare_nodes) are named BARE_PREFIX<n>.
+BARE_PREFIX = "bare-"
 SSH_WAIT_S = 60.0
 K3S_VERSION = "v1.35.4+k3s1"
 # nspawn joins a node to its network namespace but shows the host's /sys/class/net and keeps
@@ -108,6 +120,8 @@ class LabNode:
     online: bool = True
     relayed: bool = False
     in_inventory: bool = True
+    # False for a machine booted without Tailscale (``bare`` nodes): Kubani installs it.
+    tailscale_preinstalled: bool = True
 
 
 def tailnet_of(slot: int) -> str:
@@ -271,9 +285,12 @@ class Lab:
         gpu_nodes: int = 0,
         extra_nodes: int = 0,
         progress: Any = None,
+        bare_nodes: int = 0,
     ) -> LabState:
         """Boot the lab (idempotent: running nodes are kept). ``extra_nodes`` are booted
-        and on the tailnet but left out of the inventory, to be joined later."""
+        and on the tailnet but left out of the inventory, to be joined later; ``bare_nodes``
+        (``bare-N``) are machines on the LAN only, without Tailscale, for Kubani to bring onto
+        the tailnet (reached by SSH at their ``underlay`` address)."""
         require_lab_host()
         say = progress or (lambda _message: None)
         state = self.load() or self._claim_slot()
@@ -288,6 +305,7 @@ class Lab:
         self._ensure_standins(state)
         wanted = _node_names(nodes, control_planes, gpu_nodes)
         wanted += [(f"extra-{i}", "worker", False) for i in range(1, extra_nodes + 1)]
+        wanted += [(f"{BARE_PREFIX}{i}", "worker", False) for i in range(1, bare_nodes + 1)]
         underlay = ipaddress.ip_network(state.underlay)
         known = {n.name: n for n in state.nodes}
         for index, (name, role, gpu) in enumerate(wanted, start=1):
@@ -298,7 +316,9 @@ class Lab:
                     index,
                     underlay=str(underlay[10 + index]),
                     gpu=gpu,
-                    in_inventory=not name.startswith("extra-"),
+                    in_inventory=not name.startswith(("extra-", BARE_PREFIX)),
+                    tailscale_preinstalled=not name.startswith(BARE_PREFIX),
+                    backend_state="Running" if not name.startswith(BARE_PREFIX) else "NoState",
                 )
                 state.nodes.append(node)
                 known[name] = node
@@ -320,13 +340,14 @@ class Lab:
         for node in state.nodes:
             say(f"{node.name}: waiting for sshd")
             self._wait_for_ssh(node)
-        say(f"tailnet: joining {', '.join(n.name for n in state.nodes)}")
+        joining = [node for node in state.nodes if node.tailscale_preinstalled]
+        say(f"tailnet: joining {', '.join(n.name for n in joining)}")
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda node: self._join(state, node), state.nodes))
+            list(pool.map(lambda node: self._join(state, node), joining))
         self.save(state)
-        self._wait_for_tailnet(state, say)
+        self._wait_for_tailnet(joining, say)
         if booting:  # a lab already up keeps the tailnet states its user gave its nodes
-            self._warm_node_paths(state, say)
+            self._warm_node_paths(joining, say)
         self._record_host_keys(state)
         self._write_inventory(state)
         self.save(state)
@@ -411,10 +432,10 @@ class Lab:
         node.backend_state = "Running"
         node.address = self.ssh_run(node.name, "tailscale ip -4").stdout.strip()
 
-    def _wait_for_tailnet(self, state: LabState, say: Any) -> None:
+    def _wait_for_tailnet(self, nodes: list[LabNode], say: Any) -> None:
         """Until the management side reaches every node's sshd over the tailnet."""
         deadline = time.monotonic() + TAILNET_WAIT_S
-        for node in state.nodes:
+        for node in nodes:
             say(f"{node.name}: reachable on the tailnet at {node.address}?")
             while True:
                 try:
@@ -429,16 +450,16 @@ class Lab:
                         ) from None
                     time.sleep(0.3)
 
-    def _warm_node_paths(self, state: LabState, say: Any) -> None:
+    def _warm_node_paths(self, nodes: list[LabNode], say: Any) -> None:
         """Until every node reaches every other over the tailnet, as machines that have been
         on a tailnet for a while do: the first packets to a peer wait for its tunnel, which
         on this busy machine can outlast the prerequisite checks' tries."""
-        if len(state.nodes) < 2:
+        if len(nodes) < 2:
             return
         say("tailnet: opening the paths between the nodes")
 
         def reach_others(node: LabNode) -> None:
-            others = " ".join(n.address for n in state.nodes if n is not node)
+            others = " ".join(n.address for n in nodes if n is not node)
             script = (
                 f"for ip in {others}; do "
                 f"timeout {TAILNET_WAIT_S:.0f} bash -c "
@@ -455,7 +476,7 @@ class Lab:
                 )
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(reach_others, state.nodes))
+            list(pool.map(reach_others, nodes))
 
     def _ensure_key(self) -> None:
         if self.key.exists():
@@ -481,6 +502,11 @@ class Lab:
     def k3s_artifacts(self, version: str = K3S_VERSION) -> Path:
         """The air-gap folder (``k3s`` + ``sha256sum-amd64.txt``) for a K3s version."""
         return self.folder / "artifacts" / "k3s" / version
+
+    @property
+    def tailscale_artifacts(self) -> Path:
+        """The air-gap folder of Tailscale's static release (the tailscale_install role's)."""
+        return self.folder / "artifacts" / "tailscale"
 
     @property
     def flux_artifacts(self) -> Path:
@@ -519,6 +545,10 @@ class Lab:
             build_k3s_artifacts(self.k3s_artifacts(version), version, binaries, files, self.cache)
         flux, _ = ensure_built(FLUX, self.cache)
         build_flux_manifest(self.flux_artifacts, sorted((flux / "assets").rglob("*.yaml")))
+        tailscale, _ = ensure_built(TAILSCALE, self.cache)
+        build_tailscale_release(
+            self.tailscale_artifacts, tailscale, pinned_version(TAILSCALE), NODE_UNIT
+        )
         daemon = self.management(state)
         wrapper = self.bin_dir / "tailscale"
         wrapper.write_text(
@@ -549,8 +579,12 @@ class Lab:
         (ssh_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         (ssh_dir / "authorized_keys").chmod(0o600)
         self._add_admin_user(root)
-        tailscale, _ = ensure_built(TAILSCALE, self.cache)
-        install_on_node(root, tailscale, self.control_server(state).ca_cert)
+        ca_cert = self.control_server(state).ca_cert
+        if node.tailscale_preinstalled:
+            tailscale, _ = ensure_built(TAILSCALE, self.cache)
+            install_on_node(root, tailscale, ca_cert)
+        else:  # a machine that trusts the control server's CA, as the user set it up
+            trust_ca(root, ca_cert)
         sysfs_unit = root / "etc/systemd/system/kubani-lab-sysfs.service"
         sysfs_unit.write_text(SYSFS_UNIT)
         wants = root / "etc/systemd/system/sysinit.target.wants"
@@ -816,9 +850,12 @@ class Lab:
 
         lines = []
         for node in state.nodes:
+            # A bare machine's tailnet address is not known before it joins: its keys are
+            # trusted for any address of the lab's tailnet (and for its LAN address).
+            known = node.address or state.tailnet.removesuffix(".0/24") + ".*"
             for public in sorted((self.rootfs(node.name) / "etc/ssh").glob("ssh_host_*_key.pub")):
                 kind, key = public.read_text().split()[:2]
-                lines.append(f"{node.address},{node.underlay} {kind} {key}\n")
+                lines.append(f"{known},{node.underlay} {kind} {key}\n")
         atomic_write(self.known_hosts, "".join(lines).encode(), backup=False)
 
     # ---- inventory ------------------------------------------------------------
@@ -849,6 +886,12 @@ class Lab:
                 'k3s_common_extra_kubelet_args: ["node-status-update-frequency=2s"]\n'
                 "k3s_control_plane_extra_config:\n"
                 '  kube-controller-manager-arg: ["node-monitor-grace-period=10s"]\n'
+                "# Tailscale, where Kubani installs it, from the lab's air-gap folder (built from\n"
+                "# the lab's tailscale), never uploading logs or probing the gateway.\n"
+                f"tailscale_airgap_dir: {self.tailscale_artifacts}\n"
+                'tailscale_daemon_flags: ["--no-logs-no-support"]\n'
+                "tailscale_daemon_environment:\n"
+                + "".join(f'  {name}: "{value}"\n' for name, value in QUIET_ENV.items())
             ).encode(),
             backup=False,
         )

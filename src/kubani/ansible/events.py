@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kubani.vocabulary import Report
+
 # ansible-runner event name -> Kubani's
 _KINDS = {
     "playbook_on_play_start": "play",
@@ -29,7 +31,7 @@ class PlaybookEvent:
     message: str | None = None
     ignored: bool = False
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
-    report: dict[str, Any] | None = None  # a task's structured msg (doctor's reports)
+    report: dict[str, Any] | None = None  # a task's structured msg (see vocabulary.Report)
 
     def as_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, {}, False)} | {
@@ -81,4 +83,6 @@ def from_runner(event: dict[str, Any]) -> PlaybookEvent | None:
 
 def _report(result: Any) -> dict[str, Any] | None:
     msg = result.get("msg") if isinstance(result, dict) else None
-    return msg if isinstance(msg, dict) and msg.get("kubani_doctor") else None
+    if isinstance(msg, dict) and any(msg.get(marker) is True for marker in Report):
+        return msg
+    return None

@@ -37,6 +37,8 @@ class PlaybookRequest:
     check: bool = False
     diff: bool = False
     verbosity: int = 0
+    # More inventories read beside ``inventory`` (machines not in it yet, e.g. to join).
+    extra_inventories: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -81,7 +83,9 @@ def run_playbook(
         private_data_dir=str(run_dir),
         project_dir=str(request.project),
         playbook=str(path.relative_to(request.project)),
-        inventory=str(request.inventory.resolve()),
+        inventory=[str(p.resolve()) for p in (request.inventory, *request.extra_inventories)]
+        if request.extra_inventories
+        else str(request.inventory.resolve()),
         extravars=request.extravars or None,
         limit=request.limit,
         tags=request.tags,

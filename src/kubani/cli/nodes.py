@@ -15,11 +15,12 @@ from kubani.cli.options import (
     TimeoutOption,
     discovery_options,
 )
-from kubani.vocabulary import PeerSource, Playbook, Role
+from kubani.vocabulary import DEFAULT_NODE_TAGS, PeerSource, Playbook, Role
 
 if TYPE_CHECKING:
     from kubani.inventory.document import InventoryDocument
     from kubani.models.node import Node
+    from kubani.operations.bootstrap import BootstrapTarget, Joined
     from kubani.operations.removal import RemovalPlan
     from kubani.tailscale.discover import DiscoveryOptions
 
@@ -110,6 +111,35 @@ def add_node(
     api_url: ApiUrlOption = None,
     headscale_url: HeadscaleUrlOption = None,
     timeout: TimeoutOption = 10.0,
+    bootstrap_ssh: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap-ssh",
+            metavar="HOST",
+            help="The machine is not on the tailnet yet: reach it by SSH at HOST (LAN address "
+            "or name), install Tailscale where missing, log it in with a single-use key minted "
+            "from TAILSCALE_API_KEY / HEADSCALE_URL + HEADSCALE_API_KEY, then add it with the "
+            "address it was given.",
+        ),
+    ] = None,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Tailnet tag for --bootstrap-ssh (repeatable; tag:k3s)."),
+    ] = None,
+    login_server: Annotated[
+        str | None,
+        typer.Option(
+            "--login-server",
+            help="Control server for --bootstrap-ssh (default: HEADSCALE_URL with headscale, "
+            "Tailscale's own otherwise).",
+        ),
+    ] = None,
+    provision: Annotated[
+        bool,
+        typer.Option(
+            "--provision", help="Then join it to the cluster (add_node.yml: only new nodes change)."
+        ),
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the added node as JSON.")
     ] = False,
@@ -120,42 +150,123 @@ def add_node(
     from kubani.inventory.store import edit_inventory
     from kubani.models.node import NodeTaint
 
+    if bootstrap_ssh is not None and (from_discovery or tailscale_ip or ansible_host):
+        raise typer.BadParameter(
+            "--bootstrap-ssh learns the tailnet address itself: give no TAILSCALE_IP, "
+            "--from-discovery or --ansible-host with it"
+        )
     if from_discovery and tailscale_ip:
         raise typer.BadParameter("give TAILSCALE_IP or --from-discovery, not both")
-    if not from_discovery and not tailscale_ip:
-        raise typer.BadParameter("missing TAILSCALE_IP (or use --from-discovery)")
+    if bootstrap_ssh is None and not from_discovery and not tailscale_ip:
+        raise typer.BadParameter(
+            "missing TAILSCALE_IP (or use --from-discovery or --bootstrap-ssh)"
+        )
     path = inventory_path()
-    address = tailscale_ip or _address_from_discovery(
-        hostname,
-        discovery_options(
-            source, tailscale_bin, status_file, tailnet, api_url, headscale_url, timeout
-        ),
-    )
     taint_list: list[NodeTaint | str] = [t.strip() for t in (taints or "").split(",") if t.strip()]
-    node = _node_from_flags(
-        hostname,
-        address,
-        role,
-        {
-            "reserved_cpu": reserved_cpu,
-            "reserved_memory": reserved_memory,
-            "gpu": gpu or None,
-            "node_labels": _pairs(labels, "--labels") or None,
-            "node_taints": taint_list or None,
-            "ansible_host": ansible_host,
-            "ansible_user": ansible_user,
-            "ansible_port": ansible_port,
-        },
-    )
+    fields = {
+        "reserved_cpu": reserved_cpu,
+        "reserved_memory": reserved_memory,
+        "gpu": gpu or None,
+        "node_labels": _pairs(labels, "--labels") or None,
+        "node_taints": taint_list or None,
+        "ansible_host": ansible_host,
+        "ansible_user": ansible_user,
+        "ansible_port": ansible_port,
+    }
+    joined = None
+    if bootstrap_ssh is not None:
+        from kubani.operations.bootstrap import BootstrapTarget
+
+        # Everything that can be refused is refused before a key is minted: the flags (checked
+        # with an address of the tailnet's range), the name, the inventory.
+        _node_from_flags(hostname, _ANY_TAILNET_ADDRESS, role, fields)
+        _require_new_name(path, hostname)
+        target = BootstrapTarget(hostname, bootstrap_ssh, role, ansible_user, ansible_port)
+        joined = _bootstrap(target, tags or list(DEFAULT_NODE_TAGS), login_server or "", timeout)
+        address = joined.address
+    else:
+        address = tailscale_ip or _address_from_discovery(
+            hostname,
+            discovery_options(
+                source, tailscale_bin, status_file, tailnet, api_url, headscale_url, timeout
+            ),
+        )
+    node = _node_from_flags(hostname, address, role, fields)
     with edit_inventory(path, f"cannot add node {hostname}") as document:
         document.add_host(node.role.group, node.hostname, node.host_vars())
     assert document.problems is not None
     for problem in document.problems.warnings:
         warn(f"{problem.where}: {problem.message}")
-    if json_output:
-        emit_json({"added": _node_json(node), "inventory": str(path)})
-    else:
+    report: dict[str, Any] = {"added": _node_json(node), "inventory": str(path)}
+    if joined is not None:
+        report["tailnet"] = {"address": joined.address, "joined": joined.newly_joined}
+    if not json_output:
         success(f"added {node.hostname} ({node.tailscale_ip}, {node.role}) to {path}")
+    if provision:
+        report["provisioned"] = _provision_new_nodes()
+    if json_output:
+        emit_json(report)
+    if provision and not report["provisioned"]:
+        raise typer.Exit(1)
+
+
+# Any address of the tailnet's range: flags are checked before the real one is known.
+_ANY_TAILNET_ADDRESS = "100.64.0.1"
+
+
+def _require_new_name(path: Path, hostname: str) -> None:
+    from kubani.cli.common import validated_inventory
+    from kubani.errors import KubaniError
+    from kubani.inventory.document import InventoryDocument
+
+    validated_inventory()
+    if hostname in {name for _, name, _ in InventoryDocument(path).iter_hosts()}:
+        raise KubaniError(
+            f"cannot add node {hostname}",
+            f"{path} already has a host named {hostname}",
+            "pick another name, or remove the old node first",
+        )
+
+
+def _bootstrap(
+    target: "BootstrapTarget", tags: list[str], login_server: str, timeout: float
+) -> "Joined":
+    """Mint a key, run join_tailnet.yml against the machine, and return where it joined."""
+    from kubani.ansible.project import ansible_dir
+    from kubani.cli.common import inventory_path
+    from kubani.cli.output import note, warn
+    from kubani.cli.playbook_view import execute, print_failures
+    from kubani.operations.bootstrap import (
+        default_login_server,
+        join_credentials,
+        keep_servers_from_expiring,
+        mint_join_key,
+        prepared_join,
+    )
+
+    source = join_credentials()
+    key = mint_join_key(source, tags, timeout)
+    note(f"minted a single-use join key for {target.hostname} ({', '.join(tags)}, from {source})")
+    path = inventory_path()
+    server = login_server or default_login_server(source)
+    with prepared_join(ansible_dir(near=path.parent), path, [target], key, tags, server) as join:
+        run = execute(join.request, json_lines=False, observe=join.observe)
+        if not run.state.succeeded:
+            print_failures(run.state)
+        joined = join.joined(run)
+    for problem in keep_servers_from_expiring(source, joined):
+        warn(f"key expiry is still on for {problem}; turn it off in the admin console")
+    note(f"{target.hostname} is on the tailnet at {joined[0].address}")
+    return joined[0]
+
+
+def _provision_new_nodes() -> bool:
+    """add_node.yml: nodes without K3s join the cluster; the others are only read."""
+    from kubani.cli.common import request_for
+    from kubani.cli.playbook_view import execute
+
+    run = execute(request_for(Playbook.ADD_NODE.value), json_lines=False)
+    return run.state.succeeded
 
 
 def _node_json(node: "Node") -> dict[str, Any]:

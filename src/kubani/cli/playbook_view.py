@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -109,9 +109,28 @@ def _sigint_cancels(cancel: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def execute(request: PlaybookRequest, json_lines: bool) -> PlaybookRun:
-    """Run the playbook, showing progress; returns the run (the caller decides the exit)."""
-    from kubani.ansible.runner import run_playbook
+def execute(
+    request: PlaybookRequest,
+    json_lines: bool,
+    observe: Callable[[PlaybookEvent], None] | None = None,
+) -> PlaybookRun:
+    """Run the playbook, showing progress; returns the run (the caller decides the exit).
+    ``observe`` sees every event too (an operation reading the run's reports)."""
+    from kubani.ansible.runner import run_playbook as run_only
+
+    def run_playbook(
+        request: PlaybookRequest,
+        show: Callable[[PlaybookEvent, RunState], None],
+        cancel: threading.Event,
+    ) -> PlaybookRun:
+        if observe is None:
+            return run_only(request, show, cancel)
+
+        def both(event: PlaybookEvent, state: RunState) -> None:
+            observe(event)
+            show(event, state)
+
+        return run_only(request, both, cancel)
 
     cancel = threading.Event()
     err = console(stderr=True)

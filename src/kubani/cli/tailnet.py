@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from kubani.cli.options import ApiUrlOption, HeadscaleUrlOption, TailnetOption, TimeoutOption
+from kubani.vocabulary import DEFAULT_NODE_TAGS
 
 app = typer.Typer(help="The tailnet policy a K3s cluster needs.", no_args_is_help=True)
 
@@ -36,7 +37,7 @@ AdminOption = Annotated[
 
 @app.command("policy")
 def policy(
-    tag: TagOption = "tag:k3s",
+    tag: TagOption = DEFAULT_NODE_TAGS[0],
     admin: AdminOption = "autogroup:admin",
     style: Annotated[
         PolicyStyle, typer.Option("--format", help="Tailscale's grants, or the older acls.")
@@ -71,7 +72,7 @@ def check(
         Path | None,
         typer.Option("--policy-file", help="Check this policy file instead of the live one."),
     ] = None,
-    tag: TagOption = "tag:k3s",
+    tag: TagOption = DEFAULT_NODE_TAGS[0],
     admin: AdminOption = "autogroup:admin",
     tailnet: TailnetOption = "-",
     api_url: ApiUrlOption = None,

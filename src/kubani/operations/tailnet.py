@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubani.errors import KubaniError
-from kubani.vocabulary import PeerSource
+from kubani.vocabulary import HEADSCALE_API_KEY_VARIABLE, HEADSCALE_URL_VARIABLE, PeerSource
 
 if TYPE_CHECKING:
     from kubani.tailscale.policy import PathVerdict
@@ -55,7 +55,7 @@ def live_policy_source() -> PeerSource | None:
 
     from kubani.tailscale.remote import ApiCredentials
 
-    if os.environ.get("HEADSCALE_URL") and os.environ.get("HEADSCALE_API_KEY"):
+    if os.environ.get(HEADSCALE_URL_VARIABLE) and os.environ.get(HEADSCALE_API_KEY_VARIABLE):
         return PeerSource.HEADSCALE
     credentials = ApiCredentials.from_env()
     if credentials.api_key or (credentials.client_id and credentials.client_secret):
@@ -99,29 +99,28 @@ def require_control_credentials() -> str:
     return source
 
 
+def device_id_for(source: str, address: str, timeout: float = 10.0) -> str | None:
+    """The id of the tailnet device that holds ``address`` (None when there is none)."""
+    from kubani.tailscale.remote import ApiCredentials, fetch_api_devices, fetch_headscale_nodes
+
+    if source == PeerSource.HEADSCALE:
+        return _device_id(fetch_headscale_nodes(timeout=timeout), "nodes", ("id",), address)
+    listing = fetch_api_devices(ApiCredentials.from_env(), timeout=timeout)
+    return _device_id(listing, "devices", ("nodeId", "id"), address)
+
+
 def forget_device(source: str, address: str, hostname: str, timeout: float = 10.0) -> str:
     """Delete the tailnet device that holds ``address``; returns its id."""
-    from kubani.tailscale.remote import (
-        ApiCredentials,
-        delete_api_device,
-        delete_headscale_node,
-        fetch_api_devices,
-        fetch_headscale_nodes,
-    )
+    from kubani.tailscale.remote import ApiCredentials, delete_api_device, delete_headscale_node
 
-    if source == "headscale":
-        device = _device_id(fetch_headscale_nodes(timeout=timeout), "nodes", ("id",), address)
-    else:
-        credentials = ApiCredentials.from_env()
-        listing = fetch_api_devices(credentials, timeout=timeout)
-        device = _device_id(listing, "devices", ("nodeId", "id"), address)
+    device = device_id_for(source, address, timeout)
     if device is None:
         raise KubaniError(
             f"cannot forget {hostname}'s device",
             f"no device on the tailnet has the address {address}",
             "it may be gone already; check the admin console or `headscale nodes list`",
         )
-    if source == "headscale":
+    if source == PeerSource.HEADSCALE:
         delete_headscale_node(device, timeout=timeout)
     else:
         delete_api_device(ApiCredentials.from_env(), device, timeout=timeout)

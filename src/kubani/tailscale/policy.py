@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubani.errors import KubaniError
+from kubani.vocabulary import DEFAULT_NODE_TAGS
 
-DEFAULT_TAG = "tag:k3s"
+DEFAULT_TAG = DEFAULT_NODE_TAGS[0]
 DEFAULT_ADMIN = "autogroup:admin"
 
 

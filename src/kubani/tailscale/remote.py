@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kubani.tailscale.parse import TailscaleError
+from kubani.vocabulary import HEADSCALE_API_KEY_VARIABLE, HEADSCALE_URL_VARIABLE
 
 if TYPE_CHECKING:
     import httpx
@@ -261,8 +262,8 @@ def fetch_headscale_policy(
 
 
 def _headscale_settings(url: str | None, api_key: str | None) -> tuple[str, str]:
-    base = url or os.environ.get("HEADSCALE_URL")
-    key = api_key or os.environ.get("HEADSCALE_API_KEY")
+    base = url or os.environ.get(HEADSCALE_URL_VARIABLE)
+    key = api_key or os.environ.get(HEADSCALE_API_KEY_VARIABLE)
     if not base or not key:
         raise TailscaleError(
             "headscale is not configured",

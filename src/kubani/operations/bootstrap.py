@@ -1,0 +1,212 @@
+"""Bringing machines onto the tailnet over SSH (``--bootstrap-ssh``): a single-use join key
+minted from the control server, ``join_tailnet.yml`` run against the machine's current
+address (Tailscale installed where missing, then logged in), and the tailnet address the
+control server gave it, read back from the run's report.
+
+The key exists on this machine only in a private temporary folder (0700, the file 0600)
+for the length of the run; it is removed whatever happens, and it is never printed: the
+playbook's tasks that touch it are ``no_log`` and the run gets only the file's path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from kubani.errors import KubaniError
+from kubani.vocabulary import (
+    HEADSCALE_URL_VARIABLE,
+    PeerSource,
+    Playbook,
+    Report,
+    Role,
+)
+
+if TYPE_CHECKING:
+    from kubani.ansible.events import PlaybookEvent
+    from kubani.ansible.runner import PlaybookRequest, PlaybookRun
+    from kubani.tailscale.remote import AuthKey
+
+
+@dataclass(frozen=True)
+class BootstrapTarget:
+    """A machine reachable by SSH now (``ssh_host``: a LAN address or name) that is to join
+    the tailnet as ``hostname`` (its inventory name and its tailnet name)."""
+
+    hostname: str
+    ssh_host: str
+    role: Role = Role.WORKER
+    ssh_user: str | None = None
+    ssh_port: int | None = None
+
+    def host_vars(self) -> dict[str, Any]:
+        variables: dict[str, Any] = {"ansible_host": self.ssh_host}
+        if self.ssh_user:
+            variables["ansible_user"] = self.ssh_user
+        if self.ssh_port:
+            variables["ansible_port"] = self.ssh_port
+        return variables
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A machine on the tailnet: its address there, and whether this run logged it in."""
+
+    hostname: str
+    address: str
+    newly_joined: bool
+
+
+@dataclass
+class JoinRun:
+    """One run of join_tailnet.yml, ready to start: the request, and what its events said."""
+
+    request: PlaybookRequest
+    targets: tuple[BootstrapTarget, ...]
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def observe(self, event: PlaybookEvent) -> None:
+        report = event.report
+        if event.host and report is not None and report.get(Report.TAILNET_JOIN) is True:
+            self.reports[event.host] = report
+
+    def joined(self, run: PlaybookRun) -> list[Joined]:
+        """Each target's address, or the error that names the machine and the step."""
+        failures = {f.host: f for f in run.state.failures}
+        if run.state.interrupted:
+            raise KubaniError(
+                "joining the tailnet was interrupted",
+                "the run was stopped before every machine had joined",
+                "run the command again: machines already on the tailnet are left as they are",
+            )
+        out: list[Joined] = []
+        for target in self.targets:
+            name = target.hostname
+            failure = failures.get(name)
+            if failure is not None:
+                step = f"{failure.role} : {failure.task}" if failure.role else failure.task
+                raise KubaniError(
+                    f"{name} ({target.ssh_host}) did not join the tailnet",
+                    f"failed at {step}: {failure.message}",
+                    failure.hint or "fix what the step says and run the command again",
+                )
+            report = self.reports.get(name) or {}
+            address = report.get("address")
+            if not isinstance(address, str) or not address:
+                raise KubaniError(
+                    f"{name} ({target.ssh_host}) did not report a tailnet address",
+                    "the join run ended without the node's address",
+                    f"see the run's log in {run.run_dir}",
+                )
+            out.append(Joined(name, address, bool(report.get("joined"))))
+        return out
+
+
+def join_credentials() -> PeerSource:
+    """Where join keys can be minted with this environment's credentials (headscale, or the
+    Tailscale API); raises the fix when there is nowhere, before anything is done."""
+    from kubani.operations.tailnet import live_policy_source
+
+    source = live_policy_source()
+    if source is None:
+        raise KubaniError(
+            "cannot mint a join key",
+            "no Tailscale API or headscale credentials are set",
+            "set TAILSCALE_API_KEY (or TAILSCALE_OAUTH_CLIENT_ID and _SECRET, with the "
+            "auth_keys scope), or HEADSCALE_URL and HEADSCALE_API_KEY",
+        )
+    return source
+
+
+def mint_join_key(source: PeerSource, tags: Sequence[str], timeout: float = 10.0) -> AuthKey:
+    """A single-use, pre-authorised key carrying ``tags``."""
+    from kubani.tailscale.remote import ApiCredentials, mint_api_auth_key, mint_headscale_auth_key
+
+    if source == PeerSource.HEADSCALE:
+        return mint_headscale_auth_key(list(tags), timeout=timeout)
+    return mint_api_auth_key(ApiCredentials.from_env(), list(tags), timeout=timeout)
+
+
+def default_login_server(source: PeerSource) -> str:
+    """The control server ``tailscale up`` must be told of: headscale's URL (its API and
+    its control protocol share one address); empty for Tailscale's own."""
+    return os.environ.get(HEADSCALE_URL_VARIABLE, "") if source == PeerSource.HEADSCALE else ""
+
+
+def _inventory_text(targets: Sequence[BootstrapTarget]) -> str:
+    groups: dict[str, Any] = {}
+    for target in targets:
+        hosts = groups.setdefault(target.role.group, {"hosts": {}})["hosts"]
+        hosts[target.hostname] = target.host_vars()
+    return yaml.safe_dump({"all": {"children": groups}}, sort_keys=False)
+
+
+@contextmanager
+def prepared_join(
+    project: Path,
+    inventory: Path | None,
+    targets: Sequence[BootstrapTarget],
+    key: AuthKey,
+    tags: Sequence[str],
+    login_server: str,
+) -> Iterator[JoinRun]:
+    """The run of join_tailnet.yml for ``targets``: an inventory of just them (beside the
+    cluster's own, whose group variables give the connection settings) and the key in a
+    private file; both are removed when the block ends, however it ends."""
+    from kubani.ansible.runner import PlaybookRequest
+
+    folder = Path(tempfile.mkdtemp(prefix="kubani-join-"))  # mkdtemp: 0700
+    try:
+        key_file = folder / "join.key"
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(key.secret)
+        machines = folder / "machines.yml"
+        machines.write_text(_inventory_text(targets), encoding="utf-8")
+        variables: dict[str, Any] = {
+            "tailscale_auth_key_file": str(key_file),
+            "tailscale_tags": list(tags),
+        }
+        if login_server:
+            variables["tailscale_login_server"] = login_server
+        request = PlaybookRequest(
+            playbook=Playbook.JOIN_TAILNET.value,
+            inventory=inventory if inventory is not None else machines,
+            extra_inventories=(machines,) if inventory is not None else (),
+            project=project,
+            extravars=variables,
+            limit=",".join(t.hostname for t in targets),
+        )
+        yield JoinRun(request, tuple(targets))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def keep_servers_from_expiring(source: PeerSource, joined: Sequence[Joined]) -> list[str]:
+    """Key expiry off for the joined machines where the control server has the switch (the
+    Tailscale API); headscale's tagged nodes never expire. Returns what could not be done."""
+    from kubani.operations.tailnet import device_id_for
+    from kubani.tailscale.parse import TailscaleError
+    from kubani.tailscale.remote import ApiCredentials, disable_api_key_expiry
+
+    if source != PeerSource.API:
+        return []
+    problems: list[str] = []
+    for machine in joined:
+        try:
+            device = device_id_for(source, machine.address)
+            if device is None:
+                problems.append(f"{machine.hostname}: no device with {machine.address} yet")
+                continue
+            disable_api_key_expiry(ApiCredentials.from_env(), device)
+        except TailscaleError as exc:
+            problems.append(f"{machine.hostname}: {exc.line()}")
+    return problems
