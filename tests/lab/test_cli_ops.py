@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,7 +37,7 @@ def ops() -> Iterator[Lab]:
     lab = Lab("pytest-ops")
     lab.down()
     try:
-        lab.up(nodes=3, control_planes=1)
+        lab.up(nodes=3, control_planes=1, bare_nodes=1)
         yield lab
     finally:
         lab.down()
@@ -445,3 +446,80 @@ def test_remove_node_drains_deletes_uninstalls_and_edits_the_inventory(ops: Lab)
     assert "w-1" not in ops.inventory.read_text()
     assert ops.ssh_run("w-1", "test -e /usr/local/bin/k3s", check=False).returncode != 0
     assert pods_on("w-1") == []
+
+
+# A full headscale key (hskey-auth-<12-character prefix>-<secret>); its listings show
+# "hskey-auth-<prefix>-***" only.
+FULL_KEY = re.compile(r"hskey-auth-[A-Za-z0-9_-]{12}-[A-Za-z0-9_-]{8,}")
+PROJECT_STATE = Path(__file__).resolve().parents[2] / ".kubani"
+
+
+def _ready(lab: Lab, node: str) -> bool:
+    out = kubectl(lab, "get", "node", node, "-o", "json")
+    if out.returncode != 0:
+        return False
+    conditions = json.loads(out.stdout)["status"].get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def test_a_machine_off_the_tailnet_is_brought_on_provisioned_and_forgotten(ops: Lab) -> None:
+    """--bootstrap-ssh: bare-1 was booted on the LAN without Tailscale. Kubani installs it
+    from the air-gap folder, logs it in with a key it mints from the lab's real headscale,
+    writes the inventory with the address headscale gave, and joins it to the cluster in the
+    same run; the key is in no output, log or file afterwards; --forget-device removes it
+    from headscale again."""
+    started = time.time()
+    state = ops.require_state()
+    bare = state.node("bare-1")
+    assert ops.ssh_run("bare-1", "test -e /usr/sbin/tailscaled", check=False).returncode != 0
+    server = ops.control_server(state)
+    control = {
+        "HEADSCALE_URL": server.url,
+        "HEADSCALE_API_KEY": server.api_key(),
+        "SSL_CERT_FILE": str(server.ca_cert),
+    }
+    result = run_cli(
+        "-i", ops.inventory, "add-node", "bare-1", "--bootstrap-ssh", bare.underlay,
+        "--provision", "--json", env=control, timeout=600,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr[-4000:]
+    report = result.json()
+    address = report["tailnet"]["address"]
+    assert report["tailnet"]["joined"] is True and report["provisioned"] is True
+    assert address.startswith(state.tailnet.removesuffix("0/24"))
+    hosts = yaml.safe_load(ops.inventory.read_text())["all"]["children"]["workers"]["hosts"]
+    assert hosts["bare-1"]["tailscale_ip"] == address and "ansible_host" not in hosts["bare-1"]
+    listed = run_cli(
+        "-i", ops.inventory, "discover", "--json", "--source", "headscale", env=control
+    )
+    assert listed.code == 0, listed.stderr
+    [peer] = [p for p in listed.json() if p["hostname"] == "bare-1"]
+    assert peer["ipv4"] == address and "tag:k3s" in peer["tags"]
+    wait_for(lambda: _ready(ops, "bare-1"), 120, "bare-1 Ready in the cluster")
+    # Installed from the release in the air-gap folder, quiet (no log upload).
+    defaults = ops.ssh_run("bare-1", "cat /etc/default/tailscaled").stdout
+    assert "--no-logs-no-support" in defaults and "TS_NO_LOGS_NO_SUPPORT" in defaults
+    assert ops.ssh_run("bare-1", "systemctl is-enabled tailscaled").stdout.strip() == "enabled"
+    # The key: in no output, no run log or fact written since, nowhere on the node, and its
+    # private folder on this machine is gone.
+    written = [p for p in PROJECT_STATE.rglob("*") if p.is_file() and p.stat().st_mtime >= started]
+    assert written, "the runs left no log to check"
+    texts = [result.stdout, result.stderr]
+    texts += [p.read_text(errors="replace") for p in written]
+    texts.append(ops.ssh_run(
+        "bare-1",
+        "test ! -e /run/kubani-tailscale-auth-key && journalctl --no-pager -o cat; "
+        "grep -rs hskey /var/lib/kubani /etc/default /var/lib/tailscale || true",
+    ).stdout)  # fmt: skip
+    assert not any(FULL_KEY.search(text) for text in texts)
+    assert not list(Path(tempfile.gettempdir()).glob("kubani-join-*"))
+    # And off again: out of the cluster, the inventory and headscale.
+    removed = run_cli(
+        "-i", ops.inventory, "remove-node", "bare-1", "--yes", "--json", "--timeout", "60",
+        "--forget-device", env=control, timeout=600,
+    )  # fmt: skip
+    assert removed.code == 0, removed.stderr[-4000:]
+    assert removed.json()["forgot_device"]
+    after = run_cli("-i", ops.inventory, "discover", "--json", "--source", "headscale", env=control)
+    assert "bare-1" not in {p["hostname"] for p in after.json()}
+    assert "bare-1" not in ops.inventory.read_text()
