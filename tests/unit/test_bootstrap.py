@@ -32,7 +32,7 @@ def _join(tmp_path: Path, **kwargs: Any) -> Any:
         tmp_path / "ansible",
         tmp_path / "hosts.yml",
         [TARGET],
-        AuthKey(SECRET, "k1"),
+        {"bare-1": AuthKey(SECRET, "k1")},
         ["tag:k3s"],
         kwargs.get("login_server", "https://hs.example"),
     )
@@ -41,7 +41,9 @@ def _join(tmp_path: Path, **kwargs: Any) -> Any:
 def test_the_key_is_in_a_private_file_for_the_run_only(tmp_path: Path) -> None:
     with _join(tmp_path) as join:
         request = join.request
-        key_file = Path(request.extravars["tailscale_auth_key_file"])
+        [machines] = request.extra_inventories
+        hosts = yaml.safe_load(machines.read_text())["all"]["children"]["workers"]["hosts"]
+        key_file = Path(hosts["bare-1"].pop("tailscale_auth_key_file"))
         assert key_file.read_text() == SECRET
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
@@ -50,8 +52,6 @@ def test_the_key_is_in_a_private_file_for_the_run_only(tmp_path: Path) -> None:
         assert request.playbook == Playbook.JOIN_TAILNET
         assert request.inventory == tmp_path / "hosts.yml" and request.limit == "bare-1"
         assert request.extravars["tailscale_login_server"] == "https://hs.example"
-        [machines] = request.extra_inventories
-        hosts = yaml.safe_load(machines.read_text())["all"]["children"]["workers"]["hosts"]
         assert hosts == {"bare-1": {"ansible_host": "198.18.3.20", "ansible_user": "admin",
                                     "ansible_port": 2222}}  # fmt: skip
     assert not key_file.exists() and not key_file.parent.exists()
@@ -59,9 +59,9 @@ def test_the_key_is_in_a_private_file_for_the_run_only(tmp_path: Path) -> None:
 
 def test_the_key_file_is_removed_when_the_run_fails(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), _join(tmp_path) as join:
-        key_file = Path(join.request.extravars["tailscale_auth_key_file"])
+        [machines] = join.request.extra_inventories
         raise RuntimeError("interrupted")
-    assert not key_file.parent.exists()
+    assert not machines.parent.exists()
 
 
 def test_tailscale_s_own_control_server_needs_no_login_server(tmp_path: Path) -> None:
@@ -169,3 +169,17 @@ def test_bootstrap_refuses_a_taken_name_and_bad_flags_before_minting_a_key(
     assert "cannot mint a join key" in missing.stderr and "HEADSCALE_API_KEY" in missing.stderr
     assert "Traceback" not in taken.stderr + bad.stderr + missing.stderr
     assert inventory.read_text() == before
+
+
+def test_init_bootstrap_takes_name_equals_host_and_writes_nothing_without_credentials(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    output = tmp_path / "inventory"
+    for bad in ("10.0.0.5", "Bad_Name=10.0.0.5", "box="):
+        result = cli("init", "--output", output, "--bootstrap-ssh", bad, "--no-probe",
+                     "--control-plane", "cp-1", env=NO_CREDENTIALS)  # fmt: skip
+        assert result.code == 2 and "give NAME=HOST" in " ".join(result.stderr.split()), bad
+    missing = cli("init", "--output", output, "--bootstrap-ssh", "box=10.0.0.5", "--no-probe",
+                  "--control-plane", "cp-1", env=NO_CREDENTIALS)  # fmt: skip
+    assert missing.code == 1 and "cannot mint a join key" in missing.stderr, missing.stderr
+    assert not output.exists()

@@ -9,6 +9,7 @@ from kubani.cli.state import options
 
 if TYPE_CHECKING:
     from kubani.inventory.document import InventoryDocument
+    from kubani.operations.bootstrap import BootstrapTarget, Joined
 
 
 def inventory_path() -> Path:
@@ -74,3 +75,44 @@ def validated_inventory() -> None:
             f"{first.where}: {first.message}",
             "run `cluster-mgr validate` and fix them",
         )
+
+
+def bootstrap_over_ssh(
+    targets: list[BootstrapTarget],
+    inventory: Path | None,
+    near: Path,
+    tags: list[str] | None = None,
+    login_server: str | None = None,
+    timeout: float = 10.0,
+) -> list[Joined]:
+    """Bring machines reached by SSH onto the tailnet (--bootstrap-ssh): mint a key, run
+    join_tailnet.yml with the live view, and return where each joined. ``inventory`` (when
+    there is one) gives the connection settings; the ansible/ folder is found ``near``."""
+    from kubani.ansible.project import ansible_dir
+    from kubani.cli.output import note, warn
+    from kubani.cli.playbook_view import execute, print_failures
+    from kubani.operations.bootstrap import (
+        default_login_server,
+        join_credentials,
+        keep_servers_from_expiring,
+        mint_join_key,
+        prepared_join,
+    )
+    from kubani.vocabulary import DEFAULT_NODE_TAGS
+
+    tags = tags or list(DEFAULT_NODE_TAGS)
+    source = join_credentials()
+    keys = {t.hostname: mint_join_key(source, tags, timeout) for t in targets}
+    names = ", ".join(keys)
+    note(f"minted single-use join keys for {names} ({', '.join(tags)}, from {source})")
+    server = login_server or default_login_server(source)
+    with prepared_join(ansible_dir(near=near), inventory, targets, keys, tags, server) as join:
+        run = execute(join.request, json_lines=False, observe=join.observe)
+        if not run.state.succeeded:
+            print_failures(run.state)
+        joined = join.joined(run)
+    for problem in keep_servers_from_expiring(source, joined):
+        warn(f"key expiry is still on for {problem}; turn it off in the admin console")
+    for machine in joined:
+        note(f"{machine.hostname} is on the tailnet at {machine.address}")
+    return joined

@@ -20,7 +20,6 @@ from kubani.vocabulary import DEFAULT_NODE_TAGS, PeerSource, Playbook, Role
 if TYPE_CHECKING:
     from kubani.inventory.document import InventoryDocument
     from kubani.models.node import Node
-    from kubani.operations.bootstrap import BootstrapTarget, Joined
     from kubani.operations.removal import RemovalPlan
     from kubani.tailscale.discover import DiscoveryOptions
 
@@ -181,8 +180,12 @@ def add_node(
         # with an address of the tailnet's range), the name, the inventory.
         _node_from_flags(hostname, _ANY_TAILNET_ADDRESS, role, fields)
         _require_new_name(path, hostname)
+        from kubani.cli.common import bootstrap_over_ssh
+
         target = BootstrapTarget(hostname, bootstrap_ssh, role, ansible_user, ansible_port)
-        joined = _bootstrap(target, tags or list(DEFAULT_NODE_TAGS), login_server or "", timeout)
+        [joined] = bootstrap_over_ssh(
+            [target], path, path.parent, tags or list(DEFAULT_NODE_TAGS), login_server, timeout
+        )
         address = joined.address
     else:
         address = tailscale_ip or _address_from_discovery(
@@ -226,38 +229,6 @@ def _require_new_name(path: Path, hostname: str) -> None:
             f"{path} already has a host named {hostname}",
             "pick another name, or remove the old node first",
         )
-
-
-def _bootstrap(
-    target: "BootstrapTarget", tags: list[str], login_server: str, timeout: float
-) -> "Joined":
-    """Mint a key, run join_tailnet.yml against the machine, and return where it joined."""
-    from kubani.ansible.project import ansible_dir
-    from kubani.cli.common import inventory_path
-    from kubani.cli.output import note, warn
-    from kubani.cli.playbook_view import execute, print_failures
-    from kubani.operations.bootstrap import (
-        default_login_server,
-        join_credentials,
-        keep_servers_from_expiring,
-        mint_join_key,
-        prepared_join,
-    )
-
-    source = join_credentials()
-    key = mint_join_key(source, tags, timeout)
-    note(f"minted a single-use join key for {target.hostname} ({', '.join(tags)}, from {source})")
-    path = inventory_path()
-    server = login_server or default_login_server(source)
-    with prepared_join(ansible_dir(near=path.parent), path, [target], key, tags, server) as join:
-        run = execute(join.request, json_lines=False, observe=join.observe)
-        if not run.state.succeeded:
-            print_failures(run.state)
-        joined = join.joined(run)
-    for problem in keep_servers_from_expiring(source, joined):
-        warn(f"key expiry is still on for {problem}; turn it off in the admin console")
-    note(f"{target.hostname} is on the tailnet at {joined[0].address}")
-    return joined[0]
 
 
 def _provision_new_nodes() -> bool:

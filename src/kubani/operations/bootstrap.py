@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,11 +141,13 @@ def default_login_server(source: PeerSource) -> str:
     return os.environ.get(HEADSCALE_URL_VARIABLE, "") if source == PeerSource.HEADSCALE else ""
 
 
-def _inventory_text(targets: Sequence[BootstrapTarget]) -> str:
+def _inventory_text(targets: Sequence[BootstrapTarget], key_files: dict[str, Path]) -> str:
     groups: dict[str, Any] = {}
     for target in targets:
         hosts = groups.setdefault(target.role.group, {"hosts": {}})["hosts"]
-        hosts[target.hostname] = target.host_vars()
+        hosts[target.hostname] = target.host_vars() | {
+            "tailscale_auth_key_file": str(key_files[target.hostname])
+        }
     return yaml.safe_dump({"all": {"children": groups}}, sort_keys=False)
 
 
@@ -154,27 +156,29 @@ def prepared_join(
     project: Path,
     inventory: Path | None,
     targets: Sequence[BootstrapTarget],
-    key: AuthKey,
+    keys: Mapping[str, AuthKey],
     tags: Sequence[str],
     login_server: str,
 ) -> Iterator[JoinRun]:
     """The run of join_tailnet.yml for ``targets``: an inventory of just them (beside the
-    cluster's own, whose group variables give the connection settings) and the key in a
-    private file; both are removed when the block ends, however it ends."""
+    cluster's own, whose group variables give the connection settings) and each one's key
+    (``keys``, by hostname: a key is single-use) in a private file; all removed when the
+    block ends, however it ends."""
     from kubani.ansible.runner import PlaybookRequest
 
     folder = Path(tempfile.mkdtemp(prefix="kubani-join-"))  # mkdtemp: 0700
     try:
-        key_file = folder / "join.key"
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(key.secret)
+        key_files: dict[str, Path] = {}
+        for target in targets:
+            key_files[target.hostname] = folder / f"{target.hostname}.key"
+            descriptor = os.open(
+                key_files[target.hostname], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+            )
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(keys[target.hostname].secret)
         machines = folder / "machines.yml"
-        machines.write_text(_inventory_text(targets), encoding="utf-8")
-        variables: dict[str, Any] = {
-            "tailscale_auth_key_file": str(key_file),
-            "tailscale_tags": list(tags),
-        }
+        machines.write_text(_inventory_text(targets, key_files), encoding="utf-8")
+        variables: dict[str, Any] = {"tailscale_tags": list(tags)}
         if login_server:
             variables["tailscale_login_server"] = login_server
         request = PlaybookRequest(
