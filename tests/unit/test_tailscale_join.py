@@ -43,7 +43,13 @@ else:
 """
 
 
-def _run(tmp_path: Path, backend: str, key: bool = True, refuse: bool = False) -> dict[str, Any]:
+def _run(
+    tmp_path: Path,
+    backend: str,
+    key: bool = True,
+    refuse: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     fake = tmp_path / "fake"
     fake.mkdir()
     (fake / "state").write_text(backend)
@@ -61,7 +67,8 @@ def _run(tmp_path: Path, backend: str, key: bool = True, refuse: bool = False) -
         "vars": {"tailscale_join_bin": str(tailscale),
                  "tailscale_join_key_path": str(tmp_path / "on-node.key"),
                  "tailscale_join_auth_key_file": str(key_file) if key else "",
-                 "tailscale_join_login_server": "https://headscale.example:8443"},
+                 "tailscale_join_login_server": "https://headscale.example:8443",
+                 **(extra or {})},
         "roles": [{"role": "tailscale_join"}],
         "post_tasks": [{"name": "Keep the facts", "ansible.builtin.copy": {
             "content": "{{ {'address': tailscale_join_address, 'joined': tailscale_join_joined}"
@@ -94,11 +101,27 @@ def test_a_node_not_logged_in_joins_with_the_key_from_a_file_that_is_removed(
     assert run["code"] == 0, run["output"][-3000:]
     [up] = [c for c in run["calls"] if c[0] == "up"]
     assert up == ["up", "--reset", f"--auth-key=file:{tmp_path / 'on-node.key'}",
-                  "--hostname=localhost", "--advertise-tags=tag:k3s", "--timeout=60s",
+                  "--hostname=localhost", "--timeout=60s",
                   "--login-server=https://headscale.example:8443"]  # fmt: skip
     assert run["key_seen"] == KEY and not run["key_left"]
     assert run["facts"] == {"address": "100.64.0.42", "joined": True}
     assert KEY not in run["output"] and not any(KEY in " ".join(c) for c in run["calls"])
+
+
+def test_tags_are_asked_for_only_when_told(tmp_path: Path) -> None:
+    # A tagged key gives the node its tags (headscale refuses advertised ones with a pre-auth
+    # key); an untagged key on Tailscale may ask for tags its owner owns.
+    run = _run(
+        tmp_path,
+        "NeedsLogin",
+        extra={
+            "tailscale_join_advertise_tags": True,
+            "tailscale_join_tags": ["tag:k3s", "tag:gpu"],
+        },
+    )
+    assert run["code"] == 0, run["output"][-3000:]
+    [up] = [c for c in run["calls"] if c[0] == "up"]
+    assert "--advertise-tags=tag:k3s,tag:gpu" in up
 
 
 def test_a_node_on_the_tailnet_is_left_alone(tmp_path: Path) -> None:
