@@ -174,14 +174,13 @@ def add_node(
     }
     joined = None
     if bootstrap_ssh is not None:
+        from kubani.cli.common import bootstrap_over_ssh
         from kubani.operations.bootstrap import BootstrapTarget
 
         # Everything that can be refused is refused before a key is minted: the flags (checked
         # with an address of the tailnet's range), the name, the inventory.
         _node_from_flags(hostname, _ANY_TAILNET_ADDRESS, role, fields)
         _require_new_name(path, hostname)
-        from kubani.cli.common import bootstrap_over_ssh
-
         target = BootstrapTarget(hostname, bootstrap_ssh, role, ansible_user, ansible_port)
         [joined] = bootstrap_over_ssh(
             [target], path, path.parent, tags or list(DEFAULT_NODE_TAGS), login_server, timeout
