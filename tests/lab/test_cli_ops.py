@@ -489,6 +489,9 @@ def test_a_machine_off_the_tailnet_is_brought_on_provisioned_and_forgotten(ops: 
     assert address.startswith(state.tailnet.removesuffix("0/24"))
     hosts = yaml.safe_load(ops.inventory.read_text())["all"]["children"]["workers"]["hosts"]
     assert hosts["bare-1"]["tailscale_ip"] == address and "ansible_host" not in hosts["bare-1"]
+    # Its host keys, read over the LAN connection, are trusted at the new address (the lab
+    # knew them at the LAN address only), so the provisioning over the tailnet could connect.
+    assert any(line.startswith(f"{address} ") for line in ops.known_hosts.read_text().splitlines())
     listed = run_cli(
         "-i", ops.inventory, "discover", "--json", "--source", "headscale", env=control
     )

@@ -86,13 +86,47 @@ def _ok(host: str, msg: Any) -> dict[str, Any]:
 
 
 def test_the_address_comes_from_the_run_s_report(tmp_path: Path) -> None:
-    report = {Report.TAILNET_JOIN.value: True, "address": "100.64.3.9", "joined": True}
+    facts = {
+        "ssh_host_key_ed25519_public": "AAAAC3Nza",
+        "ssh_host_key_ed25519_public_keytype": "ssh-ed25519",
+        "ssh_host_key_rsa_public": "AAAAB3Nza",
+        "ssh_host_key_dsa_public": "x",
+    }
+    report = {Report.TAILNET_JOIN.value: True, "address": "100.64.3.9", "joined": True,
+              "host_keys": facts, "ssh_args": "-o ConnectTimeout=5"}  # fmt: skip
     run, events = _run(tmp_path, _ok("bare-1", report), _ok("bare-1", {"other": True}))
     with _join(tmp_path) as join:
         for event in events:
             join.observe(event)
         [joined] = join.joined(run)
     assert (joined.hostname, joined.address, joined.newly_joined) == ("bare-1", "100.64.3.9", True)
+    # A key without its type (rsa here) or of a kind SSH no longer takes (dsa) is left out.
+    assert joined.host_keys == ("ssh-ed25519 AAAAC3Nza",)
+    assert joined.ssh_args == "-o ConnectTimeout=5"
+
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKt3xUeq8cFDBp3gM0ljJpFuAZCMrh9WNBz8oOJzJqK1"
+OLD = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+
+
+def test_host_keys_are_trusted_at_the_new_address_in_the_file_ssh_reads(tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(f"100.64.3.9 {OLD}\n198.18.3.20 {ED25519}\n")
+    args = f"-o UserKnownHostsFile={known} -o ConnectTimeout=5"
+    assert bootstrap.known_hosts_file(args, "100.64.3.9") == known
+    machine = bootstrap.Joined("bare-1", "100.64.3.9", True, (ED25519,), args)
+    [done] = bootstrap.trust_host_keys([machine])
+    assert done == f"bare-1's host keys trusted at 100.64.3.9 in {known}"
+    lines = known.read_text().splitlines()
+    # The key an earlier machine had at that address is gone; the LAN entry stays.
+    assert f"100.64.3.9 {OLD}" not in lines
+    assert f"198.18.3.20 {ED25519}" in lines and f"100.64.3.9 {ED25519}" in lines
+    fresh = tmp_path / "ssh" / "known_hosts"
+    args = f"-o UserKnownHostsFile={fresh}"
+    bootstrap.trust_host_keys([bootstrap.Joined("bare-1", "100.64.3.9", True, (ED25519,), args)])
+    assert fresh.read_text() == f"100.64.3.9 {ED25519}\n"
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    assert bootstrap.trust_host_keys([bootstrap.Joined("x", "100.64.3.8", True)]) == []
 
 
 def test_a_failed_join_names_the_machine_and_the_step(tmp_path: Path) -> None:

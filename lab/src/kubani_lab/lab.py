@@ -850,12 +850,12 @@ class Lab:
 
         lines = []
         for node in state.nodes:
-            # A bare machine's tailnet address is not known before it joins: its keys are
-            # trusted for any address of the lab's tailnet (and for its LAN address).
-            known = node.address or state.tailnet.removesuffix(".0/24") + ".*"
+            # A bare machine has no tailnet address yet: its keys are known at its LAN
+            # address only (Kubani records them for the address it is given when it joins).
+            hosts = f"{node.address},{node.underlay}" if node.address else node.underlay
             for public in sorted((self.rootfs(node.name) / "etc/ssh").glob("ssh_host_*_key.pub")):
                 kind, key = public.read_text().split()[:2]
-                lines.append(f"{known},{node.underlay} {kind} {key}\n")
+                lines.append(f"{hosts} {kind} {key}\n")
         atomic_write(self.known_hosts, "".join(lines).encode(), backup=False)
 
     # ---- inventory ------------------------------------------------------------

@@ -97,6 +97,7 @@ def bootstrap_over_ssh(
         keep_servers_from_expiring,
         mint_join_key,
         prepared_join,
+        trust_host_keys,
     )
     from kubani.vocabulary import DEFAULT_NODE_TAGS
 
@@ -113,6 +114,8 @@ def bootstrap_over_ssh(
         joined = join.joined(run)
     for problem in keep_servers_from_expiring(source, joined):
         warn(f"key expiry is still on for {problem}; turn it off in the admin console")
+    for done in trust_host_keys(joined):
+        note(done)
     for machine in joined:
         note(f"{machine.hostname} is on the tailnet at {machine.address}")
     return joined

@@ -11,7 +11,9 @@ playbook's tasks that touch it are ``no_log`` and the run gets only the file's p
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -63,6 +65,8 @@ class Joined:
     hostname: str
     address: str
     newly_joined: bool
+    host_keys: tuple[str, ...] = ()  # "type base64", read over the checked LAN connection
+    ssh_args: str = ""  # the SSH options Ansible used for it (they say where keys are kept)
 
 
 @dataclass
@@ -106,8 +110,75 @@ class JoinRun:
                     "the join run ended without the node's address",
                     f"see the run's log in {run.run_dir}",
                 )
-            out.append(Joined(name, address, bool(report.get("joined"))))
+            out.append(
+                Joined(
+                    name,
+                    address,
+                    bool(report.get("joined")),
+                    _host_keys(report.get("host_keys")),
+                    str(report.get("ssh_args") or ""),
+                )
+            )
         return out
+
+
+def _host_keys(facts: object) -> tuple[str, ...]:
+    """``type base64`` lines from Ansible's ssh_pub_keys facts."""
+    if not isinstance(facts, dict):
+        return ()
+    lines = []
+    for kind in ("ed25519", "ecdsa", "rsa"):
+        key, keytype = facts.get(f"ssh_host_key_{kind}_public"), facts.get(
+            f"ssh_host_key_{kind}_public_keytype"
+        )
+        if isinstance(key, str) and isinstance(keytype, str) and key and keytype:
+            lines.append(f"{keytype} {key}")
+    return tuple(lines)
+
+
+def known_hosts_file(ssh_args: str, address: str) -> Path:
+    """The known_hosts file SSH reads for ``address`` with ``ssh_args`` (``ssh -G``)."""
+    try:
+        result = subprocess.run(
+            ["ssh", "-G", *shlex.split(ssh_args), address],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        raise KubaniError(
+            "cannot tell where SSH keeps host keys", str(exc), "check that `ssh` is installed"
+        ) from None
+    for line in result.stdout.splitlines():
+        option, _, value = line.partition(" ")
+        if option == "userknownhostsfile" and value.split():
+            return Path(value.split()[0]).expanduser()
+    return Path.home() / ".ssh" / "known_hosts"
+
+
+def trust_host_keys(joined: Sequence[Joined]) -> list[str]:
+    """Record each machine's host keys (read over the LAN connection, whose key SSH checked)
+    for its new tailnet address in the known_hosts file SSH uses for it, replacing what that
+    file held for the address (a machine that had it before). Returns what was done."""
+    done: list[str] = []
+    for machine in joined:
+        if not machine.host_keys:
+            continue
+        path = known_hosts_file(machine.ssh_args, machine.address)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.is_file():
+            subprocess.run(
+                ["ssh-keygen", "-R", machine.address, "-f", str(path)],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
+            handle.writelines(f"{machine.address} {key}\n" for key in machine.host_keys)
+        done.append(f"{machine.hostname}'s host keys trusted at {machine.address} in {path}")
+    return done
 
 
 def join_credentials() -> PeerSource:
