@@ -13,8 +13,10 @@ from kubani.tailscale.parse import TailscaleError
 from kubani.tailscale.remote import (
     ApiCredentials,
     disable_api_key_expiry,
+    expire_headscale_auth_key,
     mint_api_auth_key,
     mint_headscale_auth_key,
+    revoke_api_auth_key,
 )
 from tests.conftest import FakeHttp
 
@@ -133,3 +135,31 @@ def test_key_expiry_is_turned_off_for_a_server(fake_http: FakeHttp) -> None:
     fake_http.routes[("POST", "/api/v2/device/n1234CNTRL/key")] = (404, {"message": "not found"})
     with pytest.raises(TailscaleError, match="no such resource"):
         disable_api_key_expiry(API_KEY, "n1234CNTRL", fake_http.url)
+
+
+def test_keys_are_taken_back_after_the_run(fake_http: FakeHttp) -> None:
+    fake_http.routes[("DELETE", "/api/v2/tailnet/-/keys/k1CNTRL")] = (200, {})
+    revoke_api_auth_key(API_KEY, "k1CNTRL", base_url=fake_http.url)
+    fake_http.routes[("POST", "/api/v1/preauthkey/expire")] = (200, {})
+    expire_headscale_auth_key("3", fake_http.url, "hs-api-key")
+    (api_method, api_path, *_), (hs_method, hs_path, _, hs_body) = fake_http.requests
+    assert (api_method, api_path) == ("DELETE", "/api/v2/tailnet/-/keys/k1CNTRL")
+    assert (hs_method, hs_path, json.loads(hs_body)) == (
+        "POST", "/api/v1/preauthkey/expire", {"id": "3"})  # fmt: skip
+
+
+def test_a_key_that_cannot_be_taken_back_is_reported_not_raised(
+    fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubani.operations.bootstrap import revoke_join_keys
+    from kubani.tailscale.remote import AuthKey
+    from kubani.vocabulary import PeerSource
+
+    monkeypatch.setenv("HEADSCALE_URL", fake_http.url)
+    monkeypatch.setenv("HEADSCALE_API_KEY", "hs-api-key")
+    fake_http.routes[("POST", "/api/v1/preauthkey/expire")] = (500, {"message": "db locked"})
+    keys = {"bare-1": AuthKey("hs-secret", "3"), "bare-2": AuthKey("hs-secret-2")}
+    problems = revoke_join_keys(PeerSource.HEADSCALE, keys)
+    assert problems[1] == "bare-2: the control server gave the key no id"
+    assert problems[0].startswith("bare-1: ") and "db locked" in problems[0]
+    assert not any("hs-secret" in problem for problem in problems)

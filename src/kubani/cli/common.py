@@ -97,6 +97,7 @@ def bootstrap_over_ssh(
         keep_servers_from_expiring,
         mint_join_key,
         prepared_join,
+        revoke_join_keys,
         trust_host_keys,
     )
     from kubani.vocabulary import DEFAULT_NODE_TAGS
@@ -107,11 +108,15 @@ def bootstrap_over_ssh(
     names = ", ".join(keys)
     note(f"minted single-use join keys for {names} ({', '.join(tags)}, from {source})")
     server = login_server or default_login_server(source)
-    with prepared_join(ansible_dir(near=near), inventory, targets, keys, tags, server) as join:
-        run = execute(join.request, json_lines=False, observe=join.observe)
-        if not run.state.succeeded:
-            print_failures(run.state)
-        joined = join.joined(run)
+    try:
+        with prepared_join(ansible_dir(near=near), inventory, targets, keys, tags, server) as join:
+            run = execute(join.request, json_lines=False, observe=join.observe)
+            if not run.state.succeeded:
+                print_failures(run.state)
+            joined = join.joined(run)
+    finally:
+        for problem in revoke_join_keys(source, keys):
+            warn(f"could not take back a join key ({problem}); it expires 30 minutes after minting")
     for problem in keep_servers_from_expiring(source, joined):
         warn(f"key expiry is still on for {problem}; turn it off in the admin console")
     for done in trust_host_keys(joined):

@@ -128,8 +128,9 @@ def _host_keys(facts: object) -> tuple[str, ...]:
         return ()
     lines = []
     for kind in ("ed25519", "ecdsa", "rsa"):
-        key, keytype = facts.get(f"ssh_host_key_{kind}_public"), facts.get(
-            f"ssh_host_key_{kind}_public_keytype"
+        key, keytype = (
+            facts.get(f"ssh_host_key_{kind}_public"),
+            facts.get(f"ssh_host_key_{kind}_public_keytype"),
         )
         if isinstance(key, str) and isinstance(keytype, str) and key and keytype:
             lines.append(f"{keytype} {key}")
@@ -204,6 +205,31 @@ def mint_join_key(source: PeerSource, tags: Sequence[str], timeout: float = 10.0
     if source == PeerSource.HEADSCALE:
         return mint_headscale_auth_key(list(tags), timeout=timeout)
     return mint_api_auth_key(ApiCredentials.from_env(), list(tags), timeout=timeout)
+
+
+def revoke_join_keys(source: PeerSource, keys: Mapping[str, AuthKey]) -> list[str]:
+    """Take back the run's keys, used or not (a used one is spent already; one a failed run
+    did not use would stay valid until it expires). Returns what could not be done."""
+    from kubani.tailscale.parse import TailscaleError
+    from kubani.tailscale.remote import (
+        ApiCredentials,
+        expire_headscale_auth_key,
+        revoke_api_auth_key,
+    )
+
+    problems: list[str] = []
+    for hostname, key in keys.items():
+        if key.key_id is None:
+            problems.append(f"{hostname}: the control server gave the key no id")
+            continue
+        try:
+            if source == PeerSource.HEADSCALE:
+                expire_headscale_auth_key(key.key_id)
+            else:
+                revoke_api_auth_key(ApiCredentials.from_env(), key.key_id)
+        except TailscaleError as exc:
+            problems.append(f"{hostname}: {exc.line()}")
+    return problems
 
 
 def default_login_server(source: PeerSource) -> str:

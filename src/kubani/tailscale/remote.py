@@ -438,3 +438,34 @@ def disable_api_key_expiry(
         _request(client, "POST", f"{base}/api/v2/device/{device_id}/key", token,
                  "the Tailscale API", _AUTH_FIX, body={"keyExpiryDisabled": True},
                  rate_limit_retries=RATE_LIMIT_RETRIES)  # fmt: skip
+
+
+def revoke_api_auth_key(
+    credentials: ApiCredentials,
+    key_id: str,
+    tailnet: str = "-",
+    base_url: str | None = None,
+    timeout: float = 10.0,
+) -> None:
+    """Revoke a join key (``DELETE /api/v2/tailnet/{tailnet}/keys/{id}``); a device that
+    joined with it stays."""
+    import httpx
+
+    base = _api_base(base_url)
+    with httpx.Client(timeout=timeout) as client:
+        token = _api_token(client, base, credentials)
+        _request(client, "DELETE", f"{base}/api/v2/tailnet/{tailnet}/keys/{key_id}", token,
+                 "the Tailscale API", _AUTH_FIX, rate_limit_retries=RATE_LIMIT_RETRIES)  # fmt: skip
+
+
+def expire_headscale_auth_key(
+    key_id: str, url: str | None = None, api_key: str | None = None, timeout: float = 10.0
+) -> None:
+    """Expire a join key in headscale (``POST /api/v1/preauthkey/expire``); a node that
+    joined with it stays."""
+    import httpx
+
+    base, key = _headscale_settings(url, api_key)
+    with httpx.Client(timeout=timeout) as client:
+        _request(client, "POST", f"{base}/api/v1/preauthkey/expire", key, "headscale",
+                 _HEADSCALE_FIX, body={"id": key_id})  # fmt: skip
