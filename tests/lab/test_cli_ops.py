@@ -92,6 +92,13 @@ def test_provision_names_a_logged_out_node_and_the_fix(ops: Lab) -> None:
     tailscale = {"KUBANI_TAILSCALE_BIN": str(ops.bin_dir / "tailscale")}
     try:
         ops.set_tailscale("w-2", backend_state="NeedsLogin")
+        # Kubani explains from this machine's view of the tailnet: wait until the control
+        # server has told it (a fast run reaches w-2 within a second of the logout).
+        wait_for(
+            lambda: not next(r for r in ops.status() if r["name"] == "w-2")["online"],
+            60,
+            "the management side to see w-2 offline",
+        )
         result = run_cli("-i", ops.inventory, "provision", env=tailscale, timeout=600)
         assert result.code == 1
         failed_at = f"✗ w-2 failed at node_state : {FIRST_CONTACT}"
@@ -452,14 +459,6 @@ def test_remove_node_drains_deletes_uninstalls_and_edits_the_inventory(ops: Lab)
 # "hskey-auth-<prefix>-***" only.
 FULL_KEY = re.compile(r"hskey-auth-[A-Za-z0-9_-]{12}-[A-Za-z0-9_-]{8,}")
 PROJECT_STATE = Path(__file__).resolve().parents[2] / ".kubani"
-
-
-def _ready(lab: Lab, node: str) -> bool:
-    out = kubectl(lab, "get", "node", node, "-o", "json")
-    if out.returncode != 0:
-        return False
-    conditions = json.loads(out.stdout)["status"].get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def test_a_machine_off_the_tailnet_is_brought_on_provisioned_and_forgotten(ops: Lab) -> None:
