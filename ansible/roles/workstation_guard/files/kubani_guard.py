@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""kubani-guard: the cluster steps aside while a workstation's owner uses it.
+
+Runs on a node marked as a workstation (a systemd service installed by the
+workstation_guard role). Every poll it reads local signals only:
+
+- logind's sessions: an active user session whose idle hint is off, on a seat or a TTY,
+  of a user other than the ones Ansible logs in as;
+- GPU compute processes (``nvidia-smi --query-compute-apps``) whose cgroup is not one of
+  the cluster's pods.
+
+While the machine is in use, its own Node object carries a ``NoSchedule`` taint (running
+pods stay) and, when the policy says so and the GPU is in use, a ``NoExecute`` taint that
+evicts the GPU pods. The taints go only after the machine has been idle for ``idle_after``
+seconds, so that a short pause does not flap; during quiet hours the guard holds nothing;
+``kubani.io/guard-override: hold|release`` on the Node (``cluster-mgr node hold|release``)
+wins over the signals.
+
+Standard library only: it runs on the node's own Python.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+# The Node's taints and annotations the guard owns (and never touches any other).
+TAINT_KEY = "kubani.io/owner-active"
+GPU_TAINT_KEY = "kubani.io/owner-gpu"
+HELD_SINCE = "kubani.io/held-since"
+HELD_REASON = "kubani.io/held-reason"
+OVERRIDE = "kubani.io/guard-override"
+HOLD, RELEASE = "hold", "release"
+# Only cluster pods live under a cgroup with this in its path (K3s's kubelet, systemd or
+# cgroupfs driver alike).
+POD_CGROUP_MARK = "kubepods"
+
+
+class PolicyError(ValueError):
+    """The guard's settings file says something the guard cannot do."""
+
+
+def _clock(text: str) -> time:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
+    if match is None:
+        raise PolicyError(f"quiet hours: {text!r} is not a time of day (HH:MM)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the guard watches and does, from its settings file (written by the role)."""
+
+    node: str
+    idle_after_s: float = 600.0
+    poll_s: float = 10.0
+    ignore_users: frozenset[str] = frozenset()
+    watch_gpu: bool = True
+    evict_gpu: bool = False
+    quiet_hours: tuple[tuple[time, time], ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Any) -> Policy:
+        if not isinstance(data, dict) or not isinstance(data.get("node"), str) or not data["node"]:
+            raise PolicyError("the settings need the node's name (node)")
+        try:
+            idle_after = float(data.get("idle_after_s", 600))
+            poll = float(data.get("poll_s", 10))
+        except (TypeError, ValueError):
+            raise PolicyError("idle_after_s and poll_s must be numbers of seconds") from None
+        if idle_after < 0 or poll <= 0:
+            raise PolicyError("idle_after_s must be 0 or more and poll_s more than 0")
+        windows = []
+        for window in data.get("quiet_hours") or []:
+            start, dash, end = str(window).partition("-")
+            if not dash:
+                raise PolicyError(f"quiet hours: {window!r} is not a window (HH:MM-HH:MM)")
+            windows.append((_clock(start), _clock(end)))
+        users = data.get("ignore_users") or []
+        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+            raise PolicyError("ignore_users must be a list of user names")
+        return cls(
+            node=data["node"],
+            idle_after_s=idle_after,
+            poll_s=poll,
+            ignore_users=frozenset(users),
+            watch_gpu=bool(data.get("watch_gpu", True)),
+            evict_gpu=bool(data.get("evict_gpu", False)),
+            quiet_hours=tuple(windows),
+        )
+
+    def quiet(self, moment: datetime) -> bool:
+        """Whether ``moment`` (local time) falls in a quiet window (one may cross midnight)."""
+        now = moment.time()
+        for start, end in self.quiet_hours:
+            if start <= end and start <= now < end:
+                return True
+            if start > end and (now >= start or now < end):
+                return True
+        return False
+
+
+# ---- signals --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """One logind session, from ``loginctl show-session``."""
+
+    session_id: str
+    user: str
+    session_class: str
+    active: bool
+    idle: bool
+    remote: bool
+    seat: str = ""
+    tty: str = ""
+
+    @property
+    def where(self) -> str:
+        return self.seat or self.tty or ("remote" if self.remote else "?")
+
+
+def session_ids(listing: str) -> list[str]:
+    """The session ids in ``loginctl list-sessions --no-legend`` (first column)."""
+    return [line.split()[0] for line in listing.splitlines() if line.strip()]
+
+
+def parse_session(properties: str) -> Session | None:
+    """A session from ``loginctl show-session ID -p ...`` (KEY=VALUE lines), or None when a
+    field it needs is missing (the session ended while it was read)."""
+    values = dict(line.split("=", 1) for line in properties.splitlines() if "=" in line)
+    if not values.get("Id") or not values.get("Name"):
+        return None
+    return Session(
+        session_id=values["Id"],
+        user=values["Name"],
+        session_class=values.get("Class", ""),
+        active=values.get("Active") == "yes",
+        idle=values.get("IdleHint") == "yes",
+        remote=values.get("Remote") == "yes",
+        seat=values.get("Seat", ""),
+        tty=values.get("TTY", ""),
+    )
+
+
+def owners_sessions(sessions: Iterable[Session], ignore_users: frozenset[str]) -> list[Session]:
+    """Sessions that mean someone is using the machine: a user's (not a greeter's or a
+    service's), active, not idle, of a user the cluster does not log in as."""
+    return [
+        s
+        for s in sessions
+        if s.session_class == "user" and s.active and not s.idle and s.user not in ignore_users
+    ]
+
+
+def compute_apps(csv_text: str) -> list[tuple[int, str]]:
+    """(pid, name) of each line of ``nvidia-smi --query-compute-apps=pid,process_name
+    --format=csv,noheader``; lines it cannot read (a header, "No running processes found")
+    are skipped."""
+    out = []
+    for line in csv_text.splitlines():
+        pid, _, name = line.partition(",")
+        if pid.strip().isdigit():
+            out.append((int(pid), name.strip()))
+    return out
+
+
+def is_pod(cgroup_text: str) -> bool:
+    """Whether a process's ``/proc/PID/cgroup`` puts it in one of the cluster's pods."""
+    return any(POD_CGROUP_MARK in line for line in cgroup_text.splitlines())
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the node says right now: who uses it, and which GPU processes are not pods'."""
+
+    sessions: tuple[Session, ...] = ()
+    gpu_processes: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.sessions or self.gpu_processes)
+
+    def reason(self) -> str:
+        parts = [f"{s.user} on {s.where}" for s in self.sessions]
+        parts += [f"GPU: {name or '?'} (pid {pid})" for pid, name in self.gpu_processes]
+        return ", ".join(parts)
+
+
+# ---- the decision ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the Node should carry now."""
+
+    hold: bool
+    evict_gpu: bool = False
+    reason: str = ""
+    since: float | None = None  # when the hold began (seconds since the epoch)
+
+
+@dataclass
+class Guard:
+    """The hysteresis: held from the first busy poll until ``idle_after`` seconds after the
+    last one; the GPU's eviction likewise, after the last foreign GPU process."""
+
+    policy: Policy
+    last_busy: float | None = None
+    last_gpu_busy: float | None = None
+    held_since: float | None = None
+    reason: str = ""
+
+    def decide(
+        self, now: float, local: datetime, signals: Signals, override: str | None
+    ) -> Desired:
+        if override == RELEASE:
+            return self._release()
+        if override == HOLD:
+            self.held_since = self.held_since or now
+            return Desired(True, False, "held by hand (cluster-mgr node hold)", self.held_since)
+        if self.policy.quiet(local):
+            return self._release()
+        if signals.busy:
+            self.last_busy = now
+            self.reason = signals.reason()
+            self.held_since = self.held_since or now
+        if signals.gpu_processes:
+            self.last_gpu_busy = now
+        if self.last_busy is None or now - self.last_busy >= self.policy.idle_after_s:
+            return self._release()
+        gpu_recent = (
+            self.last_gpu_busy is not None and now - self.last_gpu_busy < self.policy.idle_after_s
+        )
+        return Desired(True, self.policy.evict_gpu and gpu_recent, self.reason, self.held_since)
+
+    def _release(self) -> Desired:
+        self.last_busy = self.last_gpu_busy = self.held_since = None
+        self.reason = ""
+        return Desired(False)
+
+
+# ---- the Node -------------------------------------------------------------------------
+
+
+def _taints(desired: Desired) -> list[dict[str, str]]:
+    out = []
+    if desired.hold:
+        out.append({"key": TAINT_KEY, "value": "true", "effect": "NoSchedule"})
+    if desired.evict_gpu:
+        out.append({"key": GPU_TAINT_KEY, "value": "true", "effect": "NoExecute"})
+    return out
+
+
+def _annotations(desired: Desired) -> dict[str, str | None]:
+    if not desired.hold:
+        return {HELD_SINCE: None, HELD_REASON: None}
+    since = datetime.fromtimestamp(desired.since or 0).astimezone().isoformat(timespec="seconds")
+    return {HELD_SINCE: since, HELD_REASON: desired.reason[:250]}
+
+
+def node_patch(node: Mapping[str, Any], desired: Desired) -> list[dict[str, Any]] | None:
+    """A JSON patch that makes ``node`` carry what ``desired`` says, touching only the
+    guard's own taints and annotations, guarded by the object's resourceVersion (a change in
+    between fails the patch, and the next poll reads the node again); None when the node
+    carries it already."""
+    metadata = node.get("metadata") or {}
+    spec = node.get("spec") or {}
+    current = [t for t in spec.get("taints") or [] if isinstance(t, dict)]
+    others = [t for t in current if t.get("key") not in (TAINT_KEY, GPU_TAINT_KEY)]
+    ours = [
+        {"key": t.get("key"), "value": t.get("value", ""), "effect": t.get("effect")}
+        for t in current
+        if t.get("key") in (TAINT_KEY, GPU_TAINT_KEY)
+    ]
+    wanted = _taints(desired)
+    annotations = dict(metadata.get("annotations") or {})
+    changes = {
+        k: v
+        for k, v in _annotations(desired).items()
+        if annotations.get(k) != v and not (v is None and k not in annotations)
+    }
+    # A hold that is still on only refreshes its reason when that changed.
+    if desired.hold and HELD_SINCE in annotations:
+        changes.pop(HELD_SINCE, None)
+    if ours == wanted and not changes:
+        return None
+    version = {
+        "op": "test",
+        "path": "/metadata/resourceVersion",
+        "value": metadata.get("resourceVersion"),
+    }
+    ops: list[dict[str, Any]] = [version]
+    ops.append({"op": "add", "path": "/spec/taints", "value": others + wanted})
+    if "annotations" not in metadata:
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
+    for key, value in changes.items():
+        path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+        ops.append({"op": "remove", "path": path} if value is None else
+                   {"op": "add", "path": path, "value": value})  # fmt: skip
+    return ops
+
+
+def override_of(node: Mapping[str, Any]) -> str | None:
+    value = ((node.get("metadata") or {}).get("annotations") or {}).get(OVERRIDE)
+    return value if value in (HOLD, RELEASE) else None
+
+
+def describe(ops: Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps(ops, sort_keys=True)

@@ -1,0 +1,165 @@
+"""The workstation guard's decisions from local signals (logind sessions, foreign GPU
+processes), its hysteresis, quiet hours and overrides, and the Node patch it sends."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.guard_module import load_guard
+
+guard = load_guard()
+NOON = datetime(2026, 12, 1, 12, 0)
+
+
+def _policy(**extra: Any) -> Any:
+    return guard.Policy.from_json({"node": "desk", "ignore_users": ["kubani"], **extra})
+
+
+def _session(user: str = "alice", **extra: str) -> Any:
+    fields = {"Id": "3", "Name": user, "Class": "user", "Active": "yes", "IdleHint": "no",
+              "Remote": "no", "Seat": "seat0", "TTY": "tty2", **extra}  # fmt: skip
+    return guard.parse_session("".join(f"{k}={v}\n" for k, v in fields.items()))
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({}, "node's name"),
+        ({"node": "desk", "idle_after_s": "soon"}, "numbers of seconds"),
+        ({"node": "desk", "poll_s": 0}, "poll_s more than 0"),
+        ({"node": "desk", "quiet_hours": ["22:00"]}, "HH:MM-HH:MM"),
+        ({"node": "desk", "quiet_hours": ["25:00-07:00"]}, "not a time of day"),
+        ({"node": "desk", "ignore_users": "kubani"}, "list of user names"),
+    ],
+)
+def test_bad_settings_are_refused_with_what_is_wrong(settings: dict[str, Any], said: str) -> None:
+    with pytest.raises(guard.PolicyError, match=said):
+        guard.Policy.from_json(settings)
+
+
+def test_quiet_hours_may_cross_midnight() -> None:
+    policy = _policy(quiet_hours=["22:30-07:00", "12:00-12:30"])
+    at = [datetime(2026, 12, 1, h, m) for h, m in ((23, 0), (6, 59), (7, 0), (12, 15), (22, 29))]
+    assert [policy.quiet(moment) for moment in at] == [True, True, False, True, False]
+
+
+def test_only_an_active_owner_s_session_that_is_not_idle_counts() -> None:
+    sessions = [
+        _session(),
+        _session("kubani", Remote="yes", Seat="", TTY="pts/0"),  # Ansible's own login
+        _session("bob", IdleHint="yes"),
+        _session("carol", Active="no"),
+        _session("gdm", Class="greeter"),
+        _session("dave", Remote="yes", Seat="", TTY="pts/1"),  # a person over SSH
+    ]
+    busy = guard.owners_sessions(sessions, frozenset({"kubani"}))
+    assert [(s.user, s.where) for s in busy] == [("alice", "seat0"), ("dave", "pts/1")]
+    assert guard.parse_session("Id=4\n") is None  # ended while it was read
+    assert guard.session_ids("  3 1000 alice seat0 tty2\n  c1  120 gdm  seat0 tty1\n\n") == [
+        "3", "c1"]  # fmt: skip
+
+
+def test_gpu_processes_outside_the_pods_are_the_owner_s() -> None:
+    listed = "pid, process_name\n4242, /usr/bin/blender\n77, python3\nNo running processes found\n"
+    assert guard.compute_apps(listed) == [(4242, "/usr/bin/blender"), (77, "python3")]
+    pod = "0::/kubepods/besteffort/pod1234/cri-containerd-abc\n"
+    desktop = "0::/user.slice/user-1000.slice/session-3.scope\n"
+    assert guard.is_pod(pod) and not guard.is_pod(desktop)
+
+
+def _decide(g: Any, at: float, signals: Any = None, override: str | None = None) -> Any:
+    return g.decide(at, NOON, signals or guard.Signals(), override)
+
+
+def test_held_while_in_use_and_released_only_after_idle_after() -> None:
+    g = guard.Guard(_policy(idle_after_s=600))
+    busy = guard.Signals(sessions=(_session(),))
+    assert _decide(g, 0).hold is False
+    held = _decide(g, 100, busy)
+    assert held.hold and held.since == 100 and held.reason == "alice on seat0"
+    assert _decide(g, 200, busy).since == 100  # still the same hold
+    assert _decide(g, 799).hold  # a pause shorter than idle_after changes nothing
+    assert not _decide(g, 800).hold
+    assert _decide(g, 900, busy).since == 900  # a new hold
+
+
+def test_gpu_pods_are_evicted_only_when_the_policy_says_so() -> None:
+    gaming = guard.Signals(gpu_processes=((4242, "game"),))
+    plain = guard.Guard(_policy())
+    assert _decide(plain, 0, gaming) == guard.Desired(True, False, "GPU: game (pid 4242)", 0)
+    evicting = guard.Guard(_policy(evict_gpu=True, idle_after_s=60))
+    assert _decide(evicting, 0, gaming).evict_gpu
+    # A session alone holds the node but leaves GPU pods alone, once the GPU is idle long enough.
+    person = guard.Signals(sessions=(_session(),))
+    assert _decide(evicting, 30, person).evict_gpu
+    later = _decide(evicting, 61, person)
+    assert later.hold and not later.evict_gpu
+
+
+def test_quiet_hours_and_overrides_win_over_the_signals() -> None:
+    g = guard.Guard(_policy(quiet_hours=["11:00-13:00"]))
+    busy = guard.Signals(sessions=(_session(),))
+    assert not g.decide(0, NOON, busy, None).hold
+    assert g.decide(0, datetime(2026, 12, 1, 14, 0), busy, None).hold
+    assert not g.decide(1, NOON, busy, guard.RELEASE).hold
+    held = g.decide(2, NOON, guard.Signals(), guard.HOLD)
+    assert held.hold and held.reason.startswith("held by hand")
+
+
+def _node(taints: list[dict[str, str]] | None = None, **annotations: str) -> dict[str, Any]:
+    return {"metadata": {"name": "desk", "resourceVersion": "41", "annotations": annotations},
+            "spec": {"taints": taints or []}}  # fmt: skip
+
+
+def _apply(node: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """A small JSON-patch applier for the ops the guard sends (test, add, remove)."""
+    import copy
+
+    out = copy.deepcopy(node)
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"][1:].split("/")]
+        *parents, last = parts
+        target = out
+        for part in parents:
+            target = target[part]
+        if op["op"] == "test":
+            assert target[last] == op["value"]
+        elif op["op"] == "add":
+            target[last] = op["value"]
+        else:
+            del target[last]
+    return out
+
+
+def test_the_patch_touches_only_the_guard_s_own_taints_and_annotations() -> None:
+    other = {"key": "kubani.io/workstation", "value": "true", "effect": "PreferNoSchedule"}
+    node = _node([other], note="kept")
+    hold = guard.Desired(True, True, "alice on seat0", 1_796_000_000)
+    ops = guard.node_patch(node, hold)
+    assert ops[0] == {"op": "test", "path": "/metadata/resourceVersion", "value": "41"}
+    held = _apply(node, ops)
+    assert held["spec"]["taints"] == [
+        other,
+        {"key": guard.TAINT_KEY, "value": "true", "effect": "NoSchedule"},
+        {"key": guard.GPU_TAINT_KEY, "value": "true", "effect": "NoExecute"},
+    ]
+    notes = held["metadata"]["annotations"]
+    assert notes["note"] == "kept" and notes[guard.HELD_REASON] == "alice on seat0"
+    assert notes[guard.HELD_SINCE].startswith("2026-")
+    assert guard.node_patch(held, hold) is None  # nothing to change: no request at all
+    released = _apply(held, guard.node_patch(held, guard.Desired(False)))
+    assert released["spec"]["taints"] == [other]
+    assert released["metadata"]["annotations"] == {"note": "kept"}
+    assert guard.node_patch(released, guard.Desired(False)) is None
+
+
+def test_a_node_without_annotations_or_taints_gets_them() -> None:
+    bare = {"metadata": {"name": "desk", "resourceVersion": "7"}, "spec": {}}
+    held = _apply(bare, guard.node_patch(bare, guard.Desired(True, False, "x", 1.0)))
+    assert [t["key"] for t in held["spec"]["taints"]] == [guard.TAINT_KEY]
+    assert held["metadata"]["annotations"][guard.HELD_REASON] == "x"
+    assert guard.override_of({"metadata": {"annotations": {guard.OVERRIDE: "hold"}}}) == "hold"
+    assert guard.override_of({"metadata": {"annotations": {guard.OVERRIDE: "maybe"}}}) is None
