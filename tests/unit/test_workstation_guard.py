@@ -163,3 +163,73 @@ def test_a_node_without_annotations_or_taints_gets_them() -> None:
     assert held["metadata"]["annotations"][guard.HELD_REASON] == "x"
     assert guard.override_of({"metadata": {"annotations": {guard.OVERRIDE: "hold"}}}) == "hold"
     assert guard.override_of({"metadata": {"annotations": {guard.OVERRIDE: "maybe"}}}) is None
+
+
+def test_signals_are_read_from_logind_nvidia_smi_and_proc(tmp_path: Any) -> None:
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "cgroup").write_text("0::/user.slice/user-1000.slice/session-3.scope\n")
+    (tmp_path / "77").mkdir()
+    (tmp_path / "77" / "cgroup").write_text("0::/kubepods/burstable/pod9/cri-containerd-1\n")
+    shown = {
+        "3": "Id=3\nName=alice\nClass=user\nActive=yes\nIdleHint=no\nSeat=seat0\n",
+        "7": "Id=7\nName=kubani\nClass=user\nActive=yes\nIdleHint=no\nRemote=yes\n",
+    }
+
+    def run(argv: Any) -> str:
+        if list(argv[:2]) == ["loginctl", "list-sessions"]:
+            return "3 1000 alice seat0 tty2\n7 999 kubani - pts/0\n"
+        if argv[:2] == ["loginctl", "show-session"]:
+            return shown[argv[2]]
+        if argv[0] == "nvidia-smi":
+            return "4242, blender\n77, python3\n5, gone\n"
+        raise AssertionError(argv)
+
+    signals = guard.read_signals(_policy(), run, tmp_path)
+    assert [s.user for s in signals.sessions] == ["alice"]
+    assert signals.gpu_processes == ((4242, "blender"),)  # 77 is a pod's, 5 has ended
+    assert guard.read_signals(_policy(watch_gpu=False), run, tmp_path).gpu_processes == ()
+    assert guard.run_command(["/nonexistent/nvidia-smi"]) == ""
+
+
+class FakeApi:
+    def __init__(self, node: dict[str, Any], failures: int = 0) -> None:
+        self.stored, self.failures, self.patches = node, failures, 0
+
+    def node(self, name: str) -> dict[str, Any]:
+        if self.failures:
+            self.failures -= 1
+            raise guard.ApiError("GET: connection refused")
+        return self.stored
+
+    def patch_node(self, name: str, ops: list[dict[str, Any]]) -> None:
+        self.patches += 1
+        self.stored = _apply(self.stored, ops)
+        self.stored["metadata"]["resourceVersion"] = str(self.patches)
+
+
+def test_a_poll_patches_only_on_a_change_and_a_stop_releases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(guard.time_module, "sleep", lambda _s: None)
+    api = FakeApi(_node())
+    g = guard.Guard(_policy(idle_after_s=60))
+    busy = guard.Signals(sessions=(_session(),))
+    assert guard.step(g, api, busy, 0, NOON).hold and api.patches == 1
+    guard.step(g, api, busy, 10, NOON)
+    assert api.patches == 1  # the node carries it already: no request
+    api.failures = 2  # the API is away twice, then back
+    assert guard.release(g, api) is True
+    assert api.stored["spec"]["taints"] == [] and api.patches == 2
+    api.failures = 5
+    assert guard.release(g, api) is False
+
+
+def test_bad_settings_stop_the_guard_with_a_message_and_no_restart_loop(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = tmp_path / "guard.json"
+    settings.write_text('{"node": "desk", "poll_s": 0, "server": "https://x", '
+                        '"token_file": "t", "ca_file": "c"}')  # fmt: skip
+    assert guard.main([str(settings)]) == 2
+    assert "poll_s more than 0" in capsys.readouterr().err
+    assert guard.main([str(tmp_path / "missing.json")]) == 2

@@ -23,9 +23,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time as time_module
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
+from pathlib import Path
 from typing import Any
 
 # The Node's taints and annotations the guard owns (and never touches any other).
@@ -313,3 +322,150 @@ def override_of(node: Mapping[str, Any]) -> str | None:
 
 def describe(ops: Sequence[Mapping[str, Any]]) -> str:
     return json.dumps(ops, sort_keys=True)
+
+
+# ---- reading the node -----------------------------------------------------------------
+
+Runner = Callable[[Sequence[str]], str]
+SESSION_PROPERTIES = ("Id", "Name", "Class", "Active", "IdleHint", "Remote", "Seat", "TTY")
+
+
+def run_command(argv: Sequence[str]) -> str:
+    """A command's output; "" when it is missing or fails (a machine without a GPU has no
+    nvidia-smi; logind may be restarting): a signal that cannot be read is no signal."""
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def read_signals(policy: Policy, run: Runner = run_command, proc: Path = Path("/proc")) -> Signals:
+    sessions = []
+    for session_id in session_ids(run(["loginctl", "list-sessions", "--no-legend"])):
+        shown = run(["loginctl", "show-session", session_id,
+                     *(f"--property={p}" for p in SESSION_PROPERTIES)])  # fmt: skip
+        session = parse_session(shown)
+        if session is not None:
+            sessions.append(session)
+    gpu: list[tuple[int, str]] = []
+    if policy.watch_gpu:
+        listed = run(["nvidia-smi", "--query-compute-apps=pid,process_name",
+                      "--format=csv,noheader"])  # fmt: skip
+        for pid, name in compute_apps(listed):
+            try:
+                cgroup = (proc / str(pid) / "cgroup").read_text()
+            except OSError:
+                continue  # gone already
+            if not is_pod(cgroup):
+                gpu.append((pid, name))
+    return Signals(tuple(owners_sessions(sessions, policy.ignore_users)), tuple(gpu))
+
+
+# ---- the API --------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """The API did not do what was asked (the next poll tries again)."""
+
+
+@dataclass(frozen=True)
+class Api:
+    """The guard's own credentials: a token that may read and patch this Node only."""
+
+    server: str
+    token_file: Path
+    ca_file: Path
+
+    def _request(self, method: str, path: str, body: Any = None, kind: str = "") -> Any:
+        token = self.token_file.read_text().strip()
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.server}{path}", data=data, method=method)
+        request.add_header("Authorization", f"Bearer {token}")
+        request.add_header("Accept", "application/json")
+        if kind:
+            request.add_header("Content-Type", kind)
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=context) as reply:
+                return json.loads(reply.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raise ApiError(f"{method} {path}: HTTP {exc.code} {exc.read()[:200]!r}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise ApiError(f"{method} {path}: {exc}") from None
+
+    def node(self, name: str) -> dict[str, Any]:
+        found = self._request("GET", f"/api/v1/nodes/{name}")
+        if not isinstance(found, dict):
+            raise ApiError(f"GET node {name}: not an object")
+        return found
+
+    def patch_node(self, name: str, ops: list[dict[str, Any]]) -> None:
+        self._request("PATCH", f"/api/v1/nodes/{name}", ops, "application/json-patch+json")
+
+
+# ---- the loop -------------------------------------------------------------------------
+
+
+def step(guard: Guard, api: Api, signals: Signals, now: float, local: datetime) -> Desired:
+    """One poll: read the Node, decide, patch it when it must change."""
+    node = api.node(guard.policy.node)
+    desired = guard.decide(now, local, signals, override_of(node))
+    ops = node_patch(node, desired)
+    if ops is not None:
+        api.patch_node(guard.policy.node, ops)
+        state = f"held ({desired.reason})" if desired.hold else "released"
+        log(f"{guard.policy.node}: {state}")
+    return desired
+
+
+def release(guard: Guard, api: Api, attempts: int = 3) -> bool:
+    """Take the guard's taints off (on a clean stop): tried a few times, as the API may be
+    down; a taint left behind is removed by the next guard that starts (or by hand)."""
+    for attempt in range(attempts):
+        try:
+            node = api.node(guard.policy.node)
+            ops = node_patch(node, Desired(False))
+            if ops is not None:
+                api.patch_node(guard.policy.node, ops)
+            return True
+        except ApiError as exc:
+            log(f"could not release {guard.policy.node} ({exc}); attempt {attempt + 1}")
+            time_module.sleep(1 + attempt)
+    return False
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)  # journald keeps the service's stderr
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    settings = Path(args[0] if args else "/etc/kubani/guard.json")
+    try:
+        data = json.loads(settings.read_text())
+        policy = Policy.from_json(data)
+        api = Api(str(data["server"]), Path(data["token_file"]), Path(data["ca_file"]))
+    except (OSError, ValueError, KeyError, PolicyError) as exc:
+        log(f"cannot start: {settings}: {exc}")
+        return 2  # a settings problem: systemd should not restart it in a loop
+    guard = Guard(policy)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    backoff = policy.poll_s
+    while not stopping.is_set():
+        try:
+            step(guard, api, read_signals(policy), time_module.time(), datetime.now())
+            backoff = policy.poll_s
+        except ApiError as exc:
+            # The API is away (a control plane restarting, the tailnet down): keep the node
+            # as it is and try again later, at most every 5 minutes.
+            log(f"{policy.node}: {exc}; next try in {backoff:.0f} s")
+            backoff = min(backoff * 2, 300.0)
+        stopping.wait(backoff)
+    return 0 if release(guard, api) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
