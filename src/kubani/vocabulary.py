@@ -104,6 +104,23 @@ NODE_STATE_STYLES: dict[str, str] = {
 }
 
 
+class GuardOverride(StrEnum):
+    """What an owner can tell a workstation's guard through its Node (``GUARD_OVERRIDE``)."""
+
+    HOLD = "hold"  # keep the cluster off the machine, whatever the signals say
+    RELEASE = "release"  # let the cluster use it, whatever the signals say
+
+
+# The workstation guard's marks on its own Node (ansible/roles/workstation_guard/files/
+# kubani_guard.py spells them too, as the node-side program imports nothing of Kubani's; a
+# test holds the two spellings equal).
+GUARD_TAINT = "kubani.io/owner-active"
+GUARD_GPU_TAINT = "kubani.io/owner-gpu"
+GUARD_HELD_SINCE = "kubani.io/held-since"
+GUARD_HELD_REASON = "kubani.io/held-reason"
+GUARD_OVERRIDE = "kubani.io/guard-override"
+
+
 class Verdict(StrEnum):
     """What `doctor` found for one check."""
 

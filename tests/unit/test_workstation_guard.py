@@ -233,3 +233,12 @@ def test_bad_settings_stop_the_guard_with_a_message_and_no_restart_loop(
     assert guard.main([str(settings)]) == 2
     assert "poll_s more than 0" in capsys.readouterr().err
     assert guard.main([str(tmp_path / "missing.json")]) == 2
+
+
+def test_the_guard_and_kubani_spell_the_node_s_marks_alike() -> None:
+    from kubani import vocabulary as v
+
+    assert (guard.TAINT_KEY, guard.GPU_TAINT_KEY) == (v.GUARD_TAINT, v.GUARD_GPU_TAINT)
+    assert (guard.HELD_SINCE, guard.HELD_REASON, guard.OVERRIDE) == (
+        v.GUARD_HELD_SINCE, v.GUARD_HELD_REASON, v.GUARD_OVERRIDE)  # fmt: skip
+    assert tuple(v.GuardOverride) == (guard.HOLD, guard.RELEASE)

@@ -38,6 +38,7 @@ GROUP_MODULES: dict[str, str] = {
     "secrets": "secrets",
     "inventory": "inventory",
     "tailnet": "tailnet",
+    "node": "node",
 }
 _GLOBAL_WITH_VALUE = frozenset({"-i", "--inventory", "--vault-password-file"})
 

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kubani.cli.options import SourceOption, TailscaleBinOption
-from kubani.vocabulary import NODE_STATE_STYLES, PeerSource
+from kubani.vocabulary import NODE_STATE_STYLES, GuardOverride, PeerSource
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from kubani.cluster.status import ClusterStatus
+    from kubani.kube.summary import Held
 
 app = typer.Typer()
 
@@ -19,6 +20,14 @@ _STATE_STYLE = NODE_STATE_STYLES
 
 
 _KEEP_WHOLE = frozenset({"NODE", "STATE", "TAILNET IP", "KIND", "READY"})
+
+
+def _held_note(held: "Held") -> str:
+    if held.override == GuardOverride.HOLD:
+        return "held by its owner (by hand)"
+    if held.override == GuardOverride.RELEASE:
+        return "released by its owner (by hand)"
+    return f"held by its owner since {held.since}" + (f": {held.reason}" if held.reason else "")
 
 
 def render(status: "ClusterStatus") -> "RenderableType":
@@ -58,6 +67,8 @@ def render(status: "ClusterStatus") -> "RenderableType":
             notes.insert(0, f"tailnet: {machine.tailnet}")
         if node is not None and node.unschedulable:
             notes.append("cordoned")
+        if node is not None and node.held is not None:
+            notes.append(_held_note(node.held))
         table.add_row(
             machine.name,
             machine.role or "-",

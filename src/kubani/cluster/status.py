@@ -60,6 +60,15 @@ class MachineStatus:
             "gpu_capacity": node.gpu_capacity if node else 0,
             "gpu_allocated": self.gpu_allocated,
             "flags": list(self.flags),
+            "held": (
+                {
+                    "since": node.held.since or None,
+                    "reason": node.held.reason or None,
+                    "override": node.held.override,
+                }
+                if node and node.held
+                else None
+            ),
         }
 
 

@@ -303,6 +303,16 @@ class Kube:
             content_type="application/merge-patch+json",
         )
 
+    async def annotate_node(self, name: str, annotations: dict[str, str | None]) -> Any:
+        """Set (a value) or remove (None) annotations of a Node; its new state."""
+        return await self._call(
+            "PATCH",
+            f"/api/v1/nodes/{name}",
+            f"cannot annotate node {name}",
+            {"metadata": {"annotations": annotations}},
+            content_type="application/merge-patch+json",
+        )
+
     async def evict(self, namespace: str, name: str) -> bool:
         """Evict a pod through the eviction API; False when a PodDisruptionBudget refuses."""
         eviction = {

@@ -6,6 +6,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubani.quantity import QuantityError, parse_quantity
+from kubani.vocabulary import GUARD_HELD_REASON, GUARD_HELD_SINCE, GUARD_OVERRIDE, GuardOverride
+
+
+@dataclass(frozen=True)
+class Held:
+    """A workstation held by its owner: since when, why, and whether by hand."""
+
+    since: str
+    reason: str
+    override: str | None = None
+
+
+def held_of(node: dict[str, Any]) -> Held | None:
+    """What the node's workstation guard (or its owner, by hand) says of it, if anything."""
+    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    override = annotations.get(GUARD_OVERRIDE)
+    override = override if override in tuple(GuardOverride) else None
+    since = annotations.get(GUARD_HELD_SINCE)
+    if not isinstance(since, str) and override is None:
+        return None
+    reason = annotations.get(GUARD_HELD_REASON)
+    return Held(
+        since if isinstance(since, str) else "",
+        reason if isinstance(reason, str) else "",
+        override,
+    )
 
 
 @dataclass(frozen=True)
@@ -22,6 +48,7 @@ class NodeSummary:
     cpu_used: float | None = None
     memory_used: int | None = None
     taints: tuple[str, ...] = field(default_factory=tuple)
+    held: Held | None = None  # by its owner, as its workstation guard says
 
     @property
     def status(self) -> str:
@@ -87,4 +114,5 @@ def summarise(node: dict[str, Any], usage: dict[str, str] | None = None) -> Node
             f"{t.get('key')}{'=' + t['value'] if t.get('value') else ''}:{t.get('effect')}"
             for t in spec.get("taints") or []
         ),
+        held=held_of(node),
     )
