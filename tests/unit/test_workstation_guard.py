@@ -242,3 +242,45 @@ def test_the_guard_and_kubani_spell_the_node_s_marks_alike() -> None:
     assert (guard.HELD_SINCE, guard.HELD_REASON, guard.OVERRIDE) == (
         v.GUARD_HELD_SINCE, v.GUARD_HELD_REASON, v.GUARD_OVERRIDE)  # fmt: skip
     assert tuple(v.GuardOverride) == (guard.HOLD, guard.RELEASE)
+
+
+def test_the_inventory_s_guard_settings_are_checked() -> None:
+    from pydantic import ValidationError
+
+    from kubani.models.node import Node
+
+    settings = {"idle_after": 300, "quiet_hours": ["22:00-07:00"]}
+    node = Node.model_validate({"hostname": "desk", "tailscale_ip": "100.64.0.9",
+                                "role": "worker", "workstation_guard": settings})  # fmt: skip
+    assert node.workstation_guard is not None and node.workstation_guard.idle_after == 300
+    assert node.host_vars()["workstation_guard"] == settings
+    for bad in ({"idle_after": -1}, {"quiet_hours": ["late"]}, {"idle": 5}, {"poll": 0}):
+        with pytest.raises(ValidationError):
+            Node.model_validate({"hostname": "desk", "tailscale_ip": "100.64.0.9",
+                                 "role": "worker", "workstation_guard": bad})  # fmt: skip
+
+
+def test_the_nvidia_smi_stand_in_lists_the_processes_marked_as_gpu_apps(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import os
+    import subprocess
+
+    from kubani_lab.standins import nvidia_smi
+
+    gpus = tmp_path / "gpus.json"
+    card = {"name": "RTX", "memory_mib": 8192, "uuid": "GPU-1"}
+    gpus.write_text(json.dumps({"driver_version": "550.1", "cuda_version": "12.4", "gpus": [card]}))
+    monkeypatch.setattr(nvidia_smi, "GPUS_FILE", gpus)
+    app = subprocess.Popen(["sleep", "30"], env={**os.environ, "KUBANI_LAB_GPU_APP": "1"})
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        code = nvidia_smi.main(["--query-compute-apps=pid,process_name", "--format=csv,noheader"])
+        listed = capsys.readouterr().out
+    finally:
+        app.kill()
+        other.kill()
+    assert code == 0
+    assert guard.compute_apps(listed) == [(app.pid, "sleep")]
+    assert nvidia_smi.main(["--query-compute-apps=pid,clocks", "--format=csv"]) == 2

@@ -96,6 +96,22 @@ def _host_or_ip(value: str) -> str:
     return value
 
 
+_QUIET_WINDOW = r"^([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d$"
+
+
+class WorkstationGuard(BaseModel):
+    """A workstation's guard (the workstation_guard role): when the cluster steps aside."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    idle_after: Annotated[StrictInt, Field(ge=0)] = 600
+    poll: Annotated[StrictInt, Field(ge=1)] = 10
+    evict_gpu: StrictBool = False
+    watch_gpu: StrictBool | None = None
+    quiet_hours: list[Annotated[str, Field(pattern=_QUIET_WINDOW)]] = Field(default_factory=list)
+    ignore_users: list[str] = Field(default_factory=list)
+
+
 class Node(BaseModel):
     """One machine of the cluster. Only hostname, tailscale_ip and role are required."""
 
@@ -112,6 +128,7 @@ class Node(BaseModel):
     gpu: StrictBool = False
     node_labels: dict[str, LabelValue] = Field(default_factory=dict)
     node_taints: list[NodeTaint] = Field(default_factory=list)
+    workstation_guard: WorkstationGuard | None = None
 
     @field_validator("hostname")
     @classmethod
@@ -180,4 +197,6 @@ class Node(BaseModel):
             out["node_labels"] = dict(self.node_labels)
         if self.node_taints:
             out["node_taints"] = [str(taint) for taint in self.node_taints]
+        if self.workstation_guard is not None:
+            out["workstation_guard"] = self.workstation_guard.model_dump(exclude_defaults=True)
         return out

@@ -3,7 +3,10 @@
 The GPUs come from ``/etc/kubani-lab/gpus.json`` (written by ``lab up --gpu-nodes``):
 ``[{"name": "NVIDIA GeForce RTX 4090", "memory_mib": 24564, "uuid": "GPU-..."}]`` plus the
 driver and CUDA versions. Simulates ``-L``, ``--query-gpu=...`` with ``--format=csv[,noheader]
-[,nounits]`` and the default summary table; does not simulate processes, clocks, MIG, power.
+[,nounits]`` and the default summary table, and ``--query-compute-apps=pid,process_name,
+used_memory,gpu_uuid``: the processes that use the GPU are, in this simulation, the processes
+started with ``KUBANI_LAB_GPU_APP=1`` in their environment (read from ``/proc``, so as root,
+as the real tool sees every process). Does not simulate clocks, MIG or power.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 GPUS_FILE = Path(os.environ.get("KUBANI_LAB_GPUS", "/etc/kubani-lab/gpus.json"))
+PROC = Path(os.environ.get("KUBANI_LAB_PROC", "/proc"))
+GPU_APP_MARK = b"KUBANI_LAB_GPU_APP=1"
 
 Field = Callable[[dict[str, Any], int, dict[str, Any]], "str | tuple[str, str]"]
 
@@ -68,6 +73,47 @@ def _query(data: dict[str, Any], fields: list[str], fmt: str) -> int:
     return 0
 
 
+def _gpu_apps() -> list[tuple[int, str]]:
+    """(pid, executable) of each process that, in this simulation, uses the GPU."""
+    found = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if GPU_APP_MARK not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            command = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue  # gone, or not ours to read
+        found.append((int(entry.name), command))
+    return sorted(found)
+
+
+_APP_FIELDS: dict[str, Callable[[int, str, dict[str, Any]], str]] = {
+    "pid": lambda pid, name, gpu: str(pid),
+    "process_name": lambda pid, name, gpu: name,
+    "used_memory": lambda pid, name, gpu: "512 MiB",
+    "gpu_uuid": lambda pid, name, gpu: gpu["uuid"],
+}
+
+
+def _query_apps(data: dict[str, Any], fields: list[str], fmt: str) -> int:
+    unknown = [f for f in fields if f not in _APP_FIELDS]
+    if unknown:
+        print(f'Field "{unknown[0]}" is not a valid field to query.')
+        return 2
+    options = set(fmt.split(","))
+    if "noheader" not in options:
+        print(", ".join(f + (" [MiB]" if f == "used_memory" else "") for f in fields))
+    gpu = data["gpus"][0] if data["gpus"] else {"uuid": ""}
+    for pid, name in _gpu_apps():
+        cells = [_APP_FIELDS[f](pid, name, gpu) for f in fields]
+        if "nounits" in options:
+            cells = [c.removesuffix(" MiB") for c in cells]
+        print(", ".join(cells))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     data = _load()
@@ -75,9 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         for index, gpu in enumerate(data["gpus"]):
             print(f"GPU {index}: {gpu['name']} (UUID: {gpu['uuid']})")
         return 0
+    fmt = next((a.split("=", 1)[1] for a in args if a.startswith("--format=")), "csv")
+    apps = next((a.split("=", 1)[1] for a in args if a.startswith("--query-compute-apps=")), None)
+    if apps is not None:
+        return _query_apps(data, [f.strip() for f in apps.split(",")], fmt)
     query = next((a.split("=", 1)[1] for a in args if a.startswith("--query-gpu=")), None)
     if query is not None:
-        fmt = next((a.split("=", 1)[1] for a in args if a.startswith("--format=")), "csv")
         fields = [f.strip() for f in query.split(",")]
         unknown = [f for f in fields if f not in _FIELDS]
         if unknown:
