@@ -1,0 +1,137 @@
+"""The workstation guard on a real lab node: a GPU process that is not the cluster's holds the
+node (NoSchedule) and, as its policy says, puts the GPU taint on (NoExecute); both go once it
+has ended for idle_after; the owner's word through `cluster-mgr node hold|auto` wins; a clean
+stop releases the node; and the guard's own credential can change nothing but its Node's
+guard taints and annotations."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubani.vocabulary import GUARD_GPU_TAINT, GUARD_HELD_REASON, GUARD_TAINT
+from kubani_lab.lab import Lab
+from tests.conftest import run_cli
+from tests.lab.ansible_run import kubectl, run_playbook
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
+
+SETTINGS = "workstation_guard:\n  idle_after: 3\n  poll: 1\n  evict_gpu: true\n"
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[Lab]:
+    lab = Lab("pytest-guard")
+    lab.down()
+    try:
+        lab.up(nodes=2, control_planes=1, gpu_nodes=1)
+        host_vars = lab.inventory.parent / "host_vars"
+        host_vars.mkdir(exist_ok=True)
+        (host_vars / "gpu-1.yml").write_text("---\n" + SETTINGS)
+        run = run_playbook(lab, "site.yml")
+        assert run.code == 0, run.failures()
+        yield lab
+    finally:
+        lab.down()
+
+
+def _node(lab: Lab, name: str = "gpu-1") -> dict[str, Any]:
+    out = kubectl(lab, "get", "node", name, "-o", "json")
+    assert out.returncode == 0, out.stderr
+    return dict(json.loads(out.stdout))
+
+
+def _guard_taints(lab: Lab) -> set[str]:
+    return {
+        f"{t['key']}:{t['effect']}"
+        for t in _node(lab)["spec"].get("taints") or []
+        if t["key"] in (GUARD_TAINT, GUARD_GPU_TAINT)
+    }
+
+
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"not within {seconds:.0f}s: {what}")
+
+
+HELD = {f"{GUARD_TAINT}:NoSchedule", f"{GUARD_GPU_TAINT}:NoExecute"}
+
+
+def test_a_foreign_gpu_process_holds_the_node_until_it_has_ended(guarded: Lab) -> None:
+    assert guarded.ssh_run("gpu-1", "systemctl is-active kubani-guard").stdout.strip() == "active"
+    assert _guard_taints(guarded) == set()
+    # A game, in the simulation: a process the nvidia-smi stand-in lists as a compute app.
+    guarded.ssh_run(
+        "gpu-1",
+        "KUBANI_LAB_GPU_APP=1 setsid nohup sleep 600 >/dev/null 2>&1 </dev/null & "
+        "echo $! > /run/game.pid",
+    )
+    wait_for(lambda: _guard_taints(guarded) == HELD, 30, "the guard's taints on gpu-1")
+    reason = _node(guarded)["metadata"]["annotations"][GUARD_HELD_REASON]
+    assert reason.startswith("GPU: sleep (pid ")
+    status = run_cli("-i", guarded.inventory, "status", "--json",
+                     "--tailscale-bin", guarded.bin_dir / "tailscale")  # fmt: skip
+    row = next(n for n in status.json()["nodes"] if n["name"] == "gpu-1")
+    assert row["held"]["reason"] == reason
+    guarded.ssh_run("gpu-1", "kill $(cat /run/game.pid)")
+    wait_for(lambda: _guard_taints(guarded) == set(), 30, "the taints gone after idle_after")
+    assert "kubani.io/held-since" not in _node(guarded)["metadata"].get("annotations", {})
+
+
+def test_the_owner_s_word_wins_and_a_stop_releases(guarded: Lab) -> None:
+    held = run_cli("-i", guarded.inventory, "node", "hold", "gpu-1")
+    assert held.code == 0, held.stderr
+    wait_for(lambda: f"{GUARD_TAINT}:NoSchedule" in _guard_taints(guarded), 30, "held by hand")
+    guarded.ssh_run("gpu-1", "systemctl stop kubani-guard")
+    assert _guard_taints(guarded) == set()  # a clean stop took its taint off
+    guarded.ssh_run("gpu-1", "systemctl start kubani-guard")
+    wait_for(lambda: bool(_guard_taints(guarded)), 30, "held again after the restart")
+    assert run_cli("-i", guarded.inventory, "node", "auto", "gpu-1").code == 0
+    wait_for(lambda: _guard_taints(guarded) == set(), 30, "released when the word is gone")
+
+
+def test_the_guard_s_credential_changes_nothing_else(guarded: Lab, tmp_path: Path) -> None:
+    token = guarded.ssh_run("gpu-1", "cat /etc/kubani/guard.token").stdout.strip()
+    admin = yaml.safe_load((guarded.folder / "kubeconfig").read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    config = tmp_path / "guard.kubeconfig"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "guard",
+        "clusters": [{"name": "lab", "cluster": cluster}],
+        "users": [{"name": "guard", "user": {"token": token}}],
+        "contexts": [{"name": "guard", "context": {"cluster": "lab", "user": "guard"}}],
+    }))  # fmt: skip
+
+    def as_guard(*args: str) -> Any:
+        return subprocess.run(["kubectl", "--kubeconfig", str(config), *args],
+                              capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+
+    taint = '{"spec":{"unschedulable":true}}'
+    refused = {
+        "another node": as_guard(
+            "patch", "node", "cp-1", "-p", '{"metadata":{"labels":{"x":"y"}}}'
+        ),
+        "a label of its own": as_guard("label", "node", "gpu-1", "x=y"),
+        "cordoning itself": as_guard("patch", "node", "gpu-1", "-p", taint),
+        "another taint": as_guard("taint", "node", "gpu-1", "other=x:NoSchedule"),
+        "deleting itself": as_guard("delete", "node", "gpu-1", "--wait=false"),
+        "reading secrets": as_guard("get", "secrets", "-A"),
+        "listing nodes": as_guard("get", "nodes"),
+    }
+    for what, result in refused.items():
+        assert result.returncode != 0, f"the guard's token could do this: {what}"
+        assert "forbidden" in result.stderr.lower() or "denied" in result.stderr.lower(), (
+            what, result.stderr)  # fmt: skip
+    own = as_guard("annotate", "node", "gpu-1", "kubani.io/held-reason=test", "--overwrite")
+    assert own.returncode == 0, own.stderr
