@@ -36,7 +36,7 @@ def guarded() -> Iterator[Lab]:
         host_vars.mkdir(exist_ok=True)
         (host_vars / "gpu-1.yml").write_text("---\n" + SETTINGS)
         run = run_playbook(lab, "site.yml")
-        assert run.code == 0, run.failures()
+        assert run.code == 0, run.output[-6000:]
         yield lab
     finally:
         lab.down()
@@ -102,7 +102,7 @@ def test_the_owner_s_word_wins_and_a_stop_releases(guarded: Lab) -> None:
 
 
 def test_the_guard_s_credential_changes_nothing_else(guarded: Lab, tmp_path: Path) -> None:
-    token = guarded.ssh_run("gpu-1", "cat /etc/kubani/guard.token").stdout.strip()
+    token = guarded.ssh_run("gpu-1", "cat /etc/kubani/guard/guard.token").stdout.strip()
     admin = yaml.safe_load((guarded.folder / "kubeconfig").read_text())
     cluster = admin["clusters"][0]["cluster"]
     config = tmp_path / "guard.kubeconfig"
@@ -135,3 +135,10 @@ def test_the_guard_s_credential_changes_nothing_else(guarded: Lab, tmp_path: Pat
             what, result.stderr)  # fmt: skip
     own = as_guard("annotate", "node", "gpu-1", "kubani.io/held-reason=test", "--overwrite")
     assert own.returncode == 0, own.stderr
+
+
+def test_a_full_run_again_changes_nothing_on_the_guarded_node(guarded: Lab) -> None:
+    run = run_playbook(guarded, "site.yml", "-e", "kubani_full_run=true")
+    assert run.code == 0, run.failures()
+    assert run.recap()["gpu-1"]["changed"] == 0, run.output[-4000:]
+    assert guarded.ssh_run("gpu-1", "systemctl is-active kubani-guard").stdout.strip() == "active"

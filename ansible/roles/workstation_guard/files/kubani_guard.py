@@ -441,7 +441,7 @@ def log(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    settings = Path(args[0] if args else "/etc/kubani/guard.json")
+    settings = Path(args[0] if args else "/etc/kubani/guard/guard.json")
     try:
         data = json.loads(settings.read_text())
         policy = Policy.from_json(data)
