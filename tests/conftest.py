@@ -38,6 +38,17 @@ PEER_KEYS = frozenset(
 )
 
 
+def local_kubeconfig(path: Path, port: int) -> Path:
+    """A kubeconfig for a local fake API on ``port`` (plain HTTP, a bearer token)."""
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
+    )
+    return path
+
+
 def fixture_json(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 

@@ -15,7 +15,7 @@ import pytest
 
 from kubani.kube.summary import Held, held_of, summarise
 from kubani.vocabulary import GUARD_HELD_REASON, GUARD_HELD_SINCE, GUARD_OVERRIDE
-from tests.conftest import CliResult
+from tests.conftest import CliResult, local_kubeconfig
 
 
 class NodeApi(http.server.BaseHTTPRequestHandler):
@@ -50,13 +50,7 @@ class NodeApi(http.server.BaseHTTPRequestHandler):
 def kubeconfig(tmp_path: Path) -> Iterator[Path]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NodeApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{server.server_address[1]}'}}}}]\n"
-        "users: [{name: u, user: {token: t}}]\n"
-        "contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
-    )
+    path = local_kubeconfig(tmp_path / "kubeconfig", server.server_address[1])
     NodeApi.node = {"metadata": {"name": "desk", "annotations": {"other": "kept"}}}
     NodeApi.patches = []
     try:

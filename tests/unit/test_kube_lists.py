@@ -16,6 +16,7 @@ import pytest
 
 from kubani.cluster.shapes import POD
 from kubani.kube.client import LIST_PAGE, Kube, KubeError
+from tests.conftest import local_kubeconfig
 
 TOTAL = LIST_PAGE * 2 + 7
 
@@ -73,13 +74,7 @@ class Api(http.server.BaseHTTPRequestHandler):
 def api(tmp_path: Path) -> Iterator[Path]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{server.server_address[1]}'}}}}]\n"
-        "users: [{name: u, user: {token: t}}]\n"
-        "contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
-    )
+    kubeconfig = local_kubeconfig(tmp_path / "kubeconfig", server.server_address[1])
     Api.seen, Api.expire_once = [], False
     try:
         yield kubeconfig
