@@ -289,6 +289,12 @@ def prepared_join(
         yield JoinRun(request, tuple(targets))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists():  # a key left behind must not go unnoticed
+            raise KubaniError(
+                "a join key could not be removed",
+                f"{folder} is still there",
+                f"delete {folder} (the keys in it are single-use and expire within 30 minutes)",
+            )
 
 
 def keep_servers_from_expiring(source: PeerSource, joined: Sequence[Joined]) -> list[str]:
