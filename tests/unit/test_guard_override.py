@@ -113,3 +113,15 @@ def test_status_shows_who_holds_a_node() -> None:
     assert (
         "held by its owner since 2026-12-01T12:00:00+00:00: alice on seat0" in console.export_text()
     )
+
+
+def test_the_tui_s_node_row_says_held() -> None:
+    from kubani.cluster.rows import node_row
+
+    notes = {GUARD_HELD_SINCE: "2026-12-01T12:00:00+00:00", GUARD_HELD_REASON: "alice on seat0"}
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    held = {"metadata": {"name": "desk", "annotations": notes}, "status": ready}
+    let_in = {"metadata": {"name": "desk", "annotations": {GUARD_OVERRIDE: "release"}},
+              "status": ready}  # fmt: skip
+    assert node_row(held, None, False, None, None, 0).cells[2] == "Ready,Held"
+    assert node_row(let_in, None, False, None, None, 0).cells[2] == "Ready"

@@ -470,3 +470,21 @@ def test_help_starts_fast_without_textual() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert probe.stdout.strip().endswith("False")
+
+
+def test_a_node_its_owner_holds_reads_as_held_with_since_and_why() -> None:
+    from kubani.vocabulary import GUARD_HELD_REASON, GUARD_HELD_SINCE
+
+    async def check(app: ClusterApp, pilot: Pilot[None], fake: FakeSource) -> None:
+        held = copy.deepcopy(fake.objects["nodes"][0])
+        held["metadata"].setdefault("annotations", {}).update(
+            {GUARD_HELD_SINCE: "2026-12-01T09:30:00+01:00", GUARD_HELD_REASON: "alice on seat0"}
+        )
+        fake.queue("nodes").put_nowait(("MODIFIED", held))
+        await until(pilot, lambda: cell(app, "nodes", "desk", "STATUS") == "Ready,Held")
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        body = text_of(app.screen.query_one("#detail-body", Static))
+        assert "held by its owner since 2026-12-01T09:30:00+01:00: alice on seat0" in body
+
+    drive(check)

@@ -6,13 +6,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kubani.cli.options import SourceOption, TailscaleBinOption
-from kubani.vocabulary import NODE_STATE_STYLES, GuardOverride, PeerSource
+from kubani.vocabulary import NODE_STATE_STYLES, PeerSource
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from kubani.cluster.status import ClusterStatus
-    from kubani.kube.summary import Held
 
 app = typer.Typer()
 
@@ -20,14 +19,6 @@ _STATE_STYLE = NODE_STATE_STYLES
 
 
 _KEEP_WHOLE = frozenset({"NODE", "STATE", "TAILNET IP", "KIND", "READY"})
-
-
-def _held_note(held: "Held") -> str:
-    if held.override == GuardOverride.HOLD:
-        return "held by its owner (by hand)"
-    if held.override == GuardOverride.RELEASE:
-        return "released by its owner (by hand)"
-    return f"held by its owner since {held.since}" + (f": {held.reason}" if held.reason else "")
 
 
 def render(status: "ClusterStatus") -> "RenderableType":
@@ -68,7 +59,7 @@ def render(status: "ClusterStatus") -> "RenderableType":
         if node is not None and node.unschedulable:
             notes.append("cordoned")
         if node is not None and node.held is not None:
-            notes.append(_held_note(node.held))
+            notes.append(node.held.describe())
         table.add_row(
             machine.name,
             machine.role or "-",

@@ -17,6 +17,14 @@ class Held:
     reason: str
     override: str | None = None
 
+    def describe(self) -> str:
+        """One line for people: `status` and the TUI's node screen."""
+        if self.override == GuardOverride.HOLD:
+            return "held by its owner (by hand)"
+        if self.override == GuardOverride.RELEASE:
+            return "released by its owner (by hand)"
+        return f"held by its owner since {self.since}" + (f": {self.reason}" if self.reason else "")
+
 
 def held_of(node: dict[str, Any]) -> Held | None:
     """What the node's workstation guard (or its owner, by hand) says of it, if anything."""
@@ -53,7 +61,10 @@ class NodeSummary:
     @property
     def status(self) -> str:
         text = {"True": "Ready", "False": "NotReady"}.get(self.ready, "NotReady")
-        return text + (",SchedulingDisabled" if self.unschedulable else "")
+        held = self.held is not None and self.held.override != GuardOverride.RELEASE
+        return (
+            text + (",SchedulingDisabled" if self.unschedulable else "") + (",Held" if held else "")
+        )
 
     @property
     def cpu_percent(self) -> float | None:

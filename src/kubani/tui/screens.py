@@ -79,6 +79,8 @@ class NodeScreen(DetailScreen):
         facts.add_row(
             "Status", Text(summary.status, style="green" if summary.ready == "True" else "bold red")
         )
+        if summary.held is not None:
+            facts.add_row("Owner", Text(summary.held.describe(), style="yellow"))
         facts.add_row("Roles", ", ".join(summary.roles) or Role.WORKER)
         facts.add_row("InternalIP", summary.internal_ip or "-")
         facts.add_row("Kubelet", summary.kubelet_version)
