@@ -1,8 +1,8 @@
-"""The workstation guard on a real lab node: a GPU process that is not the cluster's holds the
-node (NoSchedule) and, as its policy says, puts the GPU taint on (NoExecute); both go once it
-has ended for idle_after; the owner's word through `cluster-mgr node hold|auto` wins; a clean
-stop releases the node; and the guard's own credential can change nothing but its Node's
-guard taints and annotations."""
+"""The workstation guard on a real lab node: a person's login (a real logind session over SSH)
+keeps new pods off the node until idle_after after it ended; a GPU process that is not the
+cluster's holds the node and, as its policy says, evicts the pods until it has ended; the
+owner's word through `cluster-mgr node hold|auto` wins; a clean stop releases the node; and
+the guard's own credential can change nothing but its Node's guard taints and annotations."""
 
 from __future__ import annotations
 
@@ -135,6 +135,102 @@ def test_the_guard_s_credential_changes_nothing_else(guarded: Lab, tmp_path: Pat
             what, result.stderr)  # fmt: skip
     own = as_guard("annotate", "node", "gpu-1", "kubani.io/held-reason=test", "--overwrite")
     assert own.returncode == 0, own.stderr
+
+
+def _apply(lab: Lab, manifest: dict[str, Any]) -> None:
+    done = subprocess.run(
+        ["kubectl", "--kubeconfig", str(lab.folder / "kubeconfig"), "apply", "-f", "-"],
+        input=json.dumps(manifest), capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def _deployment(name: str, limits: dict[str, str] | None = None) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "work", "image": "busybox:1.36"}
+    if limits:
+        container["resources"] = {"limits": limits}
+    template = {
+        "metadata": {"labels": {"app": name}},
+        "spec": {"nodeSelector": {"kubernetes.io/hostname": "gpu-1"}, "containers": [container]},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}}, "template": template},
+    }
+
+
+def _pods(lab: Lab, app: str) -> list[dict[str, Any]]:
+    out = kubectl(lab, "get", "pods", "-l", f"app={app}", "-o", "json")
+    assert out.returncode == 0, out.stderr
+    items = json.loads(out.stdout)["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+
+def _running_on_gpu_1(lab: Lab, app: str) -> bool:
+    return any(
+        p["spec"].get("nodeName") == "gpu-1" and p["status"].get("phase") == "Running"
+        for p in _pods(lab, app)
+    )
+
+
+def _unschedulable(lab: Lab, app: str) -> bool:
+    return any(
+        c.get("reason") == "Unschedulable"
+        for p in _pods(lab, app)
+        for c in p["status"].get("conditions") or []
+    )
+
+
+def test_an_owner_s_login_keeps_new_pods_off_until_idle_after(guarded: Lab) -> None:
+    guarded.ssh_run(
+        "gpu-1",
+        "id alice >/dev/null 2>&1 || useradd --create-home --shell /bin/bash alice; "
+        "install -d -m 700 -o alice -g alice ~alice/.ssh; "
+        "install -m 600 -o alice -g alice /root/.ssh/authorized_keys ~alice/.ssh/",
+    )
+    ssh = guarded.ssh_command("gpu-1")
+    login = [*ssh[:-1], "-tt", ssh[-1].replace("root@", "alice@"), "sleep 300"]
+    session = subprocess.Popen(login, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for(lambda: _guard_taints(guarded) == {f"{GUARD_TAINT}:NoSchedule"}, 30,
+                 "alice's login holding gpu-1")  # fmt: skip
+        reason = _node(guarded)["metadata"]["annotations"][GUARD_HELD_REASON]
+        assert reason.startswith("alice on pts/"), reason
+        _apply(guarded, _deployment("desk-work"))
+        wait_for(lambda: _unschedulable(guarded, "desk-work"), 60, "the new pod kept off gpu-1")
+        assert not _running_on_gpu_1(guarded, "desk-work")
+    finally:
+        session.terminate()
+        session.wait(10)
+    wait_for(lambda: _guard_taints(guarded) == set(), 30, "released after alice left")
+    wait_for(lambda: _running_on_gpu_1(guarded, "desk-work"), 90, "the pod on gpu-1 after all")
+    assert kubectl(guarded, "delete", "deployment", "desk-work").returncode == 0
+
+
+def test_gpu_pods_leave_while_the_owner_games_and_come_back(guarded: Lab) -> None:
+    def gpus() -> int:
+        capacity = _node(guarded)["status"].get("capacity") or {}
+        return int(capacity.get("nvidia.com/gpu", "0"))
+
+    wait_for(lambda: gpus() >= 1, 90, "gpu-1's GPU in the cluster")
+    _apply(guarded, _deployment("gpu-work", {"nvidia.com/gpu": "1"}))
+    wait_for(lambda: _running_on_gpu_1(guarded, "gpu-work"), 90, "the GPU pod running on gpu-1")
+    guarded.ssh_run(
+        "gpu-1",
+        "KUBANI_LAB_GPU_APP=1 setsid nohup sleep 600 >/dev/null 2>&1 </dev/null & "
+        "echo $! > /run/game.pid",
+    )
+    try:
+        wait_for(lambda: _guard_taints(guarded) == HELD, 30, "the guard's taints on gpu-1")
+        wait_for(lambda: not _running_on_gpu_1(guarded, "gpu-work"), 90, "the GPU pod evicted")
+    finally:
+        guarded.ssh_run("gpu-1", "kill $(cat /run/game.pid)")
+    wait_for(lambda: _guard_taints(guarded) == set(), 30, "released after the game")
+    wait_for(lambda: _running_on_gpu_1(guarded, "gpu-work"), 120, "the GPU pod back on gpu-1")
+    assert kubectl(guarded, "delete", "deployment", "gpu-work").returncode == 0
 
 
 def test_a_full_run_again_changes_nothing_on_the_guarded_node(guarded: Lab) -> None:
