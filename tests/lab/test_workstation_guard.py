@@ -23,7 +23,11 @@ from tests.lab.ansible_run import kubectl, run_playbook
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 
-SETTINGS = "workstation_guard:\n  idle_after: 3\n  poll: 1\n  evict_gpu: true\n"
+SETTINGS = (
+    "workstation_guard:\n  idle_after: 3\n  poll: 1\n  evict_gpu: true\n"
+    # A hold no live guard refreshes is lifted after 8 s, looked for every 2 s.
+    "workstation_guard_stale_after: 8\nworkstation_guard_sweep_every: 2\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +103,22 @@ def test_the_owner_s_word_wins_and_a_stop_releases(guarded: Lab) -> None:
     wait_for(lambda: bool(_guard_taints(guarded)), 30, "held again after the restart")
     assert run_cli("-i", guarded.inventory, "node", "auto", "gpu-1").code == 0
     wait_for(lambda: _guard_taints(guarded) == set(), 30, "released when the word is gone")
+
+
+def test_a_hold_no_guard_keeps_any_more_is_lifted(guarded: Lab) -> None:
+    assert run_cli("-i", guarded.inventory, "node", "hold", "gpu-1").code == 0
+    try:
+        wait_for(lambda: f"{GUARD_TAINT}:NoSchedule" in _guard_taints(guarded), 30, "held")
+        # The guard dies without releasing (and is not restarted): its taint stays, until the
+        # control plane's sweeper finds no heartbeat for stale_after.
+        guarded.ssh_run("gpu-1", "systemctl kill --signal=KILL kubani-guard; sleep 1; "
+                                 "systemctl stop kubani-guard")  # fmt: skip
+        assert f"{GUARD_TAINT}:NoSchedule" in _guard_taints(guarded)
+        wait_for(lambda: _guard_taints(guarded) == set(), 30, "the stale hold lifted")
+    finally:
+        guarded.ssh_run("gpu-1", "systemctl start kubani-guard")
+        assert run_cli("-i", guarded.inventory, "node", "auto", "gpu-1").code == 0
+    wait_for(lambda: _guard_taints(guarded) == set(), 30, "released after the word is gone")
 
 
 def test_the_guard_s_credential_changes_nothing_else(guarded: Lab, tmp_path: Path) -> None:

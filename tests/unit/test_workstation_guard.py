@@ -284,3 +284,50 @@ def test_the_nvidia_smi_stand_in_lists_the_processes_marked_as_gpu_apps(
     assert code == 0
     assert guard.compute_apps(listed) == [(app.pid, "sleep")]
     assert nvidia_smi.main(["--query-compute-apps=pid,clocks", "--format=csv"]) == 2
+
+
+def test_a_hold_s_heartbeat_is_refreshed_only_once_it_is_old() -> None:
+    node = _node()
+    hold = guard.Desired(True, False, "alice on seat0", 1_000.0)
+    held = _apply(node, guard.node_patch(node, hold, now=1_000.0))
+    beat = held["metadata"]["annotations"][guard.HEARTBEAT]
+    assert guard.node_patch(held, hold, now=1_059.0) is None  # still fresh: no request
+    refreshed = _apply(held, guard.node_patch(held, hold, now=1_060.0))
+    assert refreshed["metadata"]["annotations"][guard.HEARTBEAT] > beat
+    assert refreshed["metadata"]["annotations"][guard.HELD_SINCE] == (
+        held["metadata"]["annotations"][guard.HELD_SINCE])  # fmt: skip
+    with pytest.raises(guard.PolicyError, match="at least 4 polls"):
+        _policy(poll_s=10, stale_after_s=30)
+
+
+def test_the_sweeper_lifts_only_holds_no_live_guard_keeps() -> None:
+    hold = guard.Desired(True, True, "alice on seat0", 0.0)
+    dead = _apply(_node(), guard.node_patch(_node(), hold, now=0.0))
+    dead["metadata"]["name"] = "dead"
+    alive = _apply(_node(), guard.node_patch(_node(), hold, now=900.0))
+    alive["metadata"]["name"] = "alive"
+    other = {"key": "kubani.io/workstation", "value": "true", "effect": "PreferNoSchedule"}
+    plain = _node([other])
+    plain["metadata"]["name"] = "plain"
+    assert [guard.stale(n, 1_000.0, 600.0) for n in (dead, alive, plain)] == [True, False, False]
+
+    class Nodes:
+        def __init__(self) -> None:
+            self.patched: dict[str, list[dict[str, Any]]] = {}
+
+        def nodes(self) -> list[dict[str, Any]]:
+            return [dead, alive, plain]
+
+        def patch_node(self, name: str, ops: list[dict[str, Any]]) -> None:
+            self.patched[name] = ops
+
+    api = Nodes()
+    assert guard.sweep(api, 1_000.0, 600.0) == ["dead"]
+    released = _apply(dead, api.patched["dead"])
+    assert released["spec"]["taints"] == [] and released["metadata"]["annotations"] == {}
+
+
+def test_a_sweep_with_bad_settings_says_so(tmp_path: Any) -> None:
+    settings = tmp_path / "sweeper.json"
+    settings.write_text('{"server": "https://127.0.0.1:6443"}')
+    assert guard.main(["--sweep", str(settings)]) == 2

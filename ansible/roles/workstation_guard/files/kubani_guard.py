@@ -42,6 +42,10 @@ TAINT_KEY = "kubani.io/owner-active"
 GPU_TAINT_KEY = "kubani.io/owner-gpu"
 HELD_SINCE = "kubani.io/held-since"
 HELD_REASON = "kubani.io/held-reason"
+# Refreshed while a live guard holds its node; a hold whose heartbeat is old is a dead guard's
+# and the sweeper (on a control plane) lifts it.
+HEARTBEAT = "kubani.io/held-heartbeat"
+HEARTBEAT_S = 60.0
 OVERRIDE = "kubani.io/guard-override"
 HOLD, RELEASE = "hold", "release"
 # Only cluster pods live under a cgroup with this in its path (K3s's kubelet, systemd or
@@ -71,6 +75,7 @@ class Policy:
     watch_gpu: bool = True
     evict_gpu: bool = False
     quiet_hours: tuple[tuple[time, time], ...] = ()
+    stale_after_s: float = 600.0  # a hold whose heartbeat is this old is lifted by the sweeper
 
     @classmethod
     def from_json(cls, data: Any) -> Policy:
@@ -79,10 +84,15 @@ class Policy:
         try:
             idle_after = float(data.get("idle_after_s", 600))
             poll = float(data.get("poll_s", 10))
+            stale_after = float(data.get("stale_after_s", 600))
         except (TypeError, ValueError):
-            raise PolicyError("idle_after_s and poll_s must be numbers of seconds") from None
+            raise PolicyError(
+                "idle_after_s, poll_s and stale_after_s must be numbers of seconds"
+            ) from None
         if idle_after < 0 or poll <= 0:
             raise PolicyError("idle_after_s must be 0 or more and poll_s more than 0")
+        if stale_after < 4 * poll:
+            raise PolicyError("stale_after_s must be at least 4 polls (poll_s)")
         windows = []
         for window in data.get("quiet_hours") or []:
             start, dash, end = str(window).partition("-")
@@ -100,6 +110,7 @@ class Policy:
             watch_gpu=bool(data.get("watch_gpu", True)),
             evict_gpu=bool(data.get("evict_gpu", False)),
             quiet_hours=tuple(windows),
+            stale_after_s=stale_after,
         )
 
     def quiet(self, moment: datetime) -> bool:
@@ -266,18 +277,34 @@ def _taints(desired: Desired) -> list[dict[str, str]]:
     return out
 
 
-def _annotations(desired: Desired) -> dict[str, str | None]:
+def _stamp(moment: float) -> str:
+    return datetime.fromtimestamp(moment).astimezone().isoformat(timespec="seconds")
+
+
+def _moment(stamp: object) -> float | None:
+    try:
+        return datetime.fromisoformat(str(stamp)).timestamp()
+    except ValueError:
+        return None
+
+
+def _annotations(desired: Desired, now: float) -> dict[str, str | None]:
     if not desired.hold:
-        return {HELD_SINCE: None, HELD_REASON: None}
-    since = datetime.fromtimestamp(desired.since or 0).astimezone().isoformat(timespec="seconds")
-    return {HELD_SINCE: since, HELD_REASON: desired.reason[:250]}
+        return {HELD_SINCE: None, HELD_REASON: None, HEARTBEAT: None}
+    return {
+        HELD_SINCE: _stamp(desired.since or now),
+        HELD_REASON: desired.reason[:250],
+        HEARTBEAT: _stamp(now),
+    }
 
 
-def node_patch(node: Mapping[str, Any], desired: Desired) -> list[dict[str, Any]] | None:
+def node_patch(
+    node: Mapping[str, Any], desired: Desired, now: float = 0.0, heartbeat_s: float = HEARTBEAT_S
+) -> list[dict[str, Any]] | None:
     """A JSON patch that makes ``node`` carry what ``desired`` says, touching only the
     guard's own taints and annotations, guarded by the object's resourceVersion (a change in
     between fails the patch, and the next poll reads the node again); None when the node
-    carries it already."""
+    carries it already. A hold's heartbeat is refreshed once it is ``heartbeat_s`` old."""
     metadata = node.get("metadata") or {}
     spec = node.get("spec") or {}
     current = [t for t in spec.get("taints") or [] if isinstance(t, dict)]
@@ -291,12 +318,16 @@ def node_patch(node: Mapping[str, Any], desired: Desired) -> list[dict[str, Any]
     annotations = dict(metadata.get("annotations") or {})
     changes = {
         k: v
-        for k, v in _annotations(desired).items()
+        for k, v in _annotations(desired, now).items()
         if annotations.get(k) != v and not (v is None and k not in annotations)
     }
-    # A hold that is still on only refreshes its reason when that changed.
+    # A hold that is still on only refreshes its reason when that changed, and its heartbeat
+    # when that is old.
     if desired.hold and HELD_SINCE in annotations:
         changes.pop(HELD_SINCE, None)
+    beat = _moment(annotations.get(HEARTBEAT))
+    if desired.hold and beat is not None and now - beat < heartbeat_s:
+        changes.pop(HEARTBEAT, None)
     if ours == wanted and not changes:
         return None
     version = {
@@ -374,18 +405,24 @@ class Api:
     """The guard's own credentials: a token that may read and patch this Node only."""
 
     server: str
-    token_file: Path
+    token_file: Path | None
     ca_file: Path
+    # The sweeper's credentials instead of a token: a control plane's admin client.
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
     def _request(self, method: str, path: str, body: Any = None, kind: str = "") -> Any:
-        token = self.token_file.read_text().strip()
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.server}{path}", data=data, method=method)
-        request.add_header("Authorization", f"Bearer {token}")
+        if self.token_file is not None:
+            token = self.token_file.read_text().strip()
+            request.add_header("Authorization", f"Bearer {token}")
         request.add_header("Accept", "application/json")
         if kind:
             request.add_header("Content-Type", kind)
         context = ssl.create_default_context(cafile=str(self.ca_file))
+        if self.client_cert is not None:
+            context.load_cert_chain(str(self.client_cert), str(self.client_key or ""))
         try:
             with urllib.request.urlopen(request, timeout=10, context=context) as reply:
                 return json.loads(reply.read() or b"{}")
@@ -400,6 +437,11 @@ class Api:
             raise ApiError(f"GET node {name}: not an object")
         return found
 
+    def nodes(self) -> list[dict[str, Any]]:
+        listed = self._request("GET", "/api/v1/nodes")
+        items = listed.get("items") if isinstance(listed, dict) else None
+        return [n for n in items or [] if isinstance(n, dict)]
+
     def patch_node(self, name: str, ops: list[dict[str, Any]]) -> None:
         self._request("PATCH", f"/api/v1/nodes/{name}", ops, "application/json-patch+json")
 
@@ -411,7 +453,7 @@ def step(guard: Guard, api: Api, signals: Signals, now: float, local: datetime) 
     """One poll: read the Node, decide, patch it when it must change."""
     node = api.node(guard.policy.node)
     desired = guard.decide(now, local, signals, override_of(node))
-    ops = node_patch(node, desired)
+    ops = node_patch(node, desired, now, min(HEARTBEAT_S, guard.policy.stale_after_s / 4))
     if ops is not None:
         api.patch_node(guard.policy.node, ops)
         state = f"held ({desired.reason})" if desired.hold else "released"
@@ -425,7 +467,7 @@ def release(guard: Guard, api: Api, attempts: int = 3) -> bool:
     for attempt in range(attempts):
         try:
             node = api.node(guard.policy.node)
-            ops = node_patch(node, Desired(False))
+            ops = node_patch(node, Desired(False), time_module.time())
             if ops is not None:
                 api.patch_node(guard.policy.node, ops)
             return True
@@ -435,12 +477,59 @@ def release(guard: Guard, api: Api, attempts: int = 3) -> bool:
     return False
 
 
+def stale(node: Mapping[str, Any], now: float, stale_after_s: float) -> bool:
+    """Whether ``node`` carries a guard's hold that no live guard keeps (its heartbeat, or
+    its start when it has none, is ``stale_after_s`` old or unreadable)."""
+    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    taints = (node.get("spec") or {}).get("taints") or []
+    ours = any(isinstance(t, dict) and t.get("key") in (TAINT_KEY, GPU_TAINT_KEY) for t in taints)
+    if not ours and HELD_SINCE not in annotations:
+        return False
+    beat = _moment(annotations.get(HEARTBEAT) or annotations.get(HELD_SINCE))
+    return beat is None or now - beat >= stale_after_s
+
+
+def sweep(api: Api, now: float, stale_after_s: float) -> list[str]:
+    """Lift every stale hold (a guard that died, or was removed, while holding); the names
+    of the nodes released."""
+    released = []
+    for node in api.nodes():
+        if stale(node, now, stale_after_s):
+            name = str((node.get("metadata") or {}).get("name"))
+            ops = node_patch(node, Desired(False), now)
+            if ops is not None:
+                api.patch_node(name, ops)
+                released.append(name)
+                log(f"{name}: released a stale hold (no guard kept it for {stale_after_s:.0f} s)")
+    return released
+
+
+def sweep_main(settings: Path) -> int:
+    """One sweep, as the control plane's timer runs it."""
+    try:
+        data = json.loads(settings.read_text())
+        api = Api(str(data["server"]), None, Path(data["ca_file"]),
+                  Path(data["client_cert"]), Path(data["client_key"]))  # fmt: skip
+        stale_after = float(data.get("stale_after_s", 600))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log(f"cannot sweep: {settings}: {exc}")
+        return 2
+    try:
+        sweep(api, time_module.time(), stale_after)
+    except ApiError as exc:
+        log(f"cannot sweep: {exc}")
+        return 1
+    return 0
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)  # journald keeps the service's stderr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--sweep"]:
+        return sweep_main(Path(args[1] if len(args) > 1 else "/etc/kubani/guard/sweeper.json"))
     settings = Path(args[0] if args else "/etc/kubani/guard/guard.json")
     try:
         data = json.loads(settings.read_text())
