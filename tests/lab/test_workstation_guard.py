@@ -97,6 +97,18 @@ def test_the_owner_s_word_wins_and_a_stop_releases(guarded: Lab) -> None:
     held = run_cli("-i", guarded.inventory, "node", "hold", "gpu-1")
     assert held.code == 0, held.stderr
     wait_for(lambda: f"{GUARD_TAINT}:NoSchedule" in _guard_taints(guarded), 30, "held by hand")
+
+    # Each change is an Event on the node.
+    def recorded() -> bool:
+        listed = kubectl(guarded, "get", "events", "-A", "--field-selector",
+                         "involvedObject.name=gpu-1,reason=HeldByOwner", "-o", "json")  # fmt: skip
+        return "held by hand" in listed.stdout
+
+    try:
+        wait_for(recorded, 30, "the HeldByOwner event")
+    except AssertionError:
+        journal = guarded.ssh_run("gpu-1", "journalctl -u kubani-guard -n 20 --no-pager").stdout
+        raise AssertionError(f"no HeldByOwner event; the guard said:\n{journal}") from None
     guarded.ssh_run("gpu-1", "systemctl stop kubani-guard")
     assert _guard_taints(guarded) == set()  # a clean stop took its taint off
     guarded.ssh_run("gpu-1", "systemctl start kubani-guard")
@@ -148,6 +160,10 @@ def test_the_guard_s_credential_changes_nothing_else(guarded: Lab, tmp_path: Pat
         "deleting itself": as_guard("delete", "node", "gpu-1", "--wait=false"),
         "reading secrets": as_guard("get", "secrets", "-A"),
         "listing nodes": as_guard("get", "nodes"),
+        "creating a namespace": as_guard("create", "namespace", "guarded"),
+        "lifting its own limits": as_guard(
+            "delete", "validatingadmissionpolicy", "kubani-workstation-guard"
+        ),
     }
     for what, result in refused.items():
         assert result.returncode != 0, f"the guard's token could do this: {what}"

@@ -194,12 +194,16 @@ def test_signals_are_read_from_logind_nvidia_smi_and_proc(tmp_path: Any) -> None
 class FakeApi:
     def __init__(self, node: dict[str, Any], failures: int = 0) -> None:
         self.stored, self.failures, self.patches = node, failures, 0
+        self.events: list[tuple[str, str]] = []
 
     def node(self, name: str) -> dict[str, Any]:
         if self.failures:
             self.failures -= 1
             raise guard.ApiError("GET: connection refused")
         return self.stored
+
+    def record(self, node: dict[str, Any], reason: str, message: str, now: float) -> None:
+        self.events.append((reason, message))
 
     def patch_node(self, name: str, ops: list[dict[str, Any]]) -> None:
         self.patches += 1
@@ -220,6 +224,12 @@ def test_a_poll_patches_only_on_a_change_and_a_stop_releases(
     api.failures = 2  # the API is away twice, then back
     assert guard.release(g, api) is True
     assert api.stored["spec"]["taints"] == [] and api.patches == 2
+    # Each change is an event on the node: the hold (with why), then the release.
+    released = "the owner no longer uses it: the cluster may again"
+    assert api.events == [
+        ("HeldByOwner", "kept free of new pods: alice on seat0"),
+        ("ReleasedByOwner", released),
+    ]
     api.failures = 5
     assert guard.release(g, api) is False
 
@@ -331,3 +341,50 @@ def test_a_sweep_with_bad_settings_says_so(tmp_path: Any) -> None:
     settings = tmp_path / "sweeper.json"
     settings.write_text('{"server": "https://127.0.0.1:6443"}')
     assert guard.main(["--sweep", str(settings)]) == 2
+
+
+def test_the_guard_s_api_client_speaks_json_with_its_token(tmp_path: Any) -> None:
+    import http.server
+    import json
+    import threading
+
+    seen: list[tuple[str, str, str | None, str | None, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            seen.append((self.command, self.path, self.headers.get("Authorization"),
+                         self.headers.get("Content-Type"), body))  # fmt: skip
+            data = json.dumps({"metadata": {"name": "desk", "uid": "u1"}}).encode()
+            self.send_response(201 if self.command == "POST" else 200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PATCH = do_POST = _answer
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token = tmp_path / "token"
+    token.write_text("sekret\n")
+    (tmp_path / "ca.crt").write_text("")
+    api = guard.Api(f"http://127.0.0.1:{server.server_address[1]}", token, tmp_path / "ca.crt")
+    try:
+        node = api.node("desk")
+        api.patch_node("desk", [{"op": "test", "path": "/metadata/resourceVersion", "value": "1"}])
+        api.record(node, "HeldByOwner", "kept free of new pods: alice on seat0", 0.0)
+    finally:
+        server.shutdown()
+    (get, patch, post) = seen
+    assert get[:4] == ("GET", "/api/v1/nodes/desk", "Bearer sekret", None)
+    assert patch[:4] == ("PATCH", "/api/v1/nodes/desk", "Bearer sekret",
+                         "application/json-patch+json")  # fmt: skip
+    assert post[:4] == ("POST", "/api/v1/namespaces/default/events", "Bearer sekret",
+                        "application/json")  # fmt: skip
+    assert post[4]["involvedObject"] == {"apiVersion": "v1", "kind": "Node", "name": "desk",
+                                         "uid": "u1"}  # fmt: skip
+    assert post[4]["reason"] == "HeldByOwner" and post[4]["type"] == "Normal"

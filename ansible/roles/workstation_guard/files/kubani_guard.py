@@ -46,6 +46,9 @@ HELD_REASON = "kubani.io/held-reason"
 # and the sweeper (on a control plane) lifts it.
 HEARTBEAT = "kubani.io/held-heartbeat"
 HEARTBEAT_S = 60.0
+# Node events live in the default namespace (as the kubelet's do).
+EVENT_NAMESPACE = "default"
+HELD_EVENT, RELEASED_EVENT = "HeldByOwner", "ReleasedByOwner"
 OVERRIDE = "kubani.io/guard-override"
 HOLD, RELEASE = "hold", "release"
 # Only cluster pods live under a cgroup with this in its path (K3s's kubelet, systemd or
@@ -418,11 +421,13 @@ class Api:
             token = self.token_file.read_text().strip()
             request.add_header("Authorization", f"Bearer {token}")
         request.add_header("Accept", "application/json")
-        if kind:
-            request.add_header("Content-Type", kind)
-        context = ssl.create_default_context(cafile=str(self.ca_file))
-        if self.client_cert is not None:
-            context.load_cert_chain(str(self.client_cert), str(self.client_key or ""))
+        if data is not None:
+            request.add_header("Content-Type", kind or "application/json")
+        context = None
+        if self.server.startswith("https:"):
+            context = ssl.create_default_context(cafile=str(self.ca_file))
+            if self.client_cert is not None:
+                context.load_cert_chain(str(self.client_cert), str(self.client_key or ""))
         try:
             with urllib.request.urlopen(request, timeout=10, context=context) as reply:
                 return json.loads(reply.read() or b"{}")
@@ -442,6 +447,27 @@ class Api:
         items = listed.get("items") if isinstance(listed, dict) else None
         return [n for n in items or [] if isinstance(n, dict)]
 
+    def record(self, node: Mapping[str, Any], reason: str, message: str, now: float) -> None:
+        """An Event on the Node (``kubectl describe node`` and the TUI's events show it)."""
+        metadata = node.get("metadata") or {}
+        name = str(metadata.get("name"))
+        stamp = datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{name}.", "namespace": EVENT_NAMESPACE},
+            "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": name,
+                               "uid": metadata.get("uid", "")},
+            "reason": reason,
+            "message": message[:1000],
+            "type": "Normal",
+            "source": {"component": "kubani-guard", "host": name},
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }  # fmt: skip
+        self._request("POST", f"/api/v1/namespaces/{EVENT_NAMESPACE}/events", event)
+
     def patch_node(self, name: str, ops: list[dict[str, Any]]) -> None:
         self._request("PATCH", f"/api/v1/nodes/{name}", ops, "application/json-patch+json")
 
@@ -456,9 +482,30 @@ def step(guard: Guard, api: Api, signals: Signals, now: float, local: datetime) 
     ops = node_patch(node, desired, now, min(HEARTBEAT_S, guard.policy.stale_after_s / 4))
     if ops is not None:
         api.patch_node(guard.policy.node, ops)
-        state = f"held ({desired.reason})" if desired.hold else "released"
-        log(f"{guard.policy.node}: {state}")
+        was_held = any(
+            isinstance(t, dict) and t.get("key") == TAINT_KEY
+            for t in (node.get("spec") or {}).get("taints") or []
+        )
+        if desired.hold != was_held:
+            _announce(api, node, desired, now)
     return desired
+
+
+def _announce(api: Api, node: Mapping[str, Any], desired: Desired, now: float) -> None:
+    """Log and record a hold or a release (an event that cannot be written is only logged:
+    the node's state is what matters)."""
+    name = str((node.get("metadata") or {}).get("name"))
+    if desired.hold:
+        reason, message = HELD_EVENT, f"kept free of new pods: {desired.reason}"
+        if desired.evict_gpu:
+            message += "; GPU pods evicted"
+    else:
+        reason, message = RELEASED_EVENT, "the owner no longer uses it: the cluster may again"
+    log(f"{name}: {message}")
+    try:
+        api.record(node, reason, message, now)
+    except ApiError as exc:
+        log(f"{name}: the event was not recorded ({exc})")
 
 
 def release(guard: Guard, api: Api, attempts: int = 3) -> bool:
@@ -467,9 +514,11 @@ def release(guard: Guard, api: Api, attempts: int = 3) -> bool:
     for attempt in range(attempts):
         try:
             node = api.node(guard.policy.node)
-            ops = node_patch(node, Desired(False), time_module.time())
+            now = time_module.time()
+            ops = node_patch(node, Desired(False), now)
             if ops is not None:
                 api.patch_node(guard.policy.node, ops)
+                _announce(api, node, Desired(False), now)
             return True
         except ApiError as exc:
             log(f"could not release {guard.policy.node} ({exc}); attempt {attempt + 1}")
