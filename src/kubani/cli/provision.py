@@ -41,7 +41,7 @@ def provision(
             "--tags",
             "-t",
             help="Only these phases: prerequisites, k3s (control-plane, workers), gpu, "
-            "node-config, gitops.",
+            "node-config, workstation-guard, gitops.",
         ),
     ] = None,
     skip_tags: Annotated[
