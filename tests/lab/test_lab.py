@@ -137,6 +137,32 @@ def test_discovery_reads_the_real_cli_and_the_real_headscale_api(lab: Lab) -> No
     assert oct(server.api_key_file.stat().st_mode & 0o777) == "0o600"
 
 
+def _shared_rule_present() -> bool:
+    shown = subprocess.run(
+        ["ip", "rule", "show", "pref", "5270"], capture_output=True, text=True, check=False
+    )
+    return "lookup 52" in shown.stdout
+
+
+def test_a_tailscaled_stopping_beside_the_lab_does_not_cut_it_off(lab: Lab) -> None:
+    """A stopping tailscaled deletes the ip rules every tailscaled in the namespace shares
+    (other labs' management daemons, on a CI machine); the lab's own rule for its slice keeps
+    its nodes reachable until the survivors put theirs back."""
+    address = lab.require_state().node("cp-1").address
+    shared = ["pref", "5270", "lookup", "52"]
+    assert subprocess.run(["ip", "rule", "del", *shared], check=False).returncode == 0
+    try:
+        with socket.create_connection((address, 22), 5) as connection:
+            assert connection.recv(4).startswith(b"SSH-")
+    finally:
+        deadline = time.monotonic() + 15
+        while not _shared_rule_present() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if not _shared_rule_present():
+            subprocess.run(["ip", "rule", "add", *shared], check=False)
+            raise AssertionError("tailscaled did not put its rule back within 15 s")
+
+
 def test_tailscale_failure_modes_are_real(lab: Lab) -> None:
     w2 = lab.require_state().node("w-2")
     lab.set_tailscale("w-2", backend_state="NeedsLogin")
@@ -329,6 +355,10 @@ def _lab_leftovers(lab: Lab, tailnet: str) -> list[str]:
         ["ip", "route", "show", tailnet], capture_output=True, text=True, check=True
     )
     found += routes.stdout.splitlines()
+    rules = subprocess.run(
+        ["ip", "rule", "show", "to", tailnet], capture_output=True, text=True, check=True
+    )
+    found += rules.stdout.splitlines()
     mounts = Path("/proc/self/mounts").read_text().splitlines()
     found += [line for line in mounts if f" {lab.folder}/" in line]
     if lab.folder.exists():
@@ -345,7 +375,7 @@ def test_down_leaves_nothing_even_after_a_crash() -> None:
         assert len(list(scratch._leftover_pids())) == 2
         assert sorted(p for _, p in scratch._leftover_daemons()) == ["headscale", "tailscaled"]
         # What the check below must not find: namespaces, links, processes, nft tables, the
-        # tailnet's route, the nodes' root filesystem mounts, the folder.
+        # tailnet's route and rule, the nodes' root filesystem mounts, the folder.
         assert len(_lab_leftovers(scratch, tailnet)) > 12
         # A crashed `cluster-mgr` loses its state file: down must still find everything.
         scratch.state_file.unlink()

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubani_lab.host import run
+from kubani_lab.host import capture, run
 
 UNDERLAY = "198.18.0.0/15"
 TAILNET = "100.64.0.0/10"  # Tailscale's CGNAT range; each lab hands out a /24 of it
@@ -116,18 +116,41 @@ def ensure_machine_link(
     run([*inside, "ip", "link", "set", "lo", "up"], f"cannot bring lo up on {machine}")
 
 
+# tailscaled on Linux routes its peers in this table, looked up through ip rules it adds at
+# preferences 5210-5270 and deletes when it stops, by preference and table, whoever added them.
+TAILSCALE_ROUTE_TABLE = "52"
+# A lab's own rule for its slice, past tailscaled's preferences (which it defends and deletes).
+LAB_RULE_PREF = "5300"
+
+
+def _lab_rule(tailnet: str) -> list[str]:
+    return ["to", tailnet, "lookup", TAILSCALE_ROUTE_TABLE, "pref", LAB_RULE_PREF]
+
+
 def ensure_tailnet_contained(tailnet: str) -> None:
     """The lab's tailnet slice never leaves this machine: the management tailscaled routes its
     peers (table 52, looked up first); any other address of the slice, such as a node that is
-    logged out, is unreachable here instead of following the default route out."""
+    logged out, is unreachable here instead of following the default route out.
+
+    Every lab's management tailscaled shares the machine's network namespace, and with it
+    tailscaled's ip rules: one that stops deletes them for all, and the others put them back
+    only after a while (a quarter second, more when rate-limited). A rule of the lab's own,
+    for its slice only, keeps its peers routed in between. A real management machine runs one
+    tailscaled and never meets this."""
     run(
         ["ip", "route", "replace", "unreachable", tailnet],
         "cannot keep the lab tailnet on this machine",
     )
+    rules = capture(["ip", "rule", "show", "to", tailnet], 10).stdout
+    if f"lookup {TAILSCALE_ROUTE_TABLE}" not in rules:
+        run(["ip", "rule", "add", *_lab_rule(tailnet)], "cannot route the lab tailnet")
 
 
 def release_tailnet(tailnet: str) -> None:
     run(["ip", "route", "del", "unreachable", tailnet], "", check=False)
+    for _ in range(8):  # one per earlier run that crashed between adding and recording it
+        if run(["ip", "rule", "del", *_lab_rule(tailnet)], "", check=False).returncode != 0:
+            break
 
 
 def set_machine_link(names: LabNames, index: int, up: bool) -> None:
