@@ -1,9 +1,8 @@
-"""The workstation guard on a real lab node: a GPU process that is not the cluster's holds the
-node and, as its policy says, evicts the pods until it has ended; the owner's word through
-`cluster-mgr node hold|auto` wins; a clean stop releases the node; a hold no guard keeps any
-more is lifted; and the guard's own credential can change nothing but its Node's guard
-taints and annotations. (A person's login is not tested here: the lab's image has no
-libpam-systemd, so its SSH logins make no logind sessions.)"""
+"""The workstation guard on a real lab node: a person's login (a real logind session over SSH)
+keeps new pods off the node until idle_after after it ended; a GPU process that is not the
+cluster's holds the node and, as its policy says, evicts the pods until it has ended; the
+owner's word through `cluster-mgr node hold|auto` wins; a clean stop releases the node; and
+the guard's own credential can change nothing but its Node's guard taints and annotations."""
 
 from __future__ import annotations
 
@@ -210,6 +209,41 @@ def _running_on_gpu_1(lab: Lab, app: str) -> bool:
         p["spec"].get("nodeName") == "gpu-1" and p["status"].get("phase") == "Running"
         for p in _pods(lab, app)
     )
+
+
+def _unschedulable(lab: Lab, app: str) -> bool:
+    return any(
+        c.get("reason") == "Unschedulable"
+        for p in _pods(lab, app)
+        for c in p["status"].get("conditions") or []
+    )
+
+
+def test_an_owner_s_login_keeps_new_pods_off_until_idle_after(guarded: Lab) -> None:
+    guarded.ssh_run(
+        "gpu-1",
+        "id alice >/dev/null 2>&1 || useradd --create-home --shell /bin/bash alice; "
+        "install -d -m 700 -o alice -g alice ~alice/.ssh; "
+        "install -m 600 -o alice -g alice /root/.ssh/authorized_keys ~alice/.ssh/",
+    )
+    ssh = guarded.ssh_command("gpu-1")
+    login = [*ssh[:-1], "-tt", ssh[-1].replace("root@", "alice@"), "sleep 300"]
+    session = subprocess.Popen(login, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for(lambda: _guard_taints(guarded) == {f"{GUARD_TAINT}:NoSchedule"}, 30,
+                 "alice's login holding gpu-1")  # fmt: skip
+        reason = _node(guarded)["metadata"]["annotations"][GUARD_HELD_REASON]
+        assert reason.startswith("alice on pts/"), reason
+        _apply(guarded, _deployment("desk-work"))
+        wait_for(lambda: _unschedulable(guarded, "desk-work"), 60, "the new pod kept off gpu-1")
+        assert not _running_on_gpu_1(guarded, "desk-work")
+    finally:
+        session.terminate()
+        session.wait(10)
+    wait_for(lambda: _guard_taints(guarded) == set(), 30, "released after alice left")
+    wait_for(lambda: _running_on_gpu_1(guarded, "desk-work"), 90, "the pod on gpu-1 after all")
+    assert kubectl(guarded, "delete", "deployment", "desk-work").returncode == 0
 
 
 def test_gpu_pods_leave_while_the_owner_games_and_come_back(guarded: Lab) -> None:

@@ -33,6 +33,8 @@ PACKAGES = (
     "procps",
     "nftables",
     "systemd-timesyncd",
+    # Logins register with logind (as on a desktop Debian): the workstation guard reads them.
+    "libpam-systemd",
     "less",
     "git",  # the lab's Git server and the simulated Flux source-controller
 )

@@ -791,6 +791,15 @@ class Lab:
             self.ssh_run(node.name, "tailscale down")
         elif wanted == "Running":
             self._join(state, node)
+            # Back as a machine that was never away: reached from this side and from every
+            # node on the tailnet, before whatever the caller does next.
+            self._wait_for_tailnet([node], lambda _: None)
+            reachable = [
+                n
+                for n in state.nodes
+                if n.tailscale_preinstalled and n.online and n.backend_state == "Running"
+            ]
+            self._warm_node_paths(reachable, lambda _: None)  # _join made it Running
         else:
             raise LabError(
                 f"cannot put {node.name} in state {wanted!r}",
