@@ -13,7 +13,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from kubani.cluster.cache import Changes
 from kubani.cluster.live import FLUX_KINDS, LISTED_LAST, WATCHED, ClusterSource
@@ -22,7 +22,8 @@ from kubani.cluster.status import InventoryNode
 from kubani.errors import KubaniError
 from kubani.tui.panes import Pane, panes
 from kubani.tui.state import LiveState
-from kubani.tui.widgets import LiveTable, StatusBar, SummaryLine
+from kubani.tui.table import LiveTable
+from kubani.tui.widgets import StatusBar, SummaryLine
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 STATS_BATCH = 50
@@ -383,7 +384,7 @@ class ClusterApp(App[None]):
 
         self.push_screen(HelpScreen(self.BINDINGS))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_live_table_row_chosen(self, event: LiveTable.RowChosen) -> None:
         event.stop()
         self.action_details()
 

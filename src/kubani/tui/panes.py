@@ -28,7 +28,7 @@ from kubani.cluster.rows import (
 from kubani.cluster.times import NEVER
 from kubani.kube.summary import internal_ip
 from kubani.tui.state import LiveState
-from kubani.tui.widgets import LiveTable
+from kubani.tui.table import LiveTable
 
 # The events pane shows the newest this many.
 MAX_EVENTS = 200
