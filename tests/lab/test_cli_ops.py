@@ -176,7 +176,7 @@ def test_status_merges_inventory_tailnet_and_api(ops: Lab) -> None:
         row = nodes[node.name]
         assert row["state"] == "Ready" and row["tailscale_ip"] == node.address
         assert row["internal_ip"] == node.address and row["tailnet"] == "online"
-        assert row["path"] == "direct" and row["flags"] == []
+        assert row["path"] == "direct" and row["flags"] == [], (node.name, row)
     assert report["healthy"] is True
 
     ops.ssh_run("w-1", "systemctl stop k3s-agent")

@@ -54,9 +54,13 @@ def test_only_an_active_owner_s_session_that_is_not_idle_counts() -> None:
         _session("carol", Active="no"),
         _session("gdm", Class="greeter"),
         _session("dave", Remote="yes", Seat="", TTY="pts/1"),  # a person over SSH
+        _session("erin", Remote="yes", Seat="", TTY="", RemoteHost="100.64.0.9"),
+        _session("frank", Remote="yes", Seat="", TTY=""),
     ]
     busy = guard.owners_sessions(sessions, frozenset({"kubani"}))
-    assert [(s.user, s.where) for s in busy] == [("alice", "seat0"), ("dave", "pts/1")]
+    assert [(s.user, s.where) for s in busy] == [
+        ("alice", "seat0"), ("dave", "pts/1"), ("erin", "SSH from 100.64.0.9"), ("frank", "SSH")
+    ]  # fmt: skip
     assert guard.parse_session("Id=4\n") is None  # ended while it was read
     assert guard.session_ids("  3 1000 alice seat0 tty2\n  c1  120 gdm  seat0 tty1\n\n") == [
         "3", "c1"]  # fmt: skip

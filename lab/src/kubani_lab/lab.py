@@ -138,6 +138,9 @@ class LabState:
     build_seconds: dict[str, float] = field(default_factory=dict)
     control_pid: int | None = None
     mgmt_pid: int | None = None
+    # Desktop machines: logins register with logind (a person's session is what the
+    # workstation guard watches); otherwise servers, with no D-Bus, logind or PAM sessions.
+    desktops: bool = False
 
     @property
     def underlay(self) -> str:
@@ -286,14 +289,17 @@ class Lab:
         extra_nodes: int = 0,
         progress: Any = None,
         bare_nodes: int = 0,
+        desktops: bool = False,
     ) -> LabState:
         """Boot the lab (idempotent: running nodes are kept). ``extra_nodes`` are booted
         and on the tailnet but left out of the inventory, to be joined later; ``bare_nodes``
         (``bare-N``) are machines on the LAN only, without Tailscale, for Kubani to bring onto
-        the tailnet (reached by SSH at their ``underlay`` address)."""
+        the tailnet (reached by SSH at their ``underlay`` address). ``desktops``: the nodes
+        register logins with logind, as a desktop Debian does."""
         require_lab_host()
         say = progress or (lambda _message: None)
         state = self.load() or self._claim_slot()
+        state.desktops = desktops
         say("image: checking the cached Debian bookworm root filesystem")
         image, seconds = ensure_image(self.home / "images")
         state.image, state.image_build_seconds = str(image), seconds or state.image_build_seconds
@@ -594,6 +600,7 @@ class Lab:
             link.symlink_to(f"/etc/systemd/system/{sysfs_unit.name}")
         if node.gpu:
             self._install_gpu_standins(root, node)
+        _set_logind(root, state.desktops)
 
     def _add_admin_user(self, root: Path) -> None:
         """The account Kubani logs in as, as on a user's machine (README's prerequisite): an
@@ -800,6 +807,8 @@ class Lab:
                 if n.tailscale_preinstalled and n.online and n.backend_state == "Running"
             ]
             self._warm_node_paths(reachable, lambda _: None)  # _join made it Running
+            if not node.relayed:
+                self._wait_for_direct_path(state, node)
         else:
             raise LabError(
                 f"cannot put {node.name} in state {wanted!r}",
@@ -807,6 +816,22 @@ class Lab:
                 "use one of NeedsLogin, Stopped, Running",
             )
         node.backend_state = wanted
+
+    def _wait_for_direct_path(self, state: LabState, node: LabNode) -> None:
+        """Until the management side talks to the node directly, as before it was away: the
+        first packets after a login go through the DERP relay while the peers find their
+        direct path, which traffic (a connection to its sshd) brings about."""
+        deadline = time.monotonic() + TAILNET_WAIT_S
+        while _path(self._peers_seen(state).get(node.name, {})) != "direct":
+            if time.monotonic() > deadline:
+                raise LabError(
+                    f"{node.name} is reached only through the relay after its login",
+                    f"no direct path within {TAILNET_WAIT_S:.0f} s",
+                    f"see {self.folder / 'mgmt' / 'tailscaled.log'}",
+                )
+            with contextlib.suppress(OSError), socket.create_connection((node.address, 22), 2):
+                pass
+            time.sleep(0.5)
 
     def _logout(self, node_name: str, attempts: int = 3) -> None:
         """``tailscale logout``, again when the control server's answer was lost on the way
@@ -1111,6 +1136,28 @@ class Lab:
             for program in ("headscale", "tailscaled"):
                 if self._owns(int(entry.name), program):
                     yield int(entry.name), program
+
+
+LOGIND_UNITS = ("dbus.service", "dbus.socket", "systemd-logind.service")
+PAM_SYSTEMD = "session\toptional\tpam_systemd.so\n"
+
+
+def _set_logind(root: Path, on: bool) -> None:
+    """A desktop's logins register with logind (pam_systemd, over D-Bus); a server of the
+    lab runs neither D-Bus nor logind and opens no PAM session with systemd, as a minimal
+    Debian without libpam-systemd (the image has it for the desktops)."""
+    units = root / "etc/systemd/system"
+    units.mkdir(parents=True, exist_ok=True)
+    for unit in LOGIND_UNITS:
+        masked = units / unit
+        if on and masked.is_symlink():
+            masked.unlink()
+        elif not on and not masked.is_symlink():
+            masked.symlink_to("/dev/null")
+    session = root / "etc/pam.d/common-session"
+    lines = [line for line in session.read_text().splitlines(keepends=True)
+             if "pam_systemd.so" not in line]  # fmt: skip
+    session.write_text("".join(lines) + (PAM_SYSTEMD if on else ""))
 
 
 def _path(peer: dict[str, Any]) -> str:

@@ -142,10 +142,17 @@ class Session:
     remote: bool
     seat: str = ""
     tty: str = ""
+    remote_host: str = ""
 
     @property
     def where(self) -> str:
-        return self.seat or self.tty or ("remote" if self.remote else "?")
+        # An SSH login without a terminal (or one whose terminal logind was not told) has
+        # neither seat nor TTY: where it comes from says as much.
+        if self.seat or self.tty:
+            return self.seat or self.tty
+        if self.remote:
+            return f"SSH from {self.remote_host}" if self.remote_host else "SSH"
+        return "?"
 
 
 def session_ids(listing: str) -> list[str]:
@@ -168,6 +175,7 @@ def parse_session(properties: str) -> Session | None:
         remote=values.get("Remote") == "yes",
         seat=values.get("Seat", ""),
         tty=values.get("TTY", ""),
+        remote_host=values.get("RemoteHost", ""),
     )
 
 
@@ -361,7 +369,17 @@ def describe(ops: Sequence[Mapping[str, Any]]) -> str:
 # ---- reading the node -----------------------------------------------------------------
 
 Runner = Callable[[Sequence[str]], str]
-SESSION_PROPERTIES = ("Id", "Name", "Class", "Active", "IdleHint", "Remote", "Seat", "TTY")
+SESSION_PROPERTIES = (
+    "Id",
+    "Name",
+    "Class",
+    "Active",
+    "IdleHint",
+    "Remote",
+    "RemoteHost",
+    "Seat",
+    "TTY",
+)
 
 
 def run_command(argv: Sequence[str]) -> str:
