@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from kubani.vocabulary import GUARD_GPU_TAINT
+
 ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
 # What the worker's config template needs besides the node's labels and taints.
 WORKER: dict[str, object] = {
@@ -147,3 +149,7 @@ def test_the_gpu_objects_the_role_seeds_are_those_flux_keeps(tmp_path: Path) -> 
 
     assert objects(seeded) == objects(kept)
     assert len(objects(kept)) == 4  # RuntimeClass, Namespace, ConfigMap, DaemonSet
+    # The workstation guard's GPU eviction leaves the device plugin where it is.
+    plugin = objects(kept)[("DaemonSet", "nvidia-device-plugin")]
+    tolerated = plugin["spec"]["template"]["spec"]["tolerations"]  # type: ignore[index]
+    assert {"key": GUARD_GPU_TAINT, "operator": "Exists", "effect": "NoExecute"} in tolerated
