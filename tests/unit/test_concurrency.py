@@ -12,6 +12,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from kubani.inventory import InventoryDocument
+from kubani.inventory.store import atomic_write
 from tests.conftest import BIN
 
 
@@ -98,3 +99,14 @@ def test_sigkill_mid_write_leaves_old_or_new(tmp_path: Path) -> None:
     assert result.wait(timeout=60) == 0
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert "# worker 399" in path.read_text()
+
+
+def test_a_backup_left_as_a_link_to_the_file_leaves_no_temp_file(tmp_path: Path) -> None:
+    """A writer killed between its two renames leaves ``hosts.yml.bak`` a hard link to
+    ``hosts.yml``; the next write's backup rename is then a no-op for the kernel."""
+    path = tmp_path / "hosts.yml"
+    path.write_text("old\n")
+    os.link(path, tmp_path / "hosts.yml.bak")
+    atomic_write(path, b"new\n")
+    assert path.read_text() == "new\n" and (tmp_path / "hosts.yml.bak").read_text() == "old\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

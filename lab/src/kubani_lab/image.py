@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import shutil
@@ -65,11 +66,20 @@ def ensure_image(cache: Path, mirror: str | None = None) -> tuple[Path, float]:
     root = cache / f"{SUITE}-{image_key()}"
     if (root / COMPLETE_MARKER).exists():
         return root, 0.0
+    cache.mkdir(parents=True, exist_ok=True)
+    # One build at a time: labs that come up together (test workers) wait for the first.
+    with (cache / ".build.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (root / COMPLETE_MARKER).exists():
+            return root, 0.0
+        return root, _build(root, cache, mirror)
+
+
+def _build(root: Path, cache: Path, mirror: str | None) -> float:
     started = time.monotonic()
     partial = cache / f".{root.name}.partial"
     if partial.exists():
         shutil.rmtree(partial)
-    cache.mkdir(parents=True, exist_ok=True)
     run(
         [
             "debootstrap",
@@ -87,7 +97,7 @@ def ensure_image(cache: Path, mirror: str | None = None) -> tuple[Path, float]:
     if root.exists():
         shutil.rmtree(root)
     partial.rename(root)
-    return root, time.monotonic() - started
+    return time.monotonic() - started
 
 
 def _prepare(rootfs: Path) -> None:

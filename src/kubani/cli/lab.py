@@ -84,17 +84,29 @@ def up(
 def build(
     json_output: Annotated[bool, typer.Option("--json", help="Print what was built.")] = False,
 ) -> None:
-    """Build the lab's real components (tailscale, headscale, Kubernetes, KWOK, Flux) from
-    their pinned Go modules, once per machine; later labs and test runs reuse the cache."""
+    """Build the lab's node image (debootstrap) and its real components (tailscale,
+    headscale, Kubernetes, KWOK, Flux) from their pinned Go modules, once per machine; later
+    labs and test runs reuse the cache."""
     import time
 
     from kubani.cli.output import emit_json, note, success
 
     _require_lab()
     from kubani_lab.components import COMPONENTS, ensure_built
+    from kubani_lab.image import ensure_image
     from kubani_lab.lab import DEFAULT_HOME
 
     built = {}
+    started = time.monotonic()
+    note("image: the Debian root filesystem of the lab's nodes (debootstrap, the first time)")
+    image, seconds = ensure_image(DEFAULT_HOME / "images")
+    built["image"] = {
+        "folder": str(image),
+        "built_seconds": round(seconds, 1),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    if not json_output:
+        success(f"image: {f'built in {seconds:.0f} s' if seconds else 'cached'} ({image})")
     for component in COMPONENTS:
         started = time.monotonic()
         folder, seconds = ensure_built(component, DEFAULT_HOME / "cache", note)

@@ -136,6 +136,9 @@ def atomic_write(path: Path, data: bytes, backup: bool = True, mode: int | None 
             backup_tmp.unlink(missing_ok=True)
             os.link(path, backup_tmp)
             backup_tmp.replace(path.parent / f"{path.name}.bak")
+            # A writer killed between the two renames leaves the backup a link to the file
+            # itself; renaming a link onto another link of the same file does nothing.
+            backup_tmp.unlink(missing_ok=True)
         tmp.replace(path)
         _fsync_dir(path.parent)
     except PermissionError as exc:
