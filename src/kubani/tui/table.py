@@ -13,10 +13,11 @@ from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -83,6 +84,7 @@ class LiveTable(ScrollView, can_focus=True):
         self._style_epoch = 0
         self._lines: dict[str, tuple[TableRow, tuple[int, int, bool, bool], Strip]] = {}
         self._header: tuple[tuple[int, int], Strip] | None = None
+        self._base_style = Style()
 
     # ---- columns ---------------------------------------------------------------------------
 
@@ -197,12 +199,19 @@ class LiveTable(ScrollView, can_focus=True):
         return True
 
     def drop(self, key: str) -> bool:
-        if key not in self._rows:
+        return self._drop_all([key])
+
+    def _drop_all(self, keys: list[str]) -> bool:
+        """Remove these rows with one pass over the order (a filter change may remove
+        thousands: one at a time would be quadratic)."""
+        gone = {key for key in keys if key in self._rows}
+        if not gone:
             return False
-        del self._rows[key]
-        self._lines.pop(key, None)
-        self._order.remove(key)
-        if key == self._cursor_key:
+        for key in gone:
+            del self._rows[key]
+            self._lines.pop(key, None)
+        self._order = [key for key in self._order if key not in gone]
+        if self._cursor_key in gone:
             self._cursor = min(self._cursor, self.row_count - 1) if self._order else 0
             self._cursor_key = self._order[self._cursor] if self._order else None
         else:
@@ -213,9 +222,7 @@ class LiveTable(ScrollView, can_focus=True):
 
     def sync(self, wanted: dict[str, TableRow]) -> bool:
         """Make the table hold exactly ``wanted`` (after a list, or a filter change)."""
-        changed = False
-        for key in [k for k in self._rows if k not in wanted]:
-            changed |= self.drop(key)
+        changed = self._drop_all([k for k in self._rows if k not in wanted])
         for key, row in wanted.items():
             changed |= self.upsert(key, row)
         return changed
@@ -328,6 +335,11 @@ class LiveTable(ScrollView, can_focus=True):
         super().notify_style_update()
         self._style_epoch += 1  # focus, theme or CSS changed: lines are drawn again
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style walks its ancestors: once per paint, not once per line.
+        self._base_style = self.rich_style
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
@@ -336,15 +348,15 @@ class LiveTable(ScrollView, can_focus=True):
         else:
             index = scroll_y + y - HEADER_LINES
             if index >= self.row_count:
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, self._base_style)
             strip = self._row_line(index)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, self._base_style)
 
     def _header_line(self) -> Strip:
         marker = (self._layout_epoch, self._style_epoch)
         if self._header is not None and self._header[0] == marker:
             return self._header[1]
-        style = self.rich_style + self.get_component_rich_style("live-table--header")
+        style = self._base_style + self.get_component_rich_style("live-table--header")
         line = Text(style=style, no_wrap=True, end="")
         for index in self._shown:
             label = Text(self.all_columns[index].name)
@@ -360,7 +372,7 @@ class LiveTable(ScrollView, can_focus=True):
         kept = self._lines.get(key)
         if kept is not None and kept[0] is row and kept[1] == marker:
             return kept[2]
-        style = self.rich_style
+        style = self._base_style
         if index % 2 == 1:
             style += self.get_component_rich_style("live-table--odd-row")
         line = Text(style=style, no_wrap=True, end="")
