@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -144,12 +145,12 @@ def test_the_gpu_objects_the_role_seeds_are_those_flux_keeps(tmp_path: Path) -> 
     kept = "\n---\n".join((tree / name).read_text() for name in listed)
     kept = kept.replace("${gpu_time_slicing_replicas:=4}", "4")
 
-    def objects(text: str) -> dict[tuple[str, str], object]:
+    def objects(text: str) -> dict[tuple[str, str], Any]:
         return {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(text) if o}
 
     assert objects(seeded) == objects(kept)
     assert len(objects(kept)) == 4  # RuntimeClass, Namespace, ConfigMap, DaemonSet
     # The workstation guard's GPU eviction leaves the device plugin where it is.
     plugin = objects(kept)[("DaemonSet", "nvidia-device-plugin")]
-    tolerated = plugin["spec"]["template"]["spec"]["tolerations"]  # type: ignore[index]
+    tolerated = plugin["spec"]["template"]["spec"]["tolerations"]
     assert {"key": GUARD_GPU_TAINT, "operator": "Exists", "effect": "NoExecute"} in tolerated

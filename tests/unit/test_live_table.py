@@ -7,10 +7,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
-from kubani.cluster.rows import Column, TableRow
+from kubani.cluster.rows import Column, Meter, TableRow
 from kubani.tui import table as table_module
 from kubani.tui.table import LiveTable
 
@@ -54,9 +55,9 @@ def test_a_change_to_one_row_draws_that_row_alone(monkeypatch: pytest.MonkeyPatc
     drawn: list[str] = []
     real = table_module.draw_cell
 
-    def counting(column: Column, text: str, meter: object) -> object:
+    def counting(column: Column, text: str, meter: Meter | None) -> Text:
         drawn.append(text)
-        return real(column, text, meter)  # type: ignore[arg-type]
+        return real(column, text, meter)
 
     async def check(app: TableApp, pilot: Pilot[None]) -> None:
         await pilot.pause()
