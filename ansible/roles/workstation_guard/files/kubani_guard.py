@@ -288,6 +288,12 @@ def _taints(desired: Desired) -> list[dict[str, str]]:
     return out
 
 
+def _our_taints(node: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The guard's own taints on ``node``."""
+    taints = (node.get("spec") or {}).get("taints") or []
+    return [t for t in taints if isinstance(t, dict) and t.get("key") in (TAINT_KEY, GPU_TAINT_KEY)]
+
+
 def _stamp(moment: float) -> str:
     return datetime.fromtimestamp(moment).astimezone().isoformat(timespec="seconds")
 
@@ -322,8 +328,7 @@ def node_patch(
     others = [t for t in current if t.get("key") not in (TAINT_KEY, GPU_TAINT_KEY)]
     ours = [
         {"key": t.get("key"), "value": t.get("value", ""), "effect": t.get("effect")}
-        for t in current
-        if t.get("key") in (TAINT_KEY, GPU_TAINT_KEY)
+        for t in _our_taints(node)
     ]
     wanted = _taints(desired)
     annotations = dict(metadata.get("annotations") or {})
@@ -469,7 +474,7 @@ class Api:
         """An Event on the Node (``kubectl describe node`` and the TUI's events show it)."""
         metadata = node.get("metadata") or {}
         name = str(metadata.get("name"))
-        stamp = datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds")
+        stamp = _stamp(now)
         event = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -500,10 +505,7 @@ def step(guard: Guard, api: Api, signals: Signals, now: float, local: datetime) 
     ops = node_patch(node, desired, now, min(HEARTBEAT_S, guard.policy.stale_after_s / 4))
     if ops is not None:
         api.patch_node(guard.policy.node, ops)
-        was_held = any(
-            isinstance(t, dict) and t.get("key") == TAINT_KEY
-            for t in (node.get("spec") or {}).get("taints") or []
-        )
+        was_held = any(t.get("key") == TAINT_KEY for t in _our_taints(node))
         if desired.hold != was_held:
             _announce(api, node, desired, now)
     return desired
@@ -548,9 +550,7 @@ def stale(node: Mapping[str, Any], now: float, stale_after_s: float) -> bool:
     """Whether ``node`` carries a guard's hold that no live guard keeps (its heartbeat, or
     its start when it has none, is ``stale_after_s`` old or unreadable)."""
     annotations = (node.get("metadata") or {}).get("annotations") or {}
-    taints = (node.get("spec") or {}).get("taints") or []
-    ours = any(isinstance(t, dict) and t.get("key") in (TAINT_KEY, GPU_TAINT_KEY) for t in taints)
-    if not ours and HELD_SINCE not in annotations:
+    if not _our_taints(node) and HELD_SINCE not in annotations:
         return False
     beat = _moment(annotations.get(HEARTBEAT) or annotations.get(HELD_SINCE))
     return beat is None or now - beat >= stale_after_s
