@@ -88,6 +88,8 @@ def build(
     headscale, Kubernetes, KWOK, Flux) from their pinned Go modules, once per machine; later
     labs and test runs reuse the cache."""
     import time
+    from collections.abc import Callable
+    from functools import partial
 
     from kubani.cli.output import emit_json, note, success
 
@@ -96,28 +98,23 @@ def build(
     from kubani_lab.image import ensure_image
     from kubani_lab.lab import DEFAULT_HOME
 
-    built = {}
-    started = time.monotonic()
     note("image: the Debian root filesystem of the lab's nodes (debootstrap, the first time)")
-    image, seconds = ensure_image(DEFAULT_HOME / "images")
-    built["image"] = {
-        "folder": str(image),
-        "built_seconds": round(seconds, 1),
-        "seconds": round(time.monotonic() - started, 2),
-    }
-    if not json_output:
-        success(f"image: {f'built in {seconds:.0f} s' if seconds else 'cached'} ({image})")
-    for component in COMPONENTS:
+    steps: list[tuple[str, Callable[[], tuple[Path, float]]]] = [
+        ("image", partial(ensure_image, DEFAULT_HOME / "images")),
+        *((c.name, partial(ensure_built, c, DEFAULT_HOME / "cache", note)) for c in COMPONENTS),
+    ]
+    built = {}
+    for name, make in steps:
         started = time.monotonic()
-        folder, seconds = ensure_built(component, DEFAULT_HOME / "cache", note)
-        built[component.name] = {
+        folder, seconds = make()
+        built[name] = {
             "folder": str(folder),
             "built_seconds": round(seconds, 1),
             "seconds": round(time.monotonic() - started, 2),
         }
         if not json_output:
             how = f"built in {seconds:.0f} s" if seconds else "cached"
-            success(f"{component.name}: {how} ({folder})")
+            success(f"{name}: {how} ({folder})")
     if json_output:
         emit_json(built)
 
