@@ -36,7 +36,7 @@ def guarded() -> Iterator[Lab]:
     lab = Lab("pytest-guard")
     lab.down()
     try:
-        lab.up(nodes=2, control_planes=1, gpu_nodes=1, desktops=True)
+        lab.up(nodes=2, control_planes=1, gpu_nodes=1, desktops=("gpu-1",))
         host_vars = lab.inventory.parent / "host_vars"
         host_vars.mkdir(exist_ok=True)
         (host_vars / "gpu-1.yml").write_text("---\n" + SETTINGS)

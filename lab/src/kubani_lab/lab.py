@@ -138,9 +138,9 @@ class LabState:
     build_seconds: dict[str, float] = field(default_factory=dict)
     control_pid: int | None = None
     mgmt_pid: int | None = None
-    # Desktop machines: logins register with logind (a person's session is what the
-    # workstation guard watches); otherwise servers, with no D-Bus, logind or PAM sessions.
-    desktops: bool = False
+    # Desktop machines by name: logins register with logind (a person's session is what the
+    # workstation guard watches); the others are servers, with no D-Bus, logind or PAM sessions.
+    desktops: list[str] = field(default_factory=list)
 
     @property
     def underlay(self) -> str:
@@ -289,17 +289,17 @@ class Lab:
         extra_nodes: int = 0,
         progress: Any = None,
         bare_nodes: int = 0,
-        desktops: bool = False,
+        desktops: tuple[str, ...] = (),
     ) -> LabState:
         """Boot the lab (idempotent: running nodes are kept). ``extra_nodes`` are booted
         and on the tailnet but left out of the inventory, to be joined later; ``bare_nodes``
         (``bare-N``) are machines on the LAN only, without Tailscale, for Kubani to bring onto
-        the tailnet (reached by SSH at their ``underlay`` address). ``desktops``: the nodes
+        the tailnet (reached by SSH at their ``underlay`` address). ``desktops``: nodes that
         register logins with logind, as a desktop Debian does."""
         require_lab_host()
         say = progress or (lambda _message: None)
         state = self.load() or self._claim_slot()
-        state.desktops = desktops
+        state.desktops = list(desktops)
         say("image: checking the cached Debian bookworm root filesystem")
         image, seconds = ensure_image(self.home / "images")
         state.image, state.image_build_seconds = str(image), seconds or state.image_build_seconds
@@ -600,7 +600,7 @@ class Lab:
             link.symlink_to(f"/etc/systemd/system/{sysfs_unit.name}")
         if node.gpu:
             self._install_gpu_standins(root, node)
-        _set_logind(root, state.desktops)
+        _set_logind(root, node.name in state.desktops)
 
     def _add_admin_user(self, root: Path) -> None:
         """The account Kubani logs in as, as on a user's machine (README's prerequisite): an
