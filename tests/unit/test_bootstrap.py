@@ -5,6 +5,7 @@ key is minted."""
 
 from __future__ import annotations
 
+import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -93,7 +94,8 @@ def test_the_address_comes_from_the_run_s_report(tmp_path: Path) -> None:
         "ssh_host_key_dsa_public": "x",
     }
     report = {Report.TAILNET_JOIN.value: True, "address": "100.64.3.9", "joined": True,
-              "host_keys": facts, "ssh_args": "-o ConnectTimeout=5"}  # fmt: skip
+              "host_keys": facts, "ssh_args": "-o ConnectTimeout=5",
+              "ssh_port": "2222"}  # fmt: skip
     run, events = _run(tmp_path, _ok("bare-1", report), _ok("bare-1", {"other": True}))
     with _join(tmp_path) as join:
         for event in events:
@@ -102,7 +104,31 @@ def test_the_address_comes_from_the_run_s_report(tmp_path: Path) -> None:
     assert (joined.hostname, joined.address, joined.newly_joined) == ("bare-1", "100.64.3.9", True)
     # A key without its type (rsa here) or of a kind SSH no longer takes (dsa) is left out.
     assert joined.host_keys == ("ssh-ed25519 AAAAC3Nza",)
-    assert joined.ssh_args == "-o ConnectTimeout=5"
+    assert joined.ssh_args == "-o ConnectTimeout=5" and joined.ssh_port == 2222
+
+
+def test_a_joined_machine_is_waited_for_until_its_ssh_port_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as listener, socket.socket() as closed:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: refused
+        up = bootstrap.Joined("up", "127.0.0.1", True, ssh_port=listener.getsockname()[1])
+        down = bootstrap.Joined("down", "127.0.0.1", True, ssh_port=closed.getsockname()[1])
+        attempts: list[int] = []
+        real_connect = socket.create_connection
+
+        def late(address: tuple[str, int], timeout: float) -> socket.socket:
+            attempts.append(address[1])
+            if address[1] == up.ssh_port and attempts.count(up.ssh_port) < 3:
+                raise ConnectionRefusedError  # not on this machine's netmap yet
+            return real_connect(address, timeout)
+
+        monkeypatch.setattr(bootstrap.socket, "create_connection", late)
+        assert bootstrap.wait_until_reachable([up], wait_s=30, poll_s=0.01) == []
+        assert attempts.count(up.ssh_port) == 3
+        assert bootstrap.wait_until_reachable([down, up], wait_s=0.05, poll_s=0.01) == [down]
 
 
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKt3xUeq8cFDBp3gM0ljJpFuAZCMrh9WNBz8oOJzJqK1"

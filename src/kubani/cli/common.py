@@ -99,6 +99,7 @@ def bootstrap_over_ssh(
         prepared_join,
         revoke_join_keys,
         trust_host_keys,
+        wait_until_reachable,
     )
     from kubani.vocabulary import DEFAULT_NODE_TAGS
 
@@ -121,6 +122,13 @@ def bootstrap_over_ssh(
         warn(f"key expiry is still on for {problem}; turn it off in the admin console")
     for done in trust_host_keys(joined):
         note(done)
+    for machine in wait_until_reachable(joined):
+        warn(
+            f"{machine.hostname} joined the tailnet at {machine.address}, but this machine "
+            f"cannot reach its SSH port there (port {machine.ssh_port}); check that this "
+            "machine is on the same tailnet (`tailscale status`) and that the tailnet policy "
+            "lets it in (`cluster-mgr tailnet check`)"
+        )
     for machine in joined:
         note(f"{machine.hostname} is on the tailnet at {machine.address}")
     return joined

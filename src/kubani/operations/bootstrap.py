@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,6 +69,7 @@ class Joined:
     newly_joined: bool
     host_keys: tuple[str, ...] = ()  # "type base64", read over the checked LAN connection
     ssh_args: str = ""  # the SSH options Ansible used for it (they say where keys are kept)
+    ssh_port: int = 22
 
 
 @dataclass
@@ -117,9 +120,18 @@ class JoinRun:
                     bool(report.get("joined")),
                     _host_keys(report.get("host_keys")),
                     str(report.get("ssh_args") or ""),
+                    _port(report.get("ssh_port")),
                 )
             )
         return out
+
+
+def _port(value: object) -> int:
+    try:
+        port = int(str(value))
+    except ValueError:
+        return 22
+    return port if 0 < port < 65536 else 22
 
 
 def _host_keys(facts: object) -> tuple[str, ...]:
@@ -317,3 +329,29 @@ def keep_servers_from_expiring(source: PeerSource, joined: Sequence[Joined]) -> 
         except TailscaleError as exc:
             problems.append(f"{machine.hostname}: {exc.line()}")
     return problems
+
+
+# How long a machine that has just joined may take to be reached at its tailnet address: this
+# machine's tailscaled learns of a new peer from the control server's next map update.
+TAILNET_REACH_WAIT_S = 60.0
+
+
+def wait_until_reachable(
+    joined: Sequence[Joined], wait_s: float = TAILNET_REACH_WAIT_S, poll_s: float = 0.5
+) -> list[Joined]:
+    """Wait (``wait_s`` in all) until this machine reaches each joined machine's SSH port at
+    its tailnet address, so that what comes next (provisioning) does not race the tailnet.
+    Returns the machines still out of reach when the time ran out."""
+    deadline = time.monotonic() + wait_s
+    unreached: list[Joined] = []
+    for machine in joined:
+        while True:
+            try:
+                with socket.create_connection((machine.address, machine.ssh_port), timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    unreached.append(machine)
+                    break
+                time.sleep(poll_s)
+    return unreached
