@@ -71,13 +71,20 @@ def test_a_cached_release_is_built_once_and_carries_its_programs_compressed(
     import zipfile
 
     program = tmp_path / "kube-components"
-    program.write_bytes(b"#!/bin/sh\n" + b"echo the same line again and again\n" * 20000)
+    program.write_bytes(b"#!/bin/sh\n" + b"echo the same line again and again\n" * 40000)
     cache = tmp_path / "cache"
-    first = build_k3s_artifacts(tmp_path / "lab-1", "v1.35.4+k3s1", {"kube-components": program},
+
+    def programs(lab: str, shim_text: str = "#!/bin/sh\nexec true\n") -> dict[str, Path]:
+        shim = tmp_path / lab / "payload" / "shim"  # each lab writes its own copy
+        shim.parent.mkdir(parents=True, exist_ok=True)
+        shim.write_text(shim_text)
+        return {"kube-components": program, "shim": shim}
+
+    first = build_k3s_artifacts(tmp_path / "lab-1", "v1.35.4+k3s1", programs("lab-1"),
                                 cache=cache)  # fmt: skip
     [cached] = cache.glob("k3s-*")
     built_at = (cached / "k3s").stat().st_mtime_ns
-    second = build_k3s_artifacts(tmp_path / "lab-2", "v1.35.4+k3s1", {"kube-components": program},
+    second = build_k3s_artifacts(tmp_path / "lab-2", "v1.35.4+k3s1", programs("lab-2"),
                                  cache=cache)  # fmt: skip
     assert [p.name for p in cache.glob("k3s-*")] == [cached.name]
     assert (cached / "k3s").stat().st_mtime_ns == built_at  # copied, not built again
@@ -89,9 +96,13 @@ def test_a_cached_release_is_built_once_and_carries_its_programs_compressed(
     assert member.compress_type == zipfile.ZIP_DEFLATED
     assert member.compress_size < program.stat().st_size // 10
     # Another release is its own entry.
-    build_k3s_artifacts(tmp_path / "lab-3", "v1.35.4+k3s2", {"kube-components": program},
+    build_k3s_artifacts(tmp_path / "lab-3", "v1.35.4+k3s2", programs("lab-3"),
                         cache=cache)  # fmt: skip
     assert len(list(cache.glob("k3s-*"))) == 2
+    # And so is another shim.
+    build_k3s_artifacts(tmp_path / "lab-4", "v1.35.4+k3s2", programs("lab-4", "#!/bin/sh\n"),
+                        cache=cache)  # fmt: skip
+    assert len(list(cache.glob("k3s-*"))) == 3
 
 
 def test_node_side_code_imports_only_what_nodes_have(tmp_path: Path) -> None:
