@@ -31,7 +31,7 @@ def test_each_release_is_its_own_binary(tmp_path: Path) -> None:
 
 
 def test_the_programs_it_carries_are_unpacked_as_k3s_unpacks_its_own(tmp_path: Path) -> None:
-    from kubani_lab.k3s.payload import unpack
+    from kubani_lab.k3s.payload import program, unpack
 
     programs = tmp_path / "programs"
     programs.mkdir()
@@ -52,6 +52,14 @@ def test_the_programs_it_carries_are_unpacked_as_k3s_unpacks_its_own(tmp_path: P
     assert bin_dir is not None
     ran = subprocess.run([str(bin_dir / "kwok"), "--x"], capture_output=True, text=True, check=True)
     assert ran.stdout == "kwok --x\n"
+    # The control plane's programs wait for their first use (an agent never writes them).
+    assert not (bin_dir / "kube-components").exists()
+    components = program(bin_dir, "kube-components")
+    assert components == bin_dir / "kube-components"
+    ran = subprocess.run([str(components), "kubectl"], capture_output=True, text=True, check=True)
+    assert ran.stdout == "kube-components kubectl\n"
+    assert program(bin_dir, "source-controller") is None  # not carried by this one
+    assert sorted(p.name for p in bin_dir.iterdir()) == ["kube-components", "kwok"]
     current = data / "data" / "current"
     assert current.resolve() == bin_dir.parent.resolve()
     assert unpack(binary, data) == bin_dir  # kept, not unpacked again
@@ -62,6 +70,10 @@ def test_the_programs_it_carries_are_unpacked_as_k3s_unpacks_its_own(tmp_path: P
     newer = unpack(upgraded / "k3s", data)
     assert newer is not None and newer != bin_dir
     assert current.resolve() == newer.parent.resolve()
+    # The old set's archive on disk is replaced: it unpacks nothing more from the new one.
+    (bin_dir / "kube-components").unlink()
+    binary.write_bytes((upgraded / "k3s").read_bytes())
+    assert program(bin_dir, "kube-components") is None
     assert unpack(build_k3s_artifacts(tmp_path / "plain", "v1.35.4+k3s1") / "k3s", data) is None
 
 

@@ -221,15 +221,17 @@ def _kubectl(args: list[str]) -> int:
     import os
 
     config = read_config()
-    bin_dir = _programs(config)
-    if bin_dir is None or not (bin_dir / "kube-components").is_file():
+    from kubani_lab.k3s.payload import program as carried
+
+    kube_components = carried(_programs(config), "kube-components")
+    if kube_components is None:
         return _fatal("this k3s carries no kubectl")
     environment = dict(os.environ)
     if "KUBECONFIG" not in environment and not any(a.startswith("--kubeconfig") for a in args):
         environment["KUBECONFIG"] = str(
             config.get("write-kubeconfig") or "/etc/rancher/k3s/k3s.yaml"
         )
-    program = str(bin_dir / "kube-components")
+    program = str(kube_components)
     os.execve(program, [program, "kubectl", *args], environment)
     return 1  # not reached: execve replaces this process
 

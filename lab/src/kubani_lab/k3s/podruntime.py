@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubani_lab.k3s import pki
 from kubani_lab.k3s.client import ApiError
+from kubani_lab.k3s.payload import program as carried
 from kubani_lab.k3s.processes import dying_with_parent, terminate
 
 if TYPE_CHECKING:
@@ -102,7 +103,8 @@ class PodRuntime:
                 continue
             for container in (pod.get("spec") or {}).get("containers") or []:
                 program = program_for(str(container.get("image") or ""))
-                if program and (self.bin_dir / program).is_file():
+                # Unpacked on first use, as a node pulls an image when a pod needs it.
+                if program and carried(self.bin_dir, program) is not None:
                     key = f"{pod['metadata']['uid']}/{container['name']}"
                     wanted[key] = (pod, container, program)
         with self.lock:

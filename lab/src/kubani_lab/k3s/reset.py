@@ -17,6 +17,7 @@ from kubani_lab.k3s.control import (
     ensure_etcd_pki,
     restore_snapshot,
 )
+from kubani_lab.k3s.payload import program
 
 RESET_DONE = (
     "Managed etcd cluster membership has been reset, restart without --cluster-reset flag "
@@ -34,9 +35,9 @@ def cluster_reset(
 ) -> int:
     from kubani_lab.k3s.server import FatalError, log
 
-    if bin_dir is None or not (bin_dir / "kube-components").is_file():
+    binary = program(bin_dir, "kube-components")
+    if binary is None:
         raise FatalError("this k3s carries no etcd (no kube-components payload)")
-    binary = bin_dir / "kube-components"
     files = ControlPlaneFiles(Path(str(config.get("data-dir") or data_dir)) / "server")
     member = EtcdMember(node_name, _node_ip(config))
     ensure_etcd_pki(files, member)

@@ -39,6 +39,7 @@ from kubani_lab.k3s.control import (
     save_snapshot,
 )
 from kubani_lab.k3s.notify import notify
+from kubani_lab.k3s.payload import program
 from kubani_lab.k3s.storage import LocalPathProvisioner
 from kubani_lab.k3s.supervisor import Reply, Request, Supervisor
 
@@ -150,9 +151,10 @@ class K3sServer:
 
     @property
     def binary(self) -> Path:
-        if self.bin_dir is None or not (self.bin_dir / "kube-components").is_file():
+        binary = program(self.bin_dir, "kube-components")
+        if binary is None:
             raise FatalError("this k3s carries no control plane (no kube-components payload)")
-        return self.bin_dir / "kube-components"
+        return binary
 
     @property
     def disabled(self) -> set[str]:
