@@ -50,9 +50,57 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[str, float, float]:
     return result.stdout, elapsed, cpu
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds this machine has spent busy since boot, all cores (``/proc/stat``)."""
+    first_line = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0]
+    fields = [int(v) for v in first_line.split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / CLOCK_TICKS  # less idle and iowait
+
+
+def nodes_cpu_s(lab: Lab) -> dict[str, float]:
+    """Each of ``lab``'s nodes' CPU seconds so far: every process under its ``systemd-nspawn``, with
+    what they reaped from children that have ended (``/proc/PID/stat``: utime, stime,
+    cutime, cstime). The nodes share this machine's cores with the controller."""
+    ours = str(lab.folder / "nodes").encode() + b"/"  # the nodes' root folders (-D)
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    nodes: dict[int, str] = {}
+    for folder in Path("/proc").iterdir():
+        if not folder.name.isdigit():
+            continue
+        try:
+            text = (folder / "stat").read_text(encoding="utf-8", errors="replace")
+            argv = (folder / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended meanwhile
+        fields = text.rsplit(")", 1)[1].split()
+        pid = int(folder.name)
+        parents[pid] = int(fields[1])
+        spent[pid] = sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
+        if argv[0].endswith(b"systemd-nspawn") and any(a.startswith(ours) for a in argv):
+            for arg in argv:
+                if arg.startswith(b"--hostname="):
+                    nodes[pid] = arg.split(b"=", 1)[1].decode()
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found: dict[str, float] = {}
+    for root, name in nodes.items():
+        stack, total = [root], 0.0
+        while stack:
+            pid = stack.pop()
+            total += spent.get(pid, 0.0)
+            stack.extend(children.get(pid, ()))
+        found[name] = total
+    return found
+
+
 def site(lab: Lab, strategy: str, *extra: str) -> dict[str, Any]:
-    """One bare ``ansible-playbook site.yml``: wall and controller CPU seconds, and the
-    recap's changed count."""
+    """One bare ``ansible-playbook site.yml``: wall and controller CPU seconds, the CPU the
+    whole machine and the lab's nodes spent meanwhile, and the recap's changed count."""
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
@@ -60,16 +108,26 @@ def site(lab: Lab, strategy: str, *extra: str) -> dict[str, Any]:
         "ANSIBLE_STRATEGY": strategy,
     }
     playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    busy_before, nodes_before = machine_busy_s(), nodes_cpu_s(lab)
     output, elapsed, cpu = _timed(
         [playbook, "-i", str(lab.inventory), "playbooks/site.yml", *extra], env
     )
+    busy, nodes_after = machine_busy_s() - busy_before, nodes_cpu_s(lab)
+    nodes = {n: round(t - nodes_before.get(n, 0.0), 1) for n, t in sorted(nodes_after.items())}
     changed = sum(
         int(part.split("=", 1)[1])
         for line in output.splitlines()
         for part in line.split()
         if part.startswith("changed=")
     )
-    return {"wall_s": round(elapsed, 1), "controller_cpu_s": round(cpu, 1), "changed": changed}
+    return {
+        "wall_s": round(elapsed, 1),
+        "controller_cpu_s": round(cpu, 1),
+        "machine_busy_cpu_s": round(busy, 1),
+        "machine_busy_share": round(busy / (elapsed * (os.cpu_count() or 1)), 2),
+        "nodes_cpu_s": nodes,
+        "changed": changed,
+    }
 
 
 def provision(lab: Lab, *extra: str) -> dict[str, Any]:
@@ -151,6 +209,14 @@ def main() -> None:
             f"{row['full_rerun']['wall_s']:>7} "
             f"{row['first']['controller_cpu_s']:>9} {row['noop_controller_cpu_per_node_s']:>14} "
             f"{row['noop']['changed']:>7}",
+            file=sys.stderr,
+        )
+        first = row["first"]
+        print(
+            f"      first run: the machine busy {first['machine_busy_cpu_s']} CPU s "
+            f"({first['machine_busy_share']:.0%} of its {os.cpu_count()} cores), the nodes "
+            f"{round(sum(first['nodes_cpu_s'].values()), 1)} s of it "
+            f"({', '.join(f'{n} {t}' for n, t in first['nodes_cpu_s'].items())})",
             file=sys.stderr,
         )
         for name, found in row.get("cluster_mgr_overhead", {}).items():
