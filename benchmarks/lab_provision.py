@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kubani.vocabulary import FULL_RUN_VARIABLE
+from kubani_lab.host import process_tree
 from kubani_lab.lab import Lab
 
 ANSIBLE = Path(__file__).resolve().parents[1] / "ansible"
@@ -60,42 +61,24 @@ def machine_busy_s() -> float:
     return (sum(fields) - fields[3] - fields[4]) / CLOCK_TICKS  # less idle and iowait
 
 
+def _cpu_s(pid: int) -> float:
+    """A process's CPU seconds, with what it reaped from children that have ended
+    (``/proc/PID/stat``: utime, stime, cutime, cstime); 0 when it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
+
+
 def nodes_cpu_s(lab: Lab) -> dict[str, float]:
-    """Each of ``lab``'s nodes' CPU seconds so far: every process under its ``systemd-nspawn``, with
-    what they reaped from children that have ended (``/proc/PID/stat``: utime, stime,
-    cutime, cstime). The nodes share this machine's cores with the controller."""
-    ours = str(lab.folder / "nodes").encode() + b"/"  # the nodes' root folders (-D)
-    parents: dict[int, int] = {}
-    spent: dict[int, float] = {}
-    nodes: dict[int, str] = {}
-    for folder in Path("/proc").iterdir():
-        if not folder.name.isdigit():
-            continue
-        try:
-            text = (folder / "stat").read_text(encoding="utf-8", errors="replace")
-            argv = (folder / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue  # ended meanwhile
-        fields = text.rsplit(")", 1)[1].split()
-        pid = int(folder.name)
-        parents[pid] = int(fields[1])
-        spent[pid] = sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
-        if argv[0].endswith(b"systemd-nspawn") and any(a.startswith(ours) for a in argv):
-            for arg in argv:
-                if arg.startswith(b"--hostname="):
-                    nodes[pid] = arg.split(b"=", 1)[1].decode()
-    children: dict[int, list[int]] = {}
-    for pid, parent in parents.items():
-        children.setdefault(parent, []).append(pid)
-    found: dict[str, float] = {}
-    for root, name in nodes.items():
-        stack, total = [root], 0.0
-        while stack:
-            pid = stack.pop()
-            total += spent.get(pid, 0.0)
-            stack.extend(children.get(pid, ()))
-        found[name] = total
-    return found
+    """Each of ``lab``'s nodes' CPU seconds so far: its ``systemd-nspawn`` and every process
+    in it. The nodes share this machine's cores with the controller."""
+    return {
+        node.name: sum(_cpu_s(pid) for pid in process_tree(node.pid))
+        for node in lab.require_state().nodes
+        if node.pid is not None
+    }
 
 
 def site(lab: Lab, strategy: str, *extra: str) -> dict[str, Any]:

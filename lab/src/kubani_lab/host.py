@@ -108,3 +108,23 @@ def run(
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise LabError(what, detail[-1] if detail else f"exit code {result.returncode}", None)
     return result
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it, from ``/proc``'s parent links (a node: its
+    ``systemd-nspawn`` and everything running in it)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack += children.get(current, [])
+    return found

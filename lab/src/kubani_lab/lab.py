@@ -45,7 +45,7 @@ from kubani_lab.components import (
     ensure_built,
     pinned_version,
 )
-from kubani_lab.host import LabError, capture, require_lab_host, run
+from kubani_lab.host import LabError, capture, process_tree, require_lab_host, run
 from kubani_lab.image import ensure_image
 from kubani_lab.k3s.traces import SHIM
 from kubani_lab.network import LabNames
@@ -1178,23 +1178,10 @@ def _reap(pids: list[int]) -> None:
 
 def _memory_of(pid: int) -> int | None:
     """Resident memory of a node: its nspawn process and every process below it."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                rss[int(entry.name)] = int(line.split()[1]) * 1024
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
-        total += rss.get(current, 0)
-        stack += children.get(current, [])
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
     return total or None

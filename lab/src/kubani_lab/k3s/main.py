@@ -220,9 +220,9 @@ def _kubectl(args: list[str]) -> int:
     """``k3s kubectl``: the carried kubectl, with the admin kubeconfig unless one is given."""
     import os
 
-    config = read_config()
     from kubani_lab.k3s.payload import program as carried
 
+    config = read_config()
     kube_components = carried(_programs(config), "kube-components")
     if kube_components is None:
         return _fatal("this k3s carries no kubectl")
