@@ -10,6 +10,8 @@ Needs root (it boots labs). Run:
     sudo -E uv run python benchmarks/lab_provision.py --nodes 3 --strategy kubani_linear
     sudo -E uv run python benchmarks/lab_provision.py --nodes 3 --strategy kubani_linear \
         --overhead-runs 3
+    sudo -E uv run python benchmarks/lab_provision.py --nodes 2 8 --strategy kubani_linear \
+        --tasks 10      # also each run's 10 slowest tasks and its host-task count
 
 One JSON document on stdout (a row per lab size and strategy), a table on stderr.
 """
@@ -23,6 +25,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,10 @@ from kubani_lab.host import process_tree
 from kubani_lab.lab import Lab
 
 ANSIBLE = Path(__file__).resolve().parents[1] / "ansible"
+# The task timer (--tasks), and the variable naming the file it writes.
+CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
+TASK_TIMER = "kubani_task_times"
+TASK_TIMES_VARIABLE = "KUBANI_TASK_TIMES_FILE"
 STRATEGIES = ("kubani_linear", "linear")
 
 
@@ -81,20 +88,42 @@ def nodes_cpu_s(lab: Lab) -> dict[str, float]:
     }
 
 
-def site(lab: Lab, strategy: str, *extra: str) -> dict[str, Any]:
+def task_summary(timings: list[dict[str, Any]], slowest: int) -> dict[str, Any]:
+    """What the task timer recorded of one run: how many host-tasks ran (each costs the
+    controller a fork, its templating and a call to the node, skipped ones included) and
+    the ``slowest`` tasks by wall time."""
+    return {
+        "host_tasks": sum(sum(task["hosts"].values()) for task in timings),
+        "slowest_tasks": sorted(timings, key=lambda task: -task["wall_s"])[:slowest],
+    }
+
+
+def site(lab: Lab, strategy: str, *extra: str, tasks: int = 0) -> dict[str, Any]:
     """One bare ``ansible-playbook site.yml``: wall and controller CPU seconds, the CPU the
-    whole machine and the lab's nodes spent meanwhile, and the recap's changed count."""
+    whole machine and the lab's nodes spent meanwhile, and the recap's changed count; with
+    ``tasks``, also the host-task count and that many slowest tasks."""
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab.folder / "facts"),
         "ANSIBLE_STRATEGY": strategy,
     }
+    timings_file = Path(tempfile.mkstemp(prefix="task-times-", suffix=".json")[1])
+    if tasks:
+        env |= {
+            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
+            "ANSIBLE_CALLBACKS_ENABLED": TASK_TIMER,
+            TASK_TIMES_VARIABLE: str(timings_file),
+        }
     playbook = str(Path(sys.executable).parent / "ansible-playbook")
     busy_before, nodes_before = machine_busy_s(), nodes_cpu_s(lab)
-    output, elapsed, cpu = _timed(
-        [playbook, "-i", str(lab.inventory), "playbooks/site.yml", *extra], env
-    )
+    try:
+        output, elapsed, cpu = _timed(
+            [playbook, "-i", str(lab.inventory), "playbooks/site.yml", *extra], env
+        )
+        timings = json.loads(timings_file.read_text(encoding="utf-8")) if tasks else None
+    finally:
+        timings_file.unlink(missing_ok=True)
     busy, nodes_after = machine_busy_s() - busy_before, nodes_cpu_s(lab)
     nodes = {n: round(t - nodes_before.get(n, 0.0), 1) for n, t in sorted(nodes_after.items())}
     changed = sum(
@@ -103,7 +132,7 @@ def site(lab: Lab, strategy: str, *extra: str) -> dict[str, Any]:
         for part in line.split()
         if part.startswith("changed=")
     )
-    return {
+    found = {
         "wall_s": round(elapsed, 1),
         "controller_cpu_s": round(cpu, 1),
         "machine_busy_cpu_s": round(busy, 1),
@@ -111,6 +140,9 @@ def site(lab: Lab, strategy: str, *extra: str) -> dict[str, Any]:
         "nodes_cpu_s": nodes,
         "changed": changed,
     }
+    if timings is not None:
+        found |= task_summary(timings, tasks)
+    return found
 
 
 def provision(lab: Lab, *extra: str) -> dict[str, Any]:
@@ -140,16 +172,16 @@ def overhead(lab: Lab, strategy: str, runs: int) -> dict[str, Any]:
     return found
 
 
-def measure(nodes: int, strategy: str, overhead_runs: int) -> dict[str, Any]:
+def measure(nodes: int, strategy: str, overhead_runs: int, tasks: int) -> dict[str, Any]:
     lab = Lab(f"bench-{nodes}")
     lab.down()
     try:
         started = time.perf_counter()
         lab.up(nodes=nodes, control_planes=1)
         boot = time.perf_counter() - started
-        first = site(lab, strategy)
-        noop = site(lab, strategy)
-        full = site(lab, strategy, "-e", f"{FULL_RUN_VARIABLE}=true")
+        first = site(lab, strategy, tasks=tasks)
+        noop = site(lab, strategy, tasks=tasks)
+        full = site(lab, strategy, "-e", f"{FULL_RUN_VARIABLE}=true", tasks=tasks)
         row: dict[str, Any] = {
             "nodes": nodes,
             "strategy": strategy,
@@ -177,8 +209,19 @@ def main() -> None:
         default=0,
         help="Also time cluster-mgr provision against ansible-playbook, this many turns each.",
     )
+    parser.add_argument(
+        "--tasks",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Also time each task (a callback): each run's host-task count and N slowest tasks.",
+    )
     options = parser.parse_args()
-    rows = [measure(n, s, options.overhead_runs) for s in options.strategy for n in options.nodes]
+    rows = [
+        measure(n, s, options.overhead_runs, options.tasks)
+        for s in options.strategy
+        for n in options.nodes
+    ]
     print(json.dumps(rows, indent=2))
     print(
         f"{'nodes':>5} {'strategy':<14} {'first s':>8} {'no-op s':>8} {'ratio':>6} "
@@ -202,6 +245,18 @@ def main() -> None:
             f"({', '.join(f'{n} {t}' for n, t in first['nodes_cpu_s'].items())})",
             file=sys.stderr,
         )
+        if "slowest_tasks" in first:
+            print(
+                f"      first run: {first['host_tasks']} host-tasks "
+                f"({first['host_tasks'] / row['nodes']:.0f} per node); slowest:",
+                file=sys.stderr,
+            )
+            for task in first["slowest_tasks"]:
+                hosts = ", ".join(f"{n} {outcome}" for outcome, n in task["hosts"].items())
+                print(
+                    f"        {task['wall_s']:6.2f} s  {task['task']} ({hosts or 'no host'})",
+                    file=sys.stderr,
+                )
         for name, found in row.get("cluster_mgr_overhead", {}).items():
             print(
                 f"      {name}: cluster-mgr provision {found['cluster_mgr_s']} s, "
