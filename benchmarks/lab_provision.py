@@ -108,7 +108,9 @@ def site(lab: Lab, strategy: str, *extra: str, tasks: int = 0) -> dict[str, Any]
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab.folder / "facts"),
         "ANSIBLE_STRATEGY": strategy,
     }
-    timings_file = Path(tempfile.mkstemp(prefix="task-times-", suffix=".json")[1])
+    descriptor, name = tempfile.mkstemp(prefix="task-times-", suffix=".json")
+    os.close(descriptor)
+    timings_file = Path(name)
     if tasks:
         env |= {
             "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
