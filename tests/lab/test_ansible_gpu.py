@@ -26,6 +26,14 @@ def _exists(lab: Lab, *args: str) -> bool:
     return kubectl(lab, "get", *args, "-o", "name").returncode == 0
 
 
+def _plugin_diagnostics(lab: Lab) -> str:
+    pods = kubectl(lab, "get", "-n", "nvidia-device-plugin", "pods", "-o", "wide")
+    journal = lab.ssh_run(
+        "gpu-1", "sudo journalctl --unit k3s-agent --no-pager --lines 40", check=False
+    )
+    return f"device plugin pods:\n{pods.stdout}{pods.stderr}\ngpu-1's agent:\n{journal.stdout}"
+
+
 # A lab of its own and a full provisioning run: longer than the default limit.
 @pytest.mark.timeout(600)
 def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
@@ -79,7 +87,8 @@ def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
             if capacity.get("nvidia.com/gpu") == "3":
                 break
             time.sleep(2)
-        assert capacity.get("nvidia.com/gpu") == "3"  # 1 GPU x 3 time-slicing replicas
+        # 1 GPU x 3 time-slicing replicas; otherwise what the plugin's pod and the agent said.
+        assert capacity.get("nvidia.com/gpu") == "3", _plugin_diagnostics(lab)
         assert "nvidia.com/gpu" not in _get(lab, "node", "w-1")["status"]["capacity"]
         plugin_pods = _get(lab, "-n", "nvidia-device-plugin", "pods")["items"]
         assert [p["spec"]["nodeName"] for p in plugin_pods] == ["gpu-1"]

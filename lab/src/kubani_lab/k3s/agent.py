@@ -21,6 +21,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -422,9 +423,20 @@ class Agent:
     def _gpu_forever(self) -> None:
         if shutil.which("nvidia-smi") is None:
             return
+        last_error = ""
         while not self.stop.wait(GPU_CHECK_S):
-            with contextlib.suppress(ApiError, OSError, ValueError, KeyError, TypeError):
+            # The real plugin is a pod the kubelet restarts when it fails: whatever goes
+            # wrong here (the API busy or restarting, an odd reply) is said once and tried
+            # again, never the end of the GPUs' capacity.
+            try:
                 self._advertise_gpus()
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error:
+                    _log("error", f"nvidia device plugin: {error}; retrying")
+                last_error = error
+            else:
+                last_error = ""
 
     def _advertise_gpus(self) -> None:
         """What the NVIDIA device plugin does once its pod runs on this node: advertise the
@@ -453,6 +465,7 @@ class Agent:
         amount = str(gpus * replicas)
         status = node.get("status") or {}
         if gpus and (status.get("capacity") or {}).get(GPU_RESOURCE) != amount:
+            _log("info", f"nvidia device plugin: advertising {amount} {GPU_RESOURCE}")
             client.request(
                 "PATCH",
                 f"/api/v1/nodes/{self.node_name}/status",
@@ -518,6 +531,12 @@ class Agent:
         server.socket = context.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, daemon=True, name="kubelet").start()
         return server
+
+
+def _log(level: str, message: str) -> None:
+    """A line in K3s's own log format, on stderr (the unit's journal)."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(f'time="{stamp}" level={level} msg="{message}"', file=sys.stderr, flush=True)
 
 
 def _first_address() -> str:
