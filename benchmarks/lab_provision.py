@@ -108,24 +108,22 @@ def site(lab: Lab, strategy: str, *extra: str, tasks: int = 0) -> dict[str, Any]
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab.folder / "facts"),
         "ANSIBLE_STRATEGY": strategy,
     }
-    descriptor, name = tempfile.mkstemp(prefix="task-times-", suffix=".json")
-    os.close(descriptor)
-    timings_file = Path(name)
-    if tasks:
-        env |= {
-            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
-            "ANSIBLE_CALLBACKS_ENABLED": TASK_TIMER,
-            TASK_TIMES_VARIABLE: str(timings_file),
-        }
     playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    command = [playbook, "-i", str(lab.inventory), "playbooks/site.yml", *extra]
     busy_before, nodes_before = machine_busy_s(), nodes_cpu_s(lab)
-    try:
-        output, elapsed, cpu = _timed(
-            [playbook, "-i", str(lab.inventory), "playbooks/site.yml", *extra], env
-        )
-        timings = json.loads(timings_file.read_text(encoding="utf-8")) if tasks else None
-    finally:
-        timings_file.unlink(missing_ok=True)
+    timings = None
+    if tasks:
+        with tempfile.TemporaryDirectory(prefix="task-times-") as folder:
+            timings_file = Path(folder) / "tasks.json"
+            env |= {
+                "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
+                "ANSIBLE_CALLBACKS_ENABLED": TASK_TIMER,
+                TASK_TIMES_VARIABLE: str(timings_file),
+            }
+            output, elapsed, cpu = _timed(command, env)
+            timings = json.loads(timings_file.read_text(encoding="utf-8"))
+    else:
+        output, elapsed, cpu = _timed(command, env)
     busy, nodes_after = machine_busy_s() - busy_before, nodes_cpu_s(lab)
     nodes = {n: round(t - nodes_before.get(n, 0.0), 1) for n, t in sorted(nodes_after.items())}
     changed = sum(

@@ -21,7 +21,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from kubani.quantity import parse_quantity
 from kubani_lab.k3s import hoststats, kubelet, pki
 from kubani_lab.k3s.client import ApiError, Client
 from kubani_lab.k3s.config import duration_seconds, kubelet_args
+from kubani_lab.k3s.logs import log
 from kubani_lab.k3s.pki import Token, basic_auth
 from kubani_lab.k3s.podruntime import PodRuntime
 from kubani_lab.k3s.processes import dying_with_parent, terminate
@@ -433,7 +433,7 @@ class Agent:
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if error != last_error:
-                    _log("error", f"nvidia device plugin: {error}; retrying")
+                    log("error", f"nvidia device plugin: {error}; retrying")
                 last_error = error
             else:
                 last_error = ""
@@ -465,7 +465,7 @@ class Agent:
         amount = str(gpus * replicas)
         status = node.get("status") or {}
         if gpus and (status.get("capacity") or {}).get(GPU_RESOURCE) != amount:
-            _log("info", f"nvidia device plugin: advertising {amount} {GPU_RESOURCE}")
+            log("info", f"nvidia device plugin: advertising {amount} {GPU_RESOURCE}")
             client.request(
                 "PATCH",
                 f"/api/v1/nodes/{self.node_name}/status",
@@ -531,12 +531,6 @@ class Agent:
         server.socket = context.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, daemon=True, name="kubelet").start()
         return server
-
-
-def _log(level: str, message: str) -> None:
-    """A line in K3s's own log format, on stderr (the unit's journal)."""
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    print(f'time="{stamp}" level={level} msg="{message}"', file=sys.stderr, flush=True)
 
 
 def _first_address() -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kubani_lab.k3s.config import ConfigError, read_config
+from kubani_lab.k3s.logs import log
 
 DATA_DIR = Path("/var/lib/rancher/k3s")
 # Like K3s, an agent keeps retrying a server that is not answering yet; a wrong token, a CA
@@ -27,13 +28,11 @@ def _definite(exc: Exception) -> bool:
 
 
 def _log_retry(message: str) -> None:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    print(f'time="{stamp}" level=error msg="{message}; retrying"', file=sys.stderr, flush=True)
+    log("error", f"{message}; retrying", sys.stderr)
 
 
 def _fatal(message: str) -> int:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    print(f'time="{stamp}" level=fatal msg="{message}"', file=sys.stderr, flush=True)
+    log("fatal", message, sys.stderr)
     return 1
 
 

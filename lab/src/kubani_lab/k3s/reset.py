@@ -33,7 +33,8 @@ def _node_ip(config: dict[str, Any]) -> str:
 def cluster_reset(
     config: dict[str, Any], data_dir: Path, bin_dir: Path | None, node_name: str
 ) -> int:
-    from kubani_lab.k3s.server import FatalError, log
+    from kubani_lab.k3s.logs import log
+    from kubani_lab.k3s.server import FatalError
 
     binary = program(bin_dir, "kube-components")
     if binary is None:

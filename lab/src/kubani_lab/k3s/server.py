@@ -38,6 +38,7 @@ from kubani_lab.k3s.control import (
     ensure_pki,
     save_snapshot,
 )
+from kubani_lab.k3s.logs import log
 from kubani_lab.k3s.notify import notify
 from kubani_lab.k3s.payload import program
 from kubani_lab.k3s.storage import LocalPathProvisioner
@@ -99,11 +100,6 @@ def _basic(request: Request) -> tuple[str, str]:
     except ValueError:
         return "", ""
     return user, secret
-
-
-def log(level: str, message: str) -> None:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    print(f'time="{stamp}" level={level} msg="{message}"', flush=True)
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
