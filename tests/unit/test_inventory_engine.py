@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import stat
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,23 @@ def test_invalid_result_writes_nothing(inventory: Path) -> None:
         for name in ("cp-1", "cp-2", "cp-3"):
             doc.remove_host(name)
     assert snapshot(inventory.parent) == before
+
+
+def test_edits_leave_the_data_they_were_made_from_as_it_was(inventory: Path) -> None:
+    # Edits copy only the mappings on their path; what they read before stays intact (a
+    # caller holding it, or a refused edit, must not see half a change).
+    doc = InventoryDocument(inventory)
+    for edit in (
+        lambda: doc.add_host("workers", "w-9", {"tailscale_ip": "100.64.0.99"}),
+        lambda: doc.remove_host("w-1"),
+        lambda: doc.set("node_labels[zone]", "attic", "w-9"),
+        lambda: doc.set("flux.interval", "5m"),
+    ):
+        before = doc.hosts.data
+        kept = copy.deepcopy(before)
+        edit()
+        assert before == kept
+        assert doc.hosts.data != kept
 
 
 def test_set_writes_where_the_scope_defines_the_key(inventory: Path) -> None:
