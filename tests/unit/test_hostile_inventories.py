@@ -51,3 +51,21 @@ def test_a_folder_without_an_inventory_says_so(tmp_path: Path) -> None:
     result = run_cli("-i", folder, "validate", timeout=30)
     assert result.code == 1
     assert "names a folder, and it holds no hosts.yml" in result.stderr
+
+
+def test_a_file_only_libyaml_reads_is_refused_for_edits_and_left_alone(tmp_path: Path) -> None:
+    # A tab after a key: libyaml (what validates) takes it, ruamel (the comment-keeping
+    # editor, which a flow-style group needs) does not.
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  vars:\n    note: \t\n  children:\n    control_plane:\n"
+        "      hosts: {cp-1: {tailscale_ip: 100.64.0.2}}\n"
+    )
+    before = inventory.read_bytes()
+    assert run_cli("-i", inventory, "validate", timeout=30).code == 0
+    result = run_cli("-i", inventory, "add-node", "w-1", "100.64.0.3", timeout=30)
+    assert result.code == 1
+    assert "cannot edit" in result.stderr
+    assert "line 3" in result.stderr
+    assert "internal error" not in result.stderr
+    assert inventory.read_bytes() == before

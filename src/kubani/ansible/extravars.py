@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from kubani.errors import KubaniError
+from kubani.yamlsafe import safe_load
 
 
 def _bad(text: str, why: str) -> KubaniError:
@@ -25,7 +26,7 @@ def _bad(text: str, why: str) -> KubaniError:
 def _from_file(text: str) -> dict[str, Any]:
     path = Path(text[1:]).expanduser()
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise _bad(text, f"{path}: {exc.strerror or exc}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -48,7 +49,7 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
                 loaded = json.loads(stripped)
             except json.JSONDecodeError:
                 try:
-                    loaded = yaml.safe_load(stripped)
+                    loaded = safe_load(stripped)
                 except yaml.YAMLError as exc:
                     raise _bad(text, f"not a JSON or YAML object: {exc}") from None
             if not isinstance(loaded, dict):

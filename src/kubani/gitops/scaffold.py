@@ -17,6 +17,7 @@ from string import Template
 import yaml
 
 from kubani.errors import KubaniError
+from kubani.yamlsafe import safe_load
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(
@@ -150,8 +151,25 @@ def render_app(spec: AppSpec, templates: Path) -> dict[str, str]:
 
 
 def overlay_entries(text: str) -> list[str]:
-    document = yaml.safe_load(text) or {}
-    return [str(r) for r in document.get("resources") or []]
+    """What the apps overlay's ``resources:`` lists."""
+    try:
+        document = safe_load(text)
+    except yaml.YAMLError as exc:
+        raise KubaniError(
+            f"cannot read {OVERLAY}",
+            f"it is not valid YAML: {' '.join(str(exc).split())}",
+            "fix the file by hand",
+        ) from None
+    resources = document.get("resources") if isinstance(document, dict) else None
+    if (document is not None and not isinstance(document, dict)) or not isinstance(
+        resources, list | None
+    ):
+        raise KubaniError(
+            f"cannot read {OVERLAY}",
+            "it is not a kustomization with a resources: list",
+            "fix the file by hand",
+        )
+    return [str(r) for r in resources or []]
 
 
 def add_to_overlay(text: str, entry: str) -> str:

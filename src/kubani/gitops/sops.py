@@ -40,8 +40,10 @@ def find_config(start: Path) -> Path:
 def is_encrypted(path: Path) -> bool:
     import yaml
 
+    from kubani.yamlsafe import safe_load_all
+
     try:
-        documents = list(yaml.safe_load_all(path.read_text()))
+        documents = safe_load_all(path.read_text())
     except (OSError, yaml.YAMLError):
         return False
     return bool(documents) and all(

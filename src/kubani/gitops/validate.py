@@ -24,6 +24,7 @@ import yaml
 
 from kubani.errors import KubaniError
 from kubani.gitops.flux_schema import flux_groups, generated_from, served_versions, strict_schema
+from kubani.yamlsafe import ReadableValues, safe_load, safe_load_all
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SKIPPED_FOLDERS = frozenset({"templates"})
@@ -38,7 +39,7 @@ ROLE_OBJECTS = frozenset(
 )
 
 
-class _RepositoryLoader(yaml.SafeLoader):
+class _RepositoryLoader(ReadableValues, yaml.SafeLoader):
     """Reads repository files as kustomize (go-yaml) does: an anchor defined again takes
     the new value instead of failing the file."""
 
@@ -234,7 +235,7 @@ class Validator:
         if result.returncode != 0:
             self._failed[root] = _kustomize_error(result)
             return []
-        objects = [d for d in yaml.safe_load_all(result.stdout) if isinstance(d, dict)]
+        objects = [d for d in safe_load_all(result.stdout) if isinstance(d, dict)]
         return [_Built(root, obj) for obj in objects]
 
     def _blame_dependencies(self) -> None:
@@ -524,7 +525,7 @@ def _substitute(value: Any, variables: dict[str, str]) -> Any:
         return text
     # Flux substitutes in the YAML text, so `replicas: ${N}` becomes a number.
     try:
-        parsed = yaml.safe_load(text)
+        parsed = safe_load(text)
     except yaml.YAMLError:
         return text
     return parsed if isinstance(parsed, str | int | float | bool) else text

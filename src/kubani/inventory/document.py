@@ -151,9 +151,23 @@ class YamlFile:
         """Apply an edit: the spliced text when it checks out, else ruamel's round trip."""
         if spliced is not None and self.commit(spliced, expected):
             return
+        from ruamel.yaml.error import YAMLError as RoundTripError
+
         from kubani.inventory.yamlio import dump_round_trip, load_round_trip
 
-        document, style = load_round_trip(self.text)
+        try:
+            document, style = load_round_trip(self.text)
+        except RoundTripError as exc:
+            # libyaml and ruamel disagree on a few texts (a tab after a key): the file reads,
+            # but the editor that keeps comments cannot take it.
+            mark = getattr(exc, "problem_mark", None)
+            line = f" at line {mark.line + 1}" if mark is not None else ""
+            reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise KubaniError(
+                f"cannot edit {self.path} safely",
+                f"its YAML{line} is read differently by the comment-keeping editor: {reason}",
+                "make this change by hand, or tidy that line (a tab or odd spacing?) and retry",
+            ) from None
         round_trip(document)
         if not self.commit(dump_round_trip(document, style), expected):
             raise KubaniError(

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import yaml
 
+from kubani.yamlsafe import ReadableValues
+
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
@@ -33,7 +35,7 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-class DuplicateKeyError(ValueError):
+class DuplicateKeyError(yaml.YAMLError):
     def __init__(self, key: object, line: int) -> None:
         super().__init__(f"key {key!r} appears twice in one mapping (line {line})")
         self.line = line
@@ -83,7 +85,7 @@ _RESOLVED: dict[tuple[str, Any], str] = {}
 _RESOLVED_MAX = 1 << 16
 
 
-class _Loader(yaml.CSafeLoader):
+class _Loader(ReadableValues, yaml.CSafeLoader):
     def resolve(
         self,
         kind: type[yaml.Node],

@@ -20,6 +20,7 @@ import yaml
 
 from kubani.inventory.fastyaml import AnsibleTagged
 from kubani.models.names import is_dns_label
+from kubani.yamlsafe import safe_load
 
 SERVER_GROUPS = ("server", "master")
 AGENT_GROUPS = ("agent", "node")
@@ -141,7 +142,7 @@ def _config_yaml(text: Any) -> dict[str, Any]:
     if not isinstance(text, str) or "{{" in text:
         return {}
     try:
-        loaded = yaml.safe_load(text)
+        loaded = safe_load(text)
     except yaml.YAMLError:
         return {}
     return dict(loaded) if isinstance(loaded, dict) else {}

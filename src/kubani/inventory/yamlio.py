@@ -25,7 +25,25 @@ def load_round_trip(text: str) -> tuple[Any, IndentStyle]:
     if not text.strip():
         return CommentedMap(), IndentStyle()
     style = guess_style(text)
-    return _round_trip(style).load(text), style
+    document = _round_trip(style).load(text)
+    if document is None:
+        document = _empty_mapping(text, style)
+    return document, style
+
+
+def _empty_mapping(text: str, style: IndentStyle) -> CommentedMap:
+    """An empty mapping for a file with no data (``---``, comments): read with its text, so
+    the comments stay, when the text can take one."""
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        document = _round_trip(style).load(f"{text.rstrip()}\n{{}}\n")
+    except YAMLError:  # it ends the document (`...`): nothing in it to keep
+        return CommentedMap()
+    if not isinstance(document, CommentedMap):
+        return CommentedMap()
+    document.fa.set_block_style()
+    return document
 
 
 def dump_round_trip(data: Any, style: IndentStyle) -> str:

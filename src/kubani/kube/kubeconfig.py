@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from kubani.errors import KubaniError
+from kubani.yamlsafe import safe_load
 
 SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
 MARKER = "kubani.io/written-by"
@@ -51,7 +52,7 @@ def is_kubanis(entry: Any, body_key: str) -> bool:
 
 def parse(text: str, source: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
+        data = safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
         raise KubaniError(
             f"cannot read {source}", f"it is not valid YAML: {exc}", "repair or move it aside"

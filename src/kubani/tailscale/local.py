@@ -32,7 +32,8 @@ def tailscale_binary(explicit: str | None = None) -> str:
 
 def check_backend(status: dict[str, Any], where: str = "this machine") -> None:
     """Raise with the fix when the daemon is not Running."""
-    state = status.get("BackendState", "")
+    state = status.get("BackendState")
+    state = state if isinstance(state, str) else ""
     if state == "Running":
         return
     why, fix = _BACKEND_FIXES.get(state, (f"its state is {state or 'unknown'}", None))

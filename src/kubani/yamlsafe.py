@@ -1,0 +1,64 @@
+"""YAML read with PyYAML's safe constructors, where a value they cannot convert is a
+``yaml.YAMLError`` like any other fault of the file.
+
+PyYAML lets Python's own errors out of those constructors: ``!!int x`` (ValueError),
+``!!bool maybe`` (KeyError), ``!!timestamp x`` (AttributeError), ``!!float ''``
+(IndexError), and a date that does not exist written plainly, ``2001-02-30``, which YAML
+1.1 reads as a timestamp (ValueError). Every reader here catches ``yaml.YAMLError`` to say
+which file is wrong and where; these loaders make sure that is what it gets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+# What PyYAML's safe constructors raise on a value they cannot convert (see above).
+_CONVERSION_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
+_TAG_PREFIX = "tag:yaml.org,2002:"
+
+
+class UnreadableValueError(yaml.constructor.ConstructorError):
+    """A value its tag (written, or implied as for dates) cannot hold."""
+
+
+class ReadableValues:
+    """Mixed in before a PyYAML loader class: conversion failures become
+    ``UnreadableValueError`` with the value's position."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)  # type: ignore[misc]
+        except yaml.YAMLError:
+            raise
+        except _CONVERSION_ERRORS as exc:
+            raise unreadable(node, exc) from exc
+
+
+def unreadable(node: yaml.Node, exc: BaseException) -> UnreadableValueError:
+    tag = str(node.tag)
+    kind = f"!!{tag.removeprefix(_TAG_PREFIX)}" if tag.startswith(_TAG_PREFIX) else tag
+    shown = repr(node.value) if isinstance(node, yaml.ScalarNode) else "the value"
+    # ValueError says why (``day is out of range for month``); the others name internals.
+    why = str(exc) if isinstance(exc, ValueError | OverflowError) else "not written as one"
+    return UnreadableValueError(
+        None,
+        None,
+        f"{shown} cannot be read as {kind} ({why}); quote it to keep it as text",
+        node.start_mark,
+    )
+
+
+class SafeLoader(ReadableValues, yaml.SafeLoader):
+    """``yaml.SafeLoader``, its conversion failures made ``yaml.YAMLError``."""
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` whose every failure is a ``yaml.YAMLError``."""
+    return yaml.load(text, Loader=SafeLoader)
+
+
+def safe_load_all(text: str) -> list[Any]:
+    """Every document of ``text``, as ``yaml.safe_load_all`` reads them."""
+    return list(yaml.load_all(text, Loader=SafeLoader))
