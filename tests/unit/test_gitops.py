@@ -469,3 +469,26 @@ def test_a_broken_dependency_is_reported_once_where_it_is(standard_layout: Path)
     # kustomize's own words, whole.
     assert "kustomize build failed" in by_file["apps/base/kustomization.yaml"]
     assert "/data/missing" in by_file["apps/base/kustomization.yaml"]
+
+
+def test_objects_of_any_shape_are_reported_not_crashed_on(standard_layout: Path) -> None:
+    # What a repository nobody here wrote may hold where objects have mappings and strings.
+    odd = [
+        "apiVersion: 1\nkind: ConfigMap\nmetadata: {name: numbered}\n",
+        "apiVersion: v1\nkind: [ConfigMap]\nmetadata: {name: listed}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: just-a-name\ndata: [a, b]\n",
+        _flux_kustomization("shapeless", "./apps/prod")
+        .replace("  interval: 10m\n", "")
+        .replace("spec:\n", "spec:\n  dependsOn: 5\n  postBuild: {substituteFrom: 7}\n"),
+        _flux_kustomization("nul", '"./apps\\0prod"'),
+        "apiVersion: v1\nkind: Secret\nmetadata: [a]\nstringData: {a: b}\n",
+    ]
+    _write(standard_layout, {"clusters/prod/odd.yaml": "---\n".join(odd)})
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    assert result.code == 1, result.stderr
+    assert "internal error" not in result.stderr
+    messages = [p["message"] for p in result.json()["problems"]]
+    assert any("apiVersion missing or not text" in m for m in messages)
+    assert any("kind missing or not text" in m for m in messages)
+    assert any("metadata" in m for m in messages)
+    assert any("path ./apps\0prod is not a folder" in m for m in messages)

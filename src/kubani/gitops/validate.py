@@ -83,8 +83,20 @@ class _Built:
     obj: dict[str, Any]
 
 
+def _field(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """``obj[key]`` when it is a mapping, else empty: repository files may hold anything
+    there, and the schemas report it; the checks that read it must not fail first."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _entries(obj: dict[str, Any], key: str) -> list[Any]:
+    value = obj.get(key)
+    return value if isinstance(value, list) else []
+
+
 def describe(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
+    meta = _field(obj, "metadata")
     name = meta.get("name", "?")
     namespace = meta.get("namespace")
     return (
@@ -204,7 +216,7 @@ class Validator:
             kind = str(document.get("kind", ""))
             if kind == "Component":
                 self._unbuildable.add(path)
-            name = str((document.get("metadata") or {}).get("name", ""))
+            name = str(_field(document, "metadata").get("name", ""))
             self._sources.setdefault((kind, name), []).append(path)
             if kind == "Secret" and not _encrypted(document):
                 self._add(
@@ -267,7 +279,7 @@ class Validator:
 
     def _file_of(self, item: _Built) -> Path:
         kind = str(item.obj.get("kind", ""))
-        name = str((item.obj.get("metadata") or {}).get("name", ""))
+        name = str(_field(item.obj, "metadata").get("name", ""))
         candidates = self._sources.get((kind, name), [])
         inside = [c for c in candidates if c.is_relative_to(item.root)]
         if inside or candidates:
@@ -284,22 +296,22 @@ class Validator:
         for item in built:
             kind = str(item.obj.get("kind"))
             if kind in ("ConfigMap", "Secret") and not _encrypted(item.obj):
-                meta = item.obj.get("metadata") or {}
-                values = {**(item.obj.get("data") or {}), **(item.obj.get("stringData") or {})}
+                meta = _field(item.obj, "metadata")
+                values = {**_field(item.obj, "data"), **_field(item.obj, "stringData")}
                 key = (kind, str(meta.get("namespace") or "default"), str(meta.get("name")))
                 data[key] = {str(k): str(v) for k, v in values.items()}
         found: dict[Path, dict[str, str]] = {}
         for item in built:
             obj = item.obj
-            spec = obj.get("spec") or {}
-            post_build = spec.get("postBuild") if isinstance(spec, dict) else None
+            spec = _field(obj, "spec")
+            post_build = spec.get("postBuild")
             if obj.get("kind") != "Kustomization" or not isinstance(post_build, dict):
                 continue
-            if not isinstance(spec.get("path"), str):
-                continue
-            namespace = str((obj.get("metadata") or {}).get("namespace") or "default")
+            if not isinstance(spec.get("path"), str) or "\0" in spec["path"]:
+                continue  # the schema check reports it
+            namespace = str(_field(obj, "metadata").get("namespace") or "default")
             variables: dict[str, str] = {}
-            for ref in post_build.get("substituteFrom") or []:
+            for ref in _entries(post_build, "substituteFrom"):
                 if isinstance(ref, dict):
                     key = (str(ref.get("kind")), namespace, str(ref.get("name")))
                     variables.update(data.get(key, {}))
@@ -313,7 +325,7 @@ class Validator:
         """The object as Flux applies it: ``${VAR}`` replaced by the variables of the
         Kustomization that applies its folder (unknown ones stay, and are not judged)."""
         variables = self._variables.get(item.root.resolve())
-        annotations = (item.obj.get("metadata") or {}).get("annotations") or {}
+        annotations = _field(_field(item.obj, "metadata"), "annotations")
         if variables is None or annotations.get(_SUBSTITUTE_ANNOTATION) == "disabled":
             return item.obj
         substituted: dict[str, Any] = _substitute(item.obj, variables)
@@ -323,7 +335,16 @@ class Validator:
 
     def _check_schema(self, item: _Built) -> None:
         obj = item.obj
-        api_version = str(obj.get("apiVersion", ""))
+        names = {key: obj.get(key) for key in ("apiVersion", "kind")}
+        unnamed = [key for key, value in names.items() if not isinstance(value, str) or not value]
+        if unnamed:
+            self._add(
+                self._file_of(item),
+                describe(obj),
+                f"{' and '.join(unnamed)} missing or not text: Flux cannot apply it",
+            )
+            return
+        api_version = str(obj["apiVersion"])
         group = api_version.split("/", maxsplit=1)[0] if "/" in api_version else ""
         if group in flux_groups():
             kind = str(obj.get("kind"))
@@ -369,7 +390,7 @@ class Validator:
     def _check_references(self, built: list[_Built]) -> None:
         present = set(ROLE_OBJECTS)
         for item in built:
-            meta = item.obj.get("metadata") or {}
+            meta = _field(item.obj, "metadata")
             present.add(
                 (
                     str(item.obj.get("kind")),
@@ -382,10 +403,10 @@ class Validator:
             api_version = str(obj.get("apiVersion", ""))
             if api_version.split("/", maxsplit=1)[0] not in flux_groups():
                 continue
-            namespace = (obj.get("metadata") or {}).get("namespace") or "default"
-            spec = obj.get("spec") or {}
+            namespace = _field(obj, "metadata").get("namespace") or "default"
+            spec = _field(obj, "spec")
             kind = obj.get("kind")
-            for dependency in spec.get("dependsOn") or []:
+            for dependency in _entries(spec, "dependsOn"):
                 if not isinstance(dependency, dict):
                     continue
                 wanted = (
@@ -417,12 +438,12 @@ class Validator:
                 and isinstance(spec.get("path"), str)
                 and _reads_this_repository(spec, namespace)
             ):
-                target = (self.repo / spec["path"]).resolve()
-                if not target.is_dir():
+                path = spec["path"]
+                if "\0" in path or not (self.repo / path).resolve().is_dir():
                     self._add(
                         self._file_of(item),
                         describe(obj),
-                        f"path {spec['path']} is not a folder of the repository ({self.repo})",
+                        f"path {path} is not a folder of the repository ({self.repo})",
                     )
 
 
@@ -461,8 +482,8 @@ def _is_manifest(document: Any) -> bool:
 
 def _source_refs(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The objects a Flux object reads from, with the field that names each."""
-    spec = obj.get("spec") or {}
-    chart = (spec.get("chart") or {}).get("spec") or {}
+    spec = _field(obj, "spec")
+    chart = _field(_field(spec, "chart"), "spec")
     refs = [
         ("sourceRef", spec.get("sourceRef")),
         ("chart.spec.sourceRef", chart.get("sourceRef")),
