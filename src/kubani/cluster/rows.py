@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeGuard
 
 from kubani.cluster.cache import WorkloadCounts
 from kubani.cluster.times import event_time, parse_time
+from kubani.kube.fields import at, count, optional_text, text
 from kubani.kube.summary import summarise
 from kubani.models.peer import TailscalePeer
 from kubani.vocabulary import NodeState, Role
@@ -158,11 +159,15 @@ def peer_for_ip(peers: list[TailscalePeer] | None, address: str | None) -> Tails
 
 
 def disk_percent(stats: dict[str, Any] | None) -> float | None:
-    fs = ((stats or {}).get("node") or {}).get("fs") or {}
+    fs = at(stats, "node", "fs")
     used, capacity = fs.get("usedBytes"), fs.get("capacityBytes")
-    if not used or not capacity:
+    if not _is_number(used) or not _is_number(capacity) or not capacity:
         return None
     return 100.0 * float(used) / float(capacity)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def node_row(
@@ -213,7 +218,7 @@ def node_row(
         (summary.internal_ip or "-", text_key(summary.internal_ip or "")),
         (path, path_key),
         (summary.kubelet_version or "-", text_key(summary.kubelet_version or "")),
-        _age_cell((node.get("metadata") or {}).get("creationTimestamp"), now),
+        _age_cell(optional_text(at(node, "metadata").get("creationTimestamp")), now),
     ]
     meters = (
         None, None, None,
@@ -239,16 +244,16 @@ def desired_replicas(kind: str, obj: dict[str, Any] | None) -> int | None:
     if obj is None:
         return None
     if kind == "DaemonSet":
-        return int((obj.get("status") or {}).get("desiredNumberScheduled") or 0)
-    return int((obj.get("spec") or {}).get("replicas", 1))
+        return count(at(obj, "status").get("desiredNumberScheduled"))
+    replicas = at(obj, "spec").get("replicas")
+    return 1 if replicas is None else count(replicas)
 
 
 def reported_ready(kind: str, obj: dict[str, Any] | None) -> int | None:
     """Ready pods as the workload's own status counts them (kubectl get's READY)."""
     if obj is None:
         return None
-    status = obj.get("status") or {}
-    return int(status.get("numberReady" if kind == "DaemonSet" else "readyReplicas") or 0)
+    return count(at(obj, "status").get("numberReady" if kind == "DaemonSet" else "readyReplicas"))
 
 
 def workload_row(
@@ -308,15 +313,15 @@ def flux_row(kind: str, obj: dict[str, Any]) -> TableRow:
 
 
 def event_row(event: dict[str, Any], now: datetime | None = None) -> TableRow:
-    involved = event.get("involvedObject") or {}
-    namespace = involved.get("namespace")
-    name = f"{namespace}/{involved.get('name')}" if namespace else str(involved.get("name"))
-    kind = str(event.get("type") or "Normal")
-    reason = str(event.get("reason") or "-")
-    about = f"{involved.get('kind', '?')} {name}"
-    message = " ".join(str(event.get("message") or "").split())
+    involved = at(event, "involvedObject")
+    namespace = text(involved.get("namespace"))
+    name = f"{namespace}/{text(involved.get('name'))}" if namespace else text(involved.get("name"))
+    kind = text(event.get("type")) or "Normal"
+    reason = text(event.get("reason")) or "-"
+    about = f"{text(involved.get('kind'), '?')} {name}"
+    message = " ".join(text(event.get("message")).split())
     seen = event_time(event)
     cells = [_age_cell(seen, now), (kind, text_key(kind)), (reason, text_key(reason)),
              (about, text_key(about)), (message, text_key(message))]  # fmt: skip
-    meta_namespace = (event.get("metadata") or {}).get("namespace")
+    meta_namespace = text(at(event, "metadata").get("namespace"))
     return _row(cells, namespace=meta_namespace or namespace)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kubani.kube.fields import at, count, entries, optional_text, text
 from kubani.kube.summary import NodeSummary
 from kubani.models.peer import TailscalePeer
 from kubani.vocabulary import NodeState, Role
@@ -113,27 +114,27 @@ class PodStatus:
 
 
 def pod_status(pod: dict[str, Any]) -> PodStatus:
-    meta, spec, state = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-    containers = state.get("containerStatuses") or []
-    wanted = len(spec.get("containers") or []) or len(containers)
-    ready = sum(1 for c in containers if c.get("ready"))
-    status = str(state.get("reason") or state.get("phase") or "Unknown")
+    meta, spec, state = at(pod, "metadata"), at(pod, "spec"), at(pod, "status")
+    containers = entries(state.get("containerStatuses"))
+    wanted = len(entries(spec.get("containers"))) or len(containers)
+    ready = sum(1 for c in containers if c.get("ready") is True)
+    status = text(state.get("reason")) or text(state.get("phase")) or "Unknown"
     for container in containers:
-        waiting = ((container.get("state") or {}).get("waiting") or {}).get("reason")
-        terminated = ((container.get("state") or {}).get("terminated") or {}).get("reason")
+        waiting = text(at(container, "state", "waiting").get("reason"))
+        terminated = text(at(container, "state", "terminated").get("reason"))
         if waiting or (terminated and status == "Running"):
-            status = str(waiting or terminated)
+            status = waiting or terminated
             break
     if meta.get("deletionTimestamp"):
         status = "Terminating"
     return PodStatus(
-        namespace=str(meta.get("namespace") or ""),
-        name=str(meta.get("name") or ""),
+        namespace=text(meta.get("namespace")),
+        name=text(meta.get("name")),
         ready=f"{ready}/{wanted}",
         status=status,
-        restarts=sum(int(c.get("restartCount") or 0) for c in containers),
-        node=spec.get("nodeName"),
-        created=meta.get("creationTimestamp"),
+        restarts=sum(count(c.get("restartCount")) for c in containers),
+        node=optional_text(spec.get("nodeName")),
+        created=optional_text(meta.get("creationTimestamp")),
     )
 
 
@@ -259,35 +260,34 @@ def merge(
 
 
 def flux_object(kind: str, obj: dict[str, Any]) -> FluxObject:
-    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
-    ready = (
-        next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None) or {}
-    )
+    meta, status = at(obj, "metadata"), at(obj, "status")
+    ready = next((c for c in entries(status.get("conditions")) if c.get("type") == "Ready"), {})
     revision = (
-        status.get("lastAppliedRevision")
-        or (status.get("artifact") or {}).get("revision")
-        or status.get("lastAttemptedRevision")
+        text(status.get("lastAppliedRevision"))
+        or text(at(status, "artifact").get("revision"))
+        or text(status.get("lastAttemptedRevision"))
+        or None
     )
     current = status.get("observedGeneration") == meta.get("generation")
     return FluxObject(
         kind=kind,
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
-        ready=str(ready.get("status", "Unknown")) if current or ready else "Unknown",
-        reason=str(ready.get("reason", "Progressing" if not current else "")),
-        message=str(ready.get("message", "")),
+        namespace=text(meta.get("namespace")),
+        name=text(meta.get("name")),
+        ready=text(ready.get("status"), "Unknown") if current or ready else "Unknown",
+        reason=text(ready.get("reason"), "Progressing" if not current else ""),
+        message=text(ready.get("message")),
         revision=revision,
-        suspended=bool((obj.get("spec") or {}).get("suspend")),
+        suspended=at(obj, "spec").get("suspend") is True,
     )
 
 
 def gpu_limit(pod: dict[str, Any]) -> int:
     """The nvidia.com/gpu a pod holds: its containers' limits, 0 once it has finished."""
-    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+    if at(pod, "status").get("phase") in ("Succeeded", "Failed"):
         return 0
     return sum(
-        int(str(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0)))
-        for c in (pod.get("spec") or {}).get("containers") or []
+        count(at(c, "resources", "limits").get("nvidia.com/gpu"))
+        for c in entries(at(pod, "spec").get("containers"))
     )
 
 
@@ -295,7 +295,7 @@ def gpu_requests(pods: list[dict[str, Any]]) -> dict[str, int]:
     """nvidia.com/gpu held on each node by the pods bound to it."""
     per_node: dict[str, int] = {}
     for pod in pods:
-        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        node = text(at(pod, "spec").get("nodeName"))
         gpus = gpu_limit(pod) if node else 0
         if gpus:
             per_node[node] = per_node.get(node, 0) + gpus

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from kubani.kube.fields import at, text
+
 # Sorts before every real time: an event without one.
 NEVER = datetime.min.replace(tzinfo=UTC)
 
@@ -21,12 +23,11 @@ def parse_time(text: str | None) -> datetime | None:
 def event_time(event: dict[str, Any]) -> str:
     """The event's last occurrence: lastTimestamp, else eventTime (events.k8s.io writers),
     else firstTimestamp, else when the object was made."""
-    return str(
-        event.get("lastTimestamp")
-        or event.get("eventTime")
-        or event.get("firstTimestamp")
-        or (event.get("metadata") or {}).get("creationTimestamp")
-        or ""
+    return (
+        text(event.get("lastTimestamp"))
+        or text(event.get("eventTime"))
+        or text(event.get("firstTimestamp"))
+        or text(at(event, "metadata").get("creationTimestamp"))
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubani.kube.fields import at, entries, mapping, optional_text, text
 from kubani.quantity import QuantityError, parse_quantity
 from kubani.vocabulary import GUARD_HELD_REASON, GUARD_HELD_SINCE, GUARD_OVERRIDE, GuardOverride
 
@@ -28,7 +30,7 @@ class Held:
 
 def held_of(node: dict[str, Any]) -> Held | None:
     """What the node's workstation guard (or its owner, by hand) says of it, if anything."""
-    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    annotations = at(node, "metadata", "annotations")
     override = annotations.get(GUARD_OVERRIDE)
     override = override if override in tuple(GuardOverride) else None
     since = annotations.get(GUARD_HELD_SINCE)
@@ -73,57 +75,58 @@ class NodeSummary:
         return 100.0 * self.cpu_used / self.cpu_allocatable
 
 
-def amount(value: str | None) -> float | None:
+def amount(value: object) -> float | None:
     """A Kubernetes quantity as a number, or None when absent or malformed."""
-    if value is None:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
         return None
     try:
-        return float(parse_quantity(value))
+        number = float(parse_quantity(value))
     except QuantityError:
         return None
+    return number if math.isfinite(number) else None
 
 
 def internal_ip(node: dict[str, Any]) -> str | None:
     """The node's InternalIP (on Kubani's nodes: its tailnet address)."""
-    addresses = (node.get("status") or {}).get("addresses") or []
-    return next((a.get("address") for a in addresses if a.get("type") == "InternalIP"), None)
+    addresses = entries(at(node, "status").get("addresses"))
+    return next(
+        (optional_text(a.get("address")) for a in addresses if a.get("type") == "InternalIP"), None
+    )
 
 
 def summarise(node: dict[str, Any], usage: dict[str, str] | None = None) -> NodeSummary:
-    meta, spec, status = (
-        node.get("metadata") or {},
-        node.get("spec") or {},
-        node.get("status") or {},
-    )
-    labels = meta.get("labels") or {}
+    meta, spec, status = at(node, "metadata"), at(node, "spec"), at(node, "status")
+    labels = mapping(meta.get("labels"))
     ready = next(
         (
-            c.get("status", "Unknown")
-            for c in status.get("conditions") or []
+            text(c.get("status"), "Unknown")
+            for c in entries(status.get("conditions"))
             if c.get("type") == "Ready"
         ),
         "Unknown",
     )
-    allocatable = status.get("allocatable") or {}
+    allocatable = mapping(status.get("allocatable"))
+    usage = mapping(usage)
     memory = amount(allocatable.get("memory"))
-    used_memory = amount((usage or {}).get("memory"))
+    used_memory = amount(usage.get("memory"))
     return NodeSummary(
-        name=meta.get("name", ""),
+        name=text(meta.get("name")),
         ready=ready,
         roles=tuple(
             sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
         ),
         internal_ip=internal_ip(node),
-        kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion", ""),
-        unschedulable=bool(spec.get("unschedulable")),
+        kubelet_version=text(at(status, "nodeInfo").get("kubeletVersion")),
+        unschedulable=spec.get("unschedulable") is True,
         cpu_allocatable=amount(allocatable.get("cpu")),
         memory_allocatable=int(memory) if memory is not None else None,
-        gpu_capacity=int(amount((status.get("capacity") or {}).get("nvidia.com/gpu")) or 0),
-        cpu_used=amount((usage or {}).get("cpu")),
+        gpu_capacity=int(amount(at(status, "capacity").get("nvidia.com/gpu")) or 0),
+        cpu_used=amount(usage.get("cpu")),
         memory_used=int(used_memory) if used_memory is not None else None,
         taints=tuple(
-            f"{t.get('key')}{'=' + t['value'] if t.get('value') else ''}:{t.get('effect')}"
-            for t in spec.get("taints") or []
+            f"{text(t.get('key'))}{'=' + text(t.get('value')) if t.get('value') else ''}"
+            f":{text(t.get('effect'))}"
+            for t in entries(spec.get("taints"))
         ),
         held=held_of(node),
     )
