@@ -109,7 +109,8 @@ def merge(existing: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
         for section, body_key in SECTIONS
         for entry in existing.get(section) or []
         if isinstance(entry, dict)
-        and entry.get("name") in {e["name"] for e in incoming.get(section) or []}
+        and isinstance(entry.get("name"), str)
+        and entry["name"] in {e["name"] for e in incoming.get(section) or []}
         and not is_kubanis(entry, body_key)
     ]
     if taken:
