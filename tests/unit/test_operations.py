@@ -532,8 +532,7 @@ def test_runs_keep_facts_between_them_and_check_host_keys(tmp_path: Path) -> Non
 def test_kubeconfig_merge_keeps_entries_whose_name_is_not_text() -> None:
     ours = kc.rewrite(kc.parse(K3S_KUBECONFIG, "k3s.yaml"), "https://100.64.0.1:6443", "home")
     existing = kc.load_round_trip(
-        "kind: Config\nclusters:\n- name: {odd: 1}\n  cluster: {server: https://x}\n"
-        "- name: [a]\n",
+        "kind: Config\nclusters:\n- name: {odd: 1}\n  cluster: {server: https://x}\n- name: [a]\n",
         "config",
     )
     merged = kc.merge(existing, ours)
