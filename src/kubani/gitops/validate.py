@@ -24,6 +24,7 @@ import yaml
 
 from kubani.errors import KubaniError
 from kubani.gitops.flux_schema import flux_groups, generated_from, served_versions, strict_schema
+from kubani.kube.fields import at, entries
 from kubani.yamlsafe import ReadableValues, safe_load, safe_load_all
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -83,20 +84,8 @@ class _Built:
     obj: dict[str, Any]
 
 
-def _field(obj: dict[str, Any], key: str) -> dict[str, Any]:
-    """``obj[key]`` when it is a mapping, else empty: repository files may hold anything
-    there, and the schemas report it; the checks that read it must not fail first."""
-    value = obj.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _entries(obj: dict[str, Any], key: str) -> list[Any]:
-    value = obj.get(key)
-    return value if isinstance(value, list) else []
-
-
 def describe(obj: dict[str, Any]) -> str:
-    meta = _field(obj, "metadata")
+    meta = at(obj, "metadata")
     name = meta.get("name", "?")
     namespace = meta.get("namespace")
     return (
@@ -216,7 +205,7 @@ class Validator:
             kind = str(document.get("kind", ""))
             if kind == "Component":
                 self._unbuildable.add(path)
-            name = str(_field(document, "metadata").get("name", ""))
+            name = str(at(document, "metadata").get("name", ""))
             self._sources.setdefault((kind, name), []).append(path)
             if kind == "Secret" and not _encrypted(document):
                 self._add(
@@ -279,7 +268,7 @@ class Validator:
 
     def _file_of(self, item: _Built) -> Path:
         kind = str(item.obj.get("kind", ""))
-        name = str(_field(item.obj, "metadata").get("name", ""))
+        name = str(at(item.obj, "metadata").get("name", ""))
         candidates = self._sources.get((kind, name), [])
         inside = [c for c in candidates if c.is_relative_to(item.root)]
         if inside or candidates:
@@ -296,25 +285,24 @@ class Validator:
         for item in built:
             kind = str(item.obj.get("kind"))
             if kind in ("ConfigMap", "Secret") and not _encrypted(item.obj):
-                meta = _field(item.obj, "metadata")
-                values = {**_field(item.obj, "data"), **_field(item.obj, "stringData")}
+                meta = at(item.obj, "metadata")
+                values = {**at(item.obj, "data"), **at(item.obj, "stringData")}
                 key = (kind, str(meta.get("namespace") or "default"), str(meta.get("name")))
                 data[key] = {str(k): str(v) for k, v in values.items()}
         found: dict[Path, dict[str, str]] = {}
         for item in built:
             obj = item.obj
-            spec = _field(obj, "spec")
+            spec = at(obj, "spec")
             post_build = spec.get("postBuild")
             if obj.get("kind") != "Kustomization" or not isinstance(post_build, dict):
                 continue
             if not isinstance(spec.get("path"), str) or "\0" in spec["path"]:
                 continue  # the schema check reports it
-            namespace = str(_field(obj, "metadata").get("namespace") or "default")
+            namespace = str(at(obj, "metadata").get("namespace") or "default")
             variables: dict[str, str] = {}
-            for ref in _entries(post_build, "substituteFrom"):
-                if isinstance(ref, dict):
-                    key = (str(ref.get("kind")), namespace, str(ref.get("name")))
-                    variables.update(data.get(key, {}))
+            for ref in entries(post_build.get("substituteFrom")):
+                key = (str(ref.get("kind")), namespace, str(ref.get("name")))
+                variables.update(data.get(key, {}))
             substitute = post_build.get("substitute")
             if isinstance(substitute, dict):
                 variables.update({str(k): str(v) for k, v in substitute.items()})
@@ -325,7 +313,7 @@ class Validator:
         """The object as Flux applies it: ``${VAR}`` replaced by the variables of the
         Kustomization that applies its folder (unknown ones stay, and are not judged)."""
         variables = self._variables.get(item.root.resolve())
-        annotations = _field(_field(item.obj, "metadata"), "annotations")
+        annotations = at(item.obj, "metadata", "annotations")
         if variables is None or annotations.get(_SUBSTITUTE_ANNOTATION) == "disabled":
             return item.obj
         substituted: dict[str, Any] = _substitute(item.obj, variables)
@@ -390,7 +378,7 @@ class Validator:
     def _check_references(self, built: list[_Built]) -> None:
         present = set(ROLE_OBJECTS)
         for item in built:
-            meta = _field(item.obj, "metadata")
+            meta = at(item.obj, "metadata")
             present.add(
                 (
                     str(item.obj.get("kind")),
@@ -403,12 +391,10 @@ class Validator:
             api_version = str(obj.get("apiVersion", ""))
             if api_version.split("/", maxsplit=1)[0] not in flux_groups():
                 continue
-            namespace = _field(obj, "metadata").get("namespace") or "default"
-            spec = _field(obj, "spec")
+            namespace = at(obj, "metadata").get("namespace") or "default"
+            spec = at(obj, "spec")
             kind = obj.get("kind")
-            for dependency in _entries(spec, "dependsOn"):
-                if not isinstance(dependency, dict):
-                    continue
+            for dependency in entries(spec.get("dependsOn")):
                 wanted = (
                     str(kind),
                     dependency.get("namespace") or namespace,
@@ -482,8 +468,8 @@ def _is_manifest(document: Any) -> bool:
 
 def _source_refs(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The objects a Flux object reads from, with the field that names each."""
-    spec = _field(obj, "spec")
-    chart = _field(_field(spec, "chart"), "spec")
+    spec = at(obj, "spec")
+    chart = at(spec, "chart", "spec")
     refs = [
         ("sourceRef", spec.get("sourceRef")),
         ("chart.spec.sourceRef", chart.get("sourceRef")),

@@ -54,6 +54,13 @@ class InventoryFormatError(KubaniError):
     """A file that is not YAML, or not shaped like a Kubani inventory."""
 
 
+def _line_and_problem(exc: Exception) -> tuple[str, str]:
+    """`` at line N`` (or nothing) and what a YAML reader (PyYAML or ruamel) found wrong."""
+    mark = getattr(exc, "problem_mark", None)
+    line = f" at line {mark.line + 1}" if mark is not None else ""
+    return line, getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def _parse(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
     if looks_like_ini(text):
         raise InventoryFormatError(
@@ -66,9 +73,7 @@ def _parse(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
     except DuplicateKeyError as exc:
         raise InventoryFormatError(f"cannot read {path}", str(exc), "keep one of them") from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line, reason = _line_and_problem(exc)
         raise InventoryFormatError(
             f"cannot read {path}", f"not valid YAML{line}: {reason}", "fix the file by hand"
         ) from exc
@@ -160,9 +165,7 @@ class YamlFile:
         except RoundTripError as exc:
             # libyaml and ruamel disagree on a few texts (a tab after a key): the file reads,
             # but the editor that keeps comments cannot take it.
-            mark = getattr(exc, "problem_mark", None)
-            line = f" at line {mark.line + 1}" if mark is not None else ""
-            reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            line, reason = _line_and_problem(exc)
             raise KubaniError(
                 f"cannot edit {self.path} safely",
                 f"its YAML{line} is read differently by the comment-keeping editor: {reason}",
