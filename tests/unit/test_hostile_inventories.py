@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import run_cli
 
@@ -69,3 +73,41 @@ def test_a_file_only_libyaml_reads_is_refused_for_edits_and_left_alone(tmp_path:
     assert "line 3" in result.stderr
     assert "internal error" not in result.stderr
     assert inventory.read_bytes() == before
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _large(path: Path) -> None:
+    with path.open("wb") as large:
+        large.truncate(65 * 2**20)  # sparse: no disk used
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [(_fifo, "not a regular file"), (_dev_zero, "not a regular file"), (_large, "65 MiB")],
+)
+def test_files_that_are_not_regular_or_too_large_are_refused_unread(
+    tmp_path: Path, make: Callable[[Path], None], said: str
+) -> None:
+    # Each would hang or exhaust memory if it were read.
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n"
+        "        cp-1: {tailscale_ip: 100.64.0.2}\n"
+    )
+    (tmp_path / "group_vars").mkdir()
+    make(tmp_path / "group_vars" / "all.yml")
+    result = run_cli("-i", inventory, "validate", timeout=30)
+    assert result.code == 1, result.stderr
+    assert f"cannot read {tmp_path / 'group_vars' / 'all.yml'}" in result.stderr
+    assert said in result.stderr
+    make(tmp_path / "named.yml")
+    result = run_cli("-i", tmp_path / "named.yml", "validate", timeout=30)
+    assert result.code == 1
+    assert said in result.stderr

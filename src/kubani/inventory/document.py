@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 GROUP_SCOPES: tuple[str, ...] = (ALL, *NODE_GROUPS)
 # Files in a group_vars/<group>/ or host_vars/<host>/ folder that Ansible reads.
 _VARS_SUFFIXES = frozenset({"", ".yml", ".yaml", ".json"})
+# A file larger than this is refused before it is read: 10,000 nodes take about 1.5 MiB.
+MAX_FILE_BYTES = 64 * 2**20
 # Set by group membership, not by a variable.
 _STRUCTURAL_KEYS = frozenset({"hostname", "role"})
 
@@ -106,6 +108,21 @@ class YamlFile:
         if not path.exists():
             return cls(path=path, text="", data={}, node=None, original=None)
         try:
+            if not path.is_file():
+                raise InventoryFormatError(
+                    f"cannot read {path}",
+                    "it is not a regular file (a device, FIFO or socket?): reading it could "
+                    "hang or never end",
+                    "replace it with a YAML file, or move it out of the inventory",
+                )
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise InventoryFormatError(
+                    f"cannot read {path}",
+                    f"it is {size / 2**20:.0f} MiB; inventory files are text of at most "
+                    f"{MAX_FILE_BYTES // 2**20} MiB",
+                    "move what is not inventory out of it",
+                )
             raw = path.read_bytes()
         except OSError as exc:
             raise InventoryFormatError(

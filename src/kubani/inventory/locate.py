@@ -39,6 +39,12 @@ def _existing(path: Path, origin: str) -> Path:
                 f"pass the inventory file itself, or put hosts.yml in {path}",
             )
         path = path / "hosts.yml"
+    if path.exists() and not path.is_file():
+        raise KubaniError(
+            f"cannot read inventory {path}",
+            f"{origin} names something that is not a regular file (a device, FIFO or socket?)",
+            "pass the inventory's YAML file",
+        )
     if not path.is_file():
         raise KubaniError(
             f"inventory {path} not found",
