@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -426,3 +427,29 @@ def test_an_address_for_a_host_the_source_lacks_is_refused(tmp_path: Path) -> No
     assert not target.exists()
     done = run_cli("inventory", "import", source, "-o", target, "--address", "cp=100.64.0.1")
     assert done.code == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[master]\n100.64.5.1\n\n[node]\n100.64.5.2\n\n[k3s_cluster:children]\nmaster\nnode\n",
+        "k3s_cluster:\n  children:\n    server:\n      hosts:\n        100.64.5.1:\n"
+        "    agent:\n      hosts:\n        100.64.5.2:\n",
+    ],
+    ids=["ini", "yaml"],
+)
+def test_an_inventory_is_imported_from_a_pipe(tmp_path: Path, text: str) -> None:
+    # `cluster-mgr inventory import <(ssh box cat hosts.ini)`: a pipe that reads only once.
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=pipe.write_text, args=(text,))
+    writer.start()
+    target = tmp_path / "out" / "hosts.yml"
+    result = run_cli("inventory", "import", pipe, "-o", target, timeout=120)
+    writer.join(timeout=5)
+    assert result.code == 0, result.stderr
+    model, _ = InventoryDocument(target).validate()
+    assert model is not None
+    assert [str(n.tailscale_ip) for n in model.nodes] == ["100.64.5.1", "100.64.5.2"]
+    folder = run_cli("inventory", "import", tmp_path, "-o", tmp_path / "x.yml", timeout=60)
+    assert folder.code == 1 and "it is a folder" in folder.stderr

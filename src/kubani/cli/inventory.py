@@ -44,8 +44,12 @@ def import_inventory(
     from kubani.errors import KubaniError
     from kubani.inventory import importer
 
-    if not source.is_file():
+    if not source.exists():  # a pipe is fine: `inventory import <(ssh box cat hosts.ini)`
         raise KubaniError(f"cannot import {source}", "no such file", "check the path")
+    if source.is_dir():
+        raise KubaniError(
+            f"cannot import {source}", "it is a folder", "pass the inventory file itself"
+        )
     importer.refuse_existing(output)
     conversion = importer.convert(source, _addresses(addresses or []))
     model = importer.check(conversion, source)

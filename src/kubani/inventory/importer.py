@@ -68,6 +68,9 @@ def _document(source: Path, scratch: Path) -> InventoryDocument:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise KubaniError(f"cannot read {source}", str(exc), None) from exc
+    if not source.is_file():  # a pipe (`<(ssh box cat hosts.ini)`) reads once: keep a copy
+        source = scratch / "source-inventory"
+        source.write_text(text, encoding="utf-8")
     if not looks_like_ini(text):
         return InventoryDocument(source)
     exported = scratch / "hosts.yml"
