@@ -23,13 +23,13 @@ class UnreadableValueError(yaml.constructor.ConstructorError):
     """A value its tag (written, or implied as for dates) cannot hold."""
 
 
-class ReadableValues:
-    """Mixed in before a PyYAML loader class: conversion failures become
-    ``UnreadableValueError`` with the value's position."""
+class ReadableValues(yaml.constructor.SafeConstructor):
+    """Mixed in before a PyYAML loader class (whose constructor is the safe one): conversion
+    failures become ``UnreadableValueError`` with the value's position."""
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
-            return super().construct_object(node, deep=deep)  # type: ignore[misc]
+            return super().construct_object(node, deep=deep)
         except yaml.YAMLError:
             raise
         except _CONVERSION_ERRORS as exc:
