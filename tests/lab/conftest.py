@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from kubani_lab.lab import Lab
+from tests.lab.lifecycle import lab_in_use
 
 
 def _lab_possible() -> str | None:
@@ -37,12 +38,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     """A 3-node lab (1 control plane, 2 workers) for the whole session."""
-    instance = Lab("pytest")
-    instance.down()  # leftovers of a run that was killed
-    try:
+    with lab_in_use(Lab("pytest"), request) as instance:
         instance.up(nodes=3, control_planes=1)
         yield instance
-    finally:
-        instance.down()

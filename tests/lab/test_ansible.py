@@ -29,6 +29,7 @@ from tests.lab.ansible_run import (
 )
 from tests.lab.ansible_run import kubectl as _kubectl
 from tests.lab.egress import EgressCapture
+from tests.lab.lifecycle import lab_in_use
 
 # A module's first test boots its lab and provisions it; on a two-core machine that shares
 # its cores with a second lab this takes four to five minutes, more than the suite-wide
@@ -39,19 +40,19 @@ CAPTURES: dict[str, EgressCapture] = {}
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Lab]:
     """A lab provisioned by site.yml once for this module, while a capture watches every
     interface that is not the lab's."""
-    lab = Lab("pytest-ansible")
-    lab.down()
-    CAPTURES["up"] = EgressCapture(tmp_path_factory.mktemp("egress"))
-    try:
-        provision(lab)
-        yield lab
-    finally:
-        for capture in CAPTURES.values():
-            capture.stop()
-        lab.down()
+    with lab_in_use(Lab("pytest-ansible"), request) as lab:
+        CAPTURES["up"] = EgressCapture(tmp_path_factory.mktemp("egress"))
+        try:
+            provision(lab)
+            yield lab
+        finally:
+            for capture in CAPTURES.values():
+                capture.stop()
 
 
 def test_site_builds_the_cluster_on_tailnet_addresses(cluster: Lab) -> None:

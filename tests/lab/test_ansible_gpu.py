@@ -12,6 +12,7 @@ import pytest
 from kubani_lab.lab import Lab
 from tests.conftest import run_cli
 from tests.lab.ansible_run import kubectl, run_playbook
+from tests.lab.lifecycle import lab_in_use
 
 pytestmark = pytest.mark.lab
 
@@ -37,9 +38,7 @@ def _plugin_diagnostics(lab: Lab) -> str:
 # A lab of its own and a full provisioning run: longer than the default limit.
 @pytest.mark.timeout(600)
 def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
-    lab = Lab("pytest-gpu")
-    lab.down()
-    try:
+    with lab_in_use(Lab("pytest-gpu")) as lab:
         lab.up(nodes=3, control_planes=1, gpu_nodes=1)
         assert (
             run_cli(
@@ -95,5 +94,3 @@ def test_gpu_node_gets_runtime_plugin_and_labels() -> None:
 
         again = run_playbook(lab, "site.yml")
         assert all(v["changed"] == 0 for v in again.recap().values()), again.failures()
-    finally:
-        lab.down()

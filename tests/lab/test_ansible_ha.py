@@ -12,6 +12,7 @@ import pytest
 from kubani_lab.lab import Lab
 from tests.conftest import run_cli
 from tests.lab.ansible_run import run_playbook
+from tests.lab.lifecycle import lab_in_use
 
 pytestmark = pytest.mark.lab
 
@@ -19,9 +20,7 @@ pytestmark = pytest.mark.lab
 # A lab of its own, two full provisioning runs over four nodes: longer than the default limit.
 @pytest.mark.timeout(900)
 def test_three_control_planes_join_one_at_a_time() -> None:
-    lab = Lab("pytest-ha")
-    lab.down()
-    try:
+    with lab_in_use(Lab("pytest-ha")) as lab:
         lab.up(nodes=4, control_planes=3)
         run = run_playbook(lab, "site.yml")
         assert run.code == 0, run.failures()
@@ -103,8 +102,6 @@ def test_three_control_planes_join_one_at_a_time() -> None:
         assert {n["name"] for n in document["nodes"]} == {"cp-1", "cp-2", "cp-3", "w-1"}
         # The TUI's source, built as cluster-tui builds it from the inventory.
         assert _tui_source_reads_nodes(lab, kubeconfig) == ["cp-1", "cp-2", "cp-3", "w-1"]
-    finally:
-        lab.down()
 
 
 def _tui_source_reads_nodes(lab: Lab, kubeconfig: Path) -> list[str]:

@@ -23,6 +23,7 @@ from tests.lab.ansible_run import (
     start_times,
 )
 from tests.lab.ansible_run import kubectl as _kubectl
+from tests.lab.lifecycle import lab_in_use
 
 # A module's first test boots its lab and provisions it; on a two-core machine that shares
 # its cores with a second lab this takes four to five minutes, more than the suite-wide
@@ -31,15 +32,11 @@ pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Lab]:
+def cluster(request: pytest.FixtureRequest) -> Iterator[Lab]:
     """A lab provisioned by site.yml once for this module, with one spare node for add_node."""
-    lab = Lab("pytest-lifecycle")
-    lab.down()
-    try:
+    with lab_in_use(Lab("pytest-lifecycle"), request) as lab:
         provision(lab, extra_nodes=1)
         yield lab
-    finally:
-        lab.down()
 
 
 def test_add_node_joins_only_the_new_node(cluster: Lab) -> None:

@@ -18,6 +18,7 @@ import yaml
 from kubani_lab.lab import Lab
 from tests.conftest import BIN, CliResult, run_cli
 from tests.lab.ansible_run import kubectl, tmux_screen
+from tests.lab.lifecycle import lab_in_use
 
 # A module's first test boots its lab and provisions it; on a two-core machine that shares
 # its cores with a second lab this takes four to five minutes, more than the suite-wide
@@ -33,14 +34,10 @@ FIRST_CONTACT = "Reach the node and read its record of the last complete run"
 
 
 @pytest.fixture(scope="module")
-def ops() -> Iterator[Lab]:
-    lab = Lab("pytest-ops")
-    lab.down()
-    try:
+def ops(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    with lab_in_use(Lab("pytest-ops"), request) as lab:
         lab.up(nodes=3, control_planes=1, bare_nodes=1)
         yield lab
-    finally:
-        lab.down()
 
 
 def cli(lab: Lab, *args: str | Path, timeout: float = 600) -> CliResult:

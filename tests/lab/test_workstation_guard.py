@@ -21,6 +21,7 @@ from kubani.vocabulary import GUARD_GPU_TAINT, GUARD_HELD_REASON, GUARD_TAINT
 from kubani_lab.lab import Lab
 from tests.conftest import run_cli
 from tests.lab.ansible_run import kubectl, run_playbook
+from tests.lab.lifecycle import lab_in_use
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 
@@ -32,10 +33,8 @@ SETTINGS = (
 
 
 @pytest.fixture(scope="module")
-def guarded() -> Iterator[Lab]:
-    lab = Lab("pytest-guard")
-    lab.down()
-    try:
+def guarded(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    with lab_in_use(Lab("pytest-guard"), request) as lab:
         lab.up(nodes=2, control_planes=1, gpu_nodes=1, desktops=("gpu-1",))
         host_vars = lab.inventory.parent / "host_vars"
         host_vars.mkdir(exist_ok=True)
@@ -43,8 +42,6 @@ def guarded() -> Iterator[Lab]:
         run = run_playbook(lab, "site.yml")
         assert run.code == 0, run.output[-6000:]
         yield lab
-    finally:
-        lab.down()
 
 
 def _node(lab: Lab, name: str = "gpu-1") -> dict[str, Any]:

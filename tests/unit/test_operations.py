@@ -79,6 +79,11 @@ def test_events_build_per_host_progress_and_failures_with_hints() -> None:
             "mismatching host key.",
             "`ssh w-1`",
         ),
+        ("Task failed: EOF on stream; last 100 lines received:", "/run/nologin"),
+        (
+            "EOF on stream; last 100 lines received:\nbash: python3: command not found",
+            None,
+        ),
         ("something else entirely", None),
     ],
 )

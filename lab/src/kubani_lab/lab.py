@@ -69,6 +69,18 @@ ADMIN_USER = "kubani"
 # Machines booted on the LAN without Tailscale (Lab.up's bare_nodes) are named BARE_PREFIX<n>.
 BARE_PREFIX = "bare-"
 SSH_WAIT_S = 60.0
+# Diagnostics folders of failed lab runs kept under the lab home (the newest).
+DIAGNOSTICS_KEPT = 6
+# How long a node's boot may take once its sshd answers: until then it refuses every login
+# but root's (/run/nologin), as a real machine does, so Kubani's admin user cannot get in.
+BOOT_WAIT_S = 120
+# Until systemd has finished booting the node; then its state (running, degraded), the jobs
+# still queued (a boot that did not finish), and the units that failed.
+_WAIT_FOR_BOOT = (
+    f"timeout {BOOT_WAIT_S} systemctl is-system-running --wait; "
+    "echo '--'; systemctl list-jobs --no-legend --no-pager | head -n 8; "
+    "echo '--'; systemctl --failed --no-legend --no-pager --plain | head -n 8"
+)
 K3S_VERSION = "v1.35.4+k3s1"
 # nspawn joins a node to its network namespace but shows the host's /sys/class/net and keeps
 # /proc/sys/net read-only. A sysfs mounted inside the node lists its own devices (tailscale0),
@@ -346,6 +358,8 @@ class Lab:
         for node in state.nodes:
             say(f"{node.name}: waiting for sshd")
             self._wait_for_ssh(node)
+        for node in state.nodes:
+            self._wait_for_boot(node, say)
         joining = [node for node in state.nodes if node.tailscale_preinstalled]
         say(f"tailnet: joining {', '.join(n.name for n in joining)}")
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -745,6 +759,24 @@ class Lab:
             f"see {self.folder / 'nodes' / node.name / 'console.log'}",
         )
 
+    def _wait_for_boot(self, node: LabNode, say: Any) -> None:
+        """Until the node has finished booting: sshd answers root early, but turns every
+        other user away (the admin user Kubani connects as) until boot is complete."""
+        result = self.ssh_run(node.name, _WAIT_FOR_BOOT, timeout=BOOT_WAIT_S + 30, check=False)
+        state, jobs, failed = ([*result.stdout.split("--\n"), "", ""])[:3]
+        if state.strip() in ("running", "degraded"):
+            if failed.strip():
+                units = " ".join(line.split()[0] for line in failed.splitlines() if line.strip())
+                say(f"{node.name}: booted, with failed units: {units}")
+            return
+        raise LabError(
+            f"lab node {node.name} did not finish booting",
+            f"systemd says {state.strip() or result.stderr.strip()[-200:] or 'nothing'}"
+            f" after {BOOT_WAIT_S} s; jobs still queued:\n{jobs.strip() or '(none)'}",
+            f"see {self.folder / 'nodes' / node.name / 'console.log'} and "
+            f"`journalctl -b` on {node.name}",
+        )
+
     def _alive(self, node: LabNode) -> bool:
         return node.pid is not None and self._owns(node.pid)
 
@@ -1108,6 +1140,46 @@ class Lab:
         if self.folder.exists():
             shutil.rmtree(self.folder, ignore_errors=True)
         return {"stopped_pids": sorted(stopped), "removed": removed}
+
+    def save_diagnostics(self, keep: int = DIAGNOSTICS_KEPT) -> Path | None:
+        """What a failure in this lab needs explaining, kept where ``down`` does not remove
+        it: each node's journal of this boot and console, the control server's and the
+        management side's logs, this machine's routes for the tailnet. The newest ``keep``
+        folders are kept. None when the lab has no state (nothing was booted)."""
+        state = self.load()
+        if state is None:
+            return None
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        folder = self.home / "diagnostics" / f"{self.name}-{stamp}"
+        folder.mkdir(parents=True, exist_ok=True)
+        copies = {
+            "control.log": self.control_server(state).log,
+            "mgmt-tailscaled.log": self.management(state).log,
+            "state.json": self.folder / "state.json",
+            "hosts.yml": self.inventory,
+        }
+        for node in state.nodes:
+            copies[f"{node.name}.console.log"] = self.folder / "nodes" / node.name / "console.log"
+        for name, source in copies.items():
+            with contextlib.suppress(OSError):
+                shutil.copyfile(source, folder / name)
+        for node in state.nodes:
+            if self._alive(node):
+                journal = self.ssh_run(
+                    node.name, "journalctl -b --no-pager -o short-monotonic; "
+                    "systemctl list-jobs --no-pager; systemctl --failed --no-pager",
+                    timeout=60, check=False,
+                )  # fmt: skip
+                (folder / f"{node.name}.journal").write_text(journal.stdout + journal.stderr)
+        routes = [["ip", "rule"], ["ip", "route", "show", "table", network.TAILSCALE_ROUTE_TABLE]]
+        (folder / "routes.txt").write_text(
+            "".join(f"$ {' '.join(c)}\n{capture(c, 10).stdout}" for c in routes)
+        )
+        for old in sorted((self.home / "diagnostics").iterdir(), key=lambda p: p.stat().st_mtime)[
+            :-keep
+        ]:
+            shutil.rmtree(old, ignore_errors=True)
+        return folder
 
     def _tailnet_from_control_config(self) -> str | None:
         """The lab's tailnet slice when its state file is lost: headscale's config has it."""

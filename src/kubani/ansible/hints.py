@@ -28,6 +28,14 @@ _KNOWN: tuple[tuple[re.Pattern[str], str], ...] = (
         "`ssh {host}` and compare the fingerprint with the node's, then retry",
     ),
     (
+        # Mitogen's words when ssh ends before the node said anything: sshd closed the
+        # connection, and ssh only says why at a log level Mitogen turns off.
+        re.compile(r"EOF on stream; last \d+ lines received:\W*$"),
+        "{host}'s SSH server closed the connection without a reason: a machine still booting "
+        "turns away every user but root (/run/nologin), as do sshd's AllowUsers or DenyUsers "
+        "and an expired account; `ssh -v {host} true` shows which",
+    ),
+    (
         re.compile(r"Failed to connect to the host via ssh|Permission denied \(publickey", re.I),
         "check SSH to {host} (ansible_host, ansible_user, key): `ssh {host} true`",
     ),
