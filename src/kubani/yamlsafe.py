@@ -23,9 +23,36 @@ class UnreadableValueError(yaml.constructor.ConstructorError):
     """A value its tag (written, or implied as for dates) cannot hold."""
 
 
+class NestedTooDeeplyError(yaml.composer.ComposerError):
+    """Collections nested more deeply than PyYAML's Python reader can follow: it recurses
+    once per level (libyaml, PyYAML's C reader, stops at 1,000 levels on its own)."""
+
+
 class ReadableValues(yaml.constructor.SafeConstructor):
     """Mixed in before a PyYAML loader class (whose constructor is the safe one): conversion
-    failures become ``UnreadableValueError`` with the value's position."""
+    failures become ``UnreadableValueError`` with the value's position, and nesting too deep
+    to follow ``NestedTooDeeplyError`` where the reader had got to."""
+
+    def get_single_data(self) -> Any:
+        try:
+            return super().get_single_data()
+        except RecursionError:
+            raise self._too_deep() from None
+
+    def get_data(self) -> Any:
+        try:
+            return super().get_data()
+        except RecursionError:
+            raise self._too_deep() from None
+
+    def _too_deep(self) -> NestedTooDeeplyError:
+        get_mark = getattr(self, "get_mark", None)  # the Python reader's; libyaml has none
+        return NestedTooDeeplyError(
+            None,
+            None,
+            "its collections are nested too deeply to read",
+            get_mark() if callable(get_mark) else None,
+        )
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:

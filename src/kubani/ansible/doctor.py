@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from kubani import jsonsafe
 from kubani.vocabulary import Role, Verdict
 
 SUPPORTED_FAMILIES = ("Debian", "RedHat")
@@ -80,7 +81,7 @@ def _tailscale(host: str, tailscale_ip: str | None, report: dict[str, Any]) -> l
                   f"install Tailscale on {host} and run `sudo tailscale up`")
         ]  # fmt: skip
     try:
-        state = json.loads(str(report.get("tailscale") or "{}"))
+        state = jsonsafe.loads(str(report.get("tailscale") or "{}"))
     except json.JSONDecodeError:
         state = {}
     backend = state.get("BackendState") or "unknown"
@@ -117,7 +118,7 @@ def _tailscale(host: str, tailscale_ip: str | None, report: dict[str, Any]) -> l
 
 def _ports(host: str, report: dict[str, Any]) -> Check:
     try:
-        ports = json.loads(str(report.get("ports") or "{}"))
+        ports = jsonsafe.loads(str(report.get("ports") or "{}"))
     except json.JSONDecodeError:
         ports = {}
     blocked = ports.get("blocked") or []

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from kubani import jsonsafe
 from kubani.errors import KubaniError
 from kubani.yamlsafe import safe_load
 
@@ -46,7 +47,7 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
             merged.update(_from_file(stripped))
         elif stripped.startswith("{"):
             try:
-                loaded = json.loads(stripped)
+                loaded = jsonsafe.loads(stripped)
             except json.JSONDecodeError:
                 try:
                     loaded = safe_load(stripped)

@@ -25,6 +25,7 @@ class ValueType(StrEnum):
 def _convert(raw: str, kind: ValueType, key: str) -> Any:
     import json
 
+    from kubani import jsonsafe
     from kubani.errors import KubaniError
 
     if kind is ValueType.string:
@@ -42,7 +43,7 @@ def _convert(raw: str, kind: ValueType, key: str) -> Any:
             return False
         raise KubaniError(f"bad value for {key}", f"{raw!r} is not true or false", None)
     try:
-        return json.loads(raw)
+        return jsonsafe.loads(raw)
     except json.JSONDecodeError as exc:
         raise KubaniError(f"bad value for {key}", f"not JSON: {exc.msg}", None) from None
 

@@ -236,8 +236,12 @@ class Validator:
         if result.returncode != 0:
             self._failed[root] = _kustomize_error(result)
             return []
-        objects = [d for d in safe_load_all(result.stdout) if isinstance(d, dict)]
-        return [_Built(root, obj) for obj in objects]
+        try:
+            documents = safe_load_all(result.stdout)
+        except yaml.YAMLError as exc:  # kustomize writes what it read; this reader may not
+            self._failed[root] = f"its output cannot be read back: {' '.join(str(exc).split())}"
+            return []
+        return [_Built(root, obj) for obj in documents if isinstance(obj, dict)]
 
     def _blame_dependencies(self) -> None:
         """A kustomization fails when one it includes fails: the error is reported once,
@@ -368,7 +372,7 @@ class Validator:
             if _unresolved(exc.instance):
                 return  # a variable Flux fills in from outside the tree
             where = ".".join(str(p) for p in exc.path)
-            message = f"{where}: {exc.message}" if where else exc.message
+            message = _shortened(f"{where}: {exc.message}" if where else exc.message)
             self._add(self._file_of(item), describe(obj), message)
         except kubernetes_validate.InvalidSchemaError as exc:
             self._add(self._file_of(item), describe(obj), f"cannot be checked: {exc}")
@@ -498,8 +502,17 @@ def _jsonschema_errors(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]
         if _unresolved(error.instance):
             continue  # a variable Flux fills in from outside the tree
         where = ".".join(str(p) for p in error.absolute_path)
-        messages.append(f"{where}: {error.message}" if where else error.message)
+        messages.append(_shortened(f"{where}: {error.message}" if where else error.message))
     return messages
+
+
+def _shortened(message: str, limit: int = 300) -> str:
+    """A schema error, whose text quotes the offending value whole, cut to ``limit``
+    characters: its start (where) and its end (what is wrong with it) kept."""
+    if len(message) <= limit:
+        return message
+    tail = limit // 3
+    return f"{message[: limit - tail - 5]} ... {message[-tail:]}"
 
 
 _SUBSTITUTE_ANNOTATION = "kustomize.toolkit.fluxcd.io/substitute"

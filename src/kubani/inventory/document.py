@@ -188,13 +188,28 @@ class YamlFile:
                 f"its YAML{line} is read differently by the comment-keeping editor: {reason}",
                 "make this change by hand, or tidy that line (a tab or odd spacing?) and retry",
             ) from None
-        round_trip(document)
-        if not self.commit(dump_round_trip(document, style), expected):
+        except RecursionError:
+            raise self._too_deep_to_edit() from None
+        try:
+            round_trip(document)
+            edited = dump_round_trip(document, style)
+        except RecursionError:
+            raise self._too_deep_to_edit() from None
+        if not self.commit(edited, expected):
             raise KubaniError(
                 f"cannot edit {self.path} safely",
                 "the edited file would not read back as intended",
                 "make this change by hand, and report it with the file",
             )
+
+    def _too_deep_to_edit(self) -> KubaniError:
+        # ruamel recurses once per level, several calls deep: a few hundred levels of nested
+        # values exhaust Python's recursion limit, where PyYAML's C reader still reads them.
+        return KubaniError(
+            f"cannot edit {self.path} safely",
+            "its values (or the new one) are nested too deeply for the comment-keeping editor",
+            "make this change by hand, or flatten the deepest values",
+        )
 
 
 def _copied_path(root: dict[str, Any], keys: KeyPath) -> tuple[dict[str, Any], dict[str, Any]]:

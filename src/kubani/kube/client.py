@@ -10,6 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from kubani import jsonsafe
 from kubani.errors import KubaniError
 
 
@@ -84,9 +85,11 @@ class Kube:
             config = KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
             single = config.get(context_name=context) if context else config.get()
         except Exception as exc:
+            # lightkube reads it with PyYAML's Python reader, which recurses once per level.
+            too_deep = isinstance(exc, RecursionError)
             raise KubeError(
                 "cannot read the kubeconfig",
-                str(exc),
+                "its values are nested too deeply to read" if too_deep else str(exc),
                 "pass --kubeconfig, or run `cluster-mgr kubeconfig`",
             ) from exc
         if single is None:
@@ -174,13 +177,13 @@ class Kube:
             )
             if response.status_code >= 400:
                 try:
-                    reason = response.json()
+                    reason = jsonsafe.loads(response.content)
                 except ValueError:
                     reason = None
                 raise self._refused(what, response.status_code, reason)
             if decoder is not None:
                 return decoder.decode(response.content)
-            return response.json() if response.content else None
+            return jsonsafe.loads(response.content) if response.content else None
 
     async def _raw(self, path: str) -> Any:
         """A GET whose failure means "not served here" (None), not an error."""
@@ -189,7 +192,7 @@ class Kube:
         if response.status_code >= 400:
             return None
         with self._translated(f"GET {path}"):
-            return response.json()
+            return jsonsafe.loads(response.content)
 
     # ---- list and watch ---------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from kubani import jsonsafe
 from kubani.tailscale.parse import TailscaleError
 
 ENV_BINARY = "KUBANI_TAILSCALE_BIN"
@@ -121,7 +122,7 @@ def _text(raw: bytes, source: str) -> str:
 
 def _decode(text: str, source: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
+        data = jsonsafe.loads(text)
     except json.JSONDecodeError as exc:
         raise TailscaleError(
             f"cannot parse {source}", f"not JSON: {exc.msg} at line {exc.lineno}", None

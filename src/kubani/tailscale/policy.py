@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from kubani import jsonsafe
 from kubani.errors import KubaniError
 from kubani.vocabulary import DEFAULT_NODE_TAGS
 
@@ -157,7 +158,7 @@ def parse_hujson(text: str) -> Any:
             out.append(char)
             index += 1
     try:
-        return json.loads("".join(out))
+        return jsonsafe.loads("".join(out))
     except json.JSONDecodeError as exc:
         raise PolicyError(
             "cannot read the policy", f"not valid HuJSON: {exc.msg} at line {exc.lineno}", None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from kubani import jsonsafe
 from kubani.tailscale.parse import TailscaleError
 from kubani.vocabulary import HEADSCALE_API_KEY_VARIABLE, HEADSCALE_URL_VARIABLE
 
@@ -55,7 +56,7 @@ def error_text(response: httpx.Response) -> str:
     gRPC-gateway's ``message``/``error``, problem+json's ``detail``/``title``), a JSON string,
     an HTML page (a proxy's, a login page), or plain text; one line, at most 200 characters."""
     try:
-        body: Any = response.json()
+        body: Any = jsonsafe.loads(response.content)
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -141,7 +142,7 @@ def _request(
     if method != "GET" and not response.content:
         return None
     try:
-        return response.json()
+        return jsonsafe.loads(response.content)
     except ValueError:
         raise TailscaleError(f"{service} sent a reply that is not JSON", url, None) from None
 
@@ -172,7 +173,7 @@ def _oauth_token(client: httpx.Client, base: str, credentials: ApiCredentials) -
             "check TAILSCALE_OAUTH_CLIENT_ID/SECRET; the client needs the devices:core:read scope",
         )
     try:
-        reply: Any = response.json()
+        reply: Any = jsonsafe.loads(response.content)
     except ValueError:
         reply = None
     token = reply.get("access_token") if isinstance(reply, dict) else None
