@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from kubani import jsonsafe
+from kubani import jsonsafe, userfiles
 from kubani.errors import KubaniError
 from kubani.yamlsafe import safe_load
 
@@ -27,7 +27,7 @@ def _bad(text: str, why: str) -> KubaniError:
 def _from_file(text: str) -> dict[str, Any]:
     path = Path(text[1:]).expanduser()
     try:
-        loaded = safe_load(path.read_text(encoding="utf-8"))
+        loaded = safe_load(userfiles.read_text(path))
     except OSError as exc:
         raise _bad(text, f"{path}: {exc.strerror or exc}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from kubani import userfiles
 from kubani.errors import KubaniError
 
 CONFIG_NAME = ".sops.yaml"
@@ -43,8 +44,8 @@ def is_encrypted(path: Path) -> bool:
     from kubani.yamlsafe import safe_load_all
 
     try:
-        documents = safe_load_all(path.read_text())
-    except (OSError, yaml.YAMLError):
+        documents = safe_load_all(userfiles.read_text(path))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
     return bool(documents) and all(
         isinstance(d, dict) and isinstance(d.get("sops"), dict) and d["sops"].get("mac")

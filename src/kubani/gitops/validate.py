@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from kubani import userfiles
 from kubani.errors import KubaniError
 from kubani.gitops.flux_schema import flux_groups, generated_from, served_versions, strict_schema
 from kubani.kube.fields import at, entries
@@ -29,6 +30,8 @@ from kubani.yamlsafe import ReadableValues, safe_load, safe_load_all
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SKIPPED_FOLDERS = frozenset({"templates"})
+# A build of a large tree takes seconds; one that reads a pipe or a device never ends.
+KUSTOMIZE_TIMEOUT_S = 120.0
 DEFAULT_KUBERNETES_VERSION = "1.31"
 
 # Objects the gitops role creates in the cluster, which the tree may refer to.
@@ -168,14 +171,18 @@ class Validator:
     # ---- files ---------------------------------------------------------------------
 
     def _yaml_files(self) -> Iterator[Path]:
+        """The tree's YAML files; one that is not a regular file (a pipe, a device, a socket,
+        a broken link) is a finding: opening it could wait forever, and Flux cannot use it."""
         for path in self.tree.rglob("*"):
             relative = path.relative_to(self.tree)
             if any(part.startswith(".") or part in SKIPPED_FOLDERS for part in relative.parts):
                 continue
-            if path.is_file() and (
-                path.suffix in (".yaml", ".yml") or path.name == "Kustomization"
-            ):
+            if path.suffix not in (".yaml", ".yml") and path.name != "Kustomization":
+                continue
+            if path.is_file():
                 yield path
+            elif not path.is_dir():
+                self._add(path, "", "not a regular file (a pipe, a device, a broken link?)")
 
     def _relative(self, path: Path) -> str:
         try:
@@ -188,12 +195,14 @@ class Validator:
 
     def _scan_file(self, path: Path) -> None:
         try:
-            documents = [
-                d
-                for d in yaml.load_all(path.read_text(), Loader=_RepositoryLoader)
-                if d is not None
-            ]
+            text = userfiles.read_text(path)
+            documents = [d for d in yaml.load_all(text, Loader=_RepositoryLoader) if d is not None]
             self._documents[path] = documents
+        except (OSError, UnicodeDecodeError) as exc:
+            why = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+            self._add(path, "", f"cannot be read: {why}")
+            self._unbuildable.add(path)
+            return
         except yaml.YAMLError as exc:
             self._add(path, "", f"not valid YAML: {' '.join(str(exc).split())}")
             self._unbuildable.add(path)
@@ -230,9 +239,17 @@ class Validator:
         return [item for result in results for item in result]
 
     def _build(self, kubectl: str, root: Path) -> list[_Built]:
-        result = subprocess.run(
-            [kubectl, "kustomize", str(root)], capture_output=True, text=True, check=False
-        )
+        try:
+            result = subprocess.run(
+                [kubectl, "kustomize", str(root)],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=KUSTOMIZE_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            self._failed[root] = f"it did not finish within {KUSTOMIZE_TIMEOUT_S:.0f} s"
+            return []
         if result.returncode != 0:
             self._failed[root] = _kustomize_error(result)
             return []

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from kubani import userfiles
 from kubani.errors import KubaniError
 from kubani.inventory.document import InventoryDocument
 from kubani.inventory.fastyaml import dump_block
@@ -65,7 +66,7 @@ def _exported(source: Path) -> str:
 
 def _document(source: Path, scratch: Path) -> InventoryDocument:
     try:
-        text = source.read_text(encoding="utf-8")
+        text = userfiles.read_text(source)
     except (OSError, UnicodeDecodeError) as exc:
         raise KubaniError(f"cannot read {source}", str(exc), None) from exc
     if not source.is_file():  # a pipe (`<(ssh box cat hosts.ini)`) reads once: keep a copy

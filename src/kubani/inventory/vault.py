@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kubani import userfiles
 from kubani.errors import KubaniError
 from kubani.inventory.fastyaml import UnsafeValue, VaultValue
 from kubani.models.problems import Problems
@@ -55,7 +56,7 @@ def read_password(path: Path) -> bytes:
                 )
             secret = done.stdout.strip()
         else:
-            secret = path.read_bytes().strip()
+            secret = userfiles.read_bytes(path).strip()
     except subprocess.TimeoutExpired as exc:
         raise VaultPasswordError(
             f"cannot get the vault password from {path}", "the script ran for 60 s", None

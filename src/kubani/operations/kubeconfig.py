@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kubani import userfiles
 from kubani.errors import KubaniError
 from kubani.kube.kubeconfig import K3S_KUBECONFIG
 from kubani.models.cluster import K3S_API_PORT
@@ -48,7 +49,7 @@ def _merge(config: dict[str, Any], into: Path) -> None:
 
     into.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with inventory_lock(into):
-        existing = kc.load_round_trip(into.read_text(), str(into)) if into.exists() else {}
+        existing = kc.load_round_trip(userfiles.read_text(into), str(into)) if into.exists() else {}
         merged = kc.dump_round_trip(kc.merge(existing, config)).encode()
         atomic_write(into, merged, backup=True, mode=0o600)
 

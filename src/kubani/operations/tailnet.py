@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kubani import userfiles
 from kubani.errors import KubaniError
 from kubani.vocabulary import HEADSCALE_API_KEY_VARIABLE, HEADSCALE_URL_VARIABLE, PeerSource
 
@@ -30,7 +31,7 @@ def read_policy(
 
     if policy_file is not None:
         try:
-            return parse_hujson(policy_file.read_text(encoding="utf-8"))
+            return parse_hujson(userfiles.read_text(policy_file))
         except (OSError, UnicodeDecodeError) as exc:
             raise KubaniError(f"cannot read {policy_file}", str(exc), None) from exc
     if source == PeerSource.HEADSCALE:

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from kubani import jsonsafe
+from kubani import jsonsafe, userfiles
 from kubani.tailscale.parse import TailscaleError
 
 ENV_BINARY = "KUBANI_TAILSCALE_BIN"
@@ -49,7 +49,7 @@ def read_status(
     """``tailscale status --json`` from the CLI, or from a saved file."""
     if status_file is not None:
         try:
-            raw = status_file.read_bytes()
+            raw = userfiles.read_bytes(status_file)
         except OSError as exc:
             raise TailscaleError(
                 f"cannot read {status_file}", exc.strerror or str(exc), "check the path"
