@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+# ASCII digits only: Python's \d (and Decimal) also take other scripts' digits (U+FF11), which
+# Kubernetes does not.
 _QUANTITY = re.compile(
-    r"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
+    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
 )
+# Kubernetes holds no quantity larger than this (it caps them silently).
+_LARGEST = Decimal(2**63 - 1)
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -39,12 +43,16 @@ def parse_quantity(text: str | int | float) -> Decimal:
     suffix = match["suffix"] or ""
     try:
         if suffix in _BINARY:
-            return number * _BINARY[suffix]
-        if suffix in _DECIMAL:
-            return number * _DECIMAL[suffix]
-        return number * (Decimal(10) ** int(suffix[1:]))
-    except InvalidOperation as exc:  # pragma: no cover - only absurd exponents
-        raise QuantityError(f"{raw!r} is out of range") from exc
+            value = number * _BINARY[suffix]
+        elif suffix in _DECIMAL:
+            value = number * _DECIMAL[suffix]
+        else:
+            value = number.scaleb(int(suffix[1:]))
+    except (InvalidOperation, ValueError) as exc:  # an exponent past Decimal's own range
+        raise QuantityError(f"{raw!r} has an exponent out of any range") from exc
+    if abs(value) > _LARGEST:
+        raise QuantityError(f"{raw!r} is beyond what a Kubernetes quantity holds (±2^63 - 1)")
+    return value
 
 
 def cpu_quantity(text: str | int | float) -> str:

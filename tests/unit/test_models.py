@@ -29,10 +29,31 @@ def test_quantities_parse_exactly(text: str, value: Decimal) -> None:
     assert parse_quantity(text) == value
 
 
-@pytest.mark.parametrize("text", ["", "1.2.3", "Gi", "1 Gi", "1GB", "abc", "1Gib"])
+@pytest.mark.parametrize(
+    "text",
+    # Other scripts' digits, which Python's int() and Decimal take and Kubernetes does not.
+    ["", "1.2.3", "Gi", "1 Gi", "1GB", "abc", "1Gib", "\uff11", "\u0661Gi", "1e\u0663"],
+)
 def test_non_quantities_are_rejected(text: str) -> None:
-    with pytest.raises(QuantityError):
+    with pytest.raises(QuantityError, match="not a Kubernetes quantity"):
         parse_quantity(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("1e999", "beyond what a Kubernetes quantity holds"),
+        ("-1e999", "beyond what a Kubernetes quantity holds"),
+        ("9223372036854775808", "beyond what a Kubernetes quantity holds"),
+        ("8Ei", "beyond what a Kubernetes quantity holds"),
+        ("1e99999999999999999999", "exponent out of any range"),
+        ("1e-99999999999999999999", "exponent out of any range"),
+    ],
+)
+def test_quantities_kubernetes_cannot_hold_are_rejected(text: str, said: str) -> None:
+    with pytest.raises(QuantityError, match=said):
+        parse_quantity(text)
+    assert parse_quantity("9223372036854775807") == 2**63 - 1
 
 
 def test_cpu_and_memory_catch_classic_slips() -> None:
@@ -186,3 +207,14 @@ def test_a_first_gitops_run_is_warned_of_what_it_lacks() -> None:
     https = {"git_repo_url": "https://example.com/me/cluster.git"}
     assert warned(https) == {"gitops_sops_age_key_file"}
     assert warned({}) == set()  # no GitOps, nothing to say
+
+
+def test_a_k3s_release_is_written_in_ascii_digits() -> None:
+    from kubani.models.cluster import ClusterConfig
+    from tests.conftest import run_cli
+
+    assert ClusterConfig.model_validate({"k3s_version": "v1.31.0+k3s1"})
+    with pytest.raises(ValidationError, match="not a K3s release tag"):
+        ClusterConfig.model_validate({"k3s_version": "v1.3\uff11.0+k3s1"})
+    result = run_cli("upgrade", "--k3s-version", "v\u0661.31.0+k3s1")
+    assert result.code == 1 and "not a K3s release name" in result.stderr

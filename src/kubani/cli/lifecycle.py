@@ -1,6 +1,5 @@
 """``upgrade``, ``backup``, ``restore``, ``reset``: the cluster's lifecycle, via playbooks."""
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +12,6 @@ app = typer.Typer()
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Stream one JSON event per line on stdout.")
 ]
-K3S_VERSION = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
 
 
 @app.command()
@@ -28,8 +26,9 @@ def upgrade(
     from kubani.cli.common import request_for, validated_inventory
     from kubani.cli.playbook_view import execute, finish
     from kubani.errors import KubaniError
+    from kubani.models.cluster import K3S_RELEASE
 
-    if not K3S_VERSION.match(k3s_version):
+    if not K3S_RELEASE.match(k3s_version):
         raise KubaniError(
             f"cannot upgrade to {k3s_version!r}",
             "it is not a K3s release name",

@@ -17,7 +17,8 @@ DEFAULT_K3S_VERSION = "v1.35.4+k3s1"
 # Where K3s serves the Kubernetes API (its supervisor port) on every control plane.
 K3S_API_PORT = 6443
 
-_K3S_VERSION = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
+# A K3s release tag, v1.35.4+k3s1 (ASCII digits: \d would take any script's).
+K3S_RELEASE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$")
 _SCP_LIKE = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>[^/].*)$")
 
 
@@ -45,7 +46,7 @@ class ClusterConfig(BaseModel):
     @field_validator("k3s_version")
     @classmethod
     def _k3s_version(cls, value: str) -> str:
-        if not _K3S_VERSION.match(value):
+        if not K3S_RELEASE.match(value):
             raise ValueError(f"{value!r} is not a K3s release tag such as {DEFAULT_K3S_VERSION}")
         return value
 
