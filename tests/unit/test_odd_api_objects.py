@@ -12,6 +12,7 @@ from kubani.cluster.rows import disk_percent, event_row, flux_row, node_row, wor
 from kubani.cluster.status import flux_object, gpu_requests, pod_status
 from kubani.kube.fields import count, optional_text, text
 from kubani.kube.summary import summarise
+from kubani.models.addresses import address_text
 
 ODD = [None, 5, 1.5, True, "text", [], [1, "a"], {"x": 1}]
 
@@ -94,7 +95,9 @@ def test_field_readers() -> None:
         "",
     ]
     assert [optional_text(v) for v in ("", "a", None, [], 3)] == ["", "a", None, None, "3"]
-    assert [count(v) for v in (3, 3.0, "4", " 5 ", True, 2.5, "x", None, [1])] == [
+    assert [
+        count(v) for v in (3, 3.0, "4", " 5 ", True, 2.5, "x", None, [1], "\u00b2", "\uff13")
+    ] == [
         3,
         3,
         4,
@@ -104,4 +107,8 @@ def test_field_readers() -> None:
         0,
         0,
         0,
+        0,  # "²" is a digit to str.isdigit, not to int()
+        0,  # other scripts' digits are not the API's
     ]
+    assert address_text("100.64.0.1/\u00b2") is None
+    assert address_text("100.64.0.1/32") == "100.64.0.1"

@@ -273,3 +273,15 @@ def test_odd_shapes_in_a_policy_are_read_not_crashed_on(tmp_path: Path) -> None:
     assert "internal error" not in result.stderr
     opened = {p["ports"]: p["allowed"] for p in result.json()["paths"] if p["src"] == "tag:k3s"}
     assert all(opened.values())  # a lone string rule is a one-item list
+
+
+def test_ports_in_other_scripts_digits_open_nothing(tmp_path: Path) -> None:
+    # int() reads "\u0662\u0662" as 22; Tailscale reads ASCII port numbers only.
+    policy = tmp_path / "digits.hujson"
+    policy.write_text(
+        '{"grants": [{"src": ["*"], "dst": ["*"],'
+        ' "ip": ["\u0662\u0662", "\uff16\uff14\uff14\uff13"]}]}'
+    )
+    result = run_cli("tailnet", "check", "--policy-file", policy, "--json")
+    assert result.code == 1, result.stderr
+    assert not any(p["allowed"] for p in result.json()["paths"])

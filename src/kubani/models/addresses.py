@@ -29,7 +29,7 @@ def address_text(value: object) -> str | None:
     writes ``no-tailscale-IP-found`` for some devices)."""
     text = str(value).strip()
     address, _, prefix = text.partition("/")
-    if prefix and not prefix.isdigit():
+    if prefix and not (prefix.isascii() and prefix.isdigit()):  # isdigit alone takes "²"
         try:  # a netmask, not a prefix length: ipaddress reads those
             return str(ipaddress.ip_interface(text).ip)
         except ValueError:

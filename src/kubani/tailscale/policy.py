@@ -177,10 +177,9 @@ def _ports_cover(spec: str, path: NeededPath) -> bool:
         return True
     for part in spec.split(","):
         low, _, high = part.strip().partition("-")
-        try:
-            first, last = int(low), int(high or low)
-        except ValueError:
-            continue
+        if not all(p.isascii() and p.strip().isdigit() for p in (low, high or low)):
+            continue  # int() would take other scripts' digits; Tailscale does not
+        first, last = int(low), int(high or low)
         if first <= path.first_port and path.last_port <= last:
             return True
     return False
