@@ -15,6 +15,8 @@ import stat
 from pathlib import Path
 
 MAX_USER_FILE_BYTES = 64 * 2**20
+# What some Windows editors write before UTF-8 text; YAML readers skip it, others do not.
+BYTE_ORDER_MARK = "\ufeff"
 
 
 class UnreadableFileError(OSError):

@@ -453,3 +453,37 @@ def test_an_inventory_is_imported_from_a_pipe(tmp_path: Path, text: str) -> None
     assert [str(n.tailscale_ip) for n in model.nodes] == ["100.64.5.1", "100.64.5.2"]
     folder = run_cli("inventory", "import", tmp_path, "-o", tmp_path / "x.yml", timeout=60)
     assert folder.code == 1 and "it is a folder" in folder.stderr
+
+
+def test_an_inventory_written_on_windows_is_imported(tmp_path: Path) -> None:
+    # Notepad's way: a byte-order mark first, CRLF line ends.
+    source = tmp_path / "hosts.ini"
+    text = "[server]\n100.64.5.1\n\n[agent]\n100.64.5.2\n\n[k3s_cluster:children]\nserver\nagent\n"
+    source.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    target = tmp_path / "out" / "hosts.yml"
+    result = run_cli("inventory", "import", source, "-o", target, timeout=120)
+    assert result.code == 0, result.stderr
+    model, _ = InventoryDocument(target).validate()
+    assert model is not None
+    assert [str(n.tailscale_ip) for n in model.nodes] == ["100.64.5.1", "100.64.5.2"]
+
+
+def test_edits_keep_a_windows_file_s_line_ends_and_mark(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    lines = [
+        "all:",
+        "  children:",
+        "    control_plane:",
+        "      hosts:",
+        "        cp-1:  # the desk",
+        "          tailscale_ip: 100.64.0.1",
+    ]
+    inventory.write_bytes(b"\xef\xbb\xbf" + "".join(f"{line}\r\n" for line in lines).encode())
+    assert run_cli("-i", inventory, "add-node", "w-1", "100.64.0.2").code == 0
+    assert run_cli("-i", inventory, "config-set", "reserved_cpu", "1", "--scope", "cp-1").code == 0
+    written = inventory.read_bytes()
+    assert written.startswith(b"\xef\xbb\xbfall:\r\n")
+    assert b"\n" not in written.replace(b"\r\n", b"")  # every line ends as before
+    assert b"        cp-1:  # the desk\r\n" in written
+    model, _ = InventoryDocument(inventory).validate()
+    assert model is not None and [n.hostname for n in model.nodes] == ["cp-1", "w-1"]

@@ -38,6 +38,7 @@ from kubani.inventory.style import IndentStyle, guess_style
 from kubani.inventory.vault import VaultKey, password_file_from_environment, reveal_declared
 from kubani.models.entries import HostEntry
 from kubani.models.problems import Problems
+from kubani.userfiles import BYTE_ORDER_MARK
 from kubani.vocabulary import DEFAULT_CLUSTER_NAME, NODE_GROUPS
 
 if TYPE_CHECKING:
@@ -95,13 +96,19 @@ def _parse(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
 
 @dataclass
 class YamlFile:
-    """One YAML file of the inventory: its text now, the data it reads as, its first bytes."""
+    """One YAML file of the inventory: its text now, the data it reads as, its first bytes.
+
+    ``text`` has ``\n`` line ends and no byte-order mark, whatever the file has; a file
+    written on Windows (``\r\n``, often a mark first) is written back the way it came, so
+    that an edit changes only the lines it means to."""
 
     path: Path
     text: str
     data: dict[str, Any]
     node: yaml.Node | None
     original: bytes | None
+    newline: str = "\n"
+    byte_order_mark: bool = False
 
     @classmethod
     def read(cls, path: Path) -> YamlFile:
@@ -132,6 +139,9 @@ class YamlFile:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InventoryFormatError(f"cannot read {path}", "not UTF-8 text", None) from exc
+        marked = text.startswith(BYTE_ORDER_MARK)
+        newline = "\r\n" if "\r\n" in text else "\n"
+        text = text.removeprefix(BYTE_ORDER_MARK).replace("\r\n", "\n")
         data, node = _parse(text, path)
         if data is None:
             data = {}
@@ -141,14 +151,15 @@ class YamlFile:
                 f"the top level is a {type(data).__name__}, not a mapping",
                 "an inventory file starts with `all:`",
             )
-        return cls(path=path, text=text, data=data, node=node, original=raw)
+        return cls(path, text, data, node, raw, newline, marked)
 
     @property
     def style(self) -> IndentStyle:
         return guess_style(self.text)
 
     def render(self) -> bytes:
-        return self.text.encode("utf-8")
+        text = self.text.replace("\n", self.newline) if self.newline != "\n" else self.text
+        return ((BYTE_ORDER_MARK if self.byte_order_mark else "") + text).encode("utf-8")
 
     @property
     def changed(self) -> bool:

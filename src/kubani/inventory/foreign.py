@@ -20,6 +20,7 @@ import yaml
 
 from kubani.inventory.fastyaml import AnsibleTagged
 from kubani.models.names import is_dns_label
+from kubani.userfiles import BYTE_ORDER_MARK
 from kubani.yamlsafe import safe_load
 
 SERVER_GROUPS = ("server", "master")
@@ -78,7 +79,7 @@ _MANAGED_FLAGS = frozenset(
 
 def looks_like_ini(text: str) -> bool:
     """True when the first line that is not a comment is an INI section (``[group]``)."""
-    for line in text.splitlines():
+    for line in text.removeprefix(BYTE_ORDER_MARK).splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith(("#", ";")):
             continue

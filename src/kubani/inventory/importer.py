@@ -69,7 +69,10 @@ def _document(source: Path, scratch: Path) -> InventoryDocument:
         text = userfiles.read_text(source)
     except (OSError, UnicodeDecodeError) as exc:
         raise KubaniError(f"cannot read {source}", str(exc), None) from exc
-    if not source.is_file():  # a pipe (`<(ssh box cat hosts.ini)`) reads once: keep a copy
+    if text.startswith(userfiles.BYTE_ORDER_MARK) or not source.is_file():
+        # A pipe (`<(ssh box cat hosts.ini)`) reads once, and ansible-inventory takes a
+        # byte-order mark for part of the first line: a copy, without the mark.
+        text = text.removeprefix(userfiles.BYTE_ORDER_MARK)
         source = scratch / "source-inventory"
         source.write_text(text, encoding="utf-8")
     if not looks_like_ini(text):
