@@ -32,6 +32,18 @@ def test_status_fixture_normalises() -> None:
     assert set(me.to_json()) == PEER_KEYS
 
 
+def test_a_status_from_before_tailscale_ips_gives_tail_addr() -> None:
+    old = {
+        "BackendState": "Running",
+        "Self": {"HostName": "desk", "TailAddr": "100.101.10.1", "Online": True},
+        "Peer": {"nodekey:1": {"HostName": "nuc", "TailAddr": "100.101.10.2", "Online": True}},
+    }
+    assert [(p.hostname, p.ipv4) for p in peers_from_status(old)] == [
+        ("desk", "100.101.10.1"),
+        ("nuc", "100.101.10.2"),
+    ]
+
+
 def test_api_fixture_normalises() -> None:
     peers = {p.hostname: p for p in peers_from_api(fixture_json("tailscale-api-v2-devices.json"))}
     assert peers["k3s-server-1"].online and peers["k3s-server-1"].last_seen is None

@@ -57,7 +57,8 @@ def _listed(reply: object, source: str, key: str) -> list[Any]:
 
 
 def _peer_from_status_node(node: Mapping[str, Any], is_self: bool) -> TailscalePeer:
-    ips = _addresses(node.get("TailscaleIPs"))
+    # Early releases (2020-21) wrote one address, TailAddr, before TailscaleIPs existed.
+    ips = _addresses(node.get("TailscaleIPs") or node.get("TailAddr"))
     online = bool(node.get("Online"))
     relayed = (
         not is_self
