@@ -79,7 +79,8 @@ def _run(
 
 def encrypt_in_place(path: Path) -> None:
     if not path.is_file():
-        raise KubaniError(f"cannot encrypt {path}", "no such file", "check the path")
+        why = "it is not a regular file" if path.exists() else "no such file"
+        raise KubaniError(f"cannot encrypt {path}", why, "check the path")
     if is_encrypted(path):
         raise KubaniError(
             f"{path} is already encrypted", "sops would encrypt it twice", "nothing to do"
