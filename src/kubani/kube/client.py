@@ -81,8 +81,16 @@ class Kube:
         from lightkube import KubeConfig
         from lightkube.config import client_adapter
 
+        from kubani.kube.kubeconfig import kubeconfig_env_paths, merged
+
+        listed = kubeconfig_env_paths() if kubeconfig is None else []
         try:
-            config = KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
+            if kubeconfig is not None:
+                config = KubeConfig.from_file(str(kubeconfig))
+            elif len(listed) > 1:  # kubectl merges a $KUBECONFIG list; lightkube reads one file
+                config = KubeConfig.from_dict(merged(listed), fname=listed[0])
+            else:
+                config = KubeConfig.from_env()
             single = config.get(context_name=context) if context else config.get()
         except Exception as exc:
             # lightkube reads it with PyYAML's Python reader, which recurses once per level.

@@ -35,8 +35,78 @@ def default_kubeconfig_path(cluster_name: str) -> Path:
 
 def default_merge_target() -> Path:
     """The kubeconfig kubectl reads first: the first of $KUBECONFIG, else ~/.kube/config."""
-    env_paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
-    return Path(env_paths[0]) if env_paths else Path.home() / ".kube" / "config"
+    env_paths = kubeconfig_env_paths()
+    return env_paths[0] if env_paths else Path.home() / ".kube" / "config"
+
+
+def kubeconfig_env_paths() -> list[Path]:
+    """The files $KUBECONFIG lists (separated as PATH is), without blanks or repeats."""
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    return [Path(p).expanduser() for p in dict.fromkeys(listed)]
+
+
+# Fields that name files, which kubectl reads relative to the kubeconfig that holds them.
+_FILE_FIELDS = {
+    "clusters": ("certificate-authority",),
+    "users": ("client-certificate", "client-key", "tokenFile"),
+}
+
+
+def merged(paths: list[Path]) -> dict[str, Any]:
+    """The kubeconfig kubectl reads from several files (a $KUBECONFIG list): a missing file
+    is skipped; of clusters, users and contexts of one name the first file's wins, as does
+    the first current-context set. Relative file names are made absolute, since the merged
+    config has no folder of its own."""
+    from kubani import userfiles
+
+    found: dict[str, dict[str, dict[str, Any]]] = {section: {} for section, _ in SECTIONS}
+    current = ""
+    read_any = False
+    for path in paths:
+        if not path.exists():
+            continue
+        try:
+            config = parse(userfiles.read_text(path), str(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            why = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+            raise KubaniError(
+                f"cannot read {path}", why, "fix it, or leave it out of $KUBECONFIG"
+            ) from None
+        read_any = True
+        current = current or str(config.get("current-context") or "")
+        for section, body_key in SECTIONS:
+            for entry in config.get(section) or []:
+                name = entry.get("name") if isinstance(entry, dict) else None
+                if not isinstance(name, str) or name in found[section]:
+                    continue
+                found[section][name] = _absolute_files(entry, section, body_key, path.parent)
+    if not read_any:
+        shown = os.pathsep.join(str(p) for p in paths)
+        raise KubaniError("cannot read the kubeconfig", f"none of {shown} exists", None)
+    document: dict[str, Any] = {"apiVersion": "v1", "kind": "Config"}
+    document.update({section: list(found[section].values()) for section, _ in SECTIONS})
+    document["current-context"] = current
+    return document
+
+
+def _absolute_files(
+    entry: dict[str, Any], section: str, body_key: str, folder: Path
+) -> dict[str, Any]:
+    body = entry.get(body_key)
+    if not isinstance(body, dict):
+        return entry
+    body = dict(body)
+    for field in _FILE_FIELDS.get(section, ()):
+        value = body.get(field)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            body[field] = str(folder / value)
+    plugin = body.get("exec")
+    if isinstance(plugin, dict):
+        command = plugin.get("command")
+        # kubectl: an exec command with a path in it is relative to its kubeconfig
+        if isinstance(command, str) and "/" in command and not Path(command).is_absolute():
+            body["exec"] = {**plugin, "command": str(folder / command)}
+    return {**entry, body_key: body}
 
 
 def _marker(name: str) -> list[dict[str, Any]]:
