@@ -364,11 +364,12 @@ def test_an_ini_inventory_is_recognised_and_converted_through_ansible(tmp_path: 
     assert agent is not None and agent.ansible_user == "pi"
 
 
-def test_an_inventory_that_is_not_k3s_ansibles_is_not_imported(tmp_path: Path) -> None:
+def test_an_inventory_of_no_known_tool_is_not_imported(tmp_path: Path) -> None:
     source = tmp_path / "hosts.yml"
     source.write_text("all:\n  hosts:\n    web-1: {}\n")
     result = run_cli("inventory", "import", source, "-o", tmp_path / "out.yml", timeout=60)
-    assert result.code == 1 and "not a k3s-ansible inventory" in result.stderr
+    assert result.code == 1 and "it has no group of control planes" in result.stderr
+    assert "(k3s-ansible)" in result.stderr and "(Kubespray)" in result.stderr
 
 
 def test_unreadable_files_and_folders_are_named(
@@ -487,3 +488,59 @@ def test_edits_keep_a_windows_file_s_line_ends_and_mark(tmp_path: Path) -> None:
     assert b"        cp-1:  # the desk\r\n" in written
     model, _ = InventoryDocument(inventory).validate()
     assert model is not None and [n.hostname for n in model.nodes] == ["cp-1", "w-1"]
+
+
+KUBESPRAY_YAML = """all:
+  hosts:
+    node1: {ansible_host: 192.168.1.10, ip: 100.64.7.1, access_ip: 100.64.7.1}
+    node2: {ansible_host: 192.168.1.11, ip: 100.64.7.2, etcd_member_name: etcd2}
+    node3: {ansible_host: 100.64.7.3, ansible_user: pi}
+  children:
+    kube_control_plane:
+      hosts: {node1: }
+    kube_node:
+      hosts: {node1: , node2: , node3: }
+    etcd:
+      hosts: {node1: }
+    k8s_cluster:
+      vars: {kube_network_plugin: calico}
+      children: {kube_control_plane: , kube_node: }
+"""
+KUBESPRAY_INI = (
+    "[all]\nnode1 ansible_host=95.54.0.12 ip=100.64.8.1 etcd_member_name=etcd1\n"
+    "node2 ansible_host=95.54.0.13 ip=100.64.8.2\n\n[kube-master]\nnode1\n\n[etcd]\nnode1\n\n"
+    "[kube-node]\nnode1\nnode2\n\n[k8s-cluster:children]\nkube-master\nkube-node\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            "hosts.yaml",
+            KUBESPRAY_YAML,
+            {"node1": "100.64.7.1", "node2": "100.64.7.2", "node3": "100.64.7.3"},
+        ),
+        ("inventory.ini", KUBESPRAY_INI, {"node1": "100.64.8.1", "node2": "100.64.8.2"}),
+    ],
+    ids=["yaml", "ini-before-2.16"],
+)
+def test_a_kubespray_inventory_is_named_and_imported(
+    tmp_path: Path, name: str, text: str, expected: dict[str, str]
+) -> None:
+    source = tmp_path / name
+    source.write_text(text)
+    if name.endswith(".yaml"):
+        as_is = run_cli("-i", source, "validate", timeout=60)
+        assert as_is.code == 1 and "this is a Kubespray inventory" in as_is.stdout
+    target = tmp_path / "out" / "hosts.yml"
+    result = run_cli("inventory", "import", source, "-o", target, timeout=120)
+    assert result.code == 0, result.stderr
+    assert "converted from the Kubespray inventory" in target.read_text()
+    model, _ = InventoryDocument(target).validate()
+    assert model is not None
+    assert {n.hostname: str(n.tailscale_ip) for n in model.nodes} == expected
+    assert [n.hostname for n in model.control_planes] == ["node1"]  # not a worker as well
+    hosts = target.read_text()
+    for kubeadm_only in ("kube_network_plugin", "etcd_member_name", "access_ip", " ip:"):
+        assert kubeadm_only not in hosts

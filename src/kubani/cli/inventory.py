@@ -24,7 +24,9 @@ def _addresses(pairs: list[str]) -> dict[str, str]:
 
 @app.command("import")
 def import_inventory(
-    source: Annotated[Path, typer.Argument(help="k3s-ansible inventory (YAML or INI).")],
+    source: Annotated[
+        Path, typer.Argument(help="k3s-ansible or Kubespray inventory (YAML or INI).")
+    ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Kubani inventory file to write.")
     ] = Path("ansible/inventory/hosts.yml"),
@@ -39,7 +41,8 @@ def import_inventory(
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Convert a k3s-ansible inventory (groups server/agent or master/node) into Kubani's:
-    hosts, token, K3s version, API endpoint and the extra server/agent args that map."""
+    hosts, token, K3s version, API endpoint and the extra server/agent args that map; or a
+    Kubespray one (kube_control_plane/kube_node): its hosts."""
     from kubani.cli.output import emit_json, note, success
     from kubani.errors import KubaniError
     from kubani.inventory import importer

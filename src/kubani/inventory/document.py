@@ -31,7 +31,7 @@ from kubani.inventory.fastyaml import (
     load_with_nodes,
     paused_gc,
 )
-from kubani.inventory.foreign import IMPORT_HINT, INI_HINT, foreign_groups, looks_like_ini
+from kubani.inventory.foreign import IMPORT_HINT, INI_HINT, looks_like_ini, recognise
 from kubani.inventory.groups import ALL, GroupShapeError, GroupTree, KeyPath
 from kubani.inventory.paths import parse_key_path
 from kubani.inventory.style import IndentStyle, guess_style
@@ -421,11 +421,12 @@ class InventoryDocument:
 
         key = vault or VaultKey(password_file_from_environment())
         problems = Problems()
-        foreign = foreign_groups(self.tree.groups)
+        foreign = recognise(self.tree.groups)
         if foreign and not any(self.iter_hosts()):
+            tool, groups = foreign
             problems.error(
                 "all.children",
-                f"this is a k3s-ansible inventory (groups {', '.join(foreign)}); Kubani's "
+                f"this is a {tool.name} inventory (groups {', '.join(groups)}); Kubani's "
                 "groups are control_plane and workers "
                 f"(fix: {IMPORT_HINT.format(path=self.hosts_path)})",
             )

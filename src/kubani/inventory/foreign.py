@@ -1,10 +1,14 @@
-"""Inventories written for other tools: recognised, and k3s-ansible's converted.
+"""Inventories written for other tools: recognised, and converted.
 
 k3s-ansible (github.com/k3s-io/k3s-ansible) puts servers in ``server`` and agents in
 ``agent`` (``master``/``node`` before 2023), under ``k3s_cluster``, with the cluster's
 settings (``token``, ``k3s_version``, ``api_endpoint``, ``extra_server_args``...) as
-variables of that group. Kubani's groups are ``control_plane`` and ``workers``, every node
-needs its Tailscale address, and K3s settings are config.yaml keys.
+variables of that group. Kubespray puts control planes in ``kube_control_plane`` and
+nodes in ``kube_node`` (``kube-master``/``kube-node`` before 2.16; a control plane is
+often a node too), under ``k8s_cluster``, each host with the address Kubernetes uses as
+``ip`` (and ``access_ip``); its settings are for kubeadm and stay behind. Kubani's groups
+are ``control_plane`` and ``workers``, every node needs its Tailscale address, and K3s
+settings are config.yaml keys.
 """
 
 from __future__ import annotations
@@ -23,12 +27,37 @@ from kubani.models.names import is_dns_label
 from kubani.userfiles import BYTE_ORDER_MARK
 from kubani.yamlsafe import safe_load
 
-SERVER_GROUPS = ("server", "master")
-AGENT_GROUPS = ("agent", "node")
+
+@dataclass(frozen=True)
+class ForeignFormat:
+    """Another tool's inventory layout: its groups of control planes, of the other nodes,
+    and of the whole cluster (whose variables are the cluster's settings)."""
+
+    name: str
+    server_groups: tuple[str, ...]
+    agent_groups: tuple[str, ...]
+    cluster_groups: tuple[str, ...]
+
+    def groups(self) -> tuple[str, ...]:
+        return (*self.server_groups, *self.agent_groups)
+
+
+K3S_ANSIBLE = ForeignFormat(
+    "k3s-ansible", ("server", "master"), ("agent", "node"), ("k3s_cluster",)
+)
+KUBESPRAY = ForeignFormat(
+    "Kubespray",
+    ("kube_control_plane", "kube-master"),
+    ("kube_node", "kube-node"),
+    ("k8s_cluster", "k8s-cluster"),
+)
+FOREIGN_FORMATS = (K3S_ANSIBLE, KUBESPRAY)
+# Kubespray's per-host settings for kubeadm and etcd (ip and access_ip give the address).
+KUBESPRAY_HOST_VARS = ("ip", "access_ip", "etcd_member_name")
 IMPORT_HINT = "convert it with `cluster-mgr inventory import {path}`"
 INI_HINT = (
-    "convert a k3s-ansible inventory with `cluster-mgr inventory import {path}`; any other "
-    "with `ansible-inventory -i {path} --list --yaml --export > hosts.yml`"
+    "convert a k3s-ansible or Kubespray inventory with `cluster-mgr inventory import {path}`; "
+    "any other with `ansible-inventory -i {path} --list --yaml --export > hosts.yml`"
 )
 _INI_SECTION = re.compile(r"^\[[^\]\s]+\]$")
 # Tailscale hands out addresses from these ranges (CGNAT and its ULA).
@@ -87,9 +116,12 @@ def looks_like_ini(text: str) -> bool:
     return False
 
 
-def foreign_groups(groups: Mapping[str, Any]) -> list[str]:
-    """k3s-ansible's group names found in an inventory's groups."""
-    return [g for g in (*SERVER_GROUPS, *AGENT_GROUPS) if g in groups]
+def recognise(groups: Mapping[str, Any]) -> tuple[ForeignFormat, list[str]] | None:
+    """The other tool whose groups an inventory has (the first with control planes, else
+    any), with those groups; None when it has none of theirs."""
+    found = [(f, [g for g in f.groups() if g in groups]) for f in FOREIGN_FORMATS]
+    with_servers = [(f, g) for f, g in found if any(s in groups for s in f.server_groups)]
+    return next(iter(with_servers or [(f, g) for f, g in found if g]), None)
 
 
 def in_tailnet_range(value: object) -> bool:
@@ -151,8 +183,9 @@ def _config_yaml(text: Any) -> dict[str, Any]:
 
 @dataclass
 class Conversion:
-    """Kubani's inventory data made from a k3s-ansible one, and what the user must know."""
+    """Kubani's inventory data made from another tool's, and what the user must know."""
 
+    source_format: ForeignFormat = K3S_ANSIBLE
     cluster_vars: dict[str, Any] = field(default_factory=dict)
     control_planes: dict[str, dict[str, Any]] = field(default_factory=dict)
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -244,8 +277,10 @@ def convert_host(
         addresses.get(key),
         addresses.get(name),
         entry.get("tailscale_ip"),
-        *(v for v in (entry.get("ansible_host"), key) if in_tailnet_range(v)),
-    ]
+        # Kubespray's ip/access_ip: the address Kubernetes uses, a tailnet one on a tailnet.
+        *(v for v in (entry.get("ansible_host"), key, entry.get("ip"), entry.get("access_ip"))
+          if in_tailnet_range(v)),
+    ]  # fmt: skip
     address = next((str(c) for c in candidates if c), None)
     if address is None:
         conversion.missing_addresses.append(key)

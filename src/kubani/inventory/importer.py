@@ -1,4 +1,5 @@
-"""``cluster-mgr inventory import``: a k3s-ansible inventory (YAML or INI) as Kubani's."""
+"""``cluster-mgr inventory import``: a k3s-ansible or Kubespray inventory (YAML or INI) as
+Kubani's."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from kubani.errors import KubaniError
 from kubani.inventory.document import InventoryDocument
 from kubani.inventory.fastyaml import dump_block
 from kubani.inventory.foreign import (
-    AGENT_GROUPS,
-    SERVER_GROUPS,
+    K3S_ANSIBLE,
+    KUBESPRAY,
+    KUBESPRAY_HOST_VARS,
     Conversion,
     convert_cluster_vars,
     convert_host,
     looks_like_ini,
+    recognise,
 )
 from kubani.inventory.groups import ALL
 from kubani.inventory.vault import VaultKey, password_file_from_environment, reveal_declared
@@ -34,7 +37,7 @@ from kubani.models.problems import Problems
 from kubani.vocabulary import Role
 
 _HEADER = (
-    "---\n# Kubani inventory, converted from the k3s-ansible inventory {source}\n"
+    "---\n# Kubani inventory, converted from the {tool} inventory {source}\n"
     "# by `cluster-mgr inventory import`. Edit with cluster-mgr add-node / remove-node /\n"
     "# config-set, or by hand: comments are kept.\n"
 )
@@ -87,19 +90,33 @@ def convert(source: Path, addresses: Mapping[str, str]) -> Conversion:
     with tempfile.TemporaryDirectory(prefix="kubani-import-") as scratch:
         document = _document(source, Path(scratch))
         tree = document.tree
-        servers = [h for g in SERVER_GROUPS for h in tree.members(g)]
-        agents = [h for g in AGENT_GROUPS for h in tree.members(g) if h not in servers]
+        found = recognise(tree.groups)
+        tool = found[0] if found else K3S_ANSIBLE
+        servers = list(dict.fromkeys(h for g in tool.server_groups for h in tree.members(g)))
+        agents = [
+            h
+            for h in dict.fromkeys(h for g in tool.agent_groups for h in tree.members(g))
+            if h not in servers  # Kubespray lists its control planes as nodes too
+        ]
         if not servers:
             raise KubaniError(
                 f"cannot import {source}",
-                "it has no `server` (or `master`) group: it is not a k3s-ansible inventory",
+                "it has no group of control planes: `server` or `master` (k3s-ansible), "
+                "`kube_control_plane` or `kube-master` (Kubespray)",
                 "Kubani's own inventory has control_plane and workers groups; "
                 "`cluster-mgr init` writes one from your tailnet",
             )
-        conversion = Conversion()
+        conversion = Conversion(source_format=tool)
         known: set[str] = set()
-        cluster_scope = "k3s_cluster" if "k3s_cluster" in tree.groups else ALL
-        convert_cluster_vars(document.group_variables(cluster_scope), conversion)
+        cluster_scope = next((g for g in tool.cluster_groups if g in tree.groups), ALL)
+        settings = document.group_variables(cluster_scope)
+        if tool is KUBESPRAY:
+            if settings:
+                conversion.notes.append(
+                    f"{', '.join(sorted(settings))}: Kubespray settings for kubeadm; left out"
+                )
+        else:
+            convert_cluster_vars(settings, conversion)
         for role, hosts, target in (
             (Role.CONTROL_PLANE, servers, conversion.control_planes),
             (Role.WORKER, agents, conversion.workers),
@@ -109,6 +126,12 @@ def convert(source: Path, addresses: Mapping[str, str]) -> Conversion:
                 name, entry = convert_host(
                     key, document.host_variables(key), f"{prefix}-{number}", addresses, conversion
                 )
+                if tool is KUBESPRAY:  # its settings, inherited or its own, stay behind
+                    for setting in KUBESPRAY_HOST_VARS:
+                        entry.pop(setting, None)
+                    for setting, value in settings.items():
+                        if entry.get(setting) == value:
+                            del entry[setting]
                 target[name] = entry
                 known.update((key, name))
     unknown = sorted(set(addresses) - known)
@@ -177,6 +200,7 @@ def write(conversion: Conversion, source: Path, target: Path) -> Path:
 
     refuse_existing(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = _HEADER.format(source=source.name) + dump_block(conversion.data())
+    header = _HEADER.format(tool=conversion.source_format.name, source=source.name)
+    text = header + dump_block(conversion.data())
     atomic_write(target, text.encode("utf-8"), backup=False, mode=0o600)
     return target
