@@ -536,7 +536,7 @@ def test_a_kubespray_inventory_is_named_and_imported(
     target = tmp_path / "out" / "hosts.yml"
     result = run_cli("inventory", "import", source, "-o", target, timeout=120)
     assert result.code == 0, result.stderr
-    assert "converted from the Kubespray inventory" in target.read_text()
+    assert f"converted from {name} (Kubespray)" in target.read_text()
     model, _ = InventoryDocument(target).validate()
     assert model is not None
     assert {n.hostname: str(n.tailscale_ip) for n in model.nodes} == expected
@@ -544,3 +544,72 @@ def test_a_kubespray_inventory_is_named_and_imported(
     hosts = target.read_text()
     for kubeadm_only in ("kube_network_plugin", "etcd_member_name", "access_ip", " ip:"):
         assert kubeadm_only not in hosts
+
+
+K0SCTL = """apiVersion: k0sctl.k0sproject.io/v1beta1
+kind: Cluster
+metadata: {name: home}
+spec:
+  hosts:
+  - role: controller+worker
+    ssh: {address: 100.64.9.1, user: root, port: 2222, keyPath: ~/.ssh/id_ed25519}
+  - role: worker
+    hostname: nuc
+    ssh: {address: nuc.tail1234.ts.net, user: admin}
+  - role: worker
+    ssh: {address: 192.168.1.30}
+  - role: worker
+    winRM: {address: 192.168.1.40}
+  k0s: {version: v1.30.1+k0s.0}
+"""
+
+
+def test_a_k0sctl_cluster_file_is_named_and_imported(tmp_path: Path) -> None:
+    source = tmp_path / "k0sctl.yaml"
+    source.write_text(K0SCTL)
+    as_is = run_cli("-i", source, "validate", timeout=60)
+    assert as_is.code == 1 and "it is a k0sctl cluster file" in as_is.stderr
+    assert "cluster-mgr inventory import" in as_is.stderr
+    target = tmp_path / "out" / "hosts.yml"
+    without = run_cli("inventory", "import", source, "-o", target, timeout=60)
+    assert without.code == 1 and "no Tailscale address is known for nuc, 192.168.1.30" in (
+        without.stderr
+    )
+    assert not target.exists()
+    result = run_cli(
+        "inventory", "import", source, "-o", target,
+        "--address", "nuc=100.64.9.2", "--address", "192.168.1.30=100.64.9.3",
+        timeout=60,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert "Windows machine (winRM); left out" in result.stderr
+    assert "spec.k0s: k0s settings; left out" in result.stderr
+    model, _ = InventoryDocument(target).validate()
+    assert model is not None
+    nodes = {n.hostname: n for n in model.nodes}
+    assert [n.hostname for n in model.control_planes] == ["server-1"]
+    first = nodes["server-1"]
+    assert (first.ansible_user, first.ansible_port, str(first.tailscale_ip)) == (
+        "root",
+        2222,
+        "100.64.9.1",
+    )
+    assert nodes["nuc"].ansible_host == "nuc.tail1234.ts.net"
+    assert str(nodes["agent-2"].tailscale_ip) == "100.64.9.3"
+
+
+@pytest.mark.parametrize(
+    ("hosts", "said"),
+    [
+        ("  hosts: []\n", "lists no machine"),
+        ("  hosts:\n  - role: etcd\n    ssh: {address: 100.64.9.1}\n", "has role 'etcd'"),
+        ("  hosts:\n  - role: worker\n    ssh: {address: 100.64.9.1}\n", "no machine has the role"),
+        ("  hosts:\n  - just-a-string\n", "spec.hosts[0] is not a mapping"),
+    ],
+)
+def test_a_k0sctl_file_kubani_cannot_use_is_refused(tmp_path: Path, hosts: str, said: str) -> None:
+    source = tmp_path / "k0sctl.yaml"
+    source.write_text("apiVersion: k0sctl.k0sproject.io/v1beta1\nkind: Cluster\nspec:\n" + hosts)
+    result = run_cli("inventory", "import", source, "-o", tmp_path / "out.yml", timeout=60)
+    assert result.code == 1 and said in result.stderr, result.stderr
+    assert "internal error" not in result.stderr

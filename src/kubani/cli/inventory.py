@@ -25,7 +25,8 @@ def _addresses(pairs: list[str]) -> dict[str, str]:
 @app.command("import")
 def import_inventory(
     source: Annotated[
-        Path, typer.Argument(help="k3s-ansible or Kubespray inventory (YAML or INI).")
+        Path,
+        typer.Argument(help="k3s-ansible or Kubespray inventory (YAML or INI), or k0sctl.yaml."),
     ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Kubani inventory file to write.")
@@ -42,7 +43,7 @@ def import_inventory(
 ) -> None:
     """Convert a k3s-ansible inventory (groups server/agent or master/node) into Kubani's:
     hosts, token, K3s version, API endpoint and the extra server/agent args that map; or a
-    Kubespray one (kube_control_plane/kube_node): its hosts."""
+    Kubespray one (kube_control_plane/kube_node), or a k0sctl cluster file: its hosts."""
     from kubani.cli.output import emit_json, note, success
     from kubani.errors import KubaniError
     from kubani.inventory import importer

@@ -33,6 +33,7 @@ from kubani.inventory.fastyaml import (
 )
 from kubani.inventory.foreign import IMPORT_HINT, INI_HINT, looks_like_ini, recognise
 from kubani.inventory.groups import ALL, GroupShapeError, GroupTree, KeyPath
+from kubani.inventory.k0sctl import is_k0sctl
 from kubani.inventory.paths import parse_key_path
 from kubani.inventory.style import IndentStyle, guess_style
 from kubani.inventory.vault import VaultKey, password_file_from_environment, reveal_declared
@@ -150,6 +151,12 @@ class YamlFile:
                 f"cannot read {path}",
                 f"the top level is a {type(data).__name__}, not a mapping",
                 "an inventory file starts with `all:`",
+            )
+        if is_k0sctl(data):
+            raise InventoryFormatError(
+                f"cannot read {path}",
+                "it is a k0sctl cluster file, not an Ansible inventory",
+                IMPORT_HINT.format(path=path),
             )
         return cls(path, text, data, node, raw, newline, marked)
 

@@ -191,6 +191,8 @@ class Conversion:
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     missing_addresses: list[str] = field(default_factory=list)
+    # Every host's name as the source wrote it and as converted (what --address may name).
+    known_names: set[str] = field(default_factory=set)
 
     def data(self) -> dict[str, Any]:
         return {
@@ -281,6 +283,7 @@ def convert_host(
         *(v for v in (entry.get("ansible_host"), key, entry.get("ip"), entry.get("access_ip"))
           if in_tailnet_range(v)),
     ]  # fmt: skip
+    conversion.known_names.update((key, name))
     address = next((str(c) for c in candidates if c), None)
     if address is None:
         conversion.missing_addresses.append(key)

@@ -3,15 +3,20 @@ Kubani's."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from kubani import userfiles
 from kubani.errors import KubaniError
+from kubani.inventory import k0sctl
 from kubani.inventory.document import InventoryDocument
 from kubani.inventory.fastyaml import dump_block
 from kubani.inventory.foreign import (
@@ -35,10 +40,11 @@ from kubani.models.inventory import (
 )
 from kubani.models.problems import Problems
 from kubani.vocabulary import Role
+from kubani.yamlsafe import safe_load
 
 _HEADER = (
-    "---\n# Kubani inventory, converted from the {tool} inventory {source}\n"
-    "# by `cluster-mgr inventory import`. Edit with cluster-mgr add-node / remove-node /\n"
+    "---\n# Kubani inventory, converted from {source} ({tool}) by `cluster-mgr inventory\n"
+    "# import`. Edit with cluster-mgr add-node / remove-node /\n"
     "# config-set, or by hand: comments are kept.\n"
 )
 
@@ -67,7 +73,9 @@ def _exported(source: Path) -> str:
     return done.stdout
 
 
-def _document(source: Path, scratch: Path) -> InventoryDocument:
+def _document(source: Path, scratch: Path) -> InventoryDocument | Mapping[str, Any]:
+    """The source as an inventory (an INI one through ansible-inventory), or a k0sctl
+    cluster file's data."""
     try:
         text = userfiles.read_text(source)
     except (OSError, UnicodeDecodeError) as exc:
@@ -78,6 +86,11 @@ def _document(source: Path, scratch: Path) -> InventoryDocument:
         text = text.removeprefix(userfiles.BYTE_ORDER_MARK)
         source = scratch / "source-inventory"
         source.write_text(text, encoding="utf-8")
+    if k0sctl.API_GROUP in text:
+        with contextlib.suppress(yaml.YAMLError):  # not YAML: the inventory reader says why
+            data = safe_load(text)
+            if k0sctl.is_k0sctl(data):
+                return dict(data)
     if not looks_like_ini(text):
         return InventoryDocument(source)
     exported = scratch / "hosts.yml"
@@ -89,58 +102,67 @@ def convert(source: Path, addresses: Mapping[str, str]) -> Conversion:
     """Read ``source`` and map it to Kubani's inventory; nothing is written."""
     with tempfile.TemporaryDirectory(prefix="kubani-import-") as scratch:
         document = _document(source, Path(scratch))
-        tree = document.tree
-        found = recognise(tree.groups)
-        tool = found[0] if found else K3S_ANSIBLE
-        servers = list(dict.fromkeys(h for g in tool.server_groups for h in tree.members(g)))
-        agents = [
-            h
-            for h in dict.fromkeys(h for g in tool.agent_groups for h in tree.members(g))
-            if h not in servers  # Kubespray lists its control planes as nodes too
-        ]
-        if not servers:
-            raise KubaniError(
-                f"cannot import {source}",
-                "it has no group of control planes: `server` or `master` (k3s-ansible), "
-                "`kube_control_plane` or `kube-master` (Kubespray)",
-                "Kubani's own inventory has control_plane and workers groups; "
-                "`cluster-mgr init` writes one from your tailnet",
-            )
-        conversion = Conversion(source_format=tool)
-        known: set[str] = set()
-        cluster_scope = next((g for g in tool.cluster_groups if g in tree.groups), ALL)
-        settings = document.group_variables(cluster_scope)
-        if tool is KUBESPRAY:
-            if settings:
-                conversion.notes.append(
-                    f"{', '.join(sorted(settings))}: Kubespray settings for kubeadm; left out"
-                )
+        if not isinstance(document, InventoryDocument):
+            conversion = k0sctl.convert(document, addresses, str(source))
         else:
-            convert_cluster_vars(settings, conversion)
-        for role, hosts, target in (
-            (Role.CONTROL_PLANE, servers, conversion.control_planes),
-            (Role.WORKER, agents, conversion.workers),
-        ):
-            prefix = "server" if role is Role.CONTROL_PLANE else "agent"
-            for number, key in enumerate(hosts, start=1):
-                name, entry = convert_host(
-                    key, document.host_variables(key), f"{prefix}-{number}", addresses, conversion
-                )
-                if tool is KUBESPRAY:  # its settings, inherited or its own, stay behind
-                    for setting in KUBESPRAY_HOST_VARS:
-                        entry.pop(setting, None)
-                    for setting, value in settings.items():
-                        if entry.get(setting) == value:
-                            del entry[setting]
-                target[name] = entry
-                known.update((key, name))
-    unknown = sorted(set(addresses) - known)
+            conversion = _from_inventory(document, source, addresses)
+    unknown = sorted(set(addresses) - conversion.known_names)
     if unknown:
         raise KubaniError(
             f"cannot import {source}",
             f"--address names {', '.join(unknown)}, which the inventory does not hold",
             "use the host's name as the source inventory writes it",
         )
+    return conversion
+
+
+def _from_inventory(
+    document: InventoryDocument, source: Path, addresses: Mapping[str, str]
+) -> Conversion:
+    """A k3s-ansible or Kubespray inventory (k3s-ansible's shape when it is neither)."""
+    tree = document.tree
+    found = recognise(tree.groups)
+    tool = found[0] if found else K3S_ANSIBLE
+    servers = list(dict.fromkeys(h for g in tool.server_groups for h in tree.members(g)))
+    agents = [
+        h
+        for h in dict.fromkeys(h for g in tool.agent_groups for h in tree.members(g))
+        if h not in servers  # Kubespray lists its control planes as nodes too
+    ]
+    if not servers:
+        raise KubaniError(
+            f"cannot import {source}",
+            "it has no group of control planes: `server` or `master` (k3s-ansible), "
+            "`kube_control_plane` or `kube-master` (Kubespray)",
+            "Kubani's own inventory has control_plane and workers groups; "
+            "`cluster-mgr init` writes one from your tailnet",
+        )
+    conversion = Conversion(source_format=tool)
+    cluster_scope = next((g for g in tool.cluster_groups if g in tree.groups), ALL)
+    settings = document.group_variables(cluster_scope)
+    if tool is KUBESPRAY:
+        if settings:
+            conversion.notes.append(
+                f"{', '.join(sorted(settings))}: Kubespray settings for kubeadm; left out"
+            )
+    else:
+        convert_cluster_vars(settings, conversion)
+    for role, hosts, target in (
+        (Role.CONTROL_PLANE, servers, conversion.control_planes),
+        (Role.WORKER, agents, conversion.workers),
+    ):
+        prefix = "server" if role is Role.CONTROL_PLANE else "agent"
+        for number, key in enumerate(hosts, start=1):
+            name, entry = convert_host(
+                key, document.host_variables(key), f"{prefix}-{number}", addresses, conversion
+            )
+            if tool is KUBESPRAY:  # its settings, inherited or its own, stay behind
+                for setting in KUBESPRAY_HOST_VARS:
+                    entry.pop(setting, None)
+                for setting, value in settings.items():
+                    if entry.get(setting) == value:
+                        del entry[setting]
+            target[name] = entry
     return conversion
 
 
