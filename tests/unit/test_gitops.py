@@ -492,3 +492,73 @@ def test_objects_of_any_shape_are_reported_not_crashed_on(standard_layout: Path)
     assert any("kind missing or not text" in m for m in messages)
     assert any("metadata" in m for m in messages)
     assert any("path ./apps\0prod is not a folder" in m for m in messages)
+
+
+ARTIFACT_GENERATOR = """apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  sources:
+    - alias: monorepo
+      kind: GitRepository
+      name: flux-system
+  artifacts:
+    - name: infrastructure
+      originRevision: "@monorepo"
+      copy:
+        - from: "@monorepo/infrastructure/**"
+          to: "@artifact/"
+    - name: apps
+      copy:
+        - from: "@monorepo/apps/base/**"
+          to: "@artifact/base/"
+        - from: "@monorepo/apps/prod/**"
+          to: "@artifact/prod/"
+"""
+
+
+def _from_artifact(text: str, artifact: str) -> str:
+    return text.replace(
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
+        f"  sourceRef:\n    kind: ExternalArtifact\n    name: {artifact}\n",
+    )
+
+
+def test_kustomizations_from_generated_artifacts_are_followed(standard_layout: Path) -> None:
+    # flux2-kustomize-helm-example's layout since Flux 2.7: an ArtifactGenerator copies
+    # folders of the repository into artifacts, which Kustomizations read.
+    _write(
+        standard_layout,
+        {
+            "clusters/prod/artifacts.yaml": ARTIFACT_GENERATOR,
+            "clusters/prod/infrastructure.yaml": _from_artifact(
+                _flux_kustomization("infra", "./prod"), "infrastructure"
+            ),
+            "clusters/prod/apps.yaml": _from_artifact(
+                _flux_kustomization("apps", "./prod", "infra"), "apps"
+            ),
+        },
+    )
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    assert result.code == 0, result.stdout
+
+    apps = standard_layout / "clusters/prod/apps.yaml"
+    apps.write_text(apps.read_text().replace("path: ./prod", "path: ./staging"))
+    infra = standard_layout / "clusters/prod/infrastructure.yaml"
+    infra.write_text(infra.read_text().replace("name: infrastructure", "name: infra-artifact"))
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    messages = sorted(p["message"] for p in result.json()["problems"])
+    assert result.code == 1
+    assert messages == [
+        "sourceRef names ExternalArtifact flux-system/infra-artifact, which is not in the tree",
+    ], messages  # ./staging is in no copy of the artifact: nothing is claimed about it
+
+    apps.write_text(apps.read_text().replace("path: ./staging", "path: ./prod/missing"))
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    assert any(
+        "path ./prod/missing of artifact apps is copied from apps/prod/missing, which is not a "
+        "folder of the repository" in p["message"]
+        for p in result.json()["problems"]
+    ), result.stdout

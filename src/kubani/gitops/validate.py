@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -398,6 +398,7 @@ class Validator:
 
     def _check_references(self, built: list[_Built]) -> None:
         present = set(ROLE_OBJECTS)
+        generators: dict[tuple[str, str], dict[str, Any]] = {}  # (namespace, artifact) ->
         for item in built:
             meta = at(item.obj, "metadata")
             present.add(
@@ -407,6 +408,9 @@ class Validator:
                     str(meta.get("name")),
                 )
             )
+            for artifact in _generated_artifacts(item.obj):
+                present.add(artifact)
+                generators[artifact[1:]] = item.obj
         for item in built:
             obj = item.obj
             api_version = str(obj.get("apiVersion", ""))
@@ -440,18 +444,32 @@ class Validator:
                         f"{field_name} names {wanted[0]} {wanted[1]}/{wanted[2]}, "
                         "which is not in the tree",
                     )
-            if (
-                kind == "Kustomization"
-                and isinstance(spec.get("path"), str)
-                and _reads_this_repository(spec, namespace)
-            ):
-                path = spec["path"]
+            if kind != "Kustomization" or not isinstance(spec.get("path"), str):
+                continue
+            path = spec["path"]
+            if _reads_this_repository(spec, namespace):
                 if "\0" in path or not (self.repo / path).resolve().is_dir():
                     self._add(
                         self._file_of(item),
                         describe(obj),
                         f"path {path} is not a folder of the repository ({self.repo})",
                     )
+                continue
+            ref = at(spec, "sourceRef")
+            generator = generators.get(
+                (str(ref.get("namespace") or namespace), str(ref.get("name")))
+            )
+            if ref.get("kind") != "ExternalArtifact" or generator is None or "\0" in path:
+                continue
+            folders = _repository_folders(generator, str(ref.get("name")), path)
+            if folders and not any((self.repo / f).resolve().is_dir() for f in folders):
+                self._add(
+                    self._file_of(item),
+                    describe(obj),
+                    f"path {path} of artifact {ref.get('name')} is copied from "
+                    f"{' or '.join(folders)}, which is not a folder of the repository "
+                    f"({self.repo})",
+                )
 
 
 def _kustomize_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -497,6 +515,54 @@ def _source_refs(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         ("chartRef", spec.get("chartRef")),  # HelmRelease: an OCIRepository or HelmChart
     ]
     return [(name, ref) for name, ref in refs if isinstance(ref, dict)]
+
+
+# Flux's source-watcher: an ArtifactGenerator makes an ExternalArtifact of each artifact it
+# lists, in its own namespace, from files it copies out of its sources.
+_GENERATOR = ("source.extensions.fluxcd.io", "ArtifactGenerator")
+_GLOB = re.compile(r"[*?\[{]")
+
+
+def _generated_artifacts(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The ExternalArtifacts an ArtifactGenerator makes, as (kind, namespace, name)."""
+    group = str(obj.get("apiVersion", "")).split("/", maxsplit=1)[0]
+    if (group, obj.get("kind")) != _GENERATOR:
+        return []
+    namespace = str(at(obj, "metadata").get("namespace") or "default")
+    names = (a.get("name") for a in entries(at(obj, "spec").get("artifacts")))
+    return [("ExternalArtifact", namespace, n) for n in names if isinstance(n, str) and n]
+
+
+def _repository_folders(generator: dict[str, Any], artifact: str, path: str) -> list[str]:
+    """The folders of this repository that an artifact's ``path`` is copied from, read off
+    the generator's copy operations that take a glob of this repository's files into a
+    folder (``@repo/apps/**`` to ``@artifact/apps/``). Empty when its copies cannot be
+    followed that way (another source, a single file or folder): nothing is claimed then."""
+    spec = at(generator, "spec")
+    namespace = str(at(generator, "metadata").get("namespace") or "default")
+    ours = {
+        str(source.get("alias"))
+        for source in entries(spec.get("sources"))
+        if _reads_this_repository({"sourceRef": source}, namespace)
+    }
+    wanted = PurePosixPath(path.strip()).as_posix().removeprefix("./").strip("/")
+    wanted = "" if wanted == "." else wanted
+    folders = []
+    for listed in entries(spec.get("artifacts")):
+        if listed.get("name") != artifact:
+            continue
+        for copy in entries(listed.get("copy")):
+            origin, target = str(copy.get("from", "")), str(copy.get("to", ""))
+            alias, _, inside = origin.removeprefix("@").partition("/")
+            glob = _GLOB.search(inside)
+            if alias not in ours or glob is None or not target.startswith("@artifact/"):
+                return []
+            base = inside[: glob.start()].rsplit("/", 1)[0] if "/" in inside[: glob.start()] else ""
+            landing = target.removeprefix("@artifact/").strip("/")
+            if not landing or wanted == landing or wanted.startswith(landing + "/"):
+                rest = wanted[len(landing) :].strip("/")
+                folders.append("/".join(part for part in (base, rest) if part) or ".")
+    return folders
 
 
 def _reads_this_repository(spec: dict[str, Any], namespace: str) -> bool:
