@@ -28,6 +28,12 @@ class NestedTooDeeplyError(yaml.composer.ComposerError):
     once per level (libyaml, PyYAML's C reader, stops at 1,000 levels on its own)."""
 
 
+def _plain_value(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.Node) -> Any:
+    """YAML 1.1 resolves a lone ``=`` to its "value" type, which PyYAML cannot construct;
+    YAML 1.2 (kubectl, Go) reads it as the text it is (AlertmanagerConfig's ``matchType: =``)."""
+    return loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None
+
+
 class ReadableValues(yaml.constructor.SafeConstructor):
     """Mixed in before a PyYAML loader class (whose constructor is the safe one): conversion
     failures become ``UnreadableValueError`` with the value's position, and nesting too deep
@@ -61,6 +67,9 @@ class ReadableValues(yaml.constructor.SafeConstructor):
             raise
         except _CONVERSION_ERRORS as exc:
             raise unreadable(node, exc) from exc
+
+
+ReadableValues.add_constructor("tag:yaml.org,2002:value", _plain_value)
 
 
 def unreadable(node: yaml.Node, exc: BaseException) -> UnreadableValueError:

@@ -562,3 +562,33 @@ def test_kustomizations_from_generated_artifacts_are_followed(standard_layout: P
         "folder of the repository" in p["message"]
         for p in result.json()["problems"]
     ), result.stdout
+
+
+def test_what_public_trees_hold_is_read_as_flux_reads_it(standard_layout: Path) -> None:
+    # From onedr0p/home-ops: `matchType: =` (YAML 1.1's "value" type to PyYAML, text to
+    # kubectl), an application's config with its own tags packed by a configMapGenerator,
+    # and an Alert on a FluxInstance (the Flux Operator patches the Alert CRD for it).
+    _write(
+        standard_layout,
+        {
+            "apps/base/kustomization.yaml": (
+                "resources:\n  - app.yaml\n  - matcher.yaml\n"
+                "configMapGenerator:\n  - name: recyclarr\n    files:\n      - recyclarr.yml\n"
+            ),
+            "apps/base/matcher.yaml": CONFIGMAP.format(name="matcher") + "data:\n  matchType: =\n",
+            "apps/base/recyclarr.yml": "sonarr:\n  main:\n    api_key: !env_var SONARR_API_KEY\n",
+            "clusters/prod/alerts.yaml": (
+                "apiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Alert\n"
+                "metadata:\n  name: operator\n  namespace: flux-system\n"
+                "spec:\n  providerRef:\n    name: slack\n  eventSources:\n"
+                "    - kind: FluxInstance\n      name: flux\n"
+            ),
+        },
+    )
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    assert result.code == 0, result.stdout
+    alerts = standard_layout / "clusters/prod/alerts.yaml"
+    alerts.write_text(alerts.read_text().replace("kind: FluxInstance", "kind: FluxInstanse"))
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    [problem] = result.json()["problems"]
+    assert "'FluxInstanse' is not one of" in problem["message"]

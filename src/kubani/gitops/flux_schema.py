@@ -57,7 +57,27 @@ def strict_schema(api_version: str, kind: str) -> dict[str, Any] | None:
     if entry is None:
         return None
     strict: dict[str, Any] = _strict(entry["schema"])
+    if kind == "Alert":
+        _take_patched_event_sources(strict)
     return strict
+
+
+# Flux documents patching the Alert CRD so that Alerts take events of third-party kinds; the
+# Flux Operator patches it so for its own, which public trees it manages use.
+ALERT_PATCHED_SOURCE_KINDS = ("FluxInstance", "ResourceSet", "ResourceSetInputProvider")
+
+
+def _take_patched_event_sources(schema: dict[str, Any]) -> None:
+    kind: Any = schema
+    for step in ("spec", "eventSources", "items", "kind"):
+        kind = (
+            kind.get("items", {}) if step == "items" else kind.get("properties", {}).get(step, {})
+        )
+    if isinstance(kind, dict) and isinstance(kind.get("enum"), list):
+        kind["enum"] = [
+            *kind["enum"],
+            *(k for k in ALERT_PATCHED_SOURCE_KINDS if k not in kind["enum"]),
+        ]
 
 
 def _strict(schema: Any) -> Any:

@@ -43,9 +43,19 @@ ROLE_OBJECTS = frozenset(
 )
 
 
+def _untagged(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
+    """A value under an application's own tag (``!env_var NAME`` in a config file that a
+    configMapGenerator packs): what go-yaml reads it as, its plain value."""
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None
+
+
 class _RepositoryLoader(ReadableValues, yaml.SafeLoader):
     """Reads repository files as kustomize (go-yaml) does: an anchor defined again takes
-    the new value instead of failing the file."""
+    the new value instead of failing the file, and a local tag (``!name``) is no error."""
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if not self.check_event(yaml.AliasEvent):
@@ -55,6 +65,9 @@ class _RepositoryLoader(ReadableValues, yaml.SafeLoader):
                 self.anchors.pop(anchor, None)
         node: yaml.Node | None = super().compose_node(parent, index)
         return node
+
+
+_RepositoryLoader.add_multi_constructor("!", _untagged)
 
 
 @dataclass(frozen=True, order=True)
