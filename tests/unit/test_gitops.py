@@ -592,3 +592,40 @@ def test_what_public_trees_hold_is_read_as_flux_reads_it(standard_layout: Path) 
     result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
     [problem] = result.json()["problems"]
     assert "'FluxInstanse' is not one of" in problem["message"]
+
+
+def test_data_files_and_secret_references_are_not_taken_for_manifests(
+    standard_layout: Path,
+) -> None:
+    # From bjw-s-labs/home-ops: an application's config (a YAML list) beside the manifests,
+    # and a Secret of 1Password references that `op inject` fills in before it is applied.
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: connect\n  namespace: default\n"
+        "stringData:\n  token: op://Automation/connect/token\n"
+        "  more: ref+vault://secret/connect#/token\n"
+    )
+    _write(
+        standard_layout,
+        {
+            "apps/base/kustomization.yaml": (
+                "resources:\n  - app.yaml\n  - secret.yaml\n"
+                "configMapGenerator:\n  - name: hooks\n    files:\n      - hooks.yaml\n"
+            ),
+            "apps/base/hooks.yaml": "- id: radarr\n  execute-command: /config/radarr.sh\n",
+            "apps/base/secret.yaml": secret,
+        },
+    )
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    assert result.code == 0, result.stdout
+
+    _write(
+        standard_layout,
+        {
+            "apps/base/secret.yaml": secret + "  password: hunter2\n",
+            "apps/base/app.yaml": CONFIGMAP.format(name="app") + "---\n- stray\n",
+        },
+    )
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    messages = sorted(p["message"] for p in result.json()["problems"])
+    assert any("a YAML document that is not a mapping" in m for m in messages), messages
+    assert any("Secret is not encrypted" in m for m in messages), messages

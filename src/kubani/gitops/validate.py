@@ -220,16 +220,21 @@ class Validator:
             self._add(path, "", f"not valid YAML: {' '.join(str(exc).split())}")
             self._unbuildable.add(path)
             return
+        holds_manifests = any(_is_manifest(d) for d in documents)
         for document in documents:
             if not isinstance(document, dict):
-                self._add(path, "", "a YAML document that is not a mapping")
+                # In a file of manifests, a stray list or value; a file of none is some
+                # application's data (a configMapGenerator's), which kustomize reports
+                # itself if it is ever listed as a resource.
+                if holds_manifests:
+                    self._add(path, "", "a YAML document that is not a mapping")
                 continue
             kind = str(document.get("kind", ""))
             if kind == "Component":
                 self._unbuildable.add(path)
             name = str(at(document, "metadata").get("name", ""))
             self._sources.setdefault((kind, name), []).append(path)
-            if kind == "Secret" and not _encrypted(document):
+            if kind == "Secret" and not _encrypted(document) and not _only_references(document):
                 self._add(
                     path,
                     describe(document),
@@ -645,6 +650,24 @@ def _substitute(value: Any, variables: dict[str, str]) -> Any:
     except yaml.YAMLError:
         return text
     return parsed if isinstance(parsed, str | int | float | bool) else text
+
+
+# Values that name a secret kept elsewhere, filled in before the Secret is applied: 1Password
+# (`op inject`), vals (`ref+vault://...`), argocd-vault-plugin (`<path:...>`).
+_SECRET_REFERENCE = re.compile(r"^(op://\S|ref\+[a-z0-9]+://|<path:[^>]+>$)")
+
+
+def _only_references(document: dict[str, Any]) -> bool:
+    """A Secret whose every value is a reference to a secret manager holds no secret."""
+    values = [
+        value
+        for field in ("data", "stringData")
+        if isinstance(document.get(field), dict)
+        for value in document[field].values()
+    ]
+    return bool(values) and all(
+        isinstance(v, str) and _SECRET_REFERENCE.match(v.strip()) for v in values
+    )
 
 
 def _encrypted(document: dict[str, Any]) -> bool:
