@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from kubani_lab import cgroups
 from kubani_lab.lab import Lab
 from kubani_lab.network import netns_list
 from tests.conftest import run_cli
@@ -349,6 +352,8 @@ def _lab_leftovers(lab: Lab, tailnet: str) -> list[str]:
     ]
     found += [f"pid {pid}" for pid in lab._leftover_pids()]
     found += [f"{program} {pid}" for pid, program in lab._leftover_daemons()]
+    # A node's cgroup, and with it any process of its container (rmdir fails while one is left).
+    found += [f"cgroup {folder}" for folder in cgroups.leftovers(lab.names.machine(""))]
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
     found += [line for line in tables.stdout.splitlines() if lab.names.nft_table in line]
     routes = subprocess.run(
@@ -379,6 +384,9 @@ def test_down_leaves_nothing_even_after_a_crash() -> None:
         assert len(_lab_leftovers(scratch, tailnet)) > 12
         # A crashed `cluster-mgr` loses its state file: down must still find everything.
         scratch.state_file.unlink()
+        # A node's nspawn killed outright leaves its container's systemd running, orphaned.
+        orphaned = next(scratch._leftover_pids())
+        os.kill(orphaned, signal.SIGKILL)
     finally:
         scratch.down()
     assert _lab_leftovers(scratch, tailnet) == []

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubani_lab import headscale, network
+from kubani_lab import cgroups, headscale, network
 from kubani_lab.artifacts import (
     FLUX_VERSION,
     build_flux_manifest,
@@ -71,6 +71,8 @@ BARE_PREFIX = "bare-"
 SSH_WAIT_S = 60.0
 # Diagnostics folders of failed lab runs kept under the lab home (the newest).
 DIAGNOSTICS_KEPT = 6
+# Of each log kept there, its end (what led to the failure).
+DIAGNOSTICS_LOG_BYTES = 2 * 2**20
 # How long a node's boot may take once its sshd answers: until then it refuses every login
 # but root's (/run/nologin), as a real machine does, so Kubani's admin user cannot get in.
 BOOT_WAIT_S = 120
@@ -134,6 +136,8 @@ class LabNode:
     in_inventory: bool = True
     # False for a machine booted without Tailscale (``bare`` nodes): Kubani installs it.
     tailscale_preinstalled: bool = True
+    # The node's own cgroup, one folder per hierarchy (see kubani_lab.cgroups).
+    cgroups: list[str] = field(default_factory=list)
 
 
 def tailnet_of(slot: int) -> str:
@@ -732,8 +736,14 @@ class Lab:
             "--bind=/dev/net/tun",
             "-b",
         ]
+        folders = cgroups.make(self.names.machine(node.name))
+        node.cgroups = [str(f) for f in folders]
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            cgroups.entered(folders, command),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
         log.close()
         self._children[node.name] = process
@@ -1131,7 +1141,13 @@ class Lab:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         _reap(everything)
-        removed = network.remove_everything(self.names)
+        ours = self.names.machine("")  # every node's cgroup is named after its machine
+        folders = {Path(f) for n in (state.nodes if state else []) for f in n.cgroups}
+        folders = {f for f in folders | set(cgroups.leftovers(ours)) if f.name.startswith(ours)}
+        for folder in folders:
+            cgroups.kill_all(folder)
+        removed = [f"cgroup {f}" for f in sorted(folders) if f.exists() and cgroups.remove(f)]
+        removed += network.remove_everything(self.names)
         removed += [f"mount {point}" for point in self._unmount_all()]
         tailnet = state.tailnet if state is not None else self._tailnet_from_control_config()
         if tailnet:
@@ -1160,9 +1176,23 @@ class Lab:
         }
         for node in state.nodes:
             copies[f"{node.name}.console.log"] = self.folder / "nodes" / node.name / "console.log"
+            # The K3s stand-in's programs (API server, kine, KWOK's kubelet...) log here.
+            k3s = self.rootfs(node.name) / "var/lib/rancher/k3s"
+            for program_log in sorted(k3s.glob("*/logs/*.log")):
+                copies[f"{node.name}.{program_log.parent.parent.name}.{program_log.name}"] = (
+                    program_log
+                )
         for name, source in copies.items():
-            with contextlib.suppress(OSError):
-                shutil.copyfile(source, folder / name)
+            with contextlib.suppress(OSError), source.open("rb") as handle:
+                handle.seek(max(0, source.stat().st_size - DIAGNOSTICS_LOG_BYTES))
+                (folder / name).write_bytes(handle.read())
+        kubeconfig = self.folder / "kubeconfig"
+        if kubeconfig.exists():
+            cluster = capture(
+                ["kubectl", "--kubeconfig", str(kubeconfig), "--request-timeout=10s", "get",
+                 "nodes,pods", "-A", "-o", "wide"], 30,
+            )  # fmt: skip
+            (folder / "cluster.txt").write_text(cluster.stdout + cluster.stderr)
         for node in state.nodes:
             if self._alive(node):
                 journal = self.ssh_run(

@@ -41,6 +41,12 @@ ROLE_OBJECTS = frozenset(
         ("Kustomization", "flux-system", "flux-system"),
     }
 )
+# What other bootstraps make instead of the GitRepository (`flux bootstrap` from an OCI
+# artifact or a bucket, the Flux Operator's FluxInstance sync): trees made for them refer
+# to it. Its paths are the artifact's, not this repository's: they are not checked.
+BOOTSTRAP_SOURCES = frozenset(
+    {("OCIRepository", "flux-system", "flux-system"), ("Bucket", "flux-system", "flux-system")}
+)
 
 
 def _untagged(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
@@ -259,7 +265,9 @@ class Validator:
     def _build(self, kubectl: str, root: Path) -> list[_Built]:
         try:
             result = subprocess.run(
-                [kubectl, "kustomize", str(root)],
+                # Flux builds with no load restrictions (files outside a kustomization's
+                # folder, within the repository, may be listed).
+                [kubectl, "kustomize", "--load-restrictor=LoadRestrictionsNone", str(root)],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -415,55 +423,64 @@ class Validator:
     # ---- references --------------------------------------------------------------------
 
     def _check_references(self, built: list[_Built]) -> None:
-        present = set(ROLE_OBJECTS)
+        # (kind, name) -> the namespaces it is in; None for an object written without one,
+        # whose namespace is the applier's (a Flux Kustomization's targetNamespace).
+        present: dict[tuple[str, str], set[str | None]] = {}
         generators: dict[tuple[str, str], dict[str, Any]] = {}  # (namespace, artifact) ->
+        found: list[tuple[str, str | None, str]] = [*ROLE_OBJECTS, *BOOTSTRAP_SOURCES]
         for item in built:
             meta = at(item.obj, "metadata")
-            present.add(
+            namespace = meta.get("namespace")
+            found.append(
                 (
                     str(item.obj.get("kind")),
-                    str(meta.get("namespace") or "default"),
+                    str(namespace) if namespace else None,
                     str(meta.get("name")),
                 )
             )
             for artifact in _generated_artifacts(item.obj):
-                present.add(artifact)
+                found.append(artifact)
                 generators[artifact[1:]] = item.obj
+        for kind_found, namespace_found, name_found in found:
+            present.setdefault((kind_found, name_found), set()).add(namespace_found)
+
+        def missing(kind: str, namespace: str | None, name: str) -> bool:
+            namespaces = present.get((kind, name), set())
+            anywhere = namespace is None or None in namespaces
+            return not namespaces or not (anywhere or namespace in namespaces)
+
+        def shown(namespace: str | None, name: str) -> str:
+            return f"{namespace}/{name}" if namespace else name
+
         for item in built:
             obj = item.obj
             api_version = str(obj.get("apiVersion", ""))
             if api_version.split("/", maxsplit=1)[0] not in flux_groups():
                 continue
-            namespace = at(obj, "metadata").get("namespace") or "default"
+            own = at(obj, "metadata").get("namespace")
+            namespace = str(own) if own else None
             spec = at(obj, "spec")
-            kind = obj.get("kind")
+            kind = str(obj.get("kind"))
             for dependency in entries(spec.get("dependsOn")):
-                wanted = (
-                    str(kind),
-                    dependency.get("namespace") or namespace,
-                    dependency.get("name"),
-                )
-                if wanted not in present:
+                wanted = (dependency.get("namespace") or namespace, str(dependency.get("name")))
+                if missing(kind, *wanted):
                     self._add(
                         self._file_of(item),
                         describe(obj),
-                        f"dependsOn names {kind} {wanted[1]}/{wanted[2]}, which is not in the tree",
+                        f"dependsOn names {kind} {shown(*wanted)}, which is not in the tree",
                     )
             for field_name, ref in _source_refs(obj):
-                wanted = (
-                    str(ref.get("kind")),
-                    str(ref.get("namespace") or namespace),
-                    str(ref.get("name")),
-                )
-                if wanted not in present:
+                ref_kind = str(ref.get("kind"))
+                wanted = (ref.get("namespace") or namespace, str(ref.get("name")))
+                if missing(ref_kind, *wanted):
                     self._add(
                         self._file_of(item),
                         describe(obj),
-                        f"{field_name} names {wanted[0]} {wanted[1]}/{wanted[2]}, "
-                        "which is not in the tree",
+                        f"{field_name} names {ref_kind} {shown(*wanted)}, which is not in the tree",
                     )
             if kind != "Kustomization" or not isinstance(spec.get("path"), str):
                 continue
+            namespace = namespace or "default"
             path = spec["path"]
             if _reads_this_repository(spec, namespace):
                 if "\0" in path or not (self.repo / path).resolve().is_dir():
@@ -498,6 +515,8 @@ def _kustomize_error(result: subprocess.CompletedProcess[str]) -> str:
     quoted = [re.search(r'err="(.*)"\s*$', line) for line in lines]
     if any(quoted):
         lines = [m.group(1).replace("\\n", "\n") for m in quoted if m]
+    elif lines[0].endswith("err=<"):  # klog's block form: the error's lines, then ">"
+        lines = [line.strip() for line in lines[1:] if line.strip() != ">"] or lines
     lines[0] = lines[0].removeprefix("Error: ").removeprefix("error: ")
     return "\n".join(lines)
 
