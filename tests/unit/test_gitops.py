@@ -629,3 +629,117 @@ def test_data_files_and_secret_references_are_not_taken_for_manifests(
     messages = sorted(p["message"] for p in result.json()["problems"])
     assert any("a YAML document that is not a mapping" in m for m in messages), messages
     assert any("Secret is not encrypted" in m for m in messages), messages
+
+
+def test_a_tree_as_flux_builds_it_with_its_parents_patches(standard_layout: Path) -> None:
+    # From xunholy/k8s-gitops: a parent Kustomization (sourced from an OCI artifact of the
+    # repository's kubernetes/ folder) patches defaults into every child Kustomization and,
+    # through them, every HelmRelease; an overlay lists files outside its folder (Flux builds
+    # without load restrictions); objects without a namespace get theirs from the applier.
+    parent = _flux_kustomization("cluster", "./apps/overlays/cluster-00").replace(
+        "  sourceRef:\n    kind: GitRepository\n",
+        "  sourceRef:\n    kind: OCIRepository\n",
+    ) + (
+        "  patches:\n    - patch: |-\n        apiVersion: kustomize.toolkit.fluxcd.io/v1\n"
+        "        kind: Kustomization\n        metadata:\n          name: _\n"
+        "        spec:\n          interval: 30m\n          prune: true\n"
+        "      target:\n        group: kustomize.toolkit.fluxcd.io\n        kind: Kustomization\n"
+    )
+    child = (
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+        "metadata:\n  name: web\n  namespace: flux-system\n"
+        "spec:\n  path: ./apps/base/web/app\n  targetNamespace: web\n"
+        "  sourceRef:\n    kind: OCIRepository\n    name: flux-system\n"
+    )
+    release = (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n"
+        "spec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: web\n"
+    )
+    chart = (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\n"
+        "metadata:\n  name: web\n  namespace: web\n"
+        "spec:\n  interval: 1h\n  url: oci://ghcr.io/example/web\n  ref:\n    tag: 1.0.0\n"
+    )
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\n"
+        "stringData:\n  PASSWORD: ${WEB_PASSWORD}\n"
+    )
+    _write(
+        standard_layout,
+        {
+            "kubernetes/clusters/cluster-00/ks.yaml": parent,
+            "kubernetes/apps/overlays/cluster-00/kustomization.yaml": (
+                "resources:\n  - ../../base/web/ks.yaml\n"
+            ),
+            "kubernetes/apps/base/web/ks.yaml": child,
+            "kubernetes/apps/base/web/app/kustomization.yaml": (
+                "resources:\n  - release.yaml\n  - chart.yaml\n  - secret.yaml\n"
+            ),
+            "kubernetes/apps/base/web/app/release.yaml": release,
+            "kubernetes/apps/base/web/app/chart.yaml": chart,
+            "kubernetes/apps/base/web/app/secret.yaml": secret,
+        },
+    )
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    assert result.code == 0, result.stdout
+
+    parent_file = standard_layout / "kubernetes/clusters/cluster-00/ks.yaml"
+    parent_file.write_text(parent.split("  patches:\n")[0])
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    messages = sorted(p["message"] for p in result.json()["problems"])
+    assert messages == [
+        "spec: 'interval' is a required property",
+        "spec: 'prune' is a required property",
+    ], messages
+
+
+def test_helm_charts_in_a_kustomization_are_named_for_what_flux_does_not_do(
+    standard_layout: Path,
+) -> None:
+    _write(
+        standard_layout,
+        {
+            "talos/cilium/kustomization.yaml": (
+                "helmCharts:\n  - name: cilium\n    repo: https://helm.cilium.io/\n"
+                "    version: 1.16.0\n    releaseName: cilium\n"
+            )
+        },
+    )
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    [problem] = result.json()["problems"]
+    assert (
+        "it inflates Helm charts (helmCharts), which Flux's kustomize does not do"
+        in (problem["message"])
+    )
+
+
+def test_patches_select_and_merge_as_kustomize_does() -> None:
+    from kubani.gitops.patches import merged, selects
+
+    release = {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {"interval": "1h", "install": {"remediation": {"retries": 1}}, "suspend": True},
+    }
+    patch = {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "_", "labels": {"tier": "web"}},
+        "spec": {
+            "install": {"remediation": {"retries": 3}, "crds": "CreateReplace"},
+            "suspend": None,
+        },
+    }
+    assert selects({"kind": "HelmRelease", "name": "w.*"}, patch, release)
+    assert not selects({"kind": "HelmRelease", "namespace": "other"}, patch, release)
+    assert not selects({}, patch, release)  # no target: the patch's own name, "_", is not web
+    assert merged(release, patch) == {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "web", "namespace": "apps", "labels": {"tier": "web"}},
+        "spec": {
+            "interval": "1h",
+            "install": {"remediation": {"retries": 3}, "crds": "CreateReplace"},
+        },
+    }

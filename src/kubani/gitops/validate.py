@@ -24,6 +24,7 @@ import yaml
 
 from kubani import userfiles
 from kubani.errors import KubaniError
+from kubani.gitops import patches
 from kubani.gitops.flux_schema import flux_groups, generated_from, served_versions, strict_schema
 from kubani.kube.fields import at, entries
 from kubani.yamlsafe import ReadableValues, safe_load, safe_load_all
@@ -157,6 +158,9 @@ class Validator:
         self._blame_dependencies()
         unique = self._dedupe(built)
         self.report.objects = len(unique)
+        # Twice: the first pass gives child Kustomizations the patches their parent adds to
+        # them; the second applies those to what the children build.
+        unique = self._patched_by_appliers(self._patched_by_appliers(unique))
         self._variables = self._post_build_variables(unique)
         for item in unique:
             self._check_schema(item)
@@ -277,7 +281,13 @@ class Validator:
             self._failed[root] = f"it did not finish within {KUSTOMIZE_TIMEOUT_S:.0f} s"
             return []
         if result.returncode != 0:
-            self._failed[root] = _kustomize_error(result)
+            error = _kustomize_error(result)
+            if "must specify --enable-helm" in error:
+                error = (
+                    "it inflates Helm charts (helmCharts), which Flux's kustomize does not do; "
+                    "use a HelmRelease"
+                )
+            self._failed[root] = error
             return []
         try:
             documents = safe_load_all(result.stdout)
@@ -321,6 +331,49 @@ class Validator:
         if inside or candidates:
             return (inside or candidates)[0]
         return next(item.root / n for n in KUSTOMIZATION_FILES if (item.root / n).exists())
+
+    # ---- the applying Kustomization's patches --------------------------------------------
+
+    def _applied_folder(self, spec: dict[str, Any]) -> Path | None:
+        """The folder a Flux Kustomization's path names: in the repository, else in the
+        tree, else the one folder of the repository that ends in it (an OCI artifact pushed
+        from a subfolder); None when that does not settle it."""
+        path = spec.get("path")
+        if not isinstance(path, str) or "\0" in path or ".." in Path(path).parts:
+            return None
+        for base in (self.repo, self.tree):
+            folder = (base / path).resolve()
+            if folder.is_dir():
+                return folder
+        relative = Path(path.strip()).as_posix().removeprefix("./").strip("/")
+        if not relative or relative == ".":
+            return None
+        ending = [
+            f for f in self.repo.glob(f"**/{relative}") if f.is_dir() and ".git" not in f.parts
+        ]
+        return ending[0].resolve() if len(ending) == 1 else None
+
+    def _patched_by_appliers(self, built: list[_Built]) -> list[_Built]:
+        """Each object as the Flux Kustomization that applies its folder patches it."""
+        by_folder: dict[Path, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+        for item in built:
+            obj = item.obj
+            if obj.get("kind") != "Kustomization" or not _is_flux(obj):
+                continue
+            folder = self._applied_folder(at(obj, "spec"))
+            found = patches.strategic_patches(obj)
+            if folder is not None and found:
+                by_folder.setdefault(folder, []).extend(found)
+        if not by_folder:
+            return built
+        out = []
+        for item in built:
+            obj = item.obj
+            for target, patch in by_folder.get(item.root.resolve(), []):
+                if patches.selects(target, patch, obj):
+                    obj = patches.merged(obj, patch)
+            out.append(_Built(item.root, obj))
+        return out
 
     # ---- post-build substitution ---------------------------------------------------------
 
@@ -542,6 +595,10 @@ def _is_manifest(document: Any) -> bool:
     )
 
 
+def _is_flux(obj: dict[str, Any]) -> bool:
+    return str(obj.get("apiVersion", "")).split("/", maxsplit=1)[0] in flux_groups()
+
+
 def _source_refs(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The objects a Flux object reads from, with the field that names each."""
     spec = at(obj, "spec")
@@ -672,8 +729,11 @@ def _substitute(value: Any, variables: dict[str, str]) -> Any:
 
 
 # Values that name a secret kept elsewhere, filled in before the Secret is applied: 1Password
-# (`op inject`), vals (`ref+vault://...`), argocd-vault-plugin (`<path:...>`).
-_SECRET_REFERENCE = re.compile(r"^(op://\S|ref\+[a-z0-9]+://|<path:[^>]+>$)")
+# (`op inject`), vals (`ref+vault://...`), argocd-vault-plugin (`<path:...>`), and Flux's own
+# post-build variables without a default (`${DB_PASSWORD}`, from a substituteFrom Secret).
+_SECRET_REFERENCE = re.compile(
+    r"^(op://\S|ref\+[a-z0-9]+://|<path:[^>]+>$|\$\{[A-Za-z_][A-Za-z0-9_]*\}$)"
+)
 
 
 def _only_references(document: dict[str, Any]) -> bool:
