@@ -743,3 +743,40 @@ def test_patches_select_and_merge_as_kustomize_does() -> None:
             "install": {"remediation": {"retries": 3}, "crds": "CreateReplace"},
         },
     }
+
+
+def test_files_flux_never_reads_as_yaml_are_not_judged_as_yaml(standard_layout: Path) -> None:
+    # From khuedoan/homelab and ricsanfre/pi-cluster: mkdocs.yml with a Python tag, a
+    # Go-templated boilerplate app, Helm values with ${VAR} in a flow list.
+    _write(
+        standard_layout,
+        {
+            "mkdocs.yml": "markdown_extensions:\n  - emoji:\n"
+            "      emoji_index: !!python/name:material.extensions.emoji.twemoji\n",
+            "boilerplate/app/kustomization.yaml": "namespace: {{ .app_namespace }}\n"
+            "resources:\n  - helm.yaml\n",
+            "boilerplate/app/helm.yaml": "apiVersion: v1\nkind: ConfigMap\n"
+            "metadata:\n  name: {{ .app_name }}\n",
+            "apps/base/values.yaml": "scrape:\n  - targets: [vault.${CLUSTER_DOMAIN}:8200]\n",
+        },
+    )
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    assert result.code == 0, result.stdout
+    _write(standard_layout, {"apps/base/broken.yaml": "apiVersion: v1\nkind: [ConfigMap\n"})
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    [problem] = result.json()["problems"]
+    assert problem["file"].endswith("apps/base/broken.yaml")
+    assert problem["message"].startswith("not valid YAML")
+
+
+def test_a_remote_resource_that_cannot_be_fetched_is_named(standard_layout: Path) -> None:
+    _write(
+        standard_layout,
+        {"apps/remote/kustomization.yaml": "resources:\n  - https://kubani.invalid/crds.yaml\n"},
+    )
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json", timeout=120)
+    [problem] = result.json()["problems"]
+    assert (
+        "it lists a remote resource, https://kubani.invalid/crds.yaml, which could not be "
+        in (problem["message"])
+    )

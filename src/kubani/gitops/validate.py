@@ -227,8 +227,11 @@ class Validator:
             self._unbuildable.add(path)
             return
         except yaml.YAMLError as exc:
-            self._add(path, "", f"not valid YAML: {' '.join(str(exc).split())}")
             self._unbuildable.add(path)
+            # A template ({{ .app_name }}) or an application's own file (mkdocs.yml, Helm
+            # values with ${VAR} in a flow list) is not YAML Flux ever reads as YAML.
+            if _manifest_shaped(text) and not _templated(text):
+                self._add(path, "", f"not valid YAML: {' '.join(str(exc).split())}")
             return
         holds_manifests = any(_is_manifest(d) for d in documents)
         for document in documents:
@@ -281,13 +284,7 @@ class Validator:
             self._failed[root] = f"it did not finish within {KUSTOMIZE_TIMEOUT_S:.0f} s"
             return []
         if result.returncode != 0:
-            error = _kustomize_error(result)
-            if "must specify --enable-helm" in error:
-                error = (
-                    "it inflates Helm charts (helmCharts), which Flux's kustomize does not do; "
-                    "use a HelmRelease"
-                )
-            self._failed[root] = error
+            self._failed[root] = _kustomize_error(result)
             return []
         try:
             documents = safe_load_all(result.stdout)
@@ -310,7 +307,7 @@ class Validator:
                     kustomization, "", f"cannot be built because {names} fails (reported there)"
                 )
             else:
-                self._add(kustomization, "", f"kustomize build failed: {error}")
+                self._add(kustomization, "", f"kustomize build failed: {_explained(error)}")
 
     @staticmethod
     def _dedupe(built: Iterable[_Built]) -> list[_Built]:
@@ -574,6 +571,22 @@ def _kustomize_error(result: subprocess.CompletedProcess[str]) -> str:
     return "\n".join(lines)
 
 
+def _explained(error: str) -> str:
+    """kustomize's error, or what it means where it is cryptic."""
+    remote = re.search(r"accumulating resources from '((?:https?|git|ssh)://[^']+)'", error)
+    if remote and re.search(r"dial tcp|Could not resolve host|no such host|timeout", error):
+        return (
+            f"it lists a remote resource, {remote.group(1)}, which could not be fetched "
+            "from here (no network?); Flux fetches it when it builds"
+        )
+    if "must specify --enable-helm" in error:
+        return (
+            "it inflates Helm charts (helmCharts), which Flux's kustomize does not do; "
+            "use a HelmRelease"
+        )
+    return error
+
+
 def _mentions(error: str, root: Path, other: Path) -> bool:
     """Whether kustomize's ``error`` for ``root`` is about the folder ``other``."""
     for quoted in re.findall(r"'([^']+)'", error):
@@ -593,6 +606,21 @@ def _is_manifest(document: Any) -> bool:
         and bool(document.get("apiVersion"))
         and bool(document.get("kind"))
     )
+
+
+_TOP_LEVEL_KEY = re.compile(r"^(apiVersion|kind|resources|components|bases):", re.M)
+_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+
+
+def _manifest_shaped(text: str) -> bool:
+    """Whether unreadable text was meant as a manifest or a kustomization: it has their
+    top-level keys."""
+    return bool(_TOP_LEVEL_KEY.search(text))
+
+
+def _templated(text: str) -> bool:
+    """Go or Jinja template markup: a file rendered into a manifest by some other tool."""
+    return bool(_TEMPLATE.search(text))
 
 
 def _is_flux(obj: dict[str, Any]) -> bool:
