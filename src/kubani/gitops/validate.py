@@ -141,6 +141,7 @@ class Validator:
         self._documents: dict[Path, list[Any]] = {}
         self._failed: dict[Path, str] = {}  # kustomization folder -> kustomize's error
         self._variables: dict[Path, dict[str, str]] = {}  # folder -> its postBuild variables
+        self._endings: dict[str, Path | None] = {}  # path -> the one folder ending in it
 
     def run(self) -> Report:
         files = sorted(self._yaml_files())
@@ -343,12 +344,14 @@ class Validator:
             if folder.is_dir():
                 return folder
         relative = Path(path.strip()).as_posix().removeprefix("./").strip("/")
-        if not relative or relative == ".":
+        if not relative or relative == "." or _GLOB.search(relative):
             return None
-        ending = [
-            f for f in self.repo.glob(f"**/{relative}") if f.is_dir() and ".git" not in f.parts
-        ]
-        return ending[0].resolve() if len(ending) == 1 else None
+        if relative not in self._endings:  # one walk of the repository per path, at most
+            ending = [
+                f for f in self.repo.glob(f"**/{relative}") if f.is_dir() and ".git" not in f.parts
+            ]
+            self._endings[relative] = ending[0].resolve() if len(ending) == 1 else None
+        return self._endings[relative]
 
     def _patched_by_appliers(self, built: list[_Built]) -> list[_Built]:
         """Each object as the Flux Kustomization that applies its folder patches it."""
