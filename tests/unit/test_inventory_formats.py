@@ -605,6 +605,7 @@ def test_a_k0sctl_cluster_file_is_named_and_imported(tmp_path: Path) -> None:
         ("  hosts:\n  - role: etcd\n    ssh: {address: 100.64.9.1}\n", "has role 'etcd'"),
         ("  hosts:\n  - role: worker\n    ssh: {address: 100.64.9.1}\n", "no machine has the role"),
         ("  hosts:\n  - just-a-string\n", "spec.hosts[0] is not a mapping"),
+        ("  hosts:\n  - role: [controller]\n", "has role ['controller']"),
     ],
 )
 def test_a_k0sctl_file_kubani_cannot_use_is_refused(tmp_path: Path, hosts: str, said: str) -> None:
