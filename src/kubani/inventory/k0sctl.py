@@ -47,10 +47,9 @@ def convert(data: Mapping[str, Any], addresses: Mapping[str, str], source: str) 
         if not isinstance(host, Mapping):
             raise KubaniError(f"cannot import {source}", f"{where} is not a mapping", None)
         role = host.get("role")
-        role = role if isinstance(role, str) else repr(role)
-        if role in _CONTROL_PLANE_ROLES:
+        if isinstance(role, str) and role in _CONTROL_PLANE_ROLES:
             prefix, target = "server", conversion.control_planes
-        elif role in _WORKER_ROLES:
+        elif isinstance(role, str) and role in _WORKER_ROLES:
             prefix, target = "agent", conversion.workers
         else:
             raise KubaniError(
