@@ -780,3 +780,16 @@ def test_a_remote_resource_that_cannot_be_fetched_is_named(standard_layout: Path
         "it lists a remote resource, https://kubani.invalid/crds.yaml, which could not be "
         in (problem["message"])
     )
+
+
+def test_a_tree_without_git_is_read_from_itself_or_its_parent(standard_layout: Path) -> None:
+    # A repository downloaded as an archive, validated from its root: no .git says where
+    # the root is, so paths are looked for from the tree and from its parent.
+    (standard_layout / ".git").rmdir()
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    assert result.code == 0, result.stdout
+    apps = standard_layout / "clusters/prod/apps.yaml"
+    apps.write_text(apps.read_text().replace("./apps/prod", "./apps/missing"))
+    result = run_cli("gitops", "validate", "--path", standard_layout, "--json")
+    [problem] = result.json()["problems"]
+    assert "path ./apps/missing is not a folder of the repository" in problem["message"]

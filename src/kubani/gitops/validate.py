@@ -134,6 +134,9 @@ class Validator:
             )
         self.tree = tree.resolve()
         self.repo = repo_root(self.tree)
+        # Without .git the repository's root is a guess (the tree's parent, as for Kubani's
+        # own gitops/): a path is looked for there and in the tree itself.
+        self._roots = [self.repo] if (self.repo / ".git").exists() else [self.repo, self.tree]
         self.version = kubernetes_version
         self.report = Report(self.tree)
         self._sources: dict[tuple[str, str], list[Path]] = {}
@@ -332,6 +335,16 @@ class Validator:
 
     # ---- the applying Kustomization's patches --------------------------------------------
 
+    def _in_repository(self, path: str) -> Path | None:
+        """The folder ``path`` names from the repository's root, if there is one."""
+        if "\0" in path:
+            return None
+        for root in self._roots:
+            folder = (root / path).resolve()
+            if folder.is_dir():
+                return folder
+        return None
+
     def _applied_folder(self, spec: dict[str, Any]) -> Path | None:
         """The folder a Flux Kustomization's path names: in the repository, else in the
         tree, else the one folder of the repository that ends in it (an OCI artifact pushed
@@ -339,7 +352,7 @@ class Validator:
         path = spec.get("path")
         if not isinstance(path, str) or "\0" in path or ".." in Path(path).parts:
             return None
-        for base in (self.repo, self.tree):
+        for base in (*self._roots, self.tree):
             folder = (base / path).resolve()
             if folder.is_dir():
                 return folder
@@ -406,7 +419,9 @@ class Validator:
             substitute = post_build.get("substitute")
             if isinstance(substitute, dict):
                 variables.update({str(k): str(v) for k, v in substitute.items()})
-            found[(self.repo / spec["path"]).resolve()] = variables
+            folder = self._applied_folder(spec)
+            if folder is not None:
+                found[folder] = variables
         return found
 
     def _substituted(self, item: _Built) -> dict[str, Any]:
@@ -536,7 +551,7 @@ class Validator:
             namespace = namespace or "default"
             path = spec["path"]
             if _reads_this_repository(spec, namespace):
-                if "\0" in path or not (self.repo / path).resolve().is_dir():
+                if self._in_repository(path) is None:
                     self._add(
                         self._file_of(item),
                         describe(obj),
@@ -550,7 +565,7 @@ class Validator:
             if ref.get("kind") != "ExternalArtifact" or generator is None or "\0" in path:
                 continue
             folders = _repository_folders(generator, str(ref.get("name")), path)
-            if folders and not any((self.repo / f).resolve().is_dir() for f in folders):
+            if folders and not any(self._in_repository(f) for f in folders):
                 self._add(
                     self._file_of(item),
                     describe(obj),
