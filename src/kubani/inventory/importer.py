@@ -142,9 +142,9 @@ def _from_inventory(
     settings = document.group_variables(cluster_scope)
     if tool is KUBESPRAY:
         if settings:
-            conversion.notes.append(
-                f"{', '.join(sorted(settings))}: Kubespray settings for kubeadm; left out"
-            )
+            names = sorted(settings)
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            conversion.notes.append(f"{shown}: Kubespray settings for kubeadm; left out")
     else:
         convert_cluster_vars(settings, conversion)
     for role, hosts, target in (
