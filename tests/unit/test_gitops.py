@@ -691,14 +691,29 @@ def test_a_tree_as_flux_builds_it_with_its_parents_patches(standard_layout: Path
 def test_helm_charts_in_a_kustomization_are_named_for_what_flux_does_not_do(
     standard_layout: Path,
 ) -> None:
+    # Built by another tool (a bootstrap script with --enable-helm): not Flux's concern.
     _write(
         standard_layout,
         {
-            "talos/cilium/kustomization.yaml": (
+            "bootstrap/cilium/kustomization.yaml": (
                 "helmCharts:\n  - name: cilium\n    repo: https://helm.cilium.io/\n"
                 "    version: 1.16.0\n    releaseName: cilium\n"
-            )
+            ),
+            # A service account token: Kubernetes fills it in, nothing to encrypt.
+            "apps/base/token.yaml": (
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: auth\n  annotations:\n"
+                "    kubernetes.io/service-account.name: auth\n"
+                "type: kubernetes.io/service-account-token\n"
+            ),
         },
+    )
+    base = standard_layout / "apps/base/kustomization.yaml"
+    base.write_text(base.read_text() + "  - token.yaml\n")
+    assert problems(standard_layout) == []
+    # Applied by a Flux Kustomization: Flux would fail on it.
+    _write(
+        standard_layout,
+        {"clusters/prod/bootstrap.yaml": _flux_kustomization("cilium", "./bootstrap/cilium")},
     )
     [problem] = problems(standard_layout)
     assert (
@@ -783,3 +798,35 @@ def test_a_tree_without_git_is_read_from_itself_or_its_parent(standard_layout: P
     apps.write_text(apps.read_text().replace("./apps/prod", "./apps/missing"))
     [problem] = problems(standard_layout)
     assert "path ./apps/missing is not a folder of the repository" in problem["message"]
+
+
+def test_components_of_a_flux_kustomization_are_built_in_as_flux_does(
+    standard_layout: Path,
+) -> None:
+    # From tyriis/home-ops: the folder patches a resource that only the component the Flux
+    # Kustomization adds (spec.components) brings; alone, kustomize fails on it.
+    _write(
+        standard_layout,
+        {
+            "components/policy/kustomization.yaml": (
+                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+                "resources:\n  - policy.yaml\n"
+            ),
+            "components/policy/policy.yaml": CONFIGMAP.format(name="policy"),
+            "apps/web/kustomization.yaml": (
+                "resources:\n  - app.yaml\npatches:\n  - path: policy-patch.yaml\n"
+            ),
+            "apps/web/app.yaml": CONFIGMAP.format(name="web"),
+            "apps/web/policy-patch.yaml": CONFIGMAP.format(name="policy")
+            + "data:\n  tuned: 'yes'\n",
+            "clusters/prod/web.yaml": _flux_kustomization("web", "./apps/web")
+            + "  components:\n    - ../../components/policy\n",
+        },
+    )
+    before = snapshot(standard_layout)
+    assert problems(standard_layout) == []
+    assert snapshot(standard_layout) == before  # built in a scratch copy
+    web = standard_layout / "clusters/prod/web.yaml"
+    web.write_text(web.read_text().split("  components:")[0])
+    [problem] = problems(standard_layout)
+    assert "no resource matches strategic merge patch" in problem["message"]

@@ -159,7 +159,8 @@ class Validator:
         self.report.plain_folders = len(plain)
         for folder, objects in plain.items():
             built += [_Built(folder, obj) for obj in objects]
-        self._blame_dependencies()
+        built += self._rebuilt_with_components(built)
+        self._blame_dependencies(built)
         unique = self._dedupe(built)
         self.report.objects = len(unique)
         # Twice: the first pass gives child Kustomizations the patches their parent adds to
@@ -273,6 +274,63 @@ class Validator:
             results = list(pool.map(lambda root: self._build(kubectl, root), roots))
         return [item for result in results for item in result]
 
+    def _rebuilt_with_components(self, built: list[_Built]) -> list[_Built]:
+        """Folders that fail to build alone, built again as Flux builds them for a Flux
+        Kustomization that lists ``spec.components``: with those components added to the
+        folder's kustomization (its patches may target what they add)."""
+        kubectl = shutil.which("kubectl")
+        rebuilt: list[_Built] = []
+        failed = {root.resolve(): root for root in self._failed}
+        for item in built:
+            spec = at(item.obj, "spec")
+            components = _texts(spec.get("components"))
+            if item.obj.get("kind") != "Kustomization" or not _is_flux(item.obj) or not components:
+                continue
+            folder = self._applied_folder(spec)
+            root = failed.get(folder) if folder is not None else None
+            if root is None or kubectl is None:
+                continue
+            objects = self._build_with(kubectl, root, components)
+            if objects is not None:
+                del self._failed[root]
+                del failed[root.resolve()]
+                rebuilt += [_Built(root, obj) for obj in objects]
+        return rebuilt
+
+    def _build_with(self, kubectl: str, root: Path, components: list[str]) -> list[Any] | None:
+        """``root`` built with ``components`` added, in a scratch copy of the repository
+        (the tree itself is never written to); None if that fails too."""
+        import tempfile
+
+        base = next((b for b in (*self._roots, self.tree) if root.is_relative_to(b)), None)
+        if base is None:
+            return None
+        with tempfile.TemporaryDirectory(prefix="kubani-validate-") as scratch:
+            copy = Path(scratch) / "repo"
+            shutil.copytree(base, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+            target = copy / root.relative_to(base)
+            kustomization = next(target / n for n in KUSTOMIZATION_FILES if (target / n).exists())
+            try:
+                data = safe_load(kustomization.read_text())
+            except yaml.YAMLError:
+                return None
+            if not isinstance(data, dict):
+                return None
+            data["components"] = [*_texts(data.get("components")), *components]
+            kustomization.write_text(yaml.safe_dump(data, sort_keys=False))
+            try:
+                result = subprocess.run(
+                    [kubectl, "kustomize", "--load-restrictor=LoadRestrictionsNone", str(target)],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=KUSTOMIZE_TIMEOUT_S,
+                )
+                documents = safe_load_all(result.stdout) if result.returncode == 0 else None
+            except (subprocess.TimeoutExpired, yaml.YAMLError):
+                return None
+        return [d for d in documents if isinstance(d, dict)] if documents is not None else None
+
     def _build(self, kubectl: str, root: Path) -> list[_Built]:
         try:
             result = subprocess.run(
@@ -297,14 +355,28 @@ class Validator:
             return []
         return [_Built(root, obj) for obj in documents if isinstance(obj, dict)]
 
-    def _blame_dependencies(self) -> None:
+    def _blame_dependencies(self, built: list[_Built]) -> None:
         """A kustomization fails when one it includes fails: the error is reported once,
-        where it is, and the others say which dependency breaks them."""
+        where it is, and the others say which dependency breaks them. One that inflates Helm
+        charts is built that way by some other tool (a bootstrap script) unless a Flux
+        Kustomization of the tree applies it, or one that fails includes it."""
+        applied = {
+            self._applied_folder(at(item.obj, "spec"))
+            for item in built
+            if item.obj.get("kind") == "Kustomization" and _is_flux(item.obj)
+        }
         for root, error in sorted(self._failed.items()):
             kustomization = next(root / n for n in KUSTOMIZATION_FILES if (root / n).exists())
             broken = [
                 other for other in self._failed if other != root and _mentions(error, root, other)
             ]
+            included = any(
+                _mentions(other_error, other, root)
+                for other, other_error in self._failed.items()
+                if other != root
+            )
+            if _HELM_CHARTS in error and root.resolve() not in applied and not included:
+                continue
             if broken:
                 names = ", ".join(self._relative(b) for b in sorted(broken))
                 self._add(
@@ -589,6 +661,9 @@ def _kustomize_error(result: subprocess.CompletedProcess[str]) -> str:
     return "\n".join(lines)
 
 
+_HELM_CHARTS = "must specify --enable-helm"  # kustomize's words for a helmCharts generator
+
+
 def _explained(error: str) -> str:
     """kustomize's error, or what it means where it is cryptic."""
     remote = re.search(r"accumulating resources from '((?:https?|git|ssh)://[^']+)'", error)
@@ -597,7 +672,7 @@ def _explained(error: str) -> str:
             f"it lists a remote resource, {remote.group(1)}, which could not be fetched "
             "from here (no network?); Flux fetches it when it builds"
         )
-    if "must specify --enable-helm" in error:
+    if _HELM_CHARTS in error:
         return (
             "it inflates Helm charts (helmCharts), which Flux's kustomize does not do; "
             "use a HelmRelease"
@@ -639,6 +714,11 @@ def _manifest_shaped(text: str) -> bool:
 def _templated(text: str) -> bool:
     """Go or Jinja template markup: a file rendered into a manifest by some other tool."""
     return bool(_TEMPLATE.search(text))
+
+
+def _texts(value: object) -> list[str]:
+    """The strings of a list field (other entries, or a field that is no list, left out)."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
 def _is_flux(obj: dict[str, Any]) -> bool:
@@ -783,16 +863,15 @@ _SECRET_REFERENCE = re.compile(
 
 
 def _only_references(document: dict[str, Any]) -> bool:
-    """A Secret whose every value is a reference to a secret manager holds no secret."""
+    """A Secret whose every value is a reference to a secret manager holds no secret, nor
+    does one with no values at all (a service account token Kubernetes fills in)."""
     values = [
         value
         for field in ("data", "stringData")
         if isinstance(document.get(field), dict)
         for value in document[field].values()
     ]
-    return bool(values) and all(
-        isinstance(v, str) and _SECRET_REFERENCE.match(v.strip()) for v in values
-    )
+    return all(isinstance(v, str) and _SECRET_REFERENCE.match(v.strip()) for v in values)
 
 
 def _encrypted(document: dict[str, Any]) -> bool:
