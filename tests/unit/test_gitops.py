@@ -777,14 +777,15 @@ def test_files_flux_never_reads_as_yaml_are_not_judged_as_yaml(standard_layout: 
 
 
 def test_a_remote_resource_that_cannot_be_fetched_is_named(standard_layout: Path) -> None:
+    # A closed port on loopback: nothing leaves the machine (the lab tests watch for that).
     _write(
         standard_layout,
-        {"apps/remote/kustomization.yaml": "resources:\n  - https://kubani.invalid/crds.yaml\n"},
+        {"apps/remote/kustomization.yaml": "resources:\n  - https://127.0.0.1:1/crds.yaml\n"},
     )
     result = run_cli("gitops", "validate", "--path", standard_layout, "--json", timeout=120)
     [problem] = result.json()["problems"]
     assert (
-        "it lists a remote resource, https://kubani.invalid/crds.yaml, which could not be "
+        "it lists a remote resource, https://127.0.0.1:1/crds.yaml, which could not be "
         in (problem["message"])
     )
 

@@ -670,7 +670,7 @@ def _explained(error: str) -> str:
     if remote and re.search(r"dial tcp|Could not resolve host|no such host|timeout", error):
         return (
             f"it lists a remote resource, {remote.group(1)}, which could not be fetched "
-            "from here (no network?); Flux fetches it when it builds"
+            "from here (offline, or a wrong address); Flux fetches it when it builds"
         )
     if _HELM_CHARTS in error:
         return (
