@@ -319,13 +319,7 @@ class Validator:
             data["components"] = [*_texts(data.get("components")), *components]
             kustomization.write_text(yaml.safe_dump(data, sort_keys=False))
             try:
-                result = subprocess.run(
-                    [kubectl, "kustomize", "--load-restrictor=LoadRestrictionsNone", str(target)],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    timeout=KUSTOMIZE_TIMEOUT_S,
-                )
+                result = _kustomize(kubectl, target)
                 documents = safe_load_all(result.stdout) if result.returncode == 0 else None
             except (subprocess.TimeoutExpired, yaml.YAMLError):
                 return None
@@ -333,15 +327,7 @@ class Validator:
 
     def _build(self, kubectl: str, root: Path) -> list[_Built]:
         try:
-            result = subprocess.run(
-                # Flux builds with no load restrictions (files outside a kustomization's
-                # folder, within the repository, may be listed).
-                [kubectl, "kustomize", "--load-restrictor=LoadRestrictionsNone", str(root)],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=KUSTOMIZE_TIMEOUT_S,
-            )
+            result = _kustomize(kubectl, root)
         except subprocess.TimeoutExpired:
             self._failed[root] = f"it did not finish within {KUSTOMIZE_TIMEOUT_S:.0f} s"
             return []
@@ -645,6 +631,18 @@ class Validator:
                     f"{' or '.join(folders)}, which is not a folder of the repository "
                     f"({self.repo})",
                 )
+
+
+def _kustomize(kubectl: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """``kubectl kustomize`` of a folder as Flux builds it: with no load restrictions (files
+    outside the kustomization's folder, within the repository, may be listed)."""
+    return subprocess.run(
+        [kubectl, "kustomize", "--load-restrictor=LoadRestrictionsNone", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=KUSTOMIZE_TIMEOUT_S,
+    )
 
 
 def _kustomize_error(result: subprocess.CompletedProcess[str]) -> str:
