@@ -31,9 +31,14 @@ from kubani.inventory.fastyaml import (
     load_with_nodes,
     paused_gc,
 )
-from kubani.inventory.foreign import IMPORT_HINT, INI_HINT, looks_like_ini, recognise
+from kubani.inventory.foreign import (
+    IMPORT_HINT,
+    INI_HINT,
+    is_k0sctl,
+    looks_like_ini,
+    recognise,
+)
 from kubani.inventory.groups import ALL, GroupShapeError, GroupTree, KeyPath
-from kubani.inventory.k0sctl import is_k0sctl
 from kubani.inventory.paths import parse_key_path
 from kubani.inventory.style import IndentStyle, guess_style
 from kubani.inventory.vault import VaultKey, password_file_from_environment, reveal_declared

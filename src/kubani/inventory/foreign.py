@@ -124,6 +124,19 @@ def recognise(groups: Mapping[str, Any]) -> tuple[ForeignFormat, list[str]] | No
     return next(iter(with_servers or [(f, g) for f, g in found if g]), None)
 
 
+# k0sctl's cluster file (read by kubani.inventory.k0sctl): recognised here, where every
+# inventory read can ask, without loading its converter.
+K0SCTL_API_GROUP = "k0sctl.k0sproject.io/"
+
+
+def is_k0sctl(data: object) -> bool:
+    """Whether parsed YAML is a k0sctl cluster file (apiVersion k0sctl.k0sproject.io/...)."""
+    if not isinstance(data, Mapping):
+        return False
+    api_version = data.get("apiVersion")
+    return isinstance(api_version, str) and api_version.startswith(K0SCTL_API_GROUP)
+
+
 def in_tailnet_range(value: object) -> bool:
     try:
         address = ipaddress.ip_address(str(value))

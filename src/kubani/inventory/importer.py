@@ -20,12 +20,14 @@ from kubani.inventory import k0sctl
 from kubani.inventory.document import InventoryDocument
 from kubani.inventory.fastyaml import dump_block
 from kubani.inventory.foreign import (
+    K0SCTL_API_GROUP,
     K3S_ANSIBLE,
     KUBESPRAY,
     KUBESPRAY_HOST_VARS,
     Conversion,
     convert_cluster_vars,
     convert_host,
+    is_k0sctl,
     looks_like_ini,
     recognise,
 )
@@ -86,10 +88,10 @@ def _document(source: Path, scratch: Path) -> InventoryDocument | Mapping[str, A
         text = text.removeprefix(userfiles.BYTE_ORDER_MARK)
         source = scratch / "source-inventory"
         source.write_text(text, encoding="utf-8")
-    if k0sctl.API_GROUP in text:
+    if K0SCTL_API_GROUP in text:
         with contextlib.suppress(yaml.YAMLError):  # not YAML: the inventory reader says why
             data = safe_load(text)
-            if k0sctl.is_k0sctl(data):
+            if is_k0sctl(data):
                 return dict(data)
     if not looks_like_ini(text):
         return InventoryDocument(source)

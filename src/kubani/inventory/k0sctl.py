@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubani.errors import KubaniError
-from kubani.inventory.foreign import Conversion, ForeignFormat, convert_host
+from kubani.inventory.foreign import (
+    Conversion,
+    ForeignFormat,
+    convert_host,
+)
 
 K0SCTL = ForeignFormat("k0sctl", (), (), ())
-API_GROUP = "k0sctl.k0sproject.io/"
 _CONTROL_PLANE_ROLES = frozenset({"controller", "controller+worker", "single"})
 _WORKER_ROLES = frozenset({"worker"})
 # What a host's ssh block says, as the variables Ansible reaches a machine with.
@@ -25,14 +28,6 @@ _SSH_VARIABLES = (
     ("port", "ansible_port"),
     ("keyPath", "ansible_ssh_private_key_file"),
 )
-
-
-def is_k0sctl(data: object) -> bool:
-    """Whether parsed YAML is a k0sctl cluster file (apiVersion k0sctl.k0sproject.io/...)."""
-    if not isinstance(data, Mapping):
-        return False
-    api_version = data.get("apiVersion")
-    return isinstance(api_version, str) and api_version.startswith(API_GROUP)
 
 
 def convert(data: Mapping[str, Any], addresses: Mapping[str, str], source: str) -> Conversion:
