@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ import pytest
 from kubani_lab.components import KUBERNETES, KWOK, ensure_built
 from kubani_lab.k3s import kubelet, pki
 from kubani_lab.k3s.control import ControlPlane, ControlPlaneFiles, ensure_pki
+from kubani_lab.k3s.ports import unused_port
 from kubani_lab.lab import DEFAULT_HOME
 from kubani_lab.network import UNDERLAY
 
@@ -30,9 +30,7 @@ def advertised(index: int = 1) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return unused_port("127.0.0.1")
 
 
 @pytest.fixture(scope="module")

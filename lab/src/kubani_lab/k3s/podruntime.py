@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from kubani_lab.k3s import pki
 from kubani_lab.k3s.client import ApiError
 from kubani_lab.k3s.payload import program as carried
+from kubani_lab.k3s.ports import unused_port
 from kubani_lab.k3s.processes import dying_with_parent, terminate
 
 if TYPE_CHECKING:
@@ -51,12 +51,6 @@ def program_for(image: str) -> str | None:
     if name and "/" not in tag:
         repository = name
     return FLUX_IMAGES.get(repository)
-
-
-def _free_port(address: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((address, 0))
-        return int(probe.getsockname()[1])
 
 
 def _field(pod: dict[str, Any], path: str) -> str:
@@ -156,10 +150,10 @@ class PodRuntime:
         # Leader election finds its namespace in the pod's service-account folder, which a
         # process on the node does not have; there is one replica.
         kept += ["--enable-leader-election=false",
-                 f"--metrics-addr=127.0.0.1:{_free_port('127.0.0.1')}",
-                 f"--health-addr=127.0.0.1:{_free_port('127.0.0.1')}"]  # fmt: skip
+                 f"--metrics-addr=127.0.0.1:{unused_port('127.0.0.1')}",
+                 f"--health-addr=127.0.0.1:{unused_port('127.0.0.1')}"]  # fmt: skip
         if program == "source-controller":
-            storage = f"{address}:{_free_port(address)}"
+            storage = f"{address}:{unused_port(address)}"
             (folder / "data").mkdir(exist_ok=True)
             kept += [f"--storage-path={folder / 'data'}", f"--storage-addr={storage}",
                      f"--storage-adv-addr={storage}"]  # fmt: skip
