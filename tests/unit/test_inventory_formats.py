@@ -364,12 +364,35 @@ def test_an_ini_inventory_is_recognised_and_converted_through_ansible(tmp_path: 
     assert agent is not None and agent.ansible_user == "pi"
 
 
+def test_an_ini_inventory_with_kubani_s_groups_is_imported_with_its_booleans_typed(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "hosts.ini"
+    source.write_text(
+        "[control_plane]\ncp-1 ansible_host=100.64.6.1 gpu=no\n\n[workers]\n"
+        "gpu-box ansible_host=100.64.6.2 gpu=true\nnuc ansible_host=100.64.6.3 gpu=Yes\n\n"
+        "[all:vars]\nansible_user=admin\ncluster_name=home\n"
+    )
+    as_is = run_cli("-i", source, "validate", timeout=60)
+    assert as_is.code == 1 and "Kubani's own" in as_is.stderr
+    target = tmp_path / "hosts.yml"
+    result = run_cli("inventory", "import", source, "-o", target, timeout=120)
+    assert result.code == 0, result.stderr
+    assert "(Kubani)" in target.read_text()
+    model, problems = InventoryDocument(target).validate()
+    assert model is not None, problems.errors
+    assert model.cluster.cluster_name == "home"
+    assert {n.hostname: n.gpu for n in model.nodes} == {"cp-1": False, "gpu-box": True, "nuc": True}
+    assert [n.ansible_user for n in model.nodes] == ["admin"] * 3
+
+
 def test_an_inventory_of_no_known_tool_is_not_imported(tmp_path: Path) -> None:
     source = tmp_path / "hosts.yml"
     source.write_text("all:\n  hosts:\n    web-1: {}\n")
     result = run_cli("inventory", "import", source, "-o", tmp_path / "out.yml", timeout=60)
     assert result.code == 1 and "it has no group of control planes" in result.stderr
     assert "(k3s-ansible)" in result.stderr and "(Kubespray)" in result.stderr
+    assert "`control_plane` (Kubani)" in result.stderr
 
 
 def test_unreadable_files_and_folders_are_named(

@@ -25,6 +25,7 @@ import yaml
 from kubani.inventory.fastyaml import AnsibleTagged
 from kubani.models.names import is_dns_label
 from kubani.userfiles import BYTE_ORDER_MARK
+from kubani.vocabulary import Role
 from kubani.yamlsafe import safe_load
 
 
@@ -52,12 +53,17 @@ KUBESPRAY = ForeignFormat(
     ("k8s_cluster", "k8s-cluster"),
 )
 FOREIGN_FORMATS = (K3S_ANSIBLE, KUBESPRAY)
+# Kubani's own groups in a file Kubani does not read as it is (an INI inventory): imported
+# with its variables as they are. Not a foreign format: a YAML inventory with these groups
+# is simply Kubani's.
+KUBANI_LAYOUT = ForeignFormat("Kubani", (Role.CONTROL_PLANE.group,), (Role.WORKER.group,), ())
 # Kubespray's per-host settings for kubeadm and etcd (ip and access_ip give the address).
 KUBESPRAY_HOST_VARS = ("ip", "access_ip", "etcd_member_name")
 IMPORT_HINT = "convert it with `cluster-mgr inventory import {path}`"
 INI_HINT = (
-    "convert a k3s-ansible or Kubespray inventory with `cluster-mgr inventory import {path}`; "
-    "any other with `ansible-inventory -i {path} --list --yaml --export > hosts.yml`"
+    "convert it with `cluster-mgr inventory import {path}` when its groups are k3s-ansible's, "
+    "Kubespray's or Kubani's own; any other with "
+    "`ansible-inventory -i {path} --list --yaml --export > hosts.yml`"
 )
 _INI_SECTION = re.compile(r"^\[[^\]\s]+\]$")
 # Tailscale hands out addresses from these ranges (CGNAT and its ULA).

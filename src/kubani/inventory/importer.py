@@ -22,6 +22,7 @@ from kubani.inventory.fastyaml import dump_block
 from kubani.inventory.foreign import (
     K0SCTL_API_GROUP,
     K3S_ANSIBLE,
+    KUBANI_LAYOUT,
     KUBESPRAY,
     KUBESPRAY_HOST_VARS,
     Conversion,
@@ -40,6 +41,7 @@ from kubani.models.inventory import (
     Inventory,
     build_inventory,
 )
+from kubani.models.node import Node
 from kubani.models.problems import Problems
 from kubani.vocabulary import Role
 from kubani.yamlsafe import safe_load
@@ -49,6 +51,23 @@ _HEADER = (
     "# import`. Edit with cluster-mgr add-node / remove-node /\n"
     "# config-set, or by hand: comments are kept.\n"
 )
+
+
+# The words Ansible's `bool` filter reads as booleans, as the playbooks read these fields. An
+# INI inventory has no other way to write one (`gpu=true` is the string "true" there), and
+# Kubani's own inventory takes only true and false.
+_ANSIBLE_BOOLEANS = {
+    **dict.fromkeys(("y", "yes", "on", "1", "true", "t"), True),
+    **dict.fromkeys(("n", "no", "off", "0", "false", "f"), False),
+}
+_BOOLEAN_FIELDS = tuple(name for name, info in Node.model_fields.items() if info.annotation is bool)
+
+
+def _typed_booleans(variables: dict[str, Any]) -> None:
+    for name in _BOOLEAN_FIELDS:
+        value = variables.get(name)
+        if type(value) is str and value.strip().lower() in _ANSIBLE_BOOLEANS:
+            variables[name] = _ANSIBLE_BOOLEANS[value.strip().lower()]
 
 
 def _ansible_inventory() -> str:
@@ -121,10 +140,16 @@ def convert(source: Path, addresses: Mapping[str, str]) -> Conversion:
 def _from_inventory(
     document: InventoryDocument, source: Path, addresses: Mapping[str, str]
 ) -> Conversion:
-    """A k3s-ansible or Kubespray inventory (k3s-ansible's shape when it is neither)."""
+    """A k3s-ansible or Kubespray inventory, or one with Kubani's groups (k3s-ansible's
+    shape when it is none of these)."""
     tree = document.tree
     found = recognise(tree.groups)
-    tool = found[0] if found else K3S_ANSIBLE
+    if found:
+        tool = found[0]
+    elif any(group in tree.groups for group in KUBANI_LAYOUT.server_groups):
+        tool = KUBANI_LAYOUT
+    else:
+        tool = K3S_ANSIBLE
     servers = list(dict.fromkeys(h for g in tool.server_groups for h in tree.members(g)))
     agents = [
         h
@@ -134,10 +159,11 @@ def _from_inventory(
     if not servers:
         raise KubaniError(
             f"cannot import {source}",
-            "it has no group of control planes: `server` or `master` (k3s-ansible), "
-            "`kube_control_plane` or `kube-master` (Kubespray)",
-            "Kubani's own inventory has control_plane and workers groups; "
-            "`cluster-mgr init` writes one from your tailnet",
+            "it has no group of control planes with hosts: `server` or `master` "
+            "(k3s-ansible), `kube_control_plane` or `kube-master` (Kubespray), "
+            "`control_plane` (Kubani)",
+            "put the control planes in one of these groups, or write a new inventory from "
+            "your tailnet with `cluster-mgr init`",
         )
     conversion = Conversion(source_format=tool)
     cluster_scope = next((g for g in tool.cluster_groups if g in tree.groups), ALL)
@@ -147,8 +173,11 @@ def _from_inventory(
             names = sorted(settings)
             shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             conversion.notes.append(f"{shown}: Kubespray settings for kubeadm; left out")
+    elif tool is KUBANI_LAYOUT:
+        conversion.cluster_vars.update(settings)
     else:
         convert_cluster_vars(settings, conversion)
+    _typed_booleans(conversion.cluster_vars)
     for role, hosts, target in (
         (Role.CONTROL_PLANE, servers, conversion.control_planes),
         (Role.WORKER, agents, conversion.workers),
@@ -164,6 +193,7 @@ def _from_inventory(
                 for setting, value in settings.items():
                     if entry.get(setting) == value:
                         del entry[setting]
+            _typed_booleans(entry)
             target[name] = entry
     return conversion
 
