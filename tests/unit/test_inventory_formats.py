@@ -17,6 +17,7 @@ from kubani.errors import KubaniError
 from kubani.inventory import InventoryDocument, edit_inventory
 from kubani.inventory.document import InventoryFormatError
 from kubani.inventory.fastyaml import UnsafeValue, VaultValue
+from kubani.inventory.listing import as_inventory
 from kubani.inventory.vault import VaultError, decrypt
 from tests.conftest import BIN, run_cli
 
@@ -637,3 +638,96 @@ def test_a_k0sctl_file_kubani_cannot_use_is_refused(tmp_path: Path, hosts: str, 
     result = run_cli("inventory", "import", source, "-o", tmp_path / "out.yml", timeout=60)
     assert result.code == 1 and said in result.stderr, result.stderr
     assert "internal error" not in result.stderr
+
+
+K3S_ANSIBLE_INI = (
+    "[server]\n100.64.5.1\n\n[agent]\n100.64.5.2 ansible_user=pi\n100.64.5.3\n\n"
+    "[k3s_cluster:children]\nserver\nagent\n\n[k3s_cluster:vars]\n"
+    "k3s_version=v1.30.2+k3s1\nansible_user=debian\ntoken=s3cret\n"
+)
+
+
+@pytest.mark.parametrize("export", [False, True], ids=["merged", "exported"])
+def test_ansible_inventory_list_output_is_named_and_imported(tmp_path: Path, export: bool) -> None:
+    ini = tmp_path / "hosts.ini"
+    ini.write_text(K3S_ANSIBLE_INI)
+    command = [str(BIN / "ansible-inventory"), "-i", str(ini), "--list"]
+    listing = tmp_path / "listing.json"
+    listing.write_text(
+        subprocess.run(
+            command + (["--export"] if export else []), capture_output=True, text=True, check=True
+        ).stdout
+    )
+    as_is = run_cli("-i", listing, "validate", timeout=60)
+    assert as_is.code == 1 and "ansible-inventory --list" in as_is.stderr
+    assert "inventory import" in as_is.stderr
+    target = tmp_path / "hosts.yml"
+    result = run_cli("inventory", "import", listing, "-o", target, timeout=60)
+    assert result.code == 0, result.stderr
+    model, problems = InventoryDocument(target).validate()
+    assert model is not None, problems.errors
+    assert model.cluster.k3s_version == "v1.30.2+k3s1"
+    assert InventoryDocument(target).scope_vars("all")["k3s_token"] == "s3cret"
+    assert [(n.hostname, str(n.tailscale_ip), n.ansible_user) for n in model.nodes] == [
+        ("server-1", "100.64.5.1", "debian"),
+        ("agent-1", "100.64.5.2", "pi"),
+        ("agent-2", "100.64.5.3", "debian"),
+    ]
+
+
+def test_a_listing_s_shared_values_become_the_inventory_s_but_addresses_stay() -> None:
+    listing = {
+        "_meta": {
+            "hostvars": {
+                "a": {"ansible_host": "100.64.0.1", "x": 1, "y": [1]},
+                "b": {"ansible_host": "100.64.0.1", "x": 1, "y": [2]},
+            }
+        },
+        "all": {"children": ["ungrouped", "workers"]},
+        "workers": {"hosts": ["a", "b"]},
+        "ungrouped": {},
+    }
+    data = as_inventory(listing, "l.json")
+    assert data["all"]["vars"] == {"x": 1}
+    hosts = data["all"]["children"]["workers"]["hosts"]
+    assert hosts == {
+        "a": {"ansible_host": "100.64.0.1", "y": [1]},
+        "b": {"ansible_host": "100.64.0.1", "y": [2]},
+    }
+
+
+def test_a_host_in_two_groups_keeps_its_variables_in_one_place() -> None:
+    listing = {
+        "_meta": {"hostvars": {"a": {"v": 1}, "lone": {"w": 2}}},
+        "all": {"children": ["g", "h"], "vars": {"z": 0}},
+        "g": {"hosts": ["a"], "vars": {"k": 1}},
+        "h": {"hosts": ["a"], "children": ["g"]},
+    }
+    data = as_inventory(listing, "l.json")
+    assert data == {
+        "all": {
+            "vars": {"z": 0},
+            "hosts": {"lone": {"w": 2}},
+            "children": {
+                "g": {"vars": {"k": 1}, "hosts": {"a": {"v": 1}}},
+                "h": {"hosts": {"a": None}, "children": {"g": None}},
+            },
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("listing", "said"),
+    [
+        ({"_meta": {"hostvars": []}}, "_meta.hostvars must be a mapping"),
+        ({"_meta": {"hostvars": {"a": "x"}}}, "_meta.hostvars.a must be a mapping"),
+        ({"_meta": {"hostvars": {}}, "g": "hosts"}, "g must be a mapping"),
+        ({"_meta": {"hostvars": {}}, "g": {"hosts": {"a": None}}}, "g.hosts must be a list"),
+        ({"_meta": {"hostvars": {}}, "g": {"children": [["x"]]}}, "g.children must be a list"),
+        ({"_meta": {"hostvars": {}}, "g": {"vars": [1]}}, "g.vars must be a mapping"),
+    ],
+)
+def test_a_malformed_listing_is_named(listing: dict[str, Any], said: str) -> None:
+    with pytest.raises(KubaniError) as caught:
+        as_inventory(listing, "l.json")
+    assert said in str(caught.value)

@@ -34,6 +34,7 @@ from kubani.inventory.fastyaml import (
 from kubani.inventory.foreign import (
     IMPORT_HINT,
     INI_HINT,
+    is_inventory_listing,
     is_k0sctl,
     looks_like_ini,
     recognise,
@@ -161,6 +162,13 @@ class YamlFile:
             raise InventoryFormatError(
                 f"cannot read {path}",
                 "it is a k0sctl cluster file, not an Ansible inventory",
+                IMPORT_HINT.format(path=path),
+            )
+        if is_inventory_listing(data):
+            raise InventoryFormatError(
+                f"cannot read {path}",
+                "it is `ansible-inventory --list` output (a dynamic inventory's JSON), "
+                "which Ansible runs as a script, not a file it reads",
                 IMPORT_HINT.format(path=path),
             )
         return cls(path, text, data, node, raw, newline, marked)

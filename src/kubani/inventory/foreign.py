@@ -143,6 +143,15 @@ def is_k0sctl(data: object) -> bool:
     return isinstance(api_version, str) and api_version.startswith(K0SCTL_API_GROUP)
 
 
+def is_inventory_listing(data: object) -> bool:
+    """Whether parsed YAML or JSON is ``ansible-inventory --list`` output (a dynamic
+    inventory's JSON: groups with lists of hosts, every host's variables under _meta)."""
+    if not isinstance(data, Mapping):
+        return False
+    meta = data.get("_meta")
+    return isinstance(meta, Mapping) and "hostvars" in meta
+
+
 def in_tailnet_range(value: object) -> bool:
     try:
         address = ipaddress.ip_address(str(value))

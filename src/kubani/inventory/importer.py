@@ -28,11 +28,13 @@ from kubani.inventory.foreign import (
     Conversion,
     convert_cluster_vars,
     convert_host,
+    is_inventory_listing,
     is_k0sctl,
     looks_like_ini,
     recognise,
 )
 from kubani.inventory.groups import ALL
+from kubani.inventory.listing import META, as_inventory
 from kubani.inventory.vault import VaultKey, password_file_from_environment, reveal_declared
 from kubani.models.entries import HostEntry
 from kubani.models.inventory import (
@@ -107,11 +109,15 @@ def _document(source: Path, scratch: Path) -> InventoryDocument | Mapping[str, A
         text = text.removeprefix(userfiles.BYTE_ORDER_MARK)
         source = scratch / "source-inventory"
         source.write_text(text, encoding="utf-8")
-    if K0SCTL_API_GROUP in text:
+    if K0SCTL_API_GROUP in text or META in text:
         with contextlib.suppress(yaml.YAMLError):  # not YAML: the inventory reader says why
             data = safe_load(text)
             if is_k0sctl(data):
                 return dict(data)
+            if is_inventory_listing(data):
+                listed = scratch / "listed.yml"
+                listed.write_text(dump_block(as_inventory(data, str(source))), encoding="utf-8")
+                return InventoryDocument(listed)
     if not looks_like_ini(text):
         return InventoryDocument(source)
     exported = scratch / "hosts.yml"
