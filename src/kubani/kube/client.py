@@ -4,8 +4,8 @@ the API's own shapes; summaries live in ``summary.py``."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -61,6 +61,75 @@ def _is_object(item: Any) -> bool:
     )
 
 
+def _unusable(single: Any, exc: Exception) -> str:
+    """Why a kubeconfig context could not make a client: the files it names, its PEM, or
+    an authentication lightkube does not run (``single``: lightkube's SingleConfig)."""
+    import ssl
+
+    if isinstance(exc, ssl.SSLError):
+        return (
+            "its certificate authority, client certificate or key is not valid PEM, or the "
+            f"key does not match the certificate ({exc.reason or exc})"
+        )
+    if isinstance(exc, OSError):
+        named = (
+            ("certificate-authority", single.cluster.certificate_auth),
+            ("client-certificate", single.user.client_cert),
+            ("client-key", single.user.client_key),
+        )
+        for label, name in named:
+            if name:
+                with contextlib.suppress(Exception):
+                    path = Path(single.abs_file(name)).absolute()
+                    if not path.is_file():
+                        return f"its {label} file {path} does not exist"
+        return f"a certificate or key file it names cannot be read: {exc.strerror or exc}"
+    return str(exc) or type(exc).__name__
+
+
+_CREDENTIALS_FIX = (
+    "fix the user entry of the kubeconfig (its exec command, token file), or write a fresh "
+    "one with `cluster-mgr kubeconfig`"
+)
+
+
+class CredentialsError(KubeError):
+    """The kubeconfig's user credentials could not be had (an exec plugin, a token file)."""
+
+
+def _credentials_auth(inner: Any) -> Any:
+    """``inner`` (the context's httpx auth) with its own failures said as what they are: a
+    missing exec plugin or token file is not an unreachable API server."""
+    import httpx2
+
+    def failed(exc: Exception) -> CredentialsError:
+        return CredentialsError(
+            "cannot get the kubeconfig's credentials",
+            f"{type(exc).__name__}: {exc}",
+            _CREDENTIALS_FIX,
+        )
+
+    class CredentialsAuth(httpx2.Auth):
+        async def async_auth_flow(self, request: httpx2.Request) -> AsyncIterator[httpx2.Request]:  # type: ignore[override]
+            flow = inner.async_auth_flow(request)
+            try:
+                outgoing = await flow.__anext__()
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                raise failed(exc) from exc
+            while True:
+                response = yield outgoing
+                try:
+                    outgoing = await flow.asend(response)
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:
+                    raise failed(exc) from exc
+
+    return CredentialsAuth()
+
+
 class Kube:
     """One style for every call: a path of the API, and its reply as the API shapes it
     (plain dicts), through one HTTP client built by lightkube from the kubeconfig entry
@@ -91,7 +160,15 @@ class Kube:
                 config = KubeConfig.from_dict(merged(listed), fname=listed[0])
             else:
                 config = KubeConfig.from_env()
+            if not context and not config.current_context:
+                raise KubeError(
+                    "cannot read the kubeconfig",
+                    "it names no current context",
+                    "pass --context NAME (`kubectl config get-contexts` lists them)",
+                )
             single = config.get(context_name=context) if context else config.get()
+        except KubeError:
+            raise
         except Exception as exc:
             # lightkube reads it with PyYAML's Python reader, which recurses once per level.
             too_deep = isinstance(exc, RecursionError)
@@ -110,10 +187,20 @@ class Kube:
             # SingleConfig is a NamedTuple: _replace is its public copy-with-changes.
             single = single._replace(cluster=msgspec.structs.replace(single.cluster, server=chosen))
         self.server = single.cluster.server
-        self._http: httpx2.AsyncClient = client_adapter.AsyncClient(
-            single,
-            client_adapter.ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False),
-        )
+        try:
+            self._http: httpx2.AsyncClient = client_adapter.AsyncClient(
+                single,
+                client_adapter.ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False),
+            )
+        except Exception as exc:  # the context's TLS files and auth, read here
+            raise KubeError(
+                "cannot use the kubeconfig",
+                _unusable(single, exc),
+                "fix that entry of the kubeconfig, or write a fresh one with "
+                "`cluster-mgr kubeconfig`",
+            ) from exc
+        if self._http.auth is not None:
+            self._http.auth = _credentials_auth(self._http.auth)
 
     async def __aenter__(self) -> Kube:
         return self
@@ -146,7 +233,7 @@ class Kube:
             "check the tailnet path to the control plane (`cluster-mgr status`)",
         )
 
-    @contextmanager
+    @contextlib.contextmanager
     def _translated(self, what: str) -> Iterator[None]:
         """Any failure inside as one KubeError saying what was being done (the one place
         where the HTTP client's errors become Kubani's)."""
