@@ -90,6 +90,13 @@ def test_backend_states_name_the_fix(state: str, fix: str) -> None:
     assert state in str(info.value) and fix in str(info.value)
 
 
+def test_a_status_without_its_state_is_read_for_its_devices() -> None:
+    trimmed = {"Peer": {"k": {"HostName": "nuc", "TailscaleIPs": ["100.64.0.3"]}}}
+    check_backend(trimmed)  # a trimmed or hand-made file: its devices are what it tells
+    with pytest.raises(TailscaleError, match="not `tailscale status --json` output"):
+        check_backend({"Version": "1.80.0"})
+
+
 def _fake_tailscale(tmp_path: Path, body: str) -> Path:
     script = tmp_path / "tailscale"
     script.write_text(f"#!/bin/sh\n{body}\n")
