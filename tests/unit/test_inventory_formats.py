@@ -534,6 +534,7 @@ KUBESPRAY_INI = (
     "[all]\nnode1 ansible_host=95.54.0.12 ip=100.64.8.1 etcd_member_name=etcd1\n"
     "node2 ansible_host=95.54.0.13 ip=100.64.8.2\n\n[kube-master]\nnode1\n\n[etcd]\nnode1\n\n"
     "[kube-node]\nnode1\nnode2\n\n[k8s-cluster:children]\nkube-master\nkube-node\n"
+    "\n[k8s-cluster:vars]\nansible_user=deploy\n"
 )
 
 
@@ -568,6 +569,64 @@ def test_a_kubespray_inventory_is_named_and_imported(
     hosts = target.read_text()
     for kubeadm_only in ("kube_network_plugin", "etcd_member_name", "access_ip", " ip:"):
         assert kubeadm_only not in hosts
+    if name.endswith(".ini"):  # how Ansible logs in stays
+        assert InventoryDocument(target).scope_vars("all")["ansible_user"] == "deploy"
+
+
+RKE2_LABLABS = (
+    "[masters]\nmaster-01 ansible_host=100.64.9.1 rke2_type=server\n\n[workers]\n"
+    "worker-01 ansible_host=100.64.9.2 rke2_type=agent\n\n[k8s_cluster:children]\nmasters\n"
+    "workers\n\n[k8s_cluster:vars]\nansible_user=ubuntu\nrke2_token=abc\n"
+    "rke2_version=v1.29.0+rke2r1\n"
+)
+RKE2_ANSIBLE = """all:
+  children:
+    rke2_cluster:
+      vars: {ansible_user: admin, ansible_port: 2222, rke2_config: {profile: cis}}
+      children:
+        rke2_servers:
+          hosts:
+            master-01: {ansible_host: 100.64.9.1, rke2_role: server}
+        rke2_agents:
+          hosts:
+            worker-01: {ansible_host: 100.64.9.2}
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "tool", "user", "settings"),
+    [
+        ("hosts.ini", RKE2_LABLABS, "lablabs.rke2", "ubuntu", ("rke2_token", "rke2_version")),
+        ("hosts.yml", RKE2_ANSIBLE, "rke2-ansible", "admin", ("rke2_config",)),
+    ],
+)
+def test_an_rke2_inventory_is_named_and_imported_with_its_ssh_settings(
+    tmp_path: Path, name: str, text: str, tool: str, user: str, settings: tuple[str, ...]
+) -> None:
+    source = tmp_path / name
+    source.write_text(text)
+    if name.endswith(".yml"):
+        as_is = run_cli("-i", source, "validate", timeout=60)
+        assert as_is.code == 1 and f"this is a {tool} inventory" in as_is.stdout
+    target = tmp_path / "out" / "hosts.yml"
+    result = run_cli("inventory", "import", source, "-o", target, timeout=120)
+    assert result.code == 0, result.stderr
+    assert f"{', '.join(settings)}: {tool} settings for RKE2; left out" in result.stderr
+    written = target.read_text()
+    assert f"converted from {name} ({tool})" in written and "rke2_" not in written
+    model, problems = InventoryDocument(target).validate()
+    assert model is not None, problems.errors
+    assert [(n.hostname, n.role.group, n.ansible_user) for n in model.nodes] == [
+        ("master-01", "control_plane", user),
+        ("worker-01", "workers", user),
+    ]
+
+
+def test_kubani_s_own_workers_group_alone_is_not_taken_for_rke2(tmp_path: Path) -> None:
+    source = tmp_path / "hosts.yml"
+    source.write_text("all:\n  children:\n    workers:\n      hosts: {}\n")
+    result = run_cli("-i", source, "validate", timeout=60)
+    assert result.code == 1 and "rke2" not in (result.stdout + result.stderr)
 
 
 K0SCTL = """apiVersion: k0sctl.k0sproject.io/v1beta1

@@ -46,7 +46,7 @@ from kubani.inventory.vault import VaultKey, password_file_from_environment, rev
 from kubani.models.entries import HostEntry
 from kubani.models.problems import Problems
 from kubani.userfiles import BYTE_ORDER_MARK
-from kubani.vocabulary import DEFAULT_CLUSTER_NAME, NODE_GROUPS
+from kubani.vocabulary import DEFAULT_CLUSTER_NAME, NODE_GROUPS, Role
 
 if TYPE_CHECKING:
     from kubani.models.inventory import Inventory
@@ -442,7 +442,8 @@ class InventoryDocument:
         key = vault or VaultKey(password_file_from_environment())
         problems = Problems()
         foreign = recognise(self.tree.groups)
-        if foreign and not any(self.iter_hosts()):
+        control_plane = Role.CONTROL_PLANE.group
+        if foreign and not any(group == control_plane for group, _, _ in self.iter_hosts()):
             tool, groups = foreign
             problems.error(
                 "all.children",

@@ -32,12 +32,18 @@ from kubani.yamlsafe import safe_load
 @dataclass(frozen=True)
 class ForeignFormat:
     """Another tool's inventory layout: its groups of control planes, of the other nodes,
-    and of the whole cluster (whose variables are the cluster's settings)."""
+    and of the whole cluster (whose variables are the cluster's settings).
+
+    ``settings_for``: what the tool's settings configure when Kubani has no use for them
+    (they are left out, and the import says so); empty when they are K3s's and converted.
+    ``host_settings``: per-host variables of the tool, left out with them."""
 
     name: str
     server_groups: tuple[str, ...]
     agent_groups: tuple[str, ...]
     cluster_groups: tuple[str, ...]
+    settings_for: str = ""
+    host_settings: tuple[str, ...] = ()
 
     def groups(self) -> tuple[str, ...]:
         return (*self.server_groups, *self.agent_groups)
@@ -51,14 +57,32 @@ KUBESPRAY = ForeignFormat(
     ("kube_control_plane", "kube-master"),
     ("kube_node", "kube-node"),
     ("k8s_cluster", "k8s-cluster"),
+    settings_for="kubeadm",
+    # ip and access_ip also give the address (convert_host).
+    host_settings=("ip", "access_ip", "etcd_member_name"),
 )
-FOREIGN_FORMATS = (K3S_ANSIBLE, KUBESPRAY)
+# The two Ansible projects for RKE2 (Rancher's Kubernetes distribution built like K3s).
+RKE2_LABLABS = ForeignFormat(
+    "lablabs.rke2",
+    ("masters",),
+    ("workers",),
+    ("k8s_cluster",),
+    settings_for="RKE2",
+    host_settings=("rke2_type",),
+)
+RKE2_ANSIBLE = ForeignFormat(
+    "rke2-ansible",
+    ("rke2_servers",),
+    ("rke2_agents",),
+    ("rke2_cluster",),
+    settings_for="RKE2",
+    host_settings=("rke2_type", "rke2_role"),
+)
+FOREIGN_FORMATS = (K3S_ANSIBLE, KUBESPRAY, RKE2_LABLABS, RKE2_ANSIBLE)
 # Kubani's own groups in a file Kubani does not read as it is (an INI inventory): imported
 # with its variables as they are. Not a foreign format: a YAML inventory with these groups
 # is simply Kubani's.
 KUBANI_LAYOUT = ForeignFormat("Kubani", (Role.CONTROL_PLANE.group,), (Role.WORKER.group,), ())
-# Kubespray's per-host settings for kubeadm and etcd (ip and access_ip give the address).
-KUBESPRAY_HOST_VARS = ("ip", "access_ip", "etcd_member_name")
 IMPORT_HINT = "convert it with `cluster-mgr inventory import {path}`"
 INI_HINT = (
     "convert it with `cluster-mgr inventory import {path}` when its groups are k3s-ansible's, "
@@ -125,7 +149,9 @@ def looks_like_ini(text: str) -> bool:
 def recognise(groups: Mapping[str, Any]) -> tuple[ForeignFormat, list[str]] | None:
     """The other tool whose groups an inventory has (the first with control planes, else
     any), with those groups; None when it has none of theirs."""
-    found = [(f, [g for g in f.groups() if g in groups]) for f in FOREIGN_FORMATS]
+    # A group named as Kubani names its own (lablabs.rke2's `workers`) tells nothing alone.
+    own = KUBANI_LAYOUT.groups()
+    found = [(f, [g for g in f.groups() if g in groups and g not in own]) for f in FOREIGN_FORMATS]
     with_servers = [(f, g) for f, g in found if any(s in groups for s in f.server_groups)]
     return next(iter(with_servers or [(f, g) for f, g in found if g]), None)
 

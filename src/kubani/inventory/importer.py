@@ -1,5 +1,5 @@
-"""``cluster-mgr inventory import``: a k3s-ansible or Kubespray inventory (YAML or INI) as
-Kubani's."""
+"""``cluster-mgr inventory import``: another tool's inventory (k3s-ansible, Kubespray,
+RKE2's, k0sctl's, or ``ansible-inventory --list`` output; YAML or INI) as Kubani's."""
 
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ from kubani.inventory.foreign import (
     K0SCTL_API_GROUP,
     K3S_ANSIBLE,
     KUBANI_LAYOUT,
-    KUBESPRAY,
-    KUBESPRAY_HOST_VARS,
     Conversion,
     convert_cluster_vars,
     convert_host,
@@ -48,6 +46,7 @@ from kubani.models.problems import Problems
 from kubani.vocabulary import Role
 from kubani.yamlsafe import safe_load
 
+ANSIBLE_PREFIX = "ansible_"
 _HEADER = (
     "---\n# Kubani inventory, converted from {source} ({tool}) by `cluster-mgr inventory\n"
     "# import`. Edit with cluster-mgr add-node / remove-node /\n"
@@ -146,8 +145,8 @@ def convert(source: Path, addresses: Mapping[str, str]) -> Conversion:
 def _from_inventory(
     document: InventoryDocument, source: Path, addresses: Mapping[str, str]
 ) -> Conversion:
-    """A k3s-ansible or Kubespray inventory, or one with Kubani's groups (k3s-ansible's
-    shape when it is none of these)."""
+    """A k3s-ansible, Kubespray or RKE2 inventory, or one with Kubani's groups
+    (k3s-ansible's shape when it is none of these)."""
     tree = document.tree
     found = recognise(tree.groups)
     if found:
@@ -166,19 +165,25 @@ def _from_inventory(
         raise KubaniError(
             f"cannot import {source}",
             "it has no group of control planes with hosts: `server` or `master` "
-            "(k3s-ansible), `kube_control_plane` or `kube-master` (Kubespray), "
-            "`control_plane` (Kubani)",
+            "(k3s-ansible), `kube_control_plane` or `kube-master` (Kubespray), `masters` "
+            "(lablabs.rke2), `rke2_servers` (rke2-ansible), `control_plane` (Kubani)",
             "put the control planes in one of these groups, or write a new inventory from "
             "your tailnet with `cluster-mgr init`",
         )
     conversion = Conversion(source_format=tool)
     cluster_scope = next((g for g in tool.cluster_groups if g in tree.groups), ALL)
     settings = document.group_variables(cluster_scope)
-    if tool is KUBESPRAY:
+    if tool.settings_for:
+        # How Ansible reaches the machines (ansible_user, ansible_port...) is not the tool's.
+        connection = {k: v for k, v in settings.items() if k.startswith(ANSIBLE_PREFIX)}
+        conversion.cluster_vars.update(connection)
+        settings = {k: v for k, v in settings.items() if k not in connection}
         if settings:
             names = sorted(settings)
             shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-            conversion.notes.append(f"{shown}: Kubespray settings for kubeadm; left out")
+            conversion.notes.append(
+                f"{shown}: {tool.name} settings for {tool.settings_for}; left out"
+            )
     elif tool is KUBANI_LAYOUT:
         conversion.cluster_vars.update(settings)
     else:
@@ -193,8 +198,8 @@ def _from_inventory(
             name, entry = convert_host(
                 key, document.host_variables(key), f"{prefix}-{number}", addresses, conversion
             )
-            if tool is KUBESPRAY:  # its settings, inherited or its own, stay behind
-                for setting in KUBESPRAY_HOST_VARS:
+            if tool.settings_for:  # its settings, inherited or its own, stay behind
+                for setting in tool.host_settings:
                     entry.pop(setting, None)
                 for setting, value in settings.items():
                     if entry.get(setting) == value:
