@@ -15,5 +15,7 @@ class KubaniError(Exception):
         super().__init__(self.line())
 
     def line(self) -> str:
+        from kubani.printable import printable  # what and why often quote what a tool said
+
         text = f"{self.what}: {self.why}"
-        return f"{text} (fix: {self.fix})" if self.fix else text
+        return printable(f"{text} (fix: {self.fix})" if self.fix else text)

@@ -487,3 +487,30 @@ def test_a_node_its_owner_holds_reads_as_held_with_since_and_why() -> None:
         assert "held by its owner since 2026-12-01T09:30:00+01:00: alice on seat0" in body
 
     drive(check)
+
+
+def test_hostile_api_text_is_shown_as_text_on_every_screen() -> None:
+    hostile = "disk [/] pressure [bold]now \x1bc\x1b]0;owned\x07"
+    objects = FakeSource().objects
+    objects["nodes"][0]["status"]["conditions"][0]["message"] = hostile
+    source = FakeSource(objects=objects, metrics=SAMPLE_METRICS, peers=sample_peers())
+
+    async def check(app: ClusterApp, pilot: Pilot[None], fake: FakeSource) -> None:
+        fake.logs["web/shop-5d8f7-00000"] = "\x1b[32mINFO\x1b[0m up [/]\x1bc"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        body = text_of(app.screen.query_one("#detail-body", Static))
+        assert "disk [/] pressure [bold]now \\x1bc\\x1b]0;owned\\x07" in body
+        await pilot.press("escape", "tab")
+        app.table("workloads").move_cursor(row=0)
+        await pilot.press("l")
+        await pilot.pause(0.2)
+        log = app.screen.query_one("#logs")
+
+        def shown() -> list[str]:
+            return ["".join(segment.text for segment in line) for line in log.lines]
+
+        await until(pilot, lambda: "INFO up [/]\\x1bc" in shown())
+        assert not any("\x1b" in segment.text for line in log.lines for segment in line)
+
+    drive(check, source)

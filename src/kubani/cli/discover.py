@@ -87,31 +87,32 @@ def discover(
 def _print_table(peers: "list[TailscalePeer]") -> None:
     from rich.table import Table
 
-    from kubani.cli.output import console
+    from kubani.cli.output import console, plain
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("HOSTNAME", "IPV4", "OS", "STATUS", "PATH", "IN CLUSTER", "TAGS"):
         table.add_column(column)
     for peer in peers:
         if peer.online:
-            status = "[green]online[/]"
+            status = plain("online", style="green")
         elif peer.last_seen:
-            status = f"[red]offline[/] (seen {peer.last_seen:%Y-%m-%d %H:%M})"
+            status = plain(f"offline (seen {peer.last_seen:%Y-%m-%d %H:%M})", style="red")
         else:
-            status = "[red]offline[/]"
-        path = (
-            f"[yellow]relay {peer.relay}[/]" if peer.relay else ("direct" if peer.online else "-")
-        )
+            status = plain("offline", style="red")
         if peer.is_self:
-            path = "self"
+            path = plain("self")
+        elif peer.relay:
+            path = plain(f"relay {peer.relay}", style="yellow")
+        else:
+            path = plain("direct" if peer.online else "-")
         table.add_row(
-            peer.hostname,
-            peer.ipv4 or "-",
-            peer.os or "-",
+            plain(peer.hostname),
+            plain(peer.ipv4 or "-"),
+            plain(peer.os or "-"),
             status,
             path,
-            "yes" if peer.in_cluster else "",
-            ",".join(peer.tags),
+            plain("yes" if peer.in_cluster else ""),
+            plain(",".join(peer.tags)),
         )
     console().print(table)
     online = sum(1 for p in peers if p.online)

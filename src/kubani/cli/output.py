@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
 _consoles: dict[bool, Console] = {}
 
@@ -24,6 +25,17 @@ def console(stderr: bool = False) -> Console:
             out = Console(stderr=stderr, highlight=False, soft_wrap=stderr, width=160)
         _consoles[stderr] = out
     return _consoles[stderr]
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Text from outside (the API, the tailnet) as a Rich cell: never read as markup (a plain
+    string cell is, and "[/]" in a message would fail to render), its control characters
+    written out (an escape sequence would steer the terminal)."""
+    from rich.text import Text
+
+    from kubani.printable import printable
+
+    return Text(printable(text), style=style)
 
 
 def emit_json(data: Any) -> None:

@@ -83,11 +83,13 @@ def summary_table(state: RunState) -> RenderableType:
 def print_failures(state: RunState) -> None:
     from rich.markup import escape
 
+    from kubani.printable import printable
+
     err = console(stderr=True)
     for failure in state.failures:
         where = f"{failure.role} : {failure.task}" if failure.role else failure.task
         err.print(f"[bold red]✗ {escape(failure.host)}[/] failed at [bold]{escape(where)}[/]")
-        err.print(f"  {escape(failure.message)}", highlight=False)
+        err.print(f"  {escape(printable(failure.message))}", highlight=False)
         if failure.hint:
             err.print(f"  [yellow]fix:[/] {escape(failure.hint)}", highlight=False)
 

@@ -26,6 +26,7 @@ def render(status: "ClusterStatus") -> "RenderableType":
     from rich.table import Table
     from rich.text import Text
 
+    from kubani.cli.output import plain
     from kubani.cluster.rows import gib, short_revision
 
     parts: list[RenderableType] = []
@@ -61,16 +62,16 @@ def render(status: "ClusterStatus") -> "RenderableType":
         if node is not None and node.held is not None:
             notes.append(node.held.describe())
         table.add_row(
-            machine.name,
-            machine.role or "-",
-            Text(machine.state, style=_STATE_STYLE.get(machine.state, "")),
-            machine.tailscale_ip or "-",
-            machine.path or "-",
-            (node.kubelet_version if node else "-") or "-",
-            cpu,
-            memory,
-            gpu,
-            "; ".join(notes),
+            plain(machine.name),
+            plain(machine.role or "-"),
+            plain(machine.state, style=_STATE_STYLE.get(machine.state, "")),
+            plain(machine.tailscale_ip or "-"),
+            plain(machine.path or "-"),
+            plain((node.kubelet_version if node else "-") or "-"),
+            plain(cpu),
+            plain(memory),
+            plain(gpu),
+            plain("; ".join(notes)),
         )
     parts.append(table)
     if status.flux:
@@ -79,19 +80,19 @@ def render(status: "ClusterStatus") -> "RenderableType":
             flux.add_column(column, no_wrap=column in _KEEP_WHOLE, overflow="fold")
         for obj in status.flux:
             flux.add_row(
-                obj.kind,
-                f"{obj.namespace}/{obj.name}",
-                Text(obj.ready, style="green" if obj.ready == "True" else "bold red"),
-                obj.reason + (" (suspended)" if obj.suspended else ""),
-                short_revision(obj.revision),
-                obj.message if obj.ready != "True" else "",
+                plain(obj.kind),
+                plain(f"{obj.namespace}/{obj.name}"),
+                plain(obj.ready, style="green" if obj.ready == "True" else "bold red"),
+                plain(obj.reason + (" (suspended)" if obj.suspended else "")),
+                plain(short_revision(obj.revision)),
+                plain(obj.message if obj.ready != "True" else ""),
             )
         parts.append(flux)
     if status.pods is not None:
         parts.append(_pods_table(status))
     for problem in (status.api_error, status.tailnet_error):
         if problem:
-            parts.append(Text(f"warning: {problem}", style="yellow"))
+            parts.append(plain(f"warning: {problem}", style="yellow"))
     if status.api_error is None and not status.metrics_available:
         parts.append(Text("metrics-server is not serving: CPU and memory use are n/a", style="dim"))
     return Group(*parts)
@@ -99,8 +100,8 @@ def render(status: "ClusterStatus") -> "RenderableType":
 
 def _pods_table(status: "ClusterStatus") -> "RenderableType":
     from rich.table import Table
-    from rich.text import Text
 
+    from kubani.cli.output import plain
     from kubani.cluster.rows import age
 
     pods = status.pods or []
@@ -110,13 +111,13 @@ def _pods_table(status: "ClusterStatus") -> "RenderableType":
     for pod in pods:
         healthy = pod.status in ("Running", "Succeeded", "Completed")
         table.add_row(
-            pod.namespace,
-            pod.name,
-            pod.ready,
-            Text(pod.status, style="" if healthy else "bold red"),
-            str(pod.restarts),
-            pod.node or "-",
-            age(pod.created),
+            plain(pod.namespace),
+            plain(pod.name),
+            plain(pod.ready),
+            plain(pod.status, style="" if healthy else "bold red"),
+            plain(str(pod.restarts)),
+            plain(pod.node or "-"),
+            plain(age(pod.created)),
         )
     return table
 

@@ -13,6 +13,7 @@ from kubani.cluster.times import event_time, parse_time
 from kubani.kube.fields import at, count, optional_text, text
 from kubani.kube.summary import summarise
 from kubani.models.peer import TailscalePeer
+from kubani.printable import printable
 from kubani.vocabulary import NodeState, Role
 
 # Sorted numbers first (by value), then texts, then what is unknown.
@@ -84,7 +85,10 @@ def _row(
     namespace: str | None = None,
 ) -> TableRow:
     return TableRow(
-        tuple(text for text, _ in cells), tuple(key for _, key in cells), meters, namespace
+        tuple(printable(text) for text, _ in cells),
+        tuple(key for _, key in cells),
+        meters,
+        namespace,
     )
 
 

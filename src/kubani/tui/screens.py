@@ -16,9 +16,12 @@ from textual.widgets import Footer, Input, OptionList, RichLog, Static
 from kubani.cluster.rows import age, event_row
 from kubani.cluster.times import event_time, parse_time
 from kubani.kube.summary import amount, summarise
+from kubani.printable import printable, printable_keeping_colours
 from kubani.vocabulary import Role
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from kubani.cluster.live import ClusterSource
     from kubani.tui.state import LiveState
 
@@ -31,6 +34,13 @@ def _amount(resource: str, value: float | None) -> str:
     if resource == "cpu":
         return f"{value:g}"
     return f"{value:g}"
+
+
+def _add_row(table: Table, *cells: RenderableType) -> None:
+    """A row of text from the API: never read as Rich markup (a plain string cell is, and
+    "[/]" in a message would fail to render), control characters written out (an escape
+    sequence would steer the terminal)."""
+    table.add_row(*(Text(printable(c)) if isinstance(c, str) else c for c in cells))
 
 
 class DetailScreen(Screen[None]):
@@ -76,22 +86,25 @@ class NodeScreen(DetailScreen):
         now = self.cluster.clock()
         parts: list[Any] = []
         facts = Table.grid(padding=(0, 2))
-        facts.add_row(
-            "Status", Text(summary.status, style="green" if summary.ready == "True" else "bold red")
+        _add_row(
+            facts,
+            "Status",
+            Text(summary.status, style="green" if summary.ready == "True" else "bold red"),
         )
         if summary.held is not None:
-            facts.add_row("Owner", Text(summary.held.describe(), style="yellow"))
-        facts.add_row("Roles", ", ".join(summary.roles) or Role.WORKER)
-        facts.add_row("InternalIP", summary.internal_ip or "-")
-        facts.add_row("Kubelet", summary.kubelet_version)
-        facts.add_row("Age", age(meta.get("creationTimestamp"), now))
+            _add_row(facts, "Owner", Text(printable(summary.held.describe()), style="yellow"))
+        _add_row(facts, "Roles", ", ".join(summary.roles) or Role.WORKER)
+        _add_row(facts, "InternalIP", summary.internal_ip or "-")
+        _add_row(facts, "Kubelet", summary.kubelet_version)
+        _add_row(facts, "Age", age(meta.get("creationTimestamp"), now))
         parts.append(facts)
 
         conditions = Table(title="Conditions", title_justify="left", expand=True)
         for column in ("TYPE", "STATUS", "REASON", "MESSAGE"):
             conditions.add_column(column)
         for condition in status.get("conditions") or []:
-            conditions.add_row(
+            _add_row(
+                conditions,
                 str(condition.get("type")),
                 str(condition.get("status")),
                 str(condition.get("reason") or ""),
@@ -106,7 +119,8 @@ class NodeScreen(DetailScreen):
         for resource in sorted(set(capacity) | set(allocatable)):
             total, left = amount(capacity.get(resource)), amount(allocatable.get(resource))
             reserved = total - left if total is not None and left is not None else None
-            resources.add_row(
+            _add_row(
+                resources,
                 resource,
                 _amount(resource, total),
                 _amount(resource, left),
@@ -118,9 +132,9 @@ class NodeScreen(DetailScreen):
         labels.add_column("KEY")
         labels.add_column("VALUE")
         for key, value in sorted((meta.get("labels") or {}).items()):
-            labels.add_row(key, str(value))
+            _add_row(labels, key, str(value))
         for taint in summary.taints:
-            labels.add_row(Text("taint", style="yellow"), taint)
+            _add_row(labels, Text("taint", style="yellow"), taint)
         parts.append(labels)
 
         pods = Table(title="Pods on this node", title_justify="left", expand=True)
@@ -128,7 +142,8 @@ class NodeScreen(DetailScreen):
             pods.add_column(column)
         for pod in self.cluster.cache.pods_on(self.node_name):
             pod_meta = pod.get("metadata") or {}
-            pods.add_row(
+            _add_row(
+                pods,
                 str(pod_meta.get("namespace")),
                 str(pod_meta.get("name")),
                 str((pod.get("status") or {}).get("phase")),
@@ -174,7 +189,8 @@ class WorkloadScreen(DetailScreen):
         names = set()
         for key, facts in sorted(counts.pods.items()):
             names.add(key.split("/", 1)[1])
-            pods.add_row(
+            _add_row(
+                pods,
                 key,
                 facts.node or "-",
                 facts.phase,
@@ -194,7 +210,8 @@ class WorkloadScreen(DetailScreen):
         related.sort(key=lambda e: str(parse_time(event_time(e)) or ""), reverse=True)
         for event in related[:30]:
             seen, kind, reason, about, message = event_row(event, now).cells
-            events.add_row(
+            _add_row(
+                events,
                 seen,
                 kind,
                 reason,
@@ -247,7 +264,7 @@ class LogsScreen(Screen[None]):
             log.write(Text("No logs: the API returned none for this pod.", style="dim"))
             return
         for line in text.splitlines():
-            log.write(line)
+            log.write(Text.from_ansi(printable_keeping_colours(line)))
 
 
 class HelpScreen(ModalScreen[None]):
