@@ -4,6 +4,7 @@ API messages, tailnet names and pod logs are written out; Rich markup in them st
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from rich.text import Text
 from kubani.cluster.rows import flux_row
 from kubani.errors import KubaniError
 from kubani.printable import printable, printable_keeping_colours
+from tests.conftest import run_cli
 
 HOSTILE = "ok [/] [bold]x \x1bc\x1b]52;c;ZXZpbA==\x07\x1b[2J\r\x9b"
 
@@ -66,3 +68,17 @@ def test_table_rows_for_the_tui_carry_no_control_characters() -> None:
     )  # fmt: skip
     assert not any("\x1b" in cell for cell in row.cells)
     assert any("[/]" in cell for cell in row.cells)
+
+
+def test_one_line_messages_and_gitops_findings_are_written_safely(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources: ['bad\\x1b[2J[/].yaml']\n"
+    )
+    result = run_cli("gitops", "validate", "--path", tree, timeout=120)
+    assert result.code == 1 and "\x1b" not in result.stderr, result.stderr
+    assert "\\x1b[2J[/].yaml" in result.stderr
+    missing = run_cli("-i", tmp_path / "gone\x1b[2J.yml", "validate", timeout=60)
+    assert missing.code == 1 and "\x1b" not in missing.stderr and "\\x1b[2J" in missing.stderr

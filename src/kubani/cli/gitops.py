@@ -53,6 +53,9 @@ def validate(
 
 
 def _escape(text: str) -> str:
+    """Findings quote the tree's files and names: as text, never markup or control codes."""
     from rich.markup import escape
 
-    return escape(text)
+    from kubani.printable import printable
+
+    return escape(printable(text))

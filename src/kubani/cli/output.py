@@ -63,8 +63,11 @@ def _colour() -> bool:
 
 
 def _line(mark: str, colour: str, message: str) -> None:
+    from kubani.printable import printable  # messages quote files, names and tools
+
     if mark and _colour():
         mark = f"\x1b[{colour}m{mark}\x1b[0m"
+    message = printable(message)
     sys.stderr.write(f"{mark} {message}\n" if mark else f"{message}\n")
     sys.stderr.flush()
 
