@@ -73,12 +73,11 @@ def test_table_rows_for_the_tui_carry_no_control_characters() -> None:
 def test_one_line_messages_and_gitops_findings_are_written_safely(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
-    (tree / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        "resources: ['bad\\x1b[2J[/].yaml']\n"
+    (tree / "cm\x1b[2J[red].yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: [1]\n"
     )
     result = run_cli("gitops", "validate", "--path", tree, timeout=120)
     assert result.code == 1 and "\x1b" not in result.stderr, result.stderr
-    assert "\\x1b[2J[/].yaml" in result.stderr
+    assert "cm\\x1b[2J[red].yaml" in result.stderr
     missing = run_cli("-i", tmp_path / "gone\x1b[2J.yml", "validate", timeout=60)
     assert missing.code == 1 and "\x1b" not in missing.stderr and "\\x1b[2J" in missing.stderr
