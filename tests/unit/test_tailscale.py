@@ -262,6 +262,18 @@ def test_headscale_over_http(fake_http: FakeHttp) -> None:
         )
 
 
+def test_headscale_before_0_23_lists_machines(fake_http: FakeHttp) -> None:
+    nodes = fixture_json("headscale-api-v1-nodes.json")["nodes"]
+    fake_http.routes[("GET", "/api/v1/machine")] = (200, {"machines": nodes})
+    options = DiscoveryOptions(
+        source=PeerSource.HEADSCALE, headscale_url=fake_http.url, headscale_api_key="hskey"
+    )
+    assert [p.hostname for p in fetch_peers(options)][:2] == ["k3s-server-1", "k3s-agent-2"]
+    del fake_http.routes[("GET", "/api/v1/machine")]
+    with pytest.raises(TailscaleError, match="headscale has no such resource"):
+        fetch_peers(options)
+
+
 def _api_options(fake_http: FakeHttp, **credentials: str) -> DiscoveryOptions:
     return DiscoveryOptions(
         source=PeerSource.API,

@@ -51,6 +51,10 @@ class FieldsRefused(TailscaleError):
     """The API will not give every field of the devices (then the default ones will do)."""
 
 
+class NoSuchResource(TailscaleError):
+    """HTTP 404: the server has no such path (an older release may have another)."""
+
+
 def error_text(response: httpx.Response) -> str:
     """What an error reply says, whatever its shape: a JSON object (Tailscale's ``message``,
     gRPC-gateway's ``message``/``error``, problem+json's ``detail``/``title``), a JSON string,
@@ -136,7 +140,8 @@ def _request(
     if response.status_code in (401, 403):
         raise _fail(f"{service} refused the credentials", response, auth_fix)
     if response.status_code == 404:
-        raise _fail(f"{service} has no such resource", response, "check --tailnet / the URL")
+        failed = _fail(f"{service} has no such resource", response, "check --tailnet / the URL")
+        raise NoSuchResource(failed.what, failed.why, failed.fix)
     if response.status_code >= 400:
         raise _fail(f"{service} request failed", response, "retry later")
     if method != "GET" and not response.content:
@@ -280,14 +285,16 @@ def fetch_headscale_nodes(
     import httpx
 
     base, key = _headscale_settings(url, api_key)
+    fix = "create a new key with `headscale apikeys create`"
     with httpx.Client(timeout=timeout) as client:
-        return _get_json(
-            client,
-            f"{base}/api/v1/node",
-            key,
-            "headscale",
-            "create a new key with `headscale apikeys create`",
-        )
+        try:
+            return _get_json(client, f"{base}/api/v1/node", key, "headscale", fix)
+        except NoSuchResource:
+            # headscale before 0.23 called its nodes machines (same fields, another path).
+            older = _get_json(client, f"{base}/api/v1/machine", key, "headscale", fix)
+            if isinstance(older, dict) and "machines" in older:
+                return {"nodes": older["machines"]}
+            return older
 
 
 def delete_api_device(
