@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubani.cluster.live import FLUX_KINDS, WATCHED
+from kubani.cluster.live import FLUX_KINDS, list_served
 from kubani.cluster.status import (
     ClusterStatus,
     InventoryNode,
@@ -78,7 +78,7 @@ class PodSelection:
 async def served_objects(kube: Kube, plural: str) -> list[dict[str, Any]]:
     """Every object of a Flux kind; none when the kind is not served (Flux not installed)."""
     try:
-        return (await kube.list_path(WATCHED[plural]))[0]
+        return (await list_served(kube, plural))[0]
     except KubeError as exc:
         if exc.status == 404:
             return []

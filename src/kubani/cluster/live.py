@@ -27,6 +27,45 @@ WATCHED = {
     "kustomizations": "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations",
     "helmreleases": "/apis/helm.toolkit.fluxcd.io/v2/helmreleases",
 }
+# Where Flux releases before these API versions serve the same kinds (Flux 2.0-2.2: Helm
+# releases at v2beta2 or v2beta1; Flux 0.x: everything at v1beta2), tried in order when the
+# newest is not served. The fields Kubani reads (conditions, revisions) are the same.
+SERVED_BEFORE = {
+    "gitrepositories": ("/apis/source.toolkit.fluxcd.io/v1beta2/gitrepositories",),
+    "helmrepositories": ("/apis/source.toolkit.fluxcd.io/v1beta2/helmrepositories",),
+    "kustomizations": ("/apis/kustomize.toolkit.fluxcd.io/v1beta2/kustomizations",),
+    "helmreleases": (
+        "/apis/helm.toolkit.fluxcd.io/v2beta2/helmreleases",
+        "/apis/helm.toolkit.fluxcd.io/v2beta1/helmreleases",
+    ),
+}
+
+
+def collection_paths(kind: str) -> tuple[str, ...]:
+    """Where a kind's objects may be listed, the newest API version first."""
+    return (WATCHED[kind], *SERVED_BEFORE.get(kind, ()))
+
+
+async def list_served(
+    kube: Any, kind: str, shape: Any = None
+) -> tuple[list[dict[str, Any]], str, str]:
+    """A kind's objects from the first of its paths the API serves: the items, the list's
+    resourceVersion, and the path (to watch). The oldest path's 404 when none is served."""
+    from kubani.kube.client import KubeError
+
+    *newer, oldest = collection_paths(kind)
+    for path in newer:
+        try:
+            items, version = await kube.list_path(path, shape=shape)
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+            continue
+        return items, version, path
+    items, version = await kube.list_path(oldest, shape=shape)
+    return items, version, oldest
+
+
 # The collections that grow with the cluster (30,000 pods, more events): listed once the
 # others are in, so that the first screen (nodes, workloads, Flux) does not wait on them.
 LISTED_LAST = frozenset({"pods", "events"})
@@ -80,16 +119,21 @@ class KubeSource:
         self.server = self._kube.server
         self.cluster_name = cluster_name
         self._discovery = discovery
+        self._served: dict[str, str] = {}  # kind -> the path its list came from
 
     async def fetch(self, kind: str) -> tuple[list[dict[str, Any]], str]:
         from kubani.cluster.shapes import SHAPES
 
-        return await self._kube.list_path(WATCHED[kind], shape=SHAPES.get(kind))
+        items, version, self._served[kind] = await list_served(
+            self._kube, kind, shape=SHAPES.get(kind)
+        )
+        return items, version
 
     def watch(self, kind: str, resource_version: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         from kubani.cluster.shapes import SHAPES
 
-        return self._kube.watch_path(WATCHED[kind], resource_version, shape=SHAPES.get(kind))
+        path = self._served.get(kind, WATCHED[kind])
+        return self._kube.watch_path(path, resource_version, shape=SHAPES.get(kind))
 
     async def node_metrics(self) -> dict[str, dict[str, str]] | None:
         return await self._kube.node_metrics()
