@@ -49,8 +49,15 @@ def build_nodes(choices: list[Choice], ssh_user: str | None) -> list[Node]:
             raise KubaniError(
                 f"cannot use {choice.peer.hostname}", "it has no tailnet IPv4 address", None
             )
+        name = choice.peer.node_name
+        if name is None:
+            raise KubaniError(
+                f"cannot name {choice.peer.hostname!r} in the inventory",
+                "its name has no letter or digit a Kubernetes node name may hold",
+                "give the machine another name (`sudo tailscale set --hostname NAME` on it)",
+            )
         fields: dict[str, Any] = {
-            "hostname": choice.peer.hostname.lower(),
+            "hostname": name,
             "tailscale_ip": choice.peer.ipv4,
             "role": choice.role,
             "gpu": choice.gpu,

@@ -24,6 +24,17 @@ def is_dns_label(value: str) -> bool:
     return bool(_DNS_LABEL.match(value))
 
 
+_NOT_IN_LABEL = re.compile(r"[^a-z0-9]+")
+
+
+def label_from(text: str) -> str | None:
+    """A machine's name as it calls itself ("DESKTOP-X_1", "Bob's MacBook") made an RFC 1123
+    label: lowercase, each run of other characters one '-', at most 63 characters; None
+    when no letter or digit is left."""
+    label = _NOT_IN_LABEL.sub("-", text.lower()).strip("-")[:63].rstrip("-")
+    return label if is_dns_label(label) else None
+
+
 def dns_subdomain(value: str) -> str:
     if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
         raise ValueError(f"{value!r} is not a DNS subdomain (RFC 1123, at most 253 characters)")

@@ -15,7 +15,8 @@ from kubani.vocabulary import Role
 
 @dataclass(frozen=True)
 class Selection:
-    """Which devices become nodes, by tailnet hostname (any case)."""
+    """Which devices become nodes, by tailnet hostname, MagicDNS label or node name (any
+    case)."""
 
     control_planes: Sequence[str]
     workers: Sequence[str] = ()
@@ -44,7 +45,13 @@ def choose(peers: Sequence[TailscalePeer], selection: Selection) -> list[Choice]
             "no control plane chosen",
             "pass --control-plane HOST (and --worker HOST...), or run in a terminal",
         )
-    by_name = {p.hostname.lower(): p for p in peers if not p.is_self}
+    # A device answers to its hostname, its MagicDNS label and the name it will have.
+    by_name: dict[str, TailscalePeer] = {}
+    for peer in peers:
+        if not peer.is_self:
+            for name in (peer.node_name, peer.magic_dns_label, peer.hostname.lower()):
+                if name:
+                    by_name.setdefault(name, peer)
     chosen = [(n.lower(), Role.CONTROL_PLANE) for n in selection.control_planes]
     chosen += [(n.lower(), Role.WORKER) for n in selection.workers]
     unknown = [name for name, _ in chosen if name not in by_name]
@@ -54,9 +61,12 @@ def choose(peers: Sequence[TailscalePeer], selection: Selection) -> list[Choice]
             f"not on the tailnet: {', '.join(unknown)}",
             "check the names with `cluster-mgr discover`",
         )
-    gpus = {n.lower() for n in selection.gpus}
-    desks = {n.lower() for n in selection.workstations}
-    return [Choice(by_name[name], role, name in gpus, name in desks) for name, role in chosen]
+    gpus = {by_name[n.lower()] for n in selection.gpus if n.lower() in by_name}
+    desks = {by_name[n.lower()] for n in selection.workstations if n.lower() in by_name}
+    return [
+        Choice(by_name[name], role, by_name[name] in gpus, by_name[name] in desks)
+        for name, role in chosen
+    ]
 
 
 def _probe(hosts: Path) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
