@@ -133,10 +133,12 @@ def init(
     peers = [p for p in _peers_with(options, joined) if not p.is_self]
     if not control_planes and sys.stdin.isatty():
         note("Devices on the tailnet:")
-        for peer in sorted(peers, key=lambda p: p.hostname):
+        for peer in sorted(peers, key=lambda p: p.node_name or p.hostname):
             state = "online" if peer.online else "offline"
-            note(f"  {peer.hostname:<24} {peer.ipv4 or '-':<16} {peer.os:<8} {state}")
-        online = [p.hostname.lower() for p in peers if p.online]
+            name = peer.node_name or peer.hostname
+            called = f" ({peer.hostname})" if name != peer.hostname.lower() else ""
+            note(f"  {name:<24} {peer.ipv4 or '-':<16} {peer.os:<8} {state}{called}")
+        online = [p.node_name for p in peers if p.online and p.node_name]
         control_planes = _names(
             typer.prompt("Control planes (1 or 3)", default=online[0] if online else "", err=True)
         )
