@@ -81,3 +81,13 @@ def test_one_line_messages_and_gitops_findings_are_written_safely(tmp_path: Path
     assert "cm\\x1b[2J[red].yaml" in result.stderr
     missing = run_cli("-i", tmp_path / "gone\x1b[2J.yml", "validate", timeout=60)
     assert missing.code == 1 and "\x1b" not in missing.stderr and "\\x1b[2J" in missing.stderr
+
+
+def test_inventory_problems_quote_the_file_safely(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text(
+        'all:\n  children:\n    control_plane:\n      hosts:\n        "cp\\x1b[2J[/]1": {}\n'
+    )
+    result = run_cli("-i", hosts, "validate", timeout=60)
+    assert result.code == 1 and "\x1b" not in result.stdout + result.stderr
+    assert "hosts.cp\\x1b[2J[/]1" in result.stdout

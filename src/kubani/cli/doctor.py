@@ -24,6 +24,7 @@ def doctor(
     from kubani.cli.common import read_inventory, request_for
     from kubani.cli.output import console, emit_json
     from kubani.operations.doctor import diagnose
+    from kubani.printable import printable
     from kubani.vocabulary import Playbook
 
     document = read_inventory()
@@ -45,9 +46,11 @@ def doctor(
             if check.host != host:
                 host = check.host
                 out.print(f"[bold]{escape(host)}[/]")
-            out.print(f"  {_MARK[check.result]} {escape(check.name)}: {escape(check.detail)}")
+            # Details quote what the nodes said: text, never markup or control codes.
+            detail = escape(printable(check.detail))
+            out.print(f"  {_MARK[check.result]} {escape(check.name)}: {detail}")
             if check.fix and check.result != Verdict.OK:
-                out.print(f"      [yellow]fix:[/] {escape(check.fix)}")
+                out.print(f"      [yellow]fix:[/] {escape(printable(check.fix))}")
         err.print(
             f"{diagnosis.failures} problem(s), {diagnosis.warnings} warning(s); "
             f"log: {diagnosis.log}",

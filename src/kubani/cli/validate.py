@@ -17,6 +17,7 @@ def validate(
     from kubani.cli.common import inventory_path
     from kubani.cli.output import console, emit_json
     from kubani.inventory.document import InventoryDocument
+    from kubani.printable import printable
 
     path = inventory_path()
     inventory, problems = InventoryDocument(path).validate()
@@ -37,10 +38,10 @@ def validate(
         for problem in problems.items:
             colour = "red" if problem.severity == "error" else "yellow"
             # The inventory's own text (host names, values) is shown as written, never as
-            # markup.
+            # markup or control codes.
             out.print(
-                f"[{colour}]{problem.severity}[/]: {escape(problem.where)}: "
-                f"{escape(problem.message)}",
+                f"[{colour}]{problem.severity}[/]: {escape(printable(problem.where))}: "
+                f"{escape(printable(problem.message))}",
                 markup=True,
                 highlight=False,
             )
