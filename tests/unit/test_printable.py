@@ -91,3 +91,11 @@ def test_inventory_problems_quote_the_file_safely(tmp_path: Path) -> None:
     result = run_cli("-i", hosts, "validate", timeout=60)
     assert result.code == 1 and "\x1b" not in result.stdout + result.stderr
     assert "hosts.cp\\x1b[2J[/]1" in result.stdout
+
+
+def test_flux_objects_are_described_safely() -> None:
+    from kubani.cluster.flux_health import describe
+    from kubani.cluster.status import FluxObject
+
+    said = describe(FluxObject("Kustomization", "ns", "a", "False", "R", "bad \x1bc [/]", None))
+    assert said == "Kustomization ns/a: False (R: bad \\x1bc [/])"

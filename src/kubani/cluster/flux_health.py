@@ -10,6 +10,7 @@ from kubani.cluster.gather import served_objects
 from kubani.cluster.live import FLUX_KINDS
 from kubani.cluster.status import FluxObject, flux_object
 from kubani.kube.client import Kube
+from kubani.printable import printable
 
 
 async def flux_not_ready(
@@ -32,6 +33,6 @@ def describe(obj: FluxObject) -> str:
     """``Kustomization flux-system/apps: False (DependencyNotReady: ...)``."""
     first_line = obj.message.splitlines()[0] if obj.message else ""
     detail = ": ".join(part for part in (obj.reason, first_line) if part)
-    return f"{obj.kind} {obj.namespace}/{obj.name}: {obj.ready}" + (
-        f" ({detail})" if detail else ""
+    return printable(
+        f"{obj.kind} {obj.namespace}/{obj.name}: {obj.ready}" + (f" ({detail})" if detail else "")
     )

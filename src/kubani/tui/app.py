@@ -20,6 +20,7 @@ from kubani.cluster.live import FLUX_KINDS, LISTED_LAST, WATCHED, ClusterSource
 from kubani.cluster.overview import overview
 from kubani.cluster.status import InventoryNode
 from kubani.errors import KubaniError
+from kubani.printable import printable
 from kubani.tui.panes import Pane, panes
 from kubani.tui.state import LiveState
 from kubani.tui.table import LiveTable
@@ -221,7 +222,7 @@ class ClusterApp(App[None]):
     def _disconnected(self, problem: str) -> None:
         if self.updated is not None or self.connection != "connecting":
             self.connection = "stale"
-        self.problem = problem
+        self.problem = printable(problem)
         self._show_status()
 
     # ---- polls (each schedules the next when it has finished) ------------------------------
