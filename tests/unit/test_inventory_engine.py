@@ -273,6 +273,7 @@ def test_stale_temp_files_are_cleaned_under_the_lock(inventory: Path) -> None:
         ("all: [1, 2\n", "not valid YAML at line"),
         ("- a\n- b\n", "not a mapping"),
         ("all:\n  children:\n    workers:\n      hosts: [a]\n", "must be a mapping"),
+        ("all: {}\n---\nother: {}\n", "more than one YAML document .another starts at line 2"),
     ],
 )
 def test_malformed_files_are_reported(tmp_path: Path, content: str, fragment: str) -> None:

@@ -84,6 +84,12 @@ def _parse(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
         raise InventoryFormatError(f"cannot read {path}", str(exc), "keep one of them") from exc
     except yaml.YAMLError as exc:
         line, reason = _line_and_problem(exc)
+        if reason == "but found another document":
+            raise InventoryFormatError(
+                f"cannot read {path}",
+                f"it holds more than one YAML document (another starts{line})",
+                "keep the inventory in the first document; move the rest to another file",
+            ) from exc
         raise InventoryFormatError(
             f"cannot read {path}", f"not valid YAML{line}: {reason}", "fix the file by hand"
         ) from exc
