@@ -759,7 +759,7 @@ def test_a_host_in_two_groups_keeps_its_variables_in_one_place() -> None:
     listing = {
         "_meta": {"hostvars": {"a": {"v": 1}, "lone": {"w": 2}}},
         "all": {"children": ["g", "h"], "vars": {"z": 0}},
-        "g": {"hosts": ["a"], "vars": {"k": 1}},
+        "g": {"hosts": ["a", "a"], "vars": {"k": 1}},
         "h": {"hosts": ["a"], "children": ["g"]},
     }
     data = as_inventory(listing, "l.json")

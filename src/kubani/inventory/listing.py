@@ -82,6 +82,8 @@ def as_inventory(listing: Mapping[str, Any], source: str) -> dict[str, Any]:
     def hosts_of(names: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name in names:
+            if name in out:
+                continue  # listed twice in one group: its variables stay where first put
             variables = None if name in placed else hostvars.get(name)
             placed.add(name)
             out[name] = variables or None
