@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kubani.models.peer import TailscalePeer
+
+if TYPE_CHECKING:
+    from kubani.kube.client import Kube
 
 # kind -> collection path. Watched: everything here; polled: metrics, stats, tailnet.
 WATCHED = {
@@ -47,7 +50,7 @@ def collection_paths(kind: str) -> tuple[str, ...]:
 
 
 async def list_served(
-    kube: Any, kind: str, shape: Any = None
+    kube: Kube, kind: str, shape: Any = None
 ) -> tuple[list[dict[str, Any]], str, str]:
     """A kind's objects from the first of its paths the API serves: the items, the list's
     resourceVersion, and the path (to watch). The oldest path's 404 when none is served."""

@@ -5,7 +5,7 @@ the API's own shapes; summaries live in ``summary.py``."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -66,6 +66,8 @@ def _unusable(single: Any, exc: Exception) -> str:
     an authentication lightkube does not run (``single``: lightkube's SingleConfig)."""
     import ssl
 
+    from lightkube import ConfigError
+
     if isinstance(exc, ssl.SSLError):
         return (
             "its certificate authority, client certificate or key is not valid PEM, or the "
@@ -79,7 +81,8 @@ def _unusable(single: Any, exc: Exception) -> str:
         )
         for label, name in named:
             if name:
-                with contextlib.suppress(Exception):
+                # A relative name in a kubeconfig read from no file cannot be placed.
+                with contextlib.suppress(ConfigError):
                     path = Path(single.abs_file(name)).absolute()
                     if not path.is_file():
                         return f"its {label} file {path} does not exist"
@@ -101,31 +104,30 @@ def _credentials_auth(inner: Any) -> Any:
     """``inner`` (the context's httpx auth) with its own failures said as what they are: a
     missing exec plugin or token file is not an unreachable API server."""
     import httpx2
+    from lightkube import ConfigError
 
-    def failed(exc: Exception) -> CredentialsError:
-        return CredentialsError(
-            "cannot get the kubeconfig's credentials",
-            f"{type(exc).__name__}: {exc}",
-            _CREDENTIALS_FIX,
-        )
+    # A plugin that is missing or not executable (OSError), exits non-zero or names a token
+    # file that is not there (ConfigError), or prints no ExecCredential (ValueError: not
+    # JSON; KeyError, TypeError: no status.token).
+    failures = (OSError, ConfigError, ValueError, KeyError, TypeError)
 
     class CredentialsAuth(httpx2.Auth):
-        async def async_auth_flow(self, request: httpx2.Request) -> AsyncIterator[httpx2.Request]:  # type: ignore[override]
+        async def async_auth_flow(
+            self, request: httpx2.Request
+        ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
             flow = inner.async_auth_flow(request)
             try:
                 outgoing = await flow.__anext__()
+                while True:
+                    outgoing = await flow.asend((yield outgoing))
             except StopAsyncIteration:
                 return
-            except Exception as exc:
-                raise failed(exc) from exc
-            while True:
-                response = yield outgoing
-                try:
-                    outgoing = await flow.asend(response)
-                except StopAsyncIteration:
-                    return
-                except Exception as exc:
-                    raise failed(exc) from exc
+            except failures as exc:
+                raise CredentialsError(
+                    "cannot get the kubeconfig's credentials",
+                    f"{type(exc).__name__}: {exc}",
+                    _CREDENTIALS_FIX,
+                ) from exc
 
     return CredentialsAuth()
 
@@ -147,7 +149,7 @@ class Kube:
         kubeconfig's server does not answer."""
         import httpx2
         import msgspec
-        from lightkube import KubeConfig
+        from lightkube import ConfigError, KubeConfig
         from lightkube.config import client_adapter
 
         from kubani.kube.kubeconfig import kubeconfig_env_paths, merged
@@ -192,7 +194,9 @@ class Kube:
                 single,
                 client_adapter.ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False),
             )
-        except Exception as exc:  # the context's TLS files and auth, read here
+        # The context's TLS files (OSError, ssl.SSLError; ValueError: bad base64 data) and
+        # an authentication lightkube does not run (ConfigError: auth-provider), read here.
+        except (OSError, ValueError, TypeError, ConfigError) as exc:
             raise KubeError(
                 "cannot use the kubeconfig",
                 _unusable(single, exc),
