@@ -84,6 +84,15 @@ PROVISION_PLAYBOOKS: tuple[Playbook, ...] = (
 GITOPS_PLAYBOOKS = frozenset({Playbook.SITE, Playbook.GITOPS})
 
 
+class ValueKind(StrEnum):
+    """How a value typed on the command line is read (config-set's --type)."""
+
+    STRING = "string"
+    INT = "int"
+    BOOL = "bool"
+    JSON = "json"
+
+
 class NodeState(StrEnum):
     """A machine's state as `status` and the TUI report it."""
 

@@ -140,7 +140,10 @@ BAD_INPUTS = [
     (["config-set", "cluster_name", "Bad Name"], "cluster_name"),
     (["config-set", "k3s_version", "latest"], "k3s_version"),
     (["config-set", "git_repo_url", "git@github.com:me/x.git"], "git_repo_url"),
-    (["config-set", "gpu", "yes", "--scope", "w-1"], "gpu"),
+    (["config-set", "gpu", "maybe", "--scope", "w-1"], "gpu is declared bool"),
+    (["config-set", "gpu", "yes", "--scope", "w-1", "--type", "string"], "gpu"),
+    (["config-set", "gpu_time_slicing_replicas", "eight"], "declared int"),
+    (["config-set", "prerequisites_node_ports", "22,80"], "declared json"),
     (["config-set", "reserved_memory", "4GB", "--scope", "workers"], "reserved_memory"),
     (["config-set", "tailscale_network", "10.0.0.0/8"], "tailscale_ip"),
     (["config-set", "ansible_port", "x", "--type", "int"], "not an integer"),
@@ -282,6 +285,27 @@ def test_config_get_and_set(cli: Cli, inventory: Path) -> None:
     assert cli("-i", inventory, "config-get", "extra_flags.a").stdout == "[\n  1,\n  2\n]\n"
     missing = cli("-i", inventory, "config-get", "nothing_here")
     _one_line_error(missing, "not set")
+
+
+def test_config_set_reads_values_as_declared(cli: Cli, inventory: Path) -> None:
+    """Without --type, VALUE is read as the models or the roles' argument specs declare the
+    setting; a variable no one declares stays text."""
+    cases = [
+        (["gpu_time_slicing_replicas", "8"], 8),
+        (["gpu", "yes", "--scope", "w-1"], True),
+        (["node_labels[zone]", "7", "--scope", "w-1"], "7"),
+        (["prerequisites_firewall", "false"], False),
+        (["prerequisites_node_ports", "[10250, 8472]"], [10250, 8472]),
+        (["my_own_note", "1"], "1"),
+        (["my_own_flag", "true", "--type", "bool"], True),
+    ]
+    for args, expected in cases:
+        result = cli("-i", inventory, "config-set", *args, "--json")
+        assert result.code == 0, (args, result.stderr)
+        assert result.json()["value"] == expected, args
+        scope = args[args.index("--scope") + 1] if "--scope" in args else "all"
+        got = cli("-i", inventory, "config-get", args[0], "--scope", scope, "--json")
+        assert got.json()["value"] == expected, (args, got.stdout)
 
 
 def test_inventory_is_found_upward_and_from_env(cli: Cli, tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """``cluster-mgr config-get`` / ``config-set``: read and change inventory variables."""
 
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+
+from kubani.vocabulary import ValueKind
 
 app = typer.Typer()
 
@@ -13,39 +14,6 @@ ScopeOption = Annotated[
         "--scope", help="all, control_plane, workers, or a hostname (its effective value)."
     ),
 ]
-
-
-class ValueType(StrEnum):
-    string = "string"
-    int = "int"
-    bool = "bool"
-    json = "json"
-
-
-def _convert(raw: str, kind: ValueType, key: str) -> Any:
-    import json
-
-    from kubani import jsonsafe
-    from kubani.errors import KubaniError
-
-    if kind is ValueType.string:
-        return raw
-    if kind is ValueType.int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise KubaniError(f"bad value for {key}", f"{raw!r} is not an integer", None) from None
-    if kind is ValueType.bool:
-        lowered = raw.strip().lower()
-        if lowered in ("true", "yes", "on", "1"):
-            return True
-        if lowered in ("false", "no", "off", "0"):
-            return False
-        raise KubaniError(f"bad value for {key}", f"{raw!r} is not true or false", None)
-    try:
-        return jsonsafe.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise KubaniError(f"bad value for {key}", f"not JSON: {exc.msg}", None) from None
 
 
 @app.command("config-get")
@@ -79,17 +47,22 @@ def config_set(
     value: Annotated[str, typer.Argument(help="New value (see --type).")],
     scope: ScopeOption = "all",
     kind: Annotated[
-        ValueType, typer.Option("--type", help="How to read VALUE.")
-    ] = ValueType.string,
+        ValueKind | None,
+        typer.Option(
+            "--type",
+            help="How to read VALUE (default: as the setting is declared, else as text).",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Set an inventory variable (validated first, written atomically, comments kept)."""
     from kubani.cli.common import inventory_path
     from kubani.cli.output import emit_json, success, warn
     from kubani.inventory.store import edit_inventory
+    from kubani.operations.settings import read_value
 
-    converted = _convert(value, kind, key)
     path = inventory_path()
+    converted = read_value(value, kind, key, near=path.parent)
     with edit_inventory(path, f"cannot set {key}") as document:
         written = document.set(key, converted, scope)
         hidden = document.overridden_below(key, scope, converted)
