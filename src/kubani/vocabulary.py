@@ -84,6 +84,14 @@ PROVISION_PLAYBOOKS: tuple[Playbook, ...] = (
 GITOPS_PLAYBOOKS = frozenset({Playbook.SITE, Playbook.GITOPS})
 
 
+# The words Ansible's `bool` filter reads as booleans (any case), as the playbooks read a
+# flag: how a yes/no typed on the command line or written in an INI inventory is read.
+BOOLEAN_WORDS: dict[str, bool] = {
+    **dict.fromkeys(("y", "yes", "on", "1", "true", "t"), True),
+    **dict.fromkeys(("n", "no", "off", "0", "false", "f"), False),
+}
+
+
 class ValueKind(StrEnum):
     """How a value typed on the command line is read (config-set's --type)."""
 

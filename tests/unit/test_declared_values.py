@@ -94,6 +94,8 @@ def test_an_unreadable_spec_names_its_file(tmp_path: Path) -> None:
         (" 8 ", ValueKind.INT, 8),
         ("Yes", ValueKind.BOOL, True),
         ("off", ValueKind.BOOL, False),
+        ("T", ValueKind.BOOL, True),  # as Ansible's bool filter reads it
+        ("n", ValueKind.BOOL, False),
         ("08", ValueKind.STRING, "08"),
         ('{"a": 1}', ValueKind.JSON, {"a": 1}),
     ],

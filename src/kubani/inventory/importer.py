@@ -43,7 +43,7 @@ from kubani.models.inventory import (
 )
 from kubani.models.node import Node
 from kubani.models.problems import Problems
-from kubani.vocabulary import Role
+from kubani.vocabulary import BOOLEAN_WORDS, Role
 from kubani.yamlsafe import safe_load
 
 ANSIBLE_PREFIX = "ansible_"
@@ -54,21 +54,16 @@ _HEADER = (
 )
 
 
-# The words Ansible's `bool` filter reads as booleans, as the playbooks read these fields. An
-# INI inventory has no other way to write one (`gpu=true` is the string "true" there), and
-# Kubani's own inventory takes only true and false.
-_ANSIBLE_BOOLEANS = {
-    **dict.fromkeys(("y", "yes", "on", "1", "true", "t"), True),
-    **dict.fromkeys(("n", "no", "off", "0", "false", "f"), False),
-}
+# An INI inventory has no other way to write a boolean (`gpu=true` is the string "true"
+# there), and Kubani's own inventory takes only true and false: read as the playbooks would.
 _BOOLEAN_FIELDS = tuple(name for name, info in Node.model_fields.items() if info.annotation is bool)
 
 
 def _typed_booleans(variables: dict[str, Any]) -> None:
     for name in _BOOLEAN_FIELDS:
         value = variables.get(name)
-        if type(value) is str and value.strip().lower() in _ANSIBLE_BOOLEANS:
-            variables[name] = _ANSIBLE_BOOLEANS[value.strip().lower()]
+        if type(value) is str and value.strip().lower() in BOOLEAN_WORDS:
+            variables[name] = BOOLEAN_WORDS[value.strip().lower()]
 
 
 def _ansible_inventory() -> str:

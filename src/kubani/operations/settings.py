@@ -10,10 +10,7 @@ from typing import Any
 
 from kubani import jsonsafe
 from kubani.errors import KubaniError
-from kubani.vocabulary import ValueKind
-
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
+from kubani.vocabulary import BOOLEAN_WORDS, ValueKind
 
 
 def declared_kind(key: str, near: Path | None) -> ValueKind | None:
@@ -51,11 +48,9 @@ def read_value(raw: str, kind: ValueKind | None, key: str, near: Path | None = N
                 f"bad value for {key}", f"{because}{raw!r} is not an integer", fix
             ) from None
     if kind is ValueKind.BOOL:
-        lowered = raw.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
+        word = raw.strip().lower()
+        if word in BOOLEAN_WORDS:
+            return BOOLEAN_WORDS[word]
         raise KubaniError(f"bad value for {key}", f"{because}{raw!r} is not true or false", fix)
     try:
         return jsonsafe.loads(raw)
