@@ -111,7 +111,9 @@ def test_the_full_run_switch_is_spelt_as_the_cli_spells_it() -> None:
     assert f'"{FULL_RUN_VARIABLE}"' in plugin
 
 
-def _record_check(tmp_path: Path, record: str | None, active: set[str]) -> dict[str, Any]:
+def _record_check(
+    tmp_path: Path, record: str | None, active: set[str], read: bool = True
+) -> dict[str, Any]:
     """The role's kubani_node_record module run by Ansible on this machine, with a
     systemctl that reports ``active`` units as running."""
     path = tmp_path / "provisioned.json"
@@ -138,7 +140,11 @@ def _record_check(tmp_path: Path, record: str | None, active: set[str]) -> dict[
                     "tasks": [
                         {
                             "name": "Read the record",
-                            "kubani_node_record": {"path": str(path), "expected": "abc"},
+                            "kubani_node_record": {
+                                "path": str(path),
+                                "expected": "abc",
+                                "read": read,
+                            },
                             "register": "found",
                             "environment": {"PATH": f"{fake}:/usr/bin:/bin"},
                         },
@@ -184,8 +190,15 @@ def test_the_node_is_current_only_with_its_record_and_k3s_running(
 ) -> None:
     found = _record_check(tmp_path, record, active)
     assert found["current"] is current
+    assert found["expected"] == "abc"  # what a complete run records
     if current:
         assert found["active"] == ["k3s-agent"] and found["recorded"] == "abc"
+
+
+def test_a_full_run_reads_nothing_and_is_never_current(tmp_path: Path) -> None:
+    found = _record_check(tmp_path, '{"digest": "abc"}', {"k3s"}, read=False)
+    assert found["current"] is False and found["recorded"] is None
+    assert found["expected"] == "abc"
 
 
 def test_an_unreadable_file_is_named(tree: Path) -> None:
@@ -207,38 +220,39 @@ LISTED = {"status": 200, "json": {"items": [
     _ready("ready", "True"), _ready("not-ready", "False"), _ready("unknown", "Unknown"),
     {"metadata": {"name": "no-status"}}, _ready("stale-record", "True")]}}  # fmt: skip
 
-# node name -> (what the node's record check found, what the API call returned, current)
-READY_CASES: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
-    "ready": ({"current": True}, LISTED, True),
-    "not-ready": ({"current": True}, LISTED, False),
-    "unknown": ({"current": True}, LISTED, False),
-    "no-status": ({"current": True}, LISTED, False),
-    "not-listed": ({"current": True}, LISTED, False),
-    "stale-record": ({"current": False}, LISTED, False),
-    "api-down": ({"current": True}, {"status": -1, "msg": "Connection refused"}, False),
-    "api-refuses": ({"current": True}, {"status": 403, "json": {"kind": "Status"}}, False),
-    "api-not-asked": ({"current": True}, {"skipped": True}, False),
-    "full-run": ({"skipped": True}, {"skipped": True}, False),
+# node name -> what the node's record check found (LISTED is the API's reply for every case)
+FOUND: dict[str, dict[str, Any]] = {
+    "ready": {"current": True},
+    "not-ready": {"current": True},
+    "unknown": {"current": True},
+    "no-status": {"current": True},
+    "not-listed": {"current": True},
+    "stale-record": {"current": False},
+    "full-run": {"current": False, "recorded": None},  # read: false
+    "failed-check": {"failed": True, "msg": "boom"},
 }
 
 
-def test_a_node_is_current_only_while_the_api_reports_it_ready(tmp_path: Path) -> None:
-    """The role's own decision task, run by Ansible for one host per case: a record that is
-    current does not make a node current unless the API lists it Ready."""
+def _decide(
+    tmp_path: Path, found: dict[str, dict[str, Any]], listed: dict[str, Any], unreached: bool = True
+) -> Any:
+    """The role's own decision task, run by Ansible once over hosts whose record check found
+    ``found`` (a host left out was not reached), with the API's reply ``listed``."""
     tasks = yaml.safe_load((ANSIBLE / "roles/node_state/tasks/detect.yml").read_text())
     [decide] = [task for task in tasks if task["name"].startswith("Decide")]
-    inventory = {"all": {"hosts": {
-        name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-               "node_state_found": found, "node_state_nodes": listed}
-        for name, (found, listed, _) in READY_CASES.items()}}}  # fmt: skip
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    out = tmp_path / "current"
-    out.mkdir()
-    play = [{"name": "Decide", "hosts": "all", "gather_facts": False, "tasks": [
+    hosts = {name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+             for name in [*found, *(["unreached"] if unreached else [])]}  # fmt: skip
+    for name, result in found.items():
+        hosts[name]["node_state_found"] = result
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    out = tmp_path / "decided.json"
+    play = [{"name": "Decide", "hosts": "all", "gather_facts": False, "vars": {
+        "node_state_nodes": listed}, "tasks": [
         decide,
-        {"name": "Keep the decision", "ansible.builtin.copy": {
-            "content": "{{ node_state_current | to_json }}",
-            "dest": f"{out}/{{{{ inventory_hostname }}}}", "mode": "0600"}},
+        {"name": "Keep the decision", "run_once": True, "ansible.builtin.copy": {
+            "content": "{{ {'hosts': node_state_current_hosts, "
+                       "'all': node_state_all_current} | to_json }}",
+            "dest": str(out), "mode": "0600"}},
     ]}]  # fmt: skip
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     result = subprocess.run(
@@ -248,5 +262,40 @@ def test_a_node_is_current_only_while_the_api_reports_it_ready(tmp_path: Path) -
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    decided = {name: json.loads((out / name).read_text()) for name in READY_CASES}
-    assert decided == {name: current for name, (_, _, current) in READY_CASES.items()}
+    return json.loads(out.read_text())
+
+
+def test_a_node_is_current_only_while_the_api_reports_it_ready(tmp_path: Path) -> None:
+    """A record that is current does not make a node current unless the API lists it Ready;
+    a node that was not reached is never current, so the run is not a no-op."""
+    decided = _decide(tmp_path, FOUND, LISTED)
+    assert sorted(decided["hosts"]) == ["ready"]
+    assert decided["all"] is False
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        {"status": -1, "msg": "Connection refused"},
+        {"status": 403, "json": {"kind": "Status"}},
+        {"skipped": True},
+        {"status": 200, "json": {"items": "not a list"}},
+        {"status": 200, "json": {"items": [{"metadata": {"name": "a"}, "status": "odd"}]}},
+    ],
+    ids=["api-down", "api-refuses", "api-not-asked", "items-not-a-list", "status-not-a-map"],
+)
+def test_no_node_is_current_when_the_api_does_not_say_ready(
+    tmp_path: Path, listed: dict[str, Any]
+) -> None:
+    decided = _decide(tmp_path, {"a": {"current": True}}, listed)
+    assert decided == {"hosts": [], "all": False}
+
+
+def test_every_node_current_and_ready_is_a_run_with_nothing_to_do(tmp_path: Path) -> None:
+    listed = {"status": 200, "json": {"items": [_ready("a", "True"), _ready("b", "True"),
+                                                _ready("unreached", "True")]}}  # fmt: skip
+    decided = _decide(tmp_path, {"a": {"current": True}, "b": {"current": True}}, listed)
+    # "unreached" (no record read) keeps the run from being a no-op even though it is Ready.
+    assert sorted(decided["hosts"]) == ["a", "b"] and decided["all"] is False
+    everyone = _decide(tmp_path, {"a": {"current": True}, "b": {"current": True}}, listed, False)
+    assert sorted(everyone["hosts"]) == ["a", "b"] and everyone["all"] is True

@@ -1,7 +1,8 @@
 #!/usr/bin/python
 """Whether a node is as the last complete provisioning run left it: its record holds the
 digest this run would apply, and one of the K3s services runs. One call per node, reading
-only (the node_state role writes the record with ansible.builtin.copy)."""
+only (the node_state role writes the record with ansible.builtin.copy); the digest it was
+given is returned, for the record a complete run writes."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ options:
     type: list
     elements: str
     default: [k3s, k3s-agent]
+  read:
+    description: Read the record and the services; when false (a run that checks every
+      step anyway) only I(expected) is returned and the node is not current.
+    type: bool
+    default: true
 author: Kubani
 """
 
@@ -40,6 +46,10 @@ current:
   returned: always
 recorded:
   description: The digest in the record (none when there is no readable record).
+  type: str
+  returned: always
+expected:
+  description: I(expected), as given.
   type: str
   returned: always
 active:
@@ -66,10 +76,11 @@ def main() -> None:
             "path": {"type": "path", "required": True},
             "expected": {"type": "str", "required": True},
             "services": {"type": "list", "elements": "str", "default": ["k3s", "k3s-agent"]},
+            "read": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
-    recorded = _recorded(module.params["path"])
+    recorded = _recorded(module.params["path"]) if module.params["read"] else None
     active = []
     systemctl = module.get_bin_path("systemctl")
     if systemctl and recorded is not None:
@@ -81,6 +92,7 @@ def main() -> None:
         changed=False,
         current=recorded == module.params["expected"] and bool(active),
         recorded=recorded,
+        expected=module.params["expected"],
         active=active,
     )
 
