@@ -87,6 +87,15 @@ def test_an_unreadable_spec_names_its_file(tmp_path: Path) -> None:
     assert caught.value.fix and "--type" in caught.value.fix
 
 
+def test_a_spec_that_is_a_device_is_refused_not_read(tmp_path: Path) -> None:
+    meta = tmp_path / "roles" / "odd" / "meta"
+    meta.mkdir(parents=True)
+    (meta / "argument_specs.yml").symlink_to("/dev/zero")
+    with pytest.raises(KubaniError) as caught:
+        role_variable_kinds(tmp_path)
+    assert "odd/meta/argument_specs.yml" in caught.value.what
+
+
 @pytest.mark.parametrize(
     ("raw", "kind", "expected"),
     [

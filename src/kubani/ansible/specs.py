@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from kubani import userfiles
 from kubani.errors import KubaniError
 from kubani.vocabulary import ValueKind
 from kubani.yamlsafe import safe_load
@@ -40,7 +41,7 @@ def role_variable_kinds(ansible_folder: Path) -> dict[str, ValueKind]:
     disputed: set[str] = set()
     for path in sorted(ansible_folder.glob("roles/*/meta/argument_specs.yml")):
         try:
-            spec = safe_load(path.read_text(encoding="utf-8"))
+            spec = safe_load(userfiles.read_text(path))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise KubaniError(
                 f"cannot read {path}",
