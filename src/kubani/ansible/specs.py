@@ -43,9 +43,15 @@ def role_variable_kinds(ansible_folder: Path) -> dict[str, ValueKind]:
         try:
             spec = safe_load(userfiles.read_text(path))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            if isinstance(exc, UnicodeDecodeError):
+                why = "it is not UTF-8 text"
+            elif isinstance(exc, yaml.YAMLError):
+                why = f"it is not valid YAML: {' '.join(str(exc).split())}"
+            else:
+                why = str(exc)
             raise KubaniError(
                 f"cannot read {path}",
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                why,
                 "mend the file, or say how to read the value with --type",
             ) from None
         for name, option in _options(spec).items():

@@ -34,6 +34,7 @@ from kubani.inventory.foreign import (
 from kubani.inventory.groups import ALL
 from kubani.inventory.listing import META, as_inventory
 from kubani.inventory.vault import VaultKey, password_file_from_environment, reveal_declared
+from kubani.models.declared import declared_kind
 from kubani.models.entries import HostEntry
 from kubani.models.inventory import (
     CLUSTER_FIELDS,
@@ -43,7 +44,7 @@ from kubani.models.inventory import (
 )
 from kubani.models.node import Node
 from kubani.models.problems import Problems
-from kubani.vocabulary import BOOLEAN_WORDS, Role
+from kubani.vocabulary import BOOLEAN_WORDS, Role, ValueKind
 from kubani.yamlsafe import safe_load
 
 ANSIBLE_PREFIX = "ansible_"
@@ -56,7 +57,9 @@ _HEADER = (
 
 # An INI inventory has no other way to write a boolean (`gpu=true` is the string "true"
 # there), and Kubani's own inventory takes only true and false: read as the playbooks would.
-_BOOLEAN_FIELDS = tuple(name for name, info in Node.model_fields.items() if info.annotation is bool)
+_BOOLEAN_FIELDS = tuple(
+    name for name in Node.model_fields if declared_kind([name]) is ValueKind.BOOL
+)
 
 
 def _typed_booleans(variables: dict[str, Any]) -> None:

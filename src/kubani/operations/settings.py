@@ -13,15 +13,15 @@ from kubani.errors import KubaniError
 from kubani.vocabulary import BOOLEAN_WORDS, ValueKind
 
 
-def declared_kind(key: str, near: Path | None) -> ValueKind | None:
+def setting_kind(key: str, near: Path | None) -> ValueKind | None:
     """The kind the models or the roles (of the Ansible tree found from ``near``) declare."""
     from kubani.ansible.project import ansible_dir
     from kubani.ansible.specs import role_variable_kinds
     from kubani.inventory.paths import parse_key_path
-    from kubani.models.declared import declared_kind as model_kind
+    from kubani.models.declared import declared_kind
 
     path = parse_key_path(key)
-    kind = model_kind(path)
+    kind = declared_kind(path)
     if kind is not None or len(path) > 1:
         return kind
     try:
@@ -35,7 +35,7 @@ def read_value(raw: str, kind: ValueKind | None, key: str, near: Path | None = N
     """``raw`` as ``kind``; with no kind, as declared for ``key``, else as text."""
     declared = kind is None
     if kind is None:
-        kind = declared_kind(key, near) or ValueKind.STRING
+        kind = setting_kind(key, near) or ValueKind.STRING
     because = f"{key} is declared {kind.value}; " if declared else ""
     fix = "pass the value as that kind, or say how to read it with --type" if declared else None
     if kind is ValueKind.STRING:
