@@ -50,6 +50,62 @@ def test_a_run_builds_its_own_command_only(name: str) -> None:
     assert set(built.values()) == {f"kubani.cli.{module}"}
 
 
+def _help(app: typer.Typer) -> str:
+    group = typer.main.get_command(app)
+    with group.make_context("cluster-mgr", [], resilient_parsing=True) as context:
+        return group.get_help(context)
+
+
+def test_the_outline_reads_as_the_whole_tree_in_the_cli_s_help() -> None:
+    """The root's help is built from an outline (no command's parameters read): what it
+    prints must be what the whole tree would print, hidden commands and groups included."""
+    outline, whole = _help(main.build_app(outline=True)), _help(main.build_app())
+    assert outline == whole
+    assert all(f"  {name} " in outline for name in [*main.COMMAND_MODULES, *main.GROUP_MODULES])
+
+
+def test_the_outline_s_commands_take_no_parameters_and_never_run() -> None:
+    group = typer.main.get_command(main.build_app(outline=True))
+    assert isinstance(group, typer.core.TyperGroup)
+    command = group.commands["add-node"]
+    assert command.params == []
+    with pytest.raises(AssertionError, match="never run"):
+        assert command.callback is not None
+        command.callback()
+    # The modules' own apps are untouched: a run of add-node still reads its parameters.
+    assert typer.main.get_command(main.build_app("add-node")).commands["add-node"].params
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "outline"),
+    [
+        (["--help"], {}, True),
+        ([], {}, True),
+        (["no-such-command"], {}, True),
+        (["discover", "--help"], {}, False),
+        ([], {"_CLUSTER_MGR_COMPLETE": "complete_bash"}, False),
+    ],
+)
+def test_only_the_root_s_help_uses_the_outline(
+    args: list[str], env: dict[str, str], outline: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("_CLUSTER_MGR_COMPLETE", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main._asks_for_the_whole_help(args) is outline
+
+
+def test_a_shell_still_completes_a_command_s_options() -> None:
+    """Completion runs with no arguments (the words are in the environment): it needs the
+    whole tree, not the outline, to know add-node's options."""
+    result = run_cli(
+        env={"_CLUSTER_MGR_COMPLETE": "complete_bash", "COMP_WORDS": "cluster-mgr add-node --",
+             "COMP_CWORD": "2"},
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert "--role" in result.stdout.split()
+
+
 @pytest.mark.parametrize(
     ("args", "command"),
     [

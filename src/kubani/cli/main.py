@@ -1,7 +1,10 @@
 """The ``cluster-mgr`` entry point: one Typer app, errors as one line, exit codes 0/1/2/130."""
 
+import copy
 import importlib
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,8 +46,11 @@ GROUP_MODULES: dict[str, str] = {
 _GLOBAL_WITH_VALUE = frozenset({"-i", "--inventory", "--vault-password-file"})
 
 
-def build_app(command: str | None = None) -> typer.Typer:
-    """The CLI with every command, or with only ``command`` (a top-level name)."""
+def build_app(command: str | None = None, *, outline: bool = False) -> typer.Typer:
+    """The CLI with every command, or with only ``command`` (a top-level name).
+
+    ``outline``: every command as the CLI's own help lists it (name, help, group), without
+    their parameters, which Typer would otherwise read for each of them."""
     app = typer.Typer(
         name="cluster-mgr",
         help="Manage a K3s cluster of your own machines on a Tailscale tailnet.",
@@ -58,11 +64,42 @@ def build_app(command: str | None = None) -> typer.Typer:
     for name, module in COMMAND_MODULES.items():
         if command in (None, name) and module not in added:
             added.add(module)
-            app.add_typer(_module(module).app)
+            app.add_typer(_outline(_module(module).app) if outline else _module(module).app)
     for name, module in GROUP_MODULES.items():
         if command in (None, name):
-            app.add_typer(_module(module).app, name=name)
+            group = _module(module).app
+            app.add_typer(_outline(group, commands=False) if outline else group, name=name)
     return app
+
+
+def _outline(app: typer.Typer, *, commands: bool = True) -> typer.Typer:
+    """``app`` with parameterless stand-ins for its commands (``commands``), or none."""
+    outline = copy.copy(app)
+    outline.registered_groups = []
+    outline.registered_commands = []
+    if commands:
+        for info in app.registered_commands:
+            stand_in = copy.copy(info)
+            if info.callback is not None:
+                stand_in.callback = _parameterless(info.callback)
+            outline.registered_commands.append(stand_in)
+    return outline
+
+
+def _parameterless(callback: Callable[..., Any]) -> Callable[[], None]:
+    def listed() -> None:
+        raise AssertionError("an outline's commands are listed, never run")
+
+    listed.__name__ = callback.__name__
+    listed.__doc__ = callback.__doc__
+    return listed
+
+
+def _asks_for_the_whole_help(args: list[str]) -> bool:
+    """The run only prints the CLI's own help (or its usage error): no command runs, and
+    no shell is asking to complete a command's options."""
+    completing = "_CLUSTER_MGR_COMPLETE" in os.environ
+    return not completing and _command_name(args) is None
 
 
 def _module(name: str) -> Any:
@@ -121,7 +158,8 @@ def run() -> None:
 
     args = hoist_global_options(sys.argv[1:])
     try:
-        build_app(_command_name(args))(args=args, prog_name="cluster-mgr")
+        app = build_app(_command_name(args), outline=_asks_for_the_whole_help(args))
+        app(args=args, prog_name="cluster-mgr")
     except KubaniError as exc:
         if options.debug:
             import traceback
