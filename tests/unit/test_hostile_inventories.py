@@ -111,3 +111,35 @@ def test_files_that_are_not_regular_or_too_large_are_refused_unread(
     result = run_cli("-i", tmp_path / "named.yml", "validate", timeout=30)
     assert result.code == 1
     assert said in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "reading"),
+    [
+        ("    control_plane:\n      hosts:\n        123: {tailscale_ip: 100.64.0.2}\n",
+         "a host in all.children.control_plane.hosts is read by YAML as a number (123)"),
+        ("    control_plane:\n      hosts:\n        yes: {tailscale_ip: 100.64.0.2}\n",
+         "a host in all.children.control_plane.hosts is read by YAML as true or false"),
+        ("    control_plane:\n      hosts:\n        ~: {tailscale_ip: 100.64.0.2}\n",
+         "all.children.control_plane.hosts has a host with no name"),
+        ("    2026-01-01:\n      hosts: {}\n",
+         "a group in all.children is read by YAML as a date (2026-01-01)"),
+    ],
+)  # fmt: skip
+def test_names_yaml_reads_as_something_else_are_refused_as_ansible_refuses_them(
+    tmp_path: Path, body: str, reading: str
+) -> None:
+    """Unquoted, 123, yes, ~ and dates are not names: before, such a host was listed but its
+    variables not found ("tailscale_ip: required" beside the address)."""
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  children:\n" + body)
+    before = inventory.read_bytes()
+    for args in (("validate",), ("add-node", "w-9", "100.64.0.9")):
+        result = run_cli("-i", inventory, *args, timeout=30)
+        assert result.code == 1, result.stderr
+        assert reading in result.stderr and "(fix: " in result.stderr
+        assert "internal error" not in result.stderr
+    assert inventory.read_bytes() == before
+    inventory.write_text(before.decode().replace("123:", "'123':").replace("yes:", "'yes':"))
+    if "123" in body or "yes" in body:
+        assert run_cli("-i", inventory, "validate", timeout=30).code == 0

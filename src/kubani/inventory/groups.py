@@ -46,6 +46,35 @@ def _mapping(value: Any, keys: KeyPath, path: Path) -> dict[str, Any] | None:
     return value
 
 
+# What unquoted YAML turns a would-be name into, for the message.
+_READ_AS = {
+    "int": "a number",
+    "float": "a number",
+    "bool": "true or false",
+    "date": "a date",
+    "datetime": "a date",
+}
+
+
+def _name(key: Any, keys: KeyPath, what: str, path: Path) -> str:
+    """A group's or host's name: text, as Ansible requires (YAML reads 123, yes or ~
+    unquoted as a number, a boolean or nothing)."""
+    if isinstance(key, str):
+        return key
+    where = ".".join(keys) or "the top level"
+    if key is None:
+        raise GroupShapeError(
+            f"cannot read {path}", f"{where} has a {what} with no name", "name it or remove it"
+        )
+    reading = _READ_AS.get(type(key).__name__, type(key).__name__)
+    raise GroupShapeError(
+        f"cannot read {path}",
+        f"a {what} in {where} is read by YAML as {reading} ({key!s}), not a name; Ansible "
+        "refuses it too",
+        "put the name in quotes as you wrote it, e.g. '007' or 'yes'",
+    )
+
+
 class GroupTree:
     """Groups, their nesting and the places of hosts, read from hosts.yml's data."""
 
@@ -56,8 +85,9 @@ class GroupTree:
         self._below: dict[str, set[str]] = {}
         self._ancestries: dict[tuple[str, ...], list[str]] = {}
         self._data = data
-        for name, body in data.items():
-            self._visit(str(name), body, (str(name),), None if str(name) == ALL else ALL)
+        for key, body in data.items():
+            name = _name(key, (), "group", path)
+            self._visit(name, body, (name,), None if name == ALL else ALL)
         self._set_depths()
 
     def _group(self, name: str) -> Group:
@@ -74,22 +104,24 @@ class GroupTree:
         content = _mapping(body, keys, self.path) or {}
         _mapping(content.get("vars"), (*keys, "vars"), self.path)
         hosts = _mapping(content.get("hosts"), (*keys, "hosts"), self.path) or {}
-        for hostname, entry in hosts.items():
-            where = (*keys, "hosts", str(hostname))
+        for key, entry in hosts.items():
+            hostname = _name(key, (*keys, "hosts"), "host", self.path)
+            where = (*keys, "hosts", hostname)
             _mapping(entry, where, self.path)
-            if str(hostname) not in group.listed:
-                group.listed.add(str(hostname))
-                group.hosts.append(str(hostname))
-            self.host_places.setdefault(str(hostname), []).append(where)
+            if hostname not in group.listed:
+                group.listed.add(hostname)
+                group.hosts.append(hostname)
+            self.host_places.setdefault(hostname, []).append(where)
         children = _mapping(content.get("children"), (*keys, "children"), self.path) or {}
-        for child, child_body in children.items():
-            if str(child) == ALL:
+        for key, child_body in children.items():
+            child = _name(key, (*keys, "children"), "group", self.path)
+            if child == ALL:
                 raise GroupShapeError(
                     f"cannot read {self.path}",
                     f"{'.'.join(keys)} lists `all` as a child; every group is already in it",
                     "remove that entry",
                 )
-            self._visit(str(child), child_body, (*keys, "children", str(child)), name)
+            self._visit(child, child_body, (*keys, "children", child), name)
 
     def _set_depths(self) -> None:
         # Longest path from `all`, as Ansible counts depth; a cycle would never settle.
