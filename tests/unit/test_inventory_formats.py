@@ -387,6 +387,60 @@ def test_an_ini_inventory_with_kubani_s_groups_is_imported_with_its_booleans_typ
     assert [n.ansible_user for n in model.nodes] == ["admin"] * 3
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[server]\ncp-1 k3s_token=\"unterminated\n",
+         "ansible-inventory failed: Failed to parse inventory: Error parsing host definition "
+         "'cp-1 k3s_token=\"unterminated': No closing quotation"),
+        ("[server]\nnode[a:z:0]\n", "ansible-inventory failed: Failed to parse inventory"),
+        ("[server]\nnode[0:99999999]\n",
+         "its host ranges expand to more than 10,000 hosts (node[0:99999999])"),
+        ("[server]\nrack[0:99]-node[0:99]\n[agent]\nx[1:2]\n",
+         "its host ranges expand to more than 10,000 hosts (x[1:2])"),
+    ],
+    ids=["quote", "bad-range", "huge-range", "ranges-add-up"],
+)  # fmt: skip
+def test_an_ini_file_ansible_cannot_list_is_refused_with_its_reason(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    """Ansible warns and lists nothing for an INI file it cannot parse (exit 0), and lists
+    every host of a range, however many: neither reaches the import as an empty or endless
+    inventory."""
+    source = tmp_path / "hosts.ini"
+    source.write_text(text)
+    target = tmp_path / "out.yml"
+    result = run_cli("inventory", "import", source, "-o", target, timeout=60)
+    assert result.code == 1, result.stderr
+    assert said in result.stderr
+    assert "no group of control planes" not in result.stderr
+    assert not target.exists()
+
+
+def test_a_range_of_hosts_within_bounds_is_imported(tmp_path: Path) -> None:
+    source = tmp_path / "hosts.ini"
+    source.write_text("[server]\ncp-1 ansible_host=100.64.9.1\n[agent]\nnode-[01:03]\n")
+    addresses = [f"--address=node-0{i}=100.64.9.1{i}" for i in (1, 2, 3)]
+    result = run_cli("inventory", "import", source, "-o", tmp_path / "o.yml", *addresses)
+    assert result.code == 0, result.stderr
+    model, _ = InventoryDocument(tmp_path / "o.yml").validate()
+    assert model is not None
+    assert [n.hostname for n in model.nodes] == ["cp-1", "node-01", "node-02", "node-03"]
+
+
+def test_an_inventory_plugin_s_configuration_is_named_with_the_way_to_its_hosts(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "aws_ec2.yml"
+    source.write_text("plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n")
+    for args in (("inventory", "import", source, "-o", tmp_path / "o.yml"), ("-i", source,
+                 "validate")):  # fmt: skip
+        result = run_cli(*args, timeout=60)
+        assert result.code == 1
+        assert "it configures the inventory plugin amazon.aws.aws_ec2" in result.stderr
+        assert f"ansible-inventory -i {source} --list > hosts.json" in result.stderr
+
+
 def test_an_inventory_of_no_known_tool_is_not_imported(tmp_path: Path) -> None:
     source = tmp_path / "hosts.yml"
     source.write_text("all:\n  hosts:\n    web-1: {}\n")

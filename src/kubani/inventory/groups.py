@@ -85,6 +85,15 @@ class GroupTree:
         self._below: dict[str, set[str]] = {}
         self._ancestries: dict[tuple[str, ...], list[str]] = {}
         self._data = data
+        plugin = data.get("plugin")
+        if isinstance(plugin, str):
+            raise GroupShapeError(
+                f"cannot read {path}",
+                f"it configures the inventory plugin {plugin}, which lists the hosts when "
+                "Ansible runs; it is not a list of hosts",
+                f"save the hosts it lists (ansible-inventory -i {path} --list > hosts.json) "
+                "and import that: cluster-mgr inventory import hosts.json",
+            )
         for key, body in data.items():
             name = _name(key, (), "group", path)
             self._visit(name, body, (name,), None if name == ALL else ALL)

@@ -4,6 +4,9 @@ RKE2's, k0sctl's, or ``ansible-inventory --list`` output; YAML or INI) as Kubani
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,12 +86,71 @@ def _ansible_inventory() -> str:
     )
 
 
-def _exported(source: Path) -> str:
+# Ansible's numeric host ranges (``node[01:50]``, ``node[0:98:2]``) and the most hosts an
+# INI inventory may expand to here: Ansible would list every one, however many.
+_NUMERIC_RANGE = re.compile(r"\[(\d+):(\d+)(?::(\d+))?\]")
+MAX_IMPORTED_HOSTS = 10_000
+_EXPORT_TIMEOUT_S = 120
+_INI_FAILURE = "Failed to parse inventory with 'ini' plugin: "
+
+
+def _refuse_huge_ranges(text: str, source: Path) -> None:
+    total = 0
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";", "[")):
+            continue
+        spans = [
+            (int(end) - int(start)) // max(1, int(step or 1)) + 1
+            for start, end, step in _NUMERIC_RANGE.findall(stripped.split()[0])
+        ]
+        total += math.prod(max(0, span) for span in spans)
+        if total > MAX_IMPORTED_HOSTS:
+            raise KubaniError(
+                f"cannot import {source}",
+                f"its host ranges expand to more than {MAX_IMPORTED_HOSTS:,} hosts "
+                f"({stripped.split()[0]})",
+                "list the machines the cluster has, or narrow the ranges",
+            )
+
+
+def _ini_failure(stderr: str) -> str:
+    """What Ansible's INI parser objected to, from its warning (the rest is its frame)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if _INI_FAILURE in line:
+            return line.split(_INI_FAILURE, 1)[1]
+    return lines[-1] if lines else "no output"
+
+
+def _exported(source: Path, text: str) -> str:
     """An INI inventory as YAML, through Ansible's own parser (group vars stay on groups)."""
+    _refuse_huge_ranges(text, source)
     command = [_ansible_inventory(), "-i", str(source), "--list", "--yaml", "--export"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    # The INI parser only, and a file it cannot parse is an error (by default Ansible warns
+    # and lists an empty inventory).
+    environment = os.environ | {
+        "ANSIBLE_INVENTORY_ENABLED": "ini",
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
+        "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
+    }
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=_EXPORT_TIMEOUT_S,
+            check=False,
+            env=environment,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise KubaniError(
+            f"cannot read {source}",
+            f"ansible-inventory did not finish in {_EXPORT_TIMEOUT_S} s",
+            f"check it reads quickly: ansible-inventory -i {source} --list",
+        ) from exc
     if done.returncode != 0 or not done.stdout.strip():
-        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        reason = _ini_failure(done.stderr)
         raise KubaniError(f"cannot read {source}", f"ansible-inventory failed: {reason}", None)
     return done.stdout
 
@@ -118,7 +180,7 @@ def _document(source: Path, scratch: Path) -> InventoryDocument | Mapping[str, A
     if not looks_like_ini(text):
         return InventoryDocument(source)
     exported = scratch / "hosts.yml"
-    exported.write_text(_exported(source), encoding="utf-8")
+    exported.write_text(_exported(source, text), encoding="utf-8")
     return InventoryDocument(exported)
 
 
