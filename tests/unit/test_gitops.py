@@ -831,3 +831,41 @@ def test_components_of_a_flux_kustomization_are_built_in_as_flux_does(
     web.write_text(web.read_text().split("  components:")[0])
     [problem] = problems(standard_layout)
     assert "no resource matches strategic merge patch" in problem["message"]
+
+
+def test_names_the_api_server_refuses_are_reported_and_the_ones_it_takes_are_not(
+    standard_layout: Path,
+) -> None:
+    """A schema takes any string as a name; the API server does not, by kind."""
+    refused = {
+        "ConfigMap default/My-App": CONFIGMAP.format(name="My-App"),
+        "ConfigMap default/web_1": CONFIGMAP.format(name="web_1"),
+        "Service 1st": "apiVersion: v1\nkind: Service\nmetadata: {name: 1st}\nspec: {ports: "
+        "[{port: 80}]}\n",
+        "Namespace team.a": "apiVersion: v1\nkind: Namespace\nmetadata: {name: team.a}\n",
+        "ClusterRole a/b": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+        "metadata: {name: a/b}\nrules: []\n",
+        "Kustomization flux-system/Apps": _flux_kustomization("Apps", "./apps/prod"),
+        "ConfigMap Prod/ok": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok, namespace: "
+        "Prod}\n",
+        "ConfigMap default/'x\\u202ey'": CONFIGMAP.format(name='"x\\u202ey"'),
+    }
+    taken = [
+        CONFIGMAP.format(name="app.config-1"),  # a subdomain has dots
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+        "metadata: {name: 'system:kubani:reader'}\nrules: []\n",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n",
+        CONFIGMAP.format(name="${app_name}"),  # filled in by Flux from outside the tree
+    ]
+    _write(standard_layout, {"clusters/prod/named.yaml": "---\n".join([*refused.values(), *taken])})
+    found = {
+        p["object"]: p["message"]
+        for p in problems(standard_layout)
+        if "the API server refuses it" in p["message"]
+    }
+    assert set(found) == set(refused)
+    assert "metadata.name 'My-App' is not a DNS subdomain" in found["ConfigMap default/My-App"]
+    assert "RFC 1035 label" in found["Service 1st"]
+    assert "RFC 1123 label" in found["Namespace team.a"]
+    assert "without '/'" in found["ClusterRole a/b"]
+    assert "metadata.namespace 'Prod'" in found["ConfigMap Prod/ok"]

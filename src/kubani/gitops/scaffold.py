@@ -17,9 +17,9 @@ from string import Template
 import yaml
 
 from kubani.errors import KubaniError
+from kubani.models.names import is_dns_label
 from kubani.yamlsafe import safe_load
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(
     r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
 )
@@ -43,14 +43,14 @@ class AppSpec:
         return self.namespace or self.name
 
     def check(self) -> None:
-        if not DNS_LABEL.match(self.name):
+        if not is_dns_label(self.name):
             raise KubaniError(
                 f"cannot create app {self.name!r}",
                 "the name must be a DNS label (lower-case letters, digits and '-', at most 63, "
                 "starting and ending with a letter or digit)",
                 "choose a name such as 'my-app'",
             )
-        if self.namespace is not None and not DNS_LABEL.match(self.namespace):
+        if self.namespace is not None and not is_dns_label(self.namespace):
             raise KubaniError(
                 f"cannot create app {self.name!r}",
                 f"namespace {self.namespace!r} is not a DNS label",

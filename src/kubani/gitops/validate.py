@@ -26,6 +26,7 @@ from kubani import userfiles
 from kubani.errors import KubaniError
 from kubani.gitops import patches
 from kubani.gitops.flux_schema import flux_groups, generated_from, served_versions, strict_schema
+from kubani.gitops.names import name_problem, namespace_problem
 from kubani.kube.fields import at, entries
 from kubani.yamlsafe import ReadableValues, safe_load, safe_load_all
 
@@ -107,13 +108,19 @@ class _Built:
     obj: dict[str, Any]
 
 
+def _shown(value: Any) -> str:
+    """As written, unless it holds what a terminal would act on or hide (escapes, a
+    right-to-left override): then quoted with those escaped."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
+
+
 def describe(obj: dict[str, Any]) -> str:
     meta = at(obj, "metadata")
-    name = meta.get("name", "?")
+    name = _shown(meta.get("name", "?"))
+    kind = _shown(obj.get("kind", "?"))
     namespace = meta.get("namespace")
-    return (
-        f"{obj.get('kind', '?')} {namespace}/{name}" if namespace else f"{obj.get('kind')} {name}"
-    )
+    return f"{kind} {_shown(namespace)}/{name}" if namespace else f"{kind} {name}"
 
 
 def repo_root(tree: Path) -> Path:
@@ -506,6 +513,8 @@ class Validator:
             )
             return
         api_version = str(obj["apiVersion"])
+        for message in self._name_problems(item, api_version):
+            self._add(self._file_of(item), describe(obj), message)
         group = api_version.split("/", maxsplit=1)[0] if "/" in api_version else ""
         if group in flux_groups():
             kind = str(obj.get("kind"))
@@ -545,6 +554,18 @@ class Validator:
             self._add(self._file_of(item), describe(obj), message)
         except kubernetes_validate.InvalidSchemaError as exc:
             self._add(self._file_of(item), describe(obj), f"cannot be checked: {exc}")
+
+    def _name_problems(self, item: _Built, api_version: str) -> Iterator[str]:
+        meta = at(self._substituted(item), "metadata")
+        name, namespace = meta.get("name"), meta.get("namespace")
+        if isinstance(name, str) and not _unresolved(name):
+            found = name_problem(api_version, str(item.obj["kind"]), name)
+            if found:
+                yield found
+        if isinstance(namespace, str) and not _unresolved(namespace):
+            found = namespace_problem(namespace)
+            if found:
+                yield found
 
     # ---- references --------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import re
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
@@ -35,8 +36,22 @@ def label_from(text: str) -> str | None:
     return label if is_dns_label(label) else None
 
 
+def is_dns_subdomain(value: str) -> bool:
+    return len(value) <= 253 and bool(_DNS_SUBDOMAIN.match(value))
+
+
+def is_dns_1035_label(value: str) -> bool:
+    """An RFC 1035 label: an RFC 1123 label that starts with a letter (a Service's name)."""
+    return bool(_DNS_1035_LABEL.match(value))
+
+
+def is_path_segment_name(value: str) -> bool:
+    """A name that can stand in a URL path on its own (RBAC objects' names)."""
+    return value not in ("", ".", "..") and "/" not in value and "%" not in value
+
+
 def dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+    if not is_dns_subdomain(value):
         raise ValueError(f"{value!r} is not a DNS subdomain (RFC 1123, at most 253 characters)")
     return value
 
