@@ -34,6 +34,10 @@ class PeerSource(StrEnum):
 
 
 DEFAULT_CLUSTER_NAME = "kubani"
+# Where Tailscale hands out node addresses (CGNAT and its ULA); a tailnet's own pool is a
+# part of the first.
+TAILNET_V4 = "100.64.0.0/10"
+TAILNET_V6 = "fd7a:115c:a1e0::/48"
 # The playbooks' switch for a run that checks every step even where each node's record of
 # the last complete run says nothing changed (ansible/roles/node_state).
 FULL_RUN_VARIABLE = "kubani_full_run"

@@ -285,3 +285,39 @@ def test_ports_in_other_scripts_digits_open_nothing(tmp_path: Path) -> None:
     result = run_cli("tailnet", "check", "--policy-file", policy, "--json")
     assert result.code == 1, result.stderr
     assert not any(p["allowed"] for p in result.json()["paths"])
+
+
+@pytest.mark.parametrize(
+    ("ranges", "opened"),
+    [
+        (("100.64.0.0/10", "100.64.0.0/10"), True),
+        (("0.0.0.0/0", "100.0.0.0/8"), True),
+        # K3s runs on the nodes' IPv4 addresses: IPv6 ranges open none of its paths.
+        (("fd7a:115c:a1e0::/48", "::/0"), False),
+        (("100.64.0.0/10", "100.64.0.0/16"), False),  # could miss a node: not known here
+    ],
+)
+def test_a_range_holding_the_whole_tailnet_holds_every_node_without_their_addresses(
+    tmp_path: Path, ranges: tuple[str, str], opened: bool
+) -> None:
+    """Without an inventory the nodes' addresses are unknown; a range that holds all of
+    Tailscale's IPv4 addresses (100.64.0.0/10) holds every node's anyway."""
+    source, destination = ranges
+    policy = tmp_path / "ranges.hujson"
+    policy.write_text(
+        f'{{"acls": [{{"action": "accept", "src": ["{source}"], "dst": ["{destination}:*"]}}]}}'
+    )
+    result = run_cli("tailnet", "check", "--policy-file", policy, "--json")
+    assert result.code == (0 if opened else 1), result.stderr
+    assert {p["allowed"] for p in result.json()["paths"]} == {opened}
+
+
+def test_a_policy_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.hujson"
+    policy.write_bytes(b"\xef\xbb\xbf" + b'{"acls": [{"action": "accept", "src": ["*"], '
+                       b'"dst": ["*:*"]}]}')  # fmt: skip
+    assert run_cli("tailnet", "check", "--policy-file", policy).code == 0
+    policy.write_bytes(b'{"acls": [\xff]}')
+    result = run_cli("tailnet", "check", "--policy-file", policy)
+    assert result.code == 1
+    assert f"cannot read {policy}: it is not UTF-8 text" in result.stderr

@@ -25,7 +25,7 @@ import yaml
 from kubani.inventory.fastyaml import AnsibleTagged
 from kubani.models.names import is_dns_label
 from kubani.userfiles import BYTE_ORDER_MARK
-from kubani.vocabulary import Role
+from kubani.vocabulary import TAILNET_V4, TAILNET_V6, Role
 from kubani.yamlsafe import safe_load
 
 
@@ -90,11 +90,7 @@ INI_HINT = (
     "`ansible-inventory -i {path} --list --yaml --export > hosts.yml`"
 )
 _INI_SECTION = re.compile(r"^\[[^\]\s]+\]$")
-# Tailscale hands out addresses from these ranges (CGNAT and its ULA).
-TAILNET_RANGES = (
-    ipaddress.ip_network("100.64.0.0/10"),
-    ipaddress.ip_network("fd7a:115c:a1e0::/48"),
-)
+TAILNET_RANGES = (ipaddress.ip_network(TAILNET_V4), ipaddress.ip_network(TAILNET_V6))
 
 # k3s-ansible settings Kubani has no counterpart for: left out, and said so.
 _DROPPED = frozenset(

@@ -9,10 +9,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from kubani.models.names import dns_label
-from kubani.vocabulary import DEFAULT_CLUSTER_NAME
+from kubani.vocabulary import DEFAULT_CLUSTER_NAME, TAILNET_V4, TAILNET_V6
 
-DEFAULT_TAILNET_V4 = ipaddress.IPv4Network("100.64.0.0/10")
-DEFAULT_TAILNET_V6 = ipaddress.IPv6Network("fd7a:115c:a1e0::/48")
+DEFAULT_TAILNET_V4 = ipaddress.IPv4Network(TAILNET_V4)
+DEFAULT_TAILNET_V6 = ipaddress.IPv6Network(TAILNET_V6)
 DEFAULT_K3S_VERSION = "v1.35.4+k3s1"
 # Where K3s serves the Kubernetes API (its supervisor port) on every control plane.
 K3S_API_PORT = 6443

@@ -31,9 +31,12 @@ def read_policy(
 
     if policy_file is not None:
         try:
-            return parse_hujson(userfiles.read_text(policy_file))
+            text = userfiles.read_text(policy_file)
         except (OSError, UnicodeDecodeError) as exc:
-            raise KubaniError(f"cannot read {policy_file}", str(exc), None) from exc
+            why = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+            raise KubaniError(f"cannot read {policy_file}", why, None) from exc
+        # An editor on Windows may begin the file with a byte-order mark.
+        return parse_hujson(text.removeprefix(userfiles.BYTE_ORDER_MARK))
     if source == PeerSource.HEADSCALE:
         text = fetch_headscale_policy(headscale_url, timeout=timeout)
         # No policy in headscale: every node reaches every other.

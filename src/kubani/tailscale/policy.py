@@ -20,10 +20,11 @@ from typing import Any
 
 from kubani import jsonsafe
 from kubani.errors import KubaniError
-from kubani.vocabulary import DEFAULT_NODE_TAGS
+from kubani.vocabulary import DEFAULT_NODE_TAGS, TAILNET_V4
 
 DEFAULT_TAG = DEFAULT_NODE_TAGS[0]
 DEFAULT_ADMIN = "autogroup:admin"
+_TAILNET_V4 = ipaddress.IPv4Network(TAILNET_V4)
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,11 @@ def _selector_matches(
     except ValueError:
         return False
     # An address range opens the path for the nodes it holds: all of them, or it is no help.
-    return bool(addresses) and all(ipaddress.ip_address(a) in network for a in addresses)
+    if addresses:
+        return all(ipaddress.ip_address(a) in network for a in addresses)
+    # Their addresses unknown, a range holding every IPv4 address Tailscale hands out holds
+    # theirs (K3s runs on the nodes' IPv4 addresses).
+    return isinstance(network, ipaddress.IPv4Network) and _TAILNET_V4.subnet_of(network)
 
 
 def _is_address(text: str) -> bool:
