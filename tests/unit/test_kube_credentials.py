@@ -126,3 +126,70 @@ def test_a_kubeconfig_without_a_current_context_says_so(tmp_path: Path) -> None:
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
     with pytest.raises(KubeError, match="it names no current context"):
         Kube(kubeconfig)
+
+
+_CLUSTER = "clusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\n"
+_USER = "users:\n- name: u\n  user: {token: t}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("", "it names no current context"),
+        ("- 1\n", "it is not a kubeconfig (kind: Config)"),
+        ("just text\n", "it is not a kubeconfig (kind: Config)"),
+        ("kind: Config\ncontexts: {a: 1}\n", "contexts is not a list"),
+        ("kind: Config\ncontexts: [7]\ncurrent-context: a\n", "it has no context named 'a'"),
+        (f"kind: Config\n{_CLUSTER}{_USER}contexts:\n- name: a\n  context: {{cluster: c}}\n"
+         "current-context: zzz\n", "it has no context named 'zzz'"),
+        (f"kind: Config\n{_USER}contexts:\n- name: a\n  context: {{cluster: gone, user: u}}\n"
+         "current-context: a\n", "context 'a' names cluster 'gone', which it does not define"),
+        (f"kind: Config\n{_CLUSTER}users: null\ncontexts:\n- name: a\n"
+         "  context: {cluster: c, user: u}\ncurrent-context: a\n",
+         "context 'a' names user 'u', which it does not define"),
+        ("kind: Config\nclusters:\n- name: c\n  cluster: {}\ncontexts:\n- name: a\n"
+         "  context: {cluster: c}\ncurrent-context: a\n", "cluster 'c' has no server address"),
+    ],
+    ids=["empty", "list", "scalar", "contexts-map", "context-not-entry", "no-such-context",
+         "no-such-cluster", "no-such-user", "no-server"],
+)  # fmt: skip
+def test_a_kubeconfig_whose_context_does_not_resolve_says_what_is_missing(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    """lightkube stops on these with bare Python messages ('NoneType' object has no
+    attribute 'get', 'clusters'); the file's own shape is said instead."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(text)
+    with pytest.raises(KubeError) as caught:
+        Kube(kubeconfig)
+    assert said in str(caught.value)
+    assert str(caught.value).count("(fix: ") <= 1
+    assert "object" not in str(caught.value)
+
+
+def test_a_context_chosen_by_name_is_checked_too(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        f"kind: Config\n{_CLUSTER}{_USER}contexts:\n- name: a\n  context: {{cluster: c, user: u}}\n"
+    )
+    with pytest.raises(KubeError, match="it has no context named 'b'"):
+        Kube(kubeconfig, context="b")
+    assert Kube(kubeconfig, context="a").server == "https://127.0.0.1:1"
+
+
+def test_the_home_kubeconfig_is_read_and_checked_as_kubectl_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    home = tmp_path / ".kube" / "config"
+    home.parent.mkdir()
+    home.write_text(f"kind: Config\n{_CLUSTER}{_USER}contexts: []\ncurrent-context: gone\n")
+    with pytest.raises(KubeError) as caught:
+        Kube()
+    assert f"cannot read the kubeconfig {home}: it has no context named 'gone'" in str(caught.value)
+    home.write_text(
+        f"kind: Config\n{_CLUSTER}{_USER}contexts:\n- name: a\n  context: {{cluster: c, user: u}}\n"
+        "current-context: a\n"
+    )
+    assert Kube().server == "https://127.0.0.1:1"

@@ -132,6 +132,27 @@ def _credentials_auth(inner: Any) -> Any:
     return CredentialsAuth()
 
 
+_HOME_KUBECONFIG = Path("~/.kube/config")
+
+
+def _checked(document: dict[str, Any], path: Path, context: str | None) -> Any:
+    """lightkube's KubeConfig of ``document``, once its context is known to resolve (a
+    missing section or name stops lightkube with a bare Python message)."""
+    from lightkube import KubeConfig
+
+    from kubani.kube.kubeconfig import context_problem
+
+    problem = context_problem(document, context)
+    if problem:
+        raise KubeError(
+            f"cannot read the kubeconfig {path}",
+            problem,
+            "pass --context NAME (`kubectl config get-contexts` lists them), or write a "
+            "fresh one with `cluster-mgr kubeconfig`",
+        )
+    return KubeConfig.from_dict(document, fname=str(path))
+
+
 class Kube:
     """One style for every call: a path of the API, and its reply as the API shapes it
     (plain dicts), through one HTTP client built by lightkube from the kubeconfig entry
@@ -154,12 +175,14 @@ class Kube:
 
         from kubani.kube.kubeconfig import kubeconfig_env_paths, merged
 
-        listed = kubeconfig_env_paths() if kubeconfig is None else []
+        # kubectl's order: --kubeconfig, else every file $KUBECONFIG lists (merged), else
+        # ~/.kube/config; lightkube's own reading is left for inside a pod.
+        listed = [kubeconfig] if kubeconfig is not None else kubeconfig_env_paths()
+        if not listed and _HOME_KUBECONFIG.expanduser().exists():
+            listed = [_HOME_KUBECONFIG.expanduser()]
         try:
-            if kubeconfig is not None:
-                config = KubeConfig.from_file(str(kubeconfig))
-            elif len(listed) > 1:  # kubectl merges a $KUBECONFIG list; lightkube reads one file
-                config = KubeConfig.from_dict(merged(listed), fname=listed[0])
+            if listed:
+                config = _checked(merged(listed), listed[0], context)
             else:
                 config = KubeConfig.from_env()
             if not context and not config.current_context:
@@ -171,6 +194,8 @@ class Kube:
             single = config.get(context_name=context) if context else config.get()
         except KubeError:
             raise
+        except KubaniError as exc:  # the file itself (not there, not YAML, not a kubeconfig)
+            raise KubeError(exc.what, exc.why, exc.fix) from exc
         except Exception as exc:
             # lightkube reads it with PyYAML's Python reader, which recurses once per level.
             too_deep = isinstance(exc, RecursionError)

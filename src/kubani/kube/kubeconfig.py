@@ -139,6 +139,39 @@ def parse(text: str, source: str) -> dict[str, Any]:
     return data
 
 
+def _entries(config: dict[str, Any], section: str, body_key: str) -> dict[str, dict[str, Any]]:
+    """A section's entries by name, the first of each name; one without a name or a body
+    is passed over, as :func:`merged` passes it over."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in config.get(section) or []:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        body = entry.get(body_key) if isinstance(entry, dict) else None
+        if isinstance(name, str) and isinstance(body, dict):
+            found.setdefault(name, body)
+    return found
+
+
+def context_problem(config: dict[str, Any], context: str | None) -> str | None:
+    """Why the context to use (``context``, else the current one) cannot make a client:
+    missing, or naming a cluster or user the kubeconfig does not define; None when it can.
+    (``config`` as :func:`parse` returns it.)"""
+    clusters, users, contexts = (_entries(config, s, body) for s, body in SECTIONS)
+    chosen = context or config.get("current-context")
+    if not chosen:
+        return None  # said where the client is made, with how to choose one
+    body = contexts.get(str(chosen))
+    if body is None:
+        return f"it has no context named {chosen!r}"
+    cluster, user = body.get("cluster"), body.get("user")
+    if not isinstance(cluster, str) or cluster not in clusters:
+        return f"context {chosen!r} names cluster {cluster!r}, which it does not define"
+    if not isinstance(clusters[cluster].get("server"), str):
+        return f"cluster {cluster!r} has no server address"
+    if user is not None and (not isinstance(user, str) or user not in users):
+        return f"context {chosen!r} names user {user!r}, which it does not define"
+    return None
+
+
 def rewrite(config: dict[str, Any], server: str, name: str) -> dict[str, Any]:
     """One cluster, user and context, all called ``name``, talking to ``server``."""
     clusters, users = config.get("clusters") or [], config.get("users") or []
