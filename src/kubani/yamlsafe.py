@@ -90,9 +90,20 @@ class SafeLoader(ReadableValues, yaml.SafeLoader):
     """``yaml.SafeLoader``, its conversion failures made ``yaml.YAMLError``."""
 
 
+class CSafeLoader(ReadableValues, yaml.CSafeLoader):
+    """The same on libyaml, PyYAML's C reader: several times faster."""
+
+
 def safe_load(text: str) -> Any:
     """``yaml.safe_load`` whose every failure is a ``yaml.YAMLError``."""
     return yaml.load(text, Loader=SafeLoader)
+
+
+def safe_load_c(text: str) -> Any:
+    """``safe_load`` on libyaml, for files read on every run (its errors' positions are
+    the same; the Python reader's extras, such as the mark it had got to when nesting went
+    too deep, are not kept)."""
+    return yaml.load(text, Loader=CSafeLoader)
 
 
 def safe_load_all(text: str) -> list[Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kubani.errors import KubaniError
 from kubani.vocabulary import Playbook
-from kubani.yamlsafe import safe_load
+from kubani.yamlsafe import safe_load_c
 
 PLAYBOOKS = tuple(playbook.value for playbook in Playbook)
 
@@ -48,7 +48,7 @@ def count_plays(path: Path, seen: frozenset[Path] = frozenset()) -> int:
     """Plays in a playbook, following import_playbook."""
     if path in seen or not path.is_file():
         return 0
-    plays = safe_load(path.read_text()) or []
+    plays = safe_load_c(path.read_text()) or []
     total = 0
     for play in plays if isinstance(plays, list) else []:
         if not isinstance(play, dict):
