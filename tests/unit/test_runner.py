@@ -33,7 +33,8 @@ def test_a_run_streams_its_events_and_keeps_only_its_log(tmp_path: Path) -> None
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
         "all:\n  children:\n    here:\n      hosts:\n        box:\n"
-        f"          ansible_connection: local\n          ansible_python_interpreter: {sys.executable}\n"
+        "          ansible_connection: local\n"
+        f"          ansible_python_interpreter: {sys.executable}\n"
     )
     seen: list[PlaybookEvent] = []
 
