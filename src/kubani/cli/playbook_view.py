@@ -135,8 +135,7 @@ def execute(
         return run_only(request, both, cancel)
 
     cancel = threading.Event()
-    err = console(stderr=True)
-    if json_lines:
+    if json_lines:  # (no Rich: a script reading the events needs none of it)
 
         def emit(event: PlaybookEvent, _state: RunState) -> None:
             sys.stdout.write(json.dumps(event.as_json()) + "\n")
@@ -147,6 +146,7 @@ def execute(
         sys.stdout.write(json.dumps(run_summary(run)) + "\n")
         return run
 
+    err = console(stderr=True)
     if err.is_terminal:
         from rich.live import Live
         from rich.text import Text
@@ -218,12 +218,11 @@ def finish(run: PlaybookRun, json_lines: bool) -> None:
     import typer
 
     state = run.state
-    err = console(stderr=True)
     if state.interrupted:
         busy = sorted(h.name for h in state.hosts.values() if not h.done)
         tasks = {h.name: h.task for h in state.hosts.values() if not h.done and h.task}
         detail = ", ".join(f"{n} ({tasks[n]})" if n in tasks else n for n in busy)
-        err.print(
+        console(stderr=True).print(
             "interrupted: the run was stopped; "
             + (f"these nodes may be half-way through a step: {detail}. " if detail else "")
             + "Every step is safe to repeat: run the same command again to finish. "
@@ -233,6 +232,6 @@ def finish(run: PlaybookRun, json_lines: bool) -> None:
         )
         raise typer.Exit(130)
     if not json_lines:
-        err.print(f"log: {run.log}", markup=False, highlight=False)
+        console(stderr=True).print(f"log: {run.log}", markup=False, highlight=False)
     if not state.succeeded:
         raise typer.Exit(1)
