@@ -41,6 +41,9 @@ TAILNET_V6 = "fd7a:115c:a1e0::/48"
 # The playbooks' switch for a run that checks every step even where each node's record of
 # the last complete run says nothing changed (ansible/roles/node_state).
 FULL_RUN_VARIABLE = "kubani_full_run"
+# Playbook runs' folders kept in the project (.kubani/runs: each run's log and what it was
+# given); older ones are removed as a new run starts.
+RUN_FOLDERS_KEPT = 50
 
 
 class Playbook(StrEnum):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from kubani.ansible.events import PlaybookEvent
 from kubani.ansible.progress import RunState
-from kubani.ansible.runner import PlaybookRequest, run_playbook
+from kubani.ansible.runner import PlaybookRequest, new_run_dir, run_playbook
+from kubani.vocabulary import RUN_FOLDERS_KEPT
 
 PLAYBOOK = """\
 - name: A play on this machine
@@ -55,3 +56,21 @@ def test_a_run_streams_its_events_and_keeps_only_its_log(tmp_path: Path) -> None
     assert "hello" in run.log.read_text()
     events = run.run_dir / "artifacts" / "run" / "job_events"
     assert not events.exists() or not any(p.suffix == ".json" for p in events.iterdir())
+
+
+def test_only_the_newest_runs_folders_are_kept(tmp_path: Path) -> None:
+    project = tmp_path / "ansible"
+    runs = tmp_path / ".kubani" / "runs"
+    runs.mkdir(parents=True)
+    made = [
+        f"20260101T{i // 60:02d}{i % 60:02d}00.000000Z-site" for i in range(RUN_FOLDERS_KEPT + 4)
+    ]
+    for name in made:
+        (runs / name).mkdir()
+    (runs / "notes-of-mine").mkdir()  # not a run's: left alone
+    newest = new_run_dir(project, "site")
+    kept = sorted(p.name for p in runs.iterdir())
+    assert newest.name in kept and "notes-of-mine" in kept
+    assert len(kept) == RUN_FOLDERS_KEPT + 1
+    assert not set(made[:5]) & set(kept)  # the oldest went, the new run counted
+    assert set(made[5:]) <= set(kept)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from kubani.ansible.project import (
     runs_dir,
 )
 from kubani.ansible.unreachable import explain_unreachable
+from kubani.vocabulary import RUN_FOLDERS_KEPT
 
 # The fully qualified name: ansible-runner manages (and moves) only a cache it calls "jsonfile".
 FACT_CACHE_PLUGIN = "ansible.builtin.jsonfile"
@@ -48,10 +51,18 @@ class PlaybookRun:
     log: Path
 
 
+_RUN_FOLDER = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[\w.-]+$")
+
+
 def new_run_dir(project: Path, playbook: str) -> Path:
+    """A folder for a new run; the oldest runs' folders beyond ``RUN_FOLDERS_KEPT`` go."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     folder = runs_dir(project) / f"{stamp}-{playbook}"
     folder.mkdir(parents=True, mode=0o700)
+    runs = sorted(p for p in folder.parent.iterdir() if _RUN_FOLDER.match(p.name) and p.is_dir())
+    for old in runs[:-RUN_FOLDERS_KEPT]:
+        # Another run may be removing it too; a folder left behind goes next time.
+        shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
