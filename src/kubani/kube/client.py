@@ -197,7 +197,7 @@ class Kube:
         except KubaniError as exc:  # the file itself (not there, not YAML, not a kubeconfig)
             raise KubeError(exc.what, exc.why, exc.fix) from exc
         except Exception as exc:
-            # lightkube reads it with PyYAML's Python reader, which recurses once per level.
+            # lightkube (in a pod) reads with PyYAML's Python reader, which recurses once per level.
             too_deep = isinstance(exc, RecursionError)
             raise KubeError(
                 "cannot read the kubeconfig",
