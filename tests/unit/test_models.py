@@ -133,6 +133,9 @@ def test_ipv6_tailnet_addresses_are_accepted() -> None:
         ("git_repo_url", "ftp://x/y", "must start with"),
         ("tailscale_network", "100.64.0.0/33", "network"),
         ("gpu_time_slicing_replicas", 0, "greater than or equal"),
+        ("api_endpoint", "https://k8s.home.lan", "without a scheme, port or path"),
+        ("api_endpoint", "k8s.home.lan:6443", "not a DNS name or an IP address"),
+        ("api_endpoint", "my api", "not a DNS name or an IP address"),
     ],
 )
 def test_cluster_config_errors(field: str, value: object, fragment: str) -> None:
@@ -145,6 +148,13 @@ def _entry(name: str, ip: str, group: str = "workers", **extra: object) -> HostE
     return HostEntry(
         group, name, {"tailscale_ip": ip, **extra}, f"all.children.{group}.hosts.{name}"
     )
+
+
+@pytest.mark.parametrize("endpoint", ["k8s.home.lan", "K8s.Home.Lan", "192.168.1.50", "", None])
+def test_an_api_endpoint_is_a_name_or_an_address(endpoint: str | None) -> None:
+    """It stands in https://ENDPOINT:6443 and in the API server's certificate; empty is
+    not set, as the playbooks' default() reads it."""
+    assert ClusterConfig.model_validate({"api_endpoint": endpoint}).api_endpoint == endpoint
 
 
 def test_inventory_cross_checks_report_everything_at_once() -> None:

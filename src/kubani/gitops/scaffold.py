@@ -17,12 +17,9 @@ from string import Template
 import yaml
 
 from kubani.errors import KubaniError
-from kubani.models.names import is_dns_label
+from kubani.models.names import is_dns_label, is_dns_name
 from kubani.yamlsafe import safe_load
 
-DNS_NAME = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
-)
 IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 OVERLAY = Path("apps/overlays/default/kustomization.yaml")
 POLICIES = "../../../infrastructure/networking/policies"
@@ -73,7 +70,7 @@ class AppSpec:
                 f"cannot create app {self.name!r}", "replicas cannot be negative", "use 0 or more"
             )
         if self.ingress is not None:
-            if not DNS_NAME.match(self.ingress):
+            if not is_dns_name(self.ingress):
                 raise KubaniError(
                     f"cannot create app {self.name!r}",
                     f"ingress host {self.ingress!r} is not a DNS name",

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from kubani.models.names import dns_label
+from kubani.models.names import dns_label, is_dns_name
 from kubani.vocabulary import DEFAULT_CLUSTER_NAME, TAILNET_V4, TAILNET_V6
 
 DEFAULT_TAILNET_V4 = ipaddress.IPv4Network(TAILNET_V4)
@@ -48,6 +48,22 @@ class ClusterConfig(BaseModel):
     def _k3s_version(cls, value: str) -> str:
         if not K3S_RELEASE.match(value):
             raise ValueError(f"{value!r} is not a K3s release tag such as {DEFAULT_K3S_VERSION}")
+        return value
+
+    @field_validator("api_endpoint")
+    @classmethod
+    def _api_endpoint(cls, value: str | None) -> str | None:
+        """A name or address the playbooks and kubeconfigs put in https://...:6443 (and in
+        the API server's certificate)."""
+        if not value or is_dns_name(value.lower()):  # empty: not set, as the playbooks read it
+            return value
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a DNS name or an IP address; write the name alone, without "
+                f"a scheme, port or path (Kubani reaches the API at https://NAME:{K3S_API_PORT})"
+            ) from None
         return value
 
     @field_validator("git_repo_url")

@@ -6,6 +6,10 @@ import re
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# A host name in DNS: RFC 1123 labels of at most 63 characters, 253 in all.
+_DNS_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+)
 _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
@@ -34,6 +38,10 @@ def label_from(text: str) -> str | None:
     when no letter or digit is left."""
     label = _NOT_IN_LABEL.sub("-", text.lower()).strip("-")[:63].rstrip("-")
     return label if is_dns_label(label) else None
+
+
+def is_dns_name(value: str) -> bool:
+    return bool(_DNS_NAME.match(value))
 
 
 def is_dns_subdomain(value: str) -> bool:
