@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -154,6 +155,56 @@ def test_app_new_refuses_bad_input_and_changes_nothing(
     before = snapshot(tree)
     result = run_cli("app", "new", *args, "--path", tree)
     assert result.code == 1 and reason in result.stderr
+    assert snapshot(tree) == before
+
+
+def test_a_second_app_joins_a_namespace_without_repeating_its_objects(tree: Path) -> None:
+    """The Namespace and its policies come from the first app in it; listed twice, the
+    apps overlay would not build and Flux would apply no app at all."""
+    for name in ("shop-web", "shop-worker"):
+        result = run_cli("app", "new", name, "--image", "nginx:1.27", "--namespace", "shop",
+                         "--path", tree)  # fmt: skip
+        assert result.code == 0, result.stderr
+    assert (tree / "apps/base/shop-web/namespace.yaml").is_file()
+    assert not (tree / "apps/base/shop-worker/namespace.yaml").exists()
+    assert problems(tree) == []
+    built: list[Any] = run_kustomize(tree / "apps/overlays/default")
+    in_shop = sorted(
+        (d["kind"], d["metadata"]["name"])
+        for d in built
+        if d["kind"] in ("Namespace", "NetworkPolicy", "Deployment")
+        and "shop" in (d["metadata"].get("namespace"), d["metadata"]["name"])
+    )
+    assert in_shop == [
+        ("Deployment", "shop-web"),
+        ("Deployment", "shop-worker"),
+        ("Namespace", "shop"),
+        ("NetworkPolicy", "allow-from-ingress-controller"),
+        ("NetworkPolicy", "allow-same-namespace"),
+        ("NetworkPolicy", "default-deny-ingress"),
+    ]
+
+
+@pytest.mark.parametrize("namespace", ["kube-system", "flux-system", "default"])
+def test_an_app_is_never_put_in_the_cluster_s_own_namespaces(tree: Path, namespace: str) -> None:
+    before = snapshot(tree)
+    result = run_cli("app", "new", "web", "--image", "nginx", "--namespace", namespace,
+                     "--path", tree)  # fmt: skip
+    assert result.code == 1
+    assert f"{namespace} is one of the cluster's own namespaces" in result.stderr
+    assert snapshot(tree) == before
+
+
+def test_an_app_that_clashes_with_another_is_refused_and_nothing_is_left(tree: Path) -> None:
+    template = tree / "templates/app/deployment.yaml"
+    template.write_text(template.read_text().replace("name: ${name}", "name: same", 1))
+    first = run_cli("app", "new", "one", "--image", "nginx", "--namespace", "team", "--path", tree)
+    assert first.code == 0, first.stderr
+    before = snapshot(tree)
+    second = run_cli("app", "new", "two", "--image", "nginx", "--namespace", "team", "--path", tree)
+    assert second.code == 1
+    assert "the overlay would no longer build" in second.stderr
+    assert "already registered id: Deployment.v1.apps/same.team" in second.stderr
     assert snapshot(tree) == before
 
 

@@ -22,6 +22,10 @@ from kubani.yamlsafe import safe_load
 
 IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 OVERLAY = Path("apps/overlays/default/kustomization.yaml")
+# Namespaces the cluster itself lives in: an app's Namespace (which Flux owns, and prunes
+# with the app) and its deny-by-default policies must not land there.
+CLUSTER_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease",
+                                "flux-system"})  # fmt: skip
 POLICIES = "../../../infrastructure/networking/policies"
 
 
@@ -52,6 +56,14 @@ class AppSpec:
                 f"cannot create app {self.name!r}",
                 f"namespace {self.namespace!r} is not a DNS label",
                 "choose a namespace such as 'my-app'",
+            )
+        if self.target_namespace in CLUSTER_NAMESPACES:
+            raise KubaniError(
+                f"cannot create app {self.name!r}",
+                f"{self.target_namespace} is one of the cluster's own namespaces: the app's "
+                "Namespace object would be Flux's to prune, and its deny-by-default policies "
+                "would cut off what runs there",
+                "choose a namespace of the app's own (--namespace), or leave it out",
             )
         if not IMAGE.match(self.image):
             raise KubaniError(
@@ -102,8 +114,9 @@ def _render(templates: Path, name: str, values: dict[str, str]) -> str:
         ) from exc
 
 
-def render_app(spec: AppSpec, templates: Path) -> dict[str, str]:
-    """File name -> content of the new app folder."""
+def render_app(spec: AppSpec, templates: Path, *, joins: bool = False) -> dict[str, str]:
+    """File name -> content of the new app folder. ``joins``: the namespace is another
+    app's already, with its Namespace object and policies, which this one must not repeat."""
     values = {
         "name": spec.name,
         "namespace": spec.target_namespace,
@@ -112,10 +125,9 @@ def render_app(spec: AppSpec, templates: Path) -> dict[str, str]:
         "port": str(spec.port or ""),
         "host": spec.ingress or "",
     }
-    files = {
-        "namespace.yaml": _render(templates, "namespace.yaml", values),
-        "deployment.yaml": _render(templates, "deployment.yaml", values),
-    }
+    files = {"deployment.yaml": _render(templates, "deployment.yaml", values)}
+    if not joins:
+        files["namespace.yaml"] = _render(templates, "namespace.yaml", values)
     patches = []
     if spec.port is not None:
         files["service.yaml"] = _render(templates, "service.yaml", values)
@@ -136,8 +148,9 @@ def render_app(spec: AppSpec, templates: Path) -> dict[str, str]:
         "kind": "Kustomization",
         "namespace": spec.target_namespace,
         "resources": resources,
-        "components": [POLICIES],
     }
+    if not joins:
+        kustomization["components"] = [POLICIES]
     if patches:
         kustomization["patches"] = [{"path": p} for p in patches]
     files["kustomization.yaml"] = (
@@ -229,7 +242,8 @@ def create_app(tree: Path, spec: AppSpec) -> Path:
             f"the apps overlay already lists {entry}",
             "choose another name",
         )
-    files = render_app(spec, tree / "templates" / "app")
+    joins = spec.target_namespace in _namespaces_built(overlay.parent)
+    files = render_app(spec, tree / "templates" / "app", joins=joins)
     new_overlay = add_to_overlay(overlay_text, entry)
     # Staged beside its final place, so relative paths (the policies component) resolve.
     staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent))
@@ -242,11 +256,55 @@ def create_app(tree: Path, spec: AppSpec) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     try:
+        _check_overlay_builds(overlay.parent, new_overlay, spec.name)
         atomic_write(overlay, new_overlay.encode(), backup=False)
-    except Exception:
+    except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
     return target
+
+
+def _namespaces_built(folder: Path) -> set[str]:
+    """The Namespaces the apps overlay makes now (none when it does not build: the check
+    of the overlay with the new app then says why)."""
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        return set()
+    try:
+        objects = yaml.load_all(result.stdout, Loader=yaml.CSafeLoader)
+        return {
+            str(obj["metadata"]["name"])
+            for obj in objects
+            if isinstance(obj, dict)
+            and obj.get("kind") == "Namespace"
+            and isinstance(obj.get("metadata"), dict)
+            and "name" in obj["metadata"]
+        }
+    except yaml.YAMLError:
+        return set()
+
+
+def _check_overlay_builds(folder: Path, new_overlay: str, name: str) -> None:
+    """The apps overlay, with the new app listed, still builds: a clash with another app
+    (the same object twice) would stop Flux applying every app."""
+    check = Path(tempfile.mkdtemp(prefix=".check-", dir=folder.parent))
+    try:
+        (check / "kustomization.yaml").write_text(new_overlay)
+        result = subprocess.run(
+            ["kubectl", "kustomize", str(check)], capture_output=True, text=True, check=False
+        )
+    finally:
+        shutil.rmtree(check, ignore_errors=True)
+    if result.returncode != 0:
+        from kubani.gitops.validate import kustomize_error
+
+        raise KubaniError(
+            f"cannot add the app {name!r} to the apps overlay",
+            "the overlay would no longer build: " + " ".join(kustomize_error(result).split()),
+            "choose another name or namespace, or merge it into the app it clashes with",
+        )
 
 
 def _check_builds(folder: Path, name: str) -> None:

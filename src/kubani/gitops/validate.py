@@ -339,7 +339,7 @@ class Validator:
             self._failed[root] = f"it did not finish within {KUSTOMIZE_TIMEOUT_S:.0f} s"
             return []
         if result.returncode != 0:
-            self._failed[root] = _kustomize_error(result)
+            self._failed[root] = kustomize_error(result)
             return []
         try:
             documents = safe_load_all(result.stdout)
@@ -666,7 +666,7 @@ def _kustomize(kubectl: str, folder: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _kustomize_error(result: subprocess.CompletedProcess[str]) -> str:
+def kustomize_error(result: subprocess.CompletedProcess[str]) -> str:
     """kustomize's whole error (it can span lines: a patch's reason under its name)."""
     lines = [line.rstrip() for line in result.stderr.splitlines() if line.strip()]
     if not lines:
