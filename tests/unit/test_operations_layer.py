@@ -64,10 +64,29 @@ def test_choose_gives_roles_flags_and_refuses_unknown_names() -> None:
     ]
     with pytest.raises(KubaniError, match="not on the tailnet: ghost"):
         init.choose(PEERS, init.Selection(["desk"], ["ghost"]))
-    with pytest.raises(KubaniError, match="not on the tailnet: me"):  # this machine itself
+    with pytest.raises(KubaniError, match="me is this machine, the management machine"):
         init.choose(PEERS, init.Selection(["me"]))
     with pytest.raises(KubaniError, match="no control plane chosen"):
         init.choose(PEERS, init.Selection([], ["nuc"]))
+
+
+@pytest.mark.parametrize(
+    ("selection", "said"),
+    [
+        (init.Selection(["desk"], ["desk"]), "named twice (as control plane or worker): desk"),
+        (init.Selection(["desk"], ["DESK"]), "named twice"),
+        (init.Selection(["desk"], gpus=["nuc"]), "not among the chosen nodes: --gpu nuc"),
+        (init.Selection(["desk"], workstations=["ghost"]), "not on the tailnet: ghost"),
+        (init.Selection(["twin"]), "twin names 2 devices (100.64.0.3, 100.64.0.4)"),
+    ],
+)
+def test_choose_refuses_what_would_be_read_two_ways(selection: init.Selection, said: str) -> None:
+    """A name twice, a flag for a machine that is not a node (it was dropped silently), a
+    name two devices answer to (one was taken at random)."""
+    peers = [*PEERS, _peer("twin", "100.64.0.3"), _peer("twin", "100.64.0.4")]
+    with pytest.raises(KubaniError) as caught:
+        init.choose(peers, selection)
+    assert said in str(caught.value)
 
 
 def test_create_inventory_sizes_what_answers_and_warns_for_the_rest(

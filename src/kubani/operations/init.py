@@ -46,27 +46,68 @@ def choose(peers: Sequence[TailscalePeer], selection: Selection) -> list[Choice]
             "pass --control-plane HOST (and --worker HOST...), or run in a terminal",
         )
     # A device answers to its hostname, its MagicDNS label and the name it will have.
-    by_name: dict[str, TailscalePeer] = {}
+    by_name: dict[str, list[TailscalePeer]] = {}
     for peer in peers:
-        if not peer.is_self:
-            for name in (peer.node_name, peer.magic_dns_label, peer.hostname.lower()):
-                if name:
-                    by_name.setdefault(name, peer)
+        for name in dict.fromkeys((peer.node_name, peer.magic_dns_label, peer.hostname.lower())):
+            if name and peer not in by_name.setdefault(name, []):
+                by_name[name].append(peer)
     chosen = [(n.lower(), Role.CONTROL_PLANE) for n in selection.control_planes]
     chosen += [(n.lower(), Role.WORKER) for n in selection.workers]
-    unknown = [name for name, _ in chosen if name not in by_name]
-    if unknown:
+    devices = [(name, role, _device(name, by_name)) for name, role in chosen]
+    named_twice = [
+        name for index, (name, _, peer) in enumerate(devices)
+        if any(other is peer for _, _, other in devices[:index])
+    ]  # fmt: skip
+    if named_twice:
         raise KubaniError(
             "cannot set up the cluster",
-            f"not on the tailnet: {', '.join(unknown)}",
+            f"named twice (as control plane or worker): {', '.join(named_twice)}",
+            "give each machine one role",
+        )
+    nodes = [peer for _, _, peer in devices]
+    flags = [(n, "--gpu") for n in selection.gpus] + [
+        (n, "--workstation") for n in selection.workstations
+    ]
+    stray = [f"{option} {n}" for n, option in flags if _device(n.lower(), by_name) not in nodes]
+    if stray:
+        raise KubaniError(
+            "cannot set up the cluster",
+            f"not among the chosen nodes: {', '.join(stray)}",
+            "name it with --control-plane or --worker too",
+        )
+    gpus = [_device(n.lower(), by_name) for n in selection.gpus]
+    desks = [_device(n.lower(), by_name) for n in selection.workstations]
+    return [
+        Choice(peer, role, any(p is peer for p in gpus), any(p is peer for p in desks))
+        for _, role, peer in devices
+    ]
+
+
+def _device(name: str, by_name: dict[str, list[TailscalePeer]]) -> TailscalePeer:
+    """The one tailnet device ``name`` names; refused when none, several, or this machine."""
+    found = by_name.get(name, [])
+    if not found:
+        raise KubaniError(
+            "cannot set up the cluster",
+            f"not on the tailnet: {name or repr(name)}",
             "check the names with `cluster-mgr discover`",
         )
-    gpus = {by_name[n.lower()] for n in selection.gpus if n.lower() in by_name}
-    desks = {by_name[n.lower()] for n in selection.workstations if n.lower() in by_name}
-    return [
-        Choice(by_name[name], role, by_name[name] in gpus, by_name[name] in desks)
-        for name, role in chosen
-    ]
+    if len(found) > 1:
+        addresses = ", ".join(p.ipv4 or p.hostname for p in found)
+        raise KubaniError(
+            "cannot set up the cluster",
+            f"{name} names {len(found)} devices ({addresses})",
+            "rename one (`tailscale set --hostname`), or choose it by its MagicDNS name "
+            "(`cluster-mgr discover` lists them)",
+        )
+    if found[0].is_self:
+        raise KubaniError(
+            "cannot set up the cluster",
+            f"{name} is this machine, the management machine, which runs the playbooks "
+            "against the nodes",
+            "run cluster-mgr on another machine of the tailnet to make this one a node",
+        )
+    return found[0]
 
 
 def _probe(hosts: Path) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
