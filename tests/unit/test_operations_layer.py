@@ -89,6 +89,12 @@ def test_choose_refuses_what_would_be_read_two_ways(selection: init.Selection, s
     assert said in str(caught.value)
 
 
+def test_a_node_that_shares_this_machine_s_name_is_still_the_node() -> None:
+    peers = [*PEERS, _peer("me", "100.64.0.7")]
+    [chosen] = init.choose(peers, init.Selection(["me"]))
+    assert chosen.peer.ipv4 == "100.64.0.7"
+
+
 def test_create_inventory_sizes_what_answers_and_warns_for_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

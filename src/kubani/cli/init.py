@@ -130,15 +130,16 @@ def init(
         joined = [j.hostname for j in bootstrap_over_ssh(targets, None, output)]
         listed = {*(control_planes or []), *(workers or [])}
         workers = [*(workers or []), *(name for name in joined if name not in listed)]
-    peers = [p for p in _peers_with(options, joined) if not p.is_self]
+    peers = _peers_with(options, joined)  # this machine too, for choose() to name it
+    candidates = [p for p in peers if not p.is_self]
     if not control_planes and sys.stdin.isatty():
         note("Devices on the tailnet:")
-        for peer in sorted(peers, key=lambda p: p.node_name or p.hostname):
+        for peer in sorted(candidates, key=lambda p: p.node_name or p.hostname):
             state = "online" if peer.online else "offline"
             name = peer.node_name or peer.hostname
             called = f" ({peer.hostname})" if name != peer.hostname.lower() else ""
             note(f"  {name:<24} {peer.ipv4 or '-':<16} {peer.os:<8} {state}{called}")
-        online = [p.node_name for p in peers if p.online and p.node_name]
+        online = [p.node_name for p in candidates if p.online and p.node_name]
         control_planes = _names(
             typer.prompt("Control planes (1 or 3)", default=online[0] if online else "", err=True)
         )

@@ -86,6 +86,7 @@ def choose(peers: Sequence[TailscalePeer], selection: Selection) -> list[Choice]
 def _device(name: str, by_name: dict[str, list[TailscalePeer]]) -> TailscalePeer:
     """The one tailnet device ``name`` names; refused when none, several, or this machine."""
     found = by_name.get(name, [])
+    found = [p for p in found if not p.is_self] or found  # a node, where one answers too
     if not found:
         raise KubaniError(
             "cannot set up the cluster",
