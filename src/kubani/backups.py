@@ -52,3 +52,47 @@ def refuse_secrets_in_git(folder: Path, what: str = "backups") -> None:
         f"pick a folder outside the repository (`--output {default_backup_dir('CLUSTER')}`), "
         f"or ignore it in {work_tree / '.gitignore'}",
     )
+
+
+# How a backup file begins: backup.yml fetches an etcd snapshot (a bbolt database, its meta
+# page's magic number at byte 16; K3s may zip it) or a gzipped tar of the SQLite datastore.
+_BBOLT_MAGIC = (0xED0CDAED).to_bytes(4, "little")
+_ZIP = b"PK\x03\x04"
+_GZIP = b"\x1f\x8b"
+ETCD_SNAPSHOT = "an etcd snapshot"
+SQLITE_ARCHIVE = "an archive of the SQLite datastore"
+
+
+def backup_kind(path: Path) -> str | None:
+    """What a backup file holds, from its first bytes; None when it is neither."""
+    with path.open("rb") as file:
+        head = file.read(20)
+    if head[16:20] == _BBOLT_MAGIC or head.startswith(_ZIP):
+        return ETCD_SNAPSHOT
+    if head.startswith(_GZIP):
+        return SQLITE_ARCHIVE
+    return None
+
+
+def check_restorable(path: Path, control_planes: int) -> None:
+    """Refuse, before anything stops, a file that is not a backup of this cluster's kind
+    of datastore (etcd with several control planes, SQLite with one)."""
+    try:
+        kind = backup_kind(path)
+    except OSError as exc:
+        raise KubaniError(f"cannot restore from {path}", exc.strerror or str(exc), None) from exc
+    wanted = ETCD_SNAPSHOT if control_planes > 1 else SQLITE_ARCHIVE
+    if kind is None:
+        raise KubaniError(
+            f"cannot restore from {path}",
+            "it is neither an etcd snapshot nor an archive of the SQLite datastore "
+            "(empty, truncated, or another file)",
+            "pass a file made by `cluster-mgr backup`",
+        )
+    if kind != wanted:
+        raise KubaniError(
+            f"cannot restore from {path}",
+            f"it is {kind}, and this cluster ({control_planes} control plane(s)) keeps its "
+            f"datastore in {'etcd' if control_planes > 1 else 'SQLite'}",
+            "pass a backup of this cluster as it is now",
+        )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kubani.backups import SQLITE_ARCHIVE, backup_kind
 from kubani_lab.lab import K3S_VERSION, Lab
 from tests.conftest import run_cli
 from tests.lab.ansible_run import (
@@ -73,6 +74,7 @@ def test_backup_then_restore_round_trips(cluster: Lab, tmp_path: Path) -> None:
     archives = list(tmp_path.glob("kubani-backup-*.tar.gz"))
     assert len(archives) == 1
     assert oct(archives[0].stat().st_mode & 0o777) == "0o600"
+    assert backup_kind(archives[0]) == SQLITE_ARCHIVE  # what `cluster-mgr restore` checks
     assert _kubectl(cluster, "label", "node", "w-1", "after-backup=yes").returncode == 0
     restored = run_playbook(cluster, "restore.yml", "-e", f"kubani_restore_file={archives[0]}")
     assert restored.code == 0, restored.failures()

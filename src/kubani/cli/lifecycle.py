@@ -96,15 +96,20 @@ def restore(
     json_output: JsonOption = False,
 ) -> None:
     """Restore the cluster from a snapshot (K3s's cluster-reset procedure)."""
-    from kubani.cli.common import request_for, validated_inventory
+    from kubani.backups import check_restorable
+    from kubani.cli.common import read_inventory, request_for, validated_inventory
     from kubani.cli.playbook_view import execute, finish
     from kubani.errors import KubaniError
+    from kubani.vocabulary import Role
 
     if not snapshot.is_file():
-        raise KubaniError(
-            f"cannot restore from {snapshot}", "no such file", "pass a file made by `backup`"
-        )
+        why = "it is not a regular file" if snapshot.exists() else "no such file"
+        raise KubaniError(f"cannot restore from {snapshot}", why, "pass a file made by `backup`")
     validated_inventory()
+    inventory, _ = read_inventory().validate()
+    if inventory is not None:
+        planes = sum(1 for node in inventory.nodes if node.role == Role.CONTROL_PLANE)
+        check_restorable(snapshot, planes)
     request = request_for(Playbook.RESTORE, {"kubani_restore_file": str(snapshot.resolve())})
     finish(execute(request, json_output), json_output)
 
