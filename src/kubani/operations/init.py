@@ -53,6 +53,13 @@ def choose(peers: Sequence[TailscalePeer], selection: Selection) -> list[Choice]
                 by_name[name].append(peer)
     chosen = [(n.lower(), Role.CONTROL_PLANE) for n in selection.control_planes]
     chosen += [(n.lower(), Role.WORKER) for n in selection.workers]
+    unknown = [name or repr(name) for name, _ in chosen if name not in by_name]
+    if unknown:
+        raise KubaniError(
+            "cannot set up the cluster",
+            f"not on the tailnet: {', '.join(unknown)}",
+            "check the names with `cluster-mgr discover`",
+        )
     devices = [(name, role, _device(name, by_name)) for name, role in chosen]
     named_twice = [
         name for index, (name, _, peer) in enumerate(devices)
