@@ -255,21 +255,27 @@ def create_app(tree: Path, spec: AppSpec) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    listed = False
     try:
         _check_overlay_builds(overlay.parent, new_overlay, spec.name)
         atomic_write(overlay, new_overlay.encode(), backup=False)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
+        listed = True
+    finally:
+        if not listed:  # the folder goes with any failure, an interrupt included
+            shutil.rmtree(target, ignore_errors=True)
     return target
+
+
+def _kustomize(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=False
+    )
 
 
 def _namespaces_built(folder: Path) -> set[str]:
     """The Namespaces the apps overlay makes now (none when it does not build: the check
     of the overlay with the new app then says why)."""
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=False
-    )
+    result = _kustomize(folder)
     if result.returncode != 0:
         return set()
     try:
@@ -292,9 +298,7 @@ def _check_overlay_builds(folder: Path, new_overlay: str, name: str) -> None:
     check = Path(tempfile.mkdtemp(prefix=".check-", dir=folder.parent))
     try:
         (check / "kustomization.yaml").write_text(new_overlay)
-        result = subprocess.run(
-            ["kubectl", "kustomize", str(check)], capture_output=True, text=True, check=False
-        )
+        result = _kustomize(check)
     finally:
         shutil.rmtree(check, ignore_errors=True)
     if result.returncode != 0:
@@ -308,9 +312,7 @@ def _check_overlay_builds(folder: Path, new_overlay: str, name: str) -> None:
 
 
 def _check_builds(folder: Path, name: str) -> None:
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=False
-    )
+    result = _kustomize(folder)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         raise KubaniError(

@@ -513,7 +513,8 @@ class Validator:
             )
             return
         api_version = str(obj["apiVersion"])
-        for message in self._name_problems(item, api_version):
+        applied = self._substituted(item)
+        for message in _name_problems(applied, api_version, str(obj["kind"])):
             self._add(self._file_of(item), describe(obj), message)
         group = api_version.split("/", maxsplit=1)[0] if "/" in api_version else ""
         if group in flux_groups():
@@ -533,12 +534,12 @@ class Validator:
                     ),
                 )
                 return
-            for message in _jsonschema_errors(self._substituted(item), schema):
+            for message in _jsonschema_errors(applied, schema):
                 self._add(self._file_of(item), describe(obj), message)
             return
         import kubernetes_validate
 
-        obj = self._substituted(item)
+        obj = applied
         if _encrypted(obj):
             # Flux decrypts before applying; the sops block is never sent to the API.
             obj = {k: v for k, v in obj.items() if k != "sops"}
@@ -554,18 +555,6 @@ class Validator:
             self._add(self._file_of(item), describe(obj), message)
         except kubernetes_validate.InvalidSchemaError as exc:
             self._add(self._file_of(item), describe(obj), f"cannot be checked: {exc}")
-
-    def _name_problems(self, item: _Built, api_version: str) -> Iterator[str]:
-        meta = at(self._substituted(item), "metadata")
-        name, namespace = meta.get("name"), meta.get("namespace")
-        if isinstance(name, str) and not _unresolved(name):
-            found = name_problem(api_version, str(item.obj["kind"]), name)
-            if found:
-                yield found
-        if isinstance(namespace, str) and not _unresolved(namespace):
-            found = namespace_problem(namespace)
-            if found:
-                yield found
 
     # ---- references --------------------------------------------------------------------
 
@@ -840,6 +829,21 @@ def _shortened(message: str, limit: int = 300) -> str:
 _SUBSTITUTE_ANNOTATION = "kustomize.toolkit.fluxcd.io/substitute"
 # Flux's post-build syntax: ${name}, ${name:=default} or ${name:-default}; $${...} escapes.
 _VARIABLE = re.compile(r"(\$?)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[=-])([^}]*))?\}")
+
+
+def _name_problems(obj: dict[str, Any], api_version: str, kind: str) -> Iterator[str]:
+    """Why the API server would refuse the object's name or namespace (as Flux applies it:
+    a name still holding a variable is filled in from outside the tree, and not judged)."""
+    meta = at(obj, "metadata")
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if isinstance(name, str) and not _unresolved(name):
+        found = name_problem(api_version, kind, name)
+        if found:
+            yield found
+    if isinstance(namespace, str) and not _unresolved(namespace):
+        found = namespace_problem(namespace)
+        if found:
+            yield found
 
 
 def _unresolved(value: Any) -> bool:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from kubani.yamlsafe import ReadableValues
+from kubani.yamlsafe import CSafeLoader
 
 
 @contextmanager
@@ -85,7 +85,7 @@ _RESOLVED: dict[tuple[str, Any], str] = {}
 _RESOLVED_MAX = 1 << 16
 
 
-class _Loader(ReadableValues, yaml.CSafeLoader):
+class _Loader(CSafeLoader):
     def resolve(
         self,
         kind: type[yaml.Node],
