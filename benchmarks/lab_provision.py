@@ -133,8 +133,8 @@ def site(lab: Lab, strategy: str, *extra: str, tasks: int = 0) -> dict[str, Any]
         if part.startswith("changed=")
     )
     found = {
-        "wall_s": round(elapsed, 1),
-        "controller_cpu_s": round(cpu, 1),
+        "wall_s": round(elapsed, 2),
+        "controller_cpu_s": round(cpu, 2),
         "machine_busy_cpu_s": round(busy, 1),
         "machine_busy_share": round(busy / (elapsed * (os.cpu_count() or 1)), 2),
         "nodes_cpu_s": nodes,
@@ -151,7 +151,7 @@ def provision(lab: Lab, *extra: str) -> dict[str, Any]:
     env = {**os.environ, "KUBANI_ANSIBLE_DIR": str(ANSIBLE)}
     cli = str(Path(sys.executable).parent / "cluster-mgr")
     _, elapsed, cpu = _timed([cli, "-i", str(lab.inventory), "provision", "--json", *extra], env)
-    return {"wall_s": round(elapsed, 1), "controller_cpu_s": round(cpu, 1)}
+    return {"wall_s": round(elapsed, 2), "controller_cpu_s": round(cpu, 2)}
 
 
 def overhead(lab: Lab, strategy: str, runs: int) -> dict[str, Any]:

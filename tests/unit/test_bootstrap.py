@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubani.ansible.events import PlaybookEvent, from_runner
+from kubani.ansible.events import PlaybookEvent, parse_event
 from kubani.ansible.progress import RunState
 from kubani.ansible.runner import PlaybookRun
 from kubani.errors import KubaniError
@@ -74,7 +74,7 @@ def _run(tmp_path: Path, *events: dict[str, Any]) -> tuple[PlaybookRun, list[Pla
     state = RunState("join_tailnet", total_plays=1)
     seen = []
     for raw in events:
-        event = from_runner(raw)
+        event = parse_event(raw)
         assert event is not None
         state.apply(event)
         seen.append(event)
@@ -82,8 +82,7 @@ def _run(tmp_path: Path, *events: dict[str, Any]) -> tuple[PlaybookRun, list[Pla
 
 
 def _ok(host: str, msg: Any) -> dict[str, Any]:
-    return {"event": "runner_on_ok", "event_data": {"host": host, "task": "Report",
-                                                    "res": {"msg": msg}}}  # fmt: skip
+    return {"event": "runner_on_ok", "host": host, "task": "Report", "res": {"msg": msg}}
 
 
 def test_the_address_comes_from_the_run_s_report(tmp_path: Path) -> None:
@@ -156,9 +155,9 @@ def test_host_keys_are_trusted_at_the_new_address_in_the_file_ssh_reads(tmp_path
 
 
 def test_a_failed_join_names_the_machine_and_the_step(tmp_path: Path) -> None:
-    failed = {"event": "runner_on_failed", "event_data": {
+    failed = {"event": "runner_on_failed",
         "host": "bare-1", "task": "Join the tailnet", "role": "tailscale_join",
-        "res": {"msg": "backend error: invalid key"}}}  # fmt: skip
+        "res": {"msg": "backend error: invalid key"}}  # fmt: skip
     run, events = _run(tmp_path, failed)
     with _join(tmp_path) as join, pytest.raises(KubaniError) as raised:
         for event in events:

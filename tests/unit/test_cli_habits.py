@@ -71,7 +71,7 @@ def test_help_imports_nothing_heavy() -> None:
     import sys
 
     heavy = (
-        *("pydantic", "lightkube", "httpx", "httpx2", "ansible", "ansible_runner", "textual"),
+        *("pydantic", "lightkube", "httpx", "httpx2", "ansible", "textual"),
         *("ruamel", "yaml", "kubani.models", "kubani.inventory", "kubani.kube", "kubani_lab"),
     )
     for argv in (["--help"], ["provision", "--help"], ["discover", "--help"]):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kubani.ansible.doctor import node_checks, unreachable
-from kubani.ansible.events import from_runner
+from kubani.ansible.events import parse_event
 from kubani.ansible.hints import hint_for
 from kubani.ansible.progress import RunState
 from kubani.ansible.project import count_plays
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def event(name: str, **data: Any) -> dict[str, Any]:
-    return {"event": name, "event_data": data}
+    return {"event": name, **data}
 
 
 # ---- playbook events -------------------------------------------------------------------
@@ -51,7 +51,7 @@ def test_events_build_per_host_progress_and_failures_with_hints() -> None:
               failures={"w-2": 1}, dark={"w-3": 1}, rescued={"cp-1": 1}),
     ]  # fmt: skip
     for raw in stream:
-        parsed = from_runner(raw)
+        parsed = parse_event(raw)
         assert parsed is not None
         state.apply(parsed)
     state.rc = 2
@@ -65,7 +65,7 @@ def test_events_build_per_host_progress_and_failures_with_hints() -> None:
     assert "Fix:" not in state.failures[0].message
     assert state.failures[1].hint is not None and "ssh w-3 true" in state.failures[1].hint
     assert not state.succeeded
-    assert from_runner({"event": "verbose", "event_data": {}}) is None
+    assert parse_event({"event": "verbose"}) is None
 
 
 @pytest.mark.parametrize(
@@ -427,7 +427,7 @@ def _local_project(tmp_path: Path, config: str, play: str) -> tuple[Path, dict[s
 
 
 def test_ctrl_c_stops_a_run_cleanly_with_130(tmp_path: Path) -> None:
-    """A real ansible-runner run (local connection) interrupted by SIGINT."""
+    """A real run (local connection) interrupted by SIGINT."""
     import signal
     import subprocess
     import time
@@ -499,9 +499,9 @@ def test_pods_read_as_kubectl_shows_them() -> None:
 
 
 def test_runs_keep_facts_between_them_and_check_host_keys(tmp_path: Path) -> None:
-    """ansible-runner would cache facts in each run's own folder (each run then discovers
-    every node's Python again) and turn host key checking off: a run from cluster-mgr
-    keeps facts per inventory, privately, and checks host keys as ansible-playbook does."""
+    """A run from cluster-mgr keeps facts per inventory (a later run need not discover each
+    node's Python again; two clusters may name nodes alike), privately, and leaves host key
+    checking as ansible-playbook has it."""
     import json
     import stat
     import subprocess
@@ -529,8 +529,8 @@ def test_runs_keep_facts_between_them_and_check_host_keys(tmp_path: Path) -> Non
     assert facts_of_cp1["module_setup"] is True and "ansible_python" in facts_of_cp1
     runs = sorted((tmp_path / ".kubani" / "runs").iterdir())
     assert len(runs) == 2
-    command = json.loads((runs[-1] / "artifacts" / "run" / "command").read_text())
-    assert command["env"]["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    command = json.loads((runs[-1] / "command.json").read_text())
+    assert "ANSIBLE_HOST_KEY_CHECKING" not in command["env"]
     assert command["env"]["ANSIBLE_CACHE_PLUGIN_CONNECTION"] == str(facts)
 
 

@@ -1,1 +1,1 @@
-"""Running the project's playbooks: ansible-runner events, per-host progress, hints."""
+"""Running the project's playbooks: their events (a callback of ours), per-host progress."""

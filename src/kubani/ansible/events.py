@@ -1,4 +1,5 @@
-"""ansible-runner's event stream, reduced to what Kubani shows and scripts consume."""
+"""The events of Kubani's callback plugin (plugins/callback/kubani_events.py), reduced to
+what Kubani shows and scripts consume."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from kubani.vocabulary import Report
 
-# ansible-runner event name -> Kubani's
+# the plugin's event name (Ansible's callback method without v2_) -> Kubani's
 _KINDS = {
     "playbook_on_play_start": "play",
     "playbook_on_task_start": "task",
@@ -54,11 +55,10 @@ def _message(result: dict[str, Any]) -> str | None:
     return None
 
 
-def from_runner(event: dict[str, Any]) -> PlaybookEvent | None:
-    kind = _KINDS.get(str(event.get("event")))
+def parse_event(data: dict[str, Any]) -> PlaybookEvent | None:
+    kind = _KINDS.get(str(data.get("event")))
     if kind is None:
         return None
-    data = event.get("event_data") or {}
     if kind == "stats":
         stats = {
             name: {str(h): int(c) for h, c in (data.get(name) or {}).items()}
@@ -70,7 +70,7 @@ def from_runner(event: dict[str, Any]) -> PlaybookEvent | None:
         kind=kind,
         host=data.get("host") or None,
         play=data.get("play") or None,
-        task=data.get("task") or data.get("name") or None,
+        task=data.get("task") or None,
         role=data.get("role") or None,
         changed=bool(result.get("changed")) if isinstance(result, dict) else False,
         message=_message(result)

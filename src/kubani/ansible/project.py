@@ -77,7 +77,7 @@ def facts_dir(project: Path, inventory: Path) -> Path:
 
 
 def ensure_ansible_on_path() -> None:
-    """ansible-runner looks ansible-playbook up on PATH; when Kubani runs from a virtual
+    """Ansible's programs are looked up on PATH; when Kubani runs from a virtual
     environment that is not activated, Ansible's scripts sit beside its interpreter."""
     import shutil
     import sys

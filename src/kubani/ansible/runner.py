@@ -1,8 +1,8 @@
-"""Run a playbook through ansible-runner and turn its events into a RunState."""
+"""Run a playbook with ansible-playbook and turn its events into a RunState."""
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import shutil
 import threading
@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubani.ansible.events import PlaybookEvent, from_runner
+from kubani.ansible.events import PlaybookEvent, parse_event
+from kubani.ansible.process import ansible_environment, private_file, run_ansible
 from kubani.ansible.progress import RunState
 from kubani.ansible.project import (
     count_plays,
@@ -24,8 +25,11 @@ from kubani.ansible.project import (
 from kubani.ansible.unreachable import explain_unreachable
 from kubani.vocabulary import RUN_FOLDERS_KEPT
 
-# The fully qualified name: ansible-runner manages (and moves) only a cache it calls "jsonfile".
 FACT_CACHE_PLUGIN = "ansible.builtin.jsonfile"
+# A run's folder: what was run (argv, the environment Kubani set) and Ansible's output.
+COMMAND_FILE = "command.json"
+LOG_FILE = "ansible.log"
+EXTRAVARS_FILE = "extravars.json"  # removed when the run ends
 
 
 @dataclass
@@ -66,64 +70,73 @@ def new_run_dir(project: Path, playbook: str) -> Path:
     return folder
 
 
+def _ansible_playbook() -> str:
+    ensure_ansible_on_path()
+    return shutil.which("ansible-playbook") or "ansible-playbook"
+
+
 def run_playbook(
     request: PlaybookRequest,
     on_event: Callable[[PlaybookEvent, RunState], None],
     cancel: threading.Event,
 ) -> PlaybookRun:
-    import ansible_runner
-
-    ensure_ansible_on_path()
     path = playbook_path(request.project, request.playbook)
     state = RunState(path.stem, total_plays=max(1, count_plays(path)))
     run_dir = new_run_dir(request.project, path.stem)
-    cmdline = [flag for flag, on in (("--check", request.check), ("--diff", request.diff)) if on]
 
-    def handle(raw: dict[str, Any]) -> bool:
-        event = from_runner(raw)
+    def handle(raw: dict[str, Any]) -> None:
+        event = parse_event(raw)
         if event is not None:
             state.apply(event)
             on_event(event, state)
-        # No file per event in the run's folder (artifacts/run/job_events): nothing reads
-        # them, and encoding each one cost the controller a tenth of a no-op's overhead.
-        return False
 
     facts = facts_dir(request.project, request.inventory)
     # Facts hold the nodes' environment and addresses: private, as the runs' folders are.
     facts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     facts.mkdir(exist_ok=True, mode=0o700)
-    result = ansible_runner.run(
-        private_data_dir=str(run_dir),
-        project_dir=str(request.project),
-        playbook=str(path.relative_to(request.project)),
-        inventory=[str(p.resolve()) for p in (request.inventory, *request.extra_inventories)]
-        if request.extra_inventories
-        else str(request.inventory.resolve()),
-        extravars=request.extravars or None,
-        limit=request.limit,
-        tags=request.tags,
-        skip_tags=request.skip_tags,
-        verbosity=request.verbosity or None,
-        cmdline=" ".join(cmdline) or None,
-        envvars={
-            "ANSIBLE_CONFIG": str(request.project / "ansible.cfg"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            # ansible-runner would otherwise cache facts in each run's own folder (every
-            # run then discovers each node's Python again: seconds per run) and turn SSH
-            # host key checking off; a run from here behaves as ansible-playbook does.
-            "ANSIBLE_CACHE_PLUGIN": FACT_CACHE_PLUGIN,
-            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(facts),
-            "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
-        },
-        fact_cache_type=FACT_CACHE_PLUGIN,
-        ident="run",
-        quiet=True,
-        event_handler=handle,
-        cancel_callback=cancel.is_set,
-        settings={"suppress_ansible_output": True},
-    )
-    state.rc = result.rc
-    state.interrupted = result.status == "canceled"
+    overrides = {
+        "ANSIBLE_CONFIG": str(request.project / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        # Facts per inventory: two clusters may name their nodes alike.
+        "ANSIBLE_CACHE_PLUGIN": FACT_CACHE_PLUGIN,
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(facts),
+    }
+    argv = [_ansible_playbook(), *_arguments(request, run_dir), str(path)]
+    private_file(run_dir / COMMAND_FILE, json.dumps({"argv": argv, "env": overrides}, indent=2))
+    try:
+        outcome = run_ansible(
+            argv,
+            ansible_environment(overrides),
+            request.project,
+            run_dir / LOG_FILE,
+            handle,
+            cancel,
+        )
+    finally:
+        # The extra variables may hold secrets; the run's record keeps their names only.
+        (run_dir / EXTRAVARS_FILE).unlink(missing_ok=True)
+    state.rc = outcome.rc
+    state.interrupted = outcome.cancelled
     explain_unreachable(state, request.inventory)
-    return PlaybookRun(state, run_dir, run_dir / "artifacts" / "run" / "stdout")
+    return PlaybookRun(state, run_dir, run_dir / LOG_FILE)
+
+
+def _arguments(request: PlaybookRequest, run_dir: Path) -> list[str]:
+    arguments: list[str] = []
+    for inventory in (request.inventory, *request.extra_inventories):
+        arguments += ["-i", str(inventory.resolve())]
+    if request.extravars:
+        private_file(run_dir / EXTRAVARS_FILE, json.dumps(request.extravars, default=str))
+        arguments += ["-e", f"@{run_dir / EXTRAVARS_FILE}"]
+    for flag, value in (
+        ("--limit", request.limit),
+        ("--tags", request.tags),
+        ("--skip-tags", request.skip_tags),
+    ):
+        if value:
+            arguments += [flag, value]
+    arguments += [flag for flag, on in (("--check", request.check), ("--diff", request.diff)) if on]
+    if request.verbosity:
+        arguments.append("-" + "v" * min(request.verbosity, 6))
+    return arguments

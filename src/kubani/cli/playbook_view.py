@@ -96,7 +96,8 @@ def print_failures(state: RunState) -> None:
 
 @contextmanager
 def _sigint_cancels(cancel: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C asks ansible-runner to stop the run; the run then ends cleanly."""
+    """The first Ctrl-C stops the run (Ansible is interrupted as a terminal would); the run
+    then ends cleanly."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -124,6 +124,8 @@ def _probe(hosts: Path) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
     from kubani.ansible.adhoc import run_module
 
     run = run_module(hosts, "all", "ansible.builtin.setup", "gather_subset=min,hardware")
+    if run.rc and not run.ok and not run.failed:
+        raise KubaniError("Ansible did not run", run.why, "see `cluster-mgr doctor`")
     sizes: dict[str, tuple[int, int]] = {}
     for host, result in run.ok.items():
         facts = result.get("ansible_facts") or {}
@@ -137,13 +139,11 @@ def _probe(hosts: Path) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
 def size_reservations(hosts: Path, choices: list[Choice]) -> tuple[list[str], list[str]]:
     """Reservations sized from each node's facts, written into the inventory; defaults stay
     where facts are missing. The nodes sized, and a warning for each that was not."""
-    from ansible_runner.exceptions import AnsibleRunnerException
-
     from kubani.inventory.store import edit_inventory
 
     try:
         sized, failed = _probe(hosts)
-    except (KubaniError, OSError, AnsibleRunnerException) as exc:
+    except (KubaniError, OSError) as exc:
         # Ansible missing or unable to run: sizing is a suggestion, the inventory stands.
         return [], [f"could not read the nodes' sizes ({exc}); default reservations kept"]
     names = [c.peer.hostname.lower() for c in choices]

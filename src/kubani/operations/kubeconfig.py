@@ -37,7 +37,7 @@ def _fetch(inventory: Path, host: str) -> str:
     if "content" not in result:
         raise KubaniError(
             f"cannot fetch the kubeconfig from {host}",
-            run.failed.get(host) or f"ansible ended with status {run.status}",
+            run.failed.get(host) or run.why,
             "check that K3s runs there (`cluster-mgr status`) and that SSH works",
         )
     return base64.b64decode(result["content"]).decode()
