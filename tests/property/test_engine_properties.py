@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from kubani.inventory import InventoryDocument, InventoryInvalid, edit_inventory
+from kubani.inventory.document import InventoryDocument
+from kubani.inventory.store import InventoryInvalid, edit_inventory
 from tests.conftest import FIXTURES
 from tests.property.strategies import dns_labels, node_vars
 

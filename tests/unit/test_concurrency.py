@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from kubani.inventory import InventoryDocument
+from kubani.inventory.document import InventoryDocument
 from kubani.inventory.store import atomic_write
 from tests.conftest import BIN
 

@@ -9,9 +9,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from kubani.errors import KubaniError
-from kubani.inventory import InventoryDocument, InventoryInvalid, atomic_write, edit_inventory
-from kubani.inventory.document import InventoryFormatError
+from kubani.inventory.document import InventoryDocument, InventoryFormatError
 from kubani.inventory.paths import parse_key_path
+from kubani.inventory.store import InventoryInvalid, atomic_write, edit_inventory
 from tests.conftest import snapshot
 
 

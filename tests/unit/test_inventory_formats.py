@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from kubani.errors import KubaniError
-from kubani.inventory import InventoryDocument, edit_inventory
-from kubani.inventory.document import InventoryFormatError
+from kubani.inventory.document import InventoryDocument, InventoryFormatError
 from kubani.inventory.fastyaml import UnsafeValue, VaultValue
 from kubani.inventory.listing import as_inventory
+from kubani.inventory.store import edit_inventory
 from kubani.inventory.vault import VaultError, decrypt
 from tests.conftest import BIN, run_cli
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubani.errors import KubaniError
-from kubani.inventory import InventoryDocument
+from kubani.inventory.document import InventoryDocument
 from kubani.models.problems import Problems
 from kubani.operations.removal import (
     RemovalPlan,

@@ -65,7 +65,10 @@ def validated_inventory() -> None:
     """Refuse to run against an inventory with errors (nothing would go well)."""
     from kubani.cli.common import read_inventory
     from kubani.errors import KubaniError
+    from kubani.inventory.validated import known_valid, remember_valid
 
+    if known_valid(inventory_path()):
+        return
     document = read_inventory()
     _inventory, problems = document.validate()
     if problems.errors:
@@ -75,6 +78,7 @@ def validated_inventory() -> None:
             f"{first.where}: {first.message}",
             "run `cluster-mgr validate` and fix them",
         )
+    remember_valid(document)
 
 
 def bootstrap_over_ssh(
