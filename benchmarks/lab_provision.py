@@ -145,29 +145,63 @@ def site(lab: Lab, strategy: str, *extra: str, tasks: int = 0) -> dict[str, Any]
     return found
 
 
+# Put first on PATH for cluster-mgr's runs: ansible-playbook run by a shell that writes the
+# seconds it took, so that each run's own overhead (cluster-mgr's wall minus Ansible's, in
+# the same run) is measured without the spread between one run and the next.
+_PLAYBOOK_TIMER = """#!/bin/sh
+started=$(date +%s.%N)
+"{playbook}" "$@"
+status=$?
+echo "$started $(date +%s.%N)" > "{record}"
+exit $status
+"""
+
+
 def provision(lab: Lab, *extra: str) -> dict[str, Any]:
     """The same run through ``cluster-mgr provision --json`` (its runner, events and
-    failure hints): wall and controller CPU seconds."""
-    env = {**os.environ, "KUBANI_ANSIBLE_DIR": str(ANSIBLE)}
-    cli = str(Path(sys.executable).parent / "cluster-mgr")
-    _, elapsed, cpu = _timed([cli, "-i", str(lab.inventory), "provision", "--json", *extra], env)
-    return {"wall_s": round(elapsed, 2), "controller_cpu_s": round(cpu, 2)}
+    failure hints): wall and controller CPU seconds, and the wall seconds of the
+    ansible-playbook it ran."""
+    with tempfile.TemporaryDirectory(prefix="playbook-timer-") as folder:
+        timer = Path(folder) / "ansible-playbook"
+        record = Path(folder) / "times"
+        playbook = Path(sys.executable).parent / "ansible-playbook"
+        timer.write_text(_PLAYBOOK_TIMER.format(playbook=playbook, record=record))
+        timer.chmod(0o755)
+        env = {
+            **os.environ,
+            "KUBANI_ANSIBLE_DIR": str(ANSIBLE),
+            "PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        cli = str(Path(sys.executable).parent / "cluster-mgr")
+        command = [cli, "-i", str(lab.inventory), "provision", "--json", *extra]
+        _, elapsed, cpu = _timed(command, env)
+        started, ended = (float(t) for t in record.read_text().split())
+    return {
+        "wall_s": round(elapsed, 3),
+        "controller_cpu_s": round(cpu, 2),
+        "ansible_playbook_s": round(ended - started, 3),
+    }
 
 
 def overhead(lab: Lab, strategy: str, runs: int) -> dict[str, Any]:
     """``cluster-mgr provision`` against a bare ``ansible-playbook`` of the same run, taken
     in turns (medians), for a run that checks every step and for one that finds nothing
-    to do."""
+    to do; and, within each cluster-mgr run, its wall seconds against those of the
+    ansible-playbook it ran (``paired_overhead``: the median of those ratios)."""
     found: dict[str, Any] = {}
     for name, extra in (("full", ("-e", f"{FULL_RUN_VARIABLE}=true")), ("noop", ())):
-        bare, cli = [], []
+        bare, cli, paired = [], [], []
         for _ in range(runs):
             bare.append(site(lab, strategy, *extra)["wall_s"])
-            cli.append(provision(lab, *extra)["wall_s"])
+            run = provision(lab, *extra)
+            cli.append(run["wall_s"])
+            paired.append(run["wall_s"] / run["ansible_playbook_s"] - 1)
         found[name] = {
             "ansible_playbook_s": statistics.median(bare),
             "cluster_mgr_s": statistics.median(cli),
             "overhead": round(statistics.median(cli) / statistics.median(bare) - 1, 3),
+            "paired_overhead": round(statistics.median(paired), 4),
+            "paired_overhead_runs": [round(p, 4) for p in paired],
         }
     return found
 
@@ -261,7 +295,8 @@ def main() -> None:
             print(
                 f"      {name}: cluster-mgr provision {found['cluster_mgr_s']} s, "
                 f"ansible-playbook {found['ansible_playbook_s']} s "
-                f"({found['overhead']:+.1%})",
+                f"({found['overhead']:+.1%}); within each cluster-mgr run "
+                f"{found['paired_overhead']:+.1%} (median)",
                 file=sys.stderr,
             )
     by_strategy = {(r["strategy"], r["nodes"]): r["first"]["wall_s"] for r in rows}

@@ -120,8 +120,14 @@ def test_taints_parse_and_print_in_k3s_form() -> None:
     assert node.host_vars()["node_taints"] == ["a=b:PreferNoSchedule", "c:NoExecute"]
 
 
-def test_ipv6_tailnet_addresses_are_accepted() -> None:
-    assert str(_node(tailscale_ip="fd7a:115c:a1e0::5").tailscale_ip) == "fd7a:115c:a1e0::5"
+def test_ipv6_addresses_are_refused_where_k3s_needs_ipv4() -> None:
+    """K3s is configured with IPv4 pod and service ranges and URLs of the form
+    https://ADDRESS:6443: an IPv6 node address or API endpoint would fail at K3s's start."""
+    with pytest.raises(ValidationError, match=r"IPv6 address.*tailscale ip -4"):
+        _node(tailscale_ip="fd7a:115c:a1e0::5")
+    with pytest.raises(ValidationError, match=r"IPv6 address.*IPv4 address or a DNS name"):
+        ClusterConfig(api_endpoint="fd7a:115c:a1e0::1")
+    assert ClusterConfig(api_endpoint="100.64.0.1").api_endpoint == "100.64.0.1"
 
 
 @pytest.mark.parametrize(

@@ -44,12 +44,13 @@ def ansible_environment(
     overrides: Mapping[str, str], whole_results: bool = False
 ) -> dict[str, str]:
     """The environment Ansible runs in: this one, ``overrides``, and Kubani's callback on
-    the plugin path (ahead of any set here) and loaded by ad-hoc runs too."""
+    the plugin path (ahead of any set here) as the stdout callback, ad-hoc runs' too."""
     callbacks = os.environ.get("ANSIBLE_CALLBACK_PLUGINS")
     env = dict(os.environ) | dict(overrides)
     env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join(
         [str(CALLBACK_FOLDER), *([callbacks] if callbacks else [])]
     )
+    env["ANSIBLE_STDOUT_CALLBACK"] = CALLBACK_NAME
     env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
     if whole_results:
         env[EVENTS_RESULTS_VARIABLE] = "all"

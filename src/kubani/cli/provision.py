@@ -105,14 +105,17 @@ def _report_flux(json_output: bool, repository_given: bool) -> None:
     import sys
 
     from kubani.cli.common import read_inventory
+
+    document = read_inventory()
+    if not (repository_given or document.scope_vars("all").get("git_repo_url")):
+        return
+    # Loaded only now: the API client and Flux's health cost a run without Flux a tenth
+    # of a second.
     from kubani.cli.output import console, warn
     from kubani.cluster.flux_health import describe, flux_not_ready
     from kubani.cluster.gather import api_alternatives, kubeconfig_for
     from kubani.errors import KubaniError
 
-    document = read_inventory()
-    if not (repository_given or document.scope_vars("all").get("git_repo_url")):
-        return
     err = console(stderr=True)
     try:
         pending = asyncio.run(

@@ -58,12 +58,17 @@ class ClusterConfig(BaseModel):
         if not value or is_dns_name(value.lower()):  # empty: not set, as the playbooks read it
             return value
         try:
-            ipaddress.ip_address(value)
+            address = ipaddress.ip_address(value)
         except ValueError:
             raise ValueError(
                 f"{value!r} is not a DNS name or an IP address; write the name alone, without "
                 f"a scheme, port or path (Kubani reaches the API at https://NAME:{K3S_API_PORT})"
             ) from None
+        if address.version == 6:
+            raise ValueError(
+                f"{value} is an IPv6 address; the API server listens on the tailnet's IPv4 "
+                "addresses: give an IPv4 address or a DNS name"
+            )
         return value
 
     @field_validator("git_repo_url")

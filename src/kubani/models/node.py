@@ -135,6 +135,17 @@ class Node(BaseModel):
     def _hostname(cls, value: str) -> str:
         return dns_label(value)
 
+    @field_validator("tailscale_ip")
+    @classmethod
+    def _tailnet_v4(cls, value: IPAddress) -> IPAddress:
+        if value.version == 6:
+            raise ValueError(
+                f"{value} is an IPv6 address; K3s runs on the nodes' tailnet IPv4 addresses "
+                "(its pod and service ranges are IPv4), so give the node's 100.x address "
+                "(`tailscale ip -4` on it)"
+            )
+        return value
+
     @field_validator("ansible_host")
     @classmethod
     def _ansible_host(cls, value: str | None) -> str | None:

@@ -215,11 +215,51 @@ def _is_address(text: str) -> bool:
 
 
 def _listed(rule: dict[str, Any], key: str) -> list[Any]:
-    """A rule's list field; a lone string counts as a one-item list, anything else as none."""
+    """A rule's list field (its shape checked by ``_check_shape``)."""
     value = rule.get(key)
-    if isinstance(value, str):
-        return [value]
     return value if isinstance(value, list) else []
+
+
+# The list fields of each kind of rule, as Tailscale's policy parser has them.
+_LIST_FIELDS = {"acls": ("src", "dst"), "grants": ("src", "dst", "ip")}
+
+
+def _check_shape(policy: dict[str, Any]) -> None:
+    """Refuse what Tailscale itself would refuse to load: a rule that is not an object, or a
+    list field given as anything but a list of strings (``"src": "*"``)."""
+    for key, wanted in (("acls", list), ("grants", list), ("hosts", dict)):
+        if key in policy and not isinstance(policy[key], wanted):
+            raise PolicyError(
+                "cannot check the policy",
+                f"{key} is {json.dumps(policy[key])[:80]}, not "
+                + ("a list" if wanted is list else "an object"),
+                f"Tailscale would refuse this policy file too: mend {key}",
+            )
+    for key, fields in _LIST_FIELDS.items():
+        for index, rule in enumerate(_rules(policy, key)):
+            where = f"{key}[{index}]"
+            if not isinstance(rule, dict):
+                raise PolicyError(
+                    "cannot check the policy",
+                    f"{where} is {type(rule).__name__}, not an object",
+                    "Tailscale would refuse this policy file too: mend the rule",
+                )
+            for field in fields:
+                value = rule.get(field)
+                if value is None or (
+                    isinstance(value, list) and all(isinstance(v, str) for v in value)
+                ):
+                    continue
+                suggestion = (
+                    f"write {json.dumps(field)}: {json.dumps([value])}"
+                    if isinstance(value, str)
+                    else f"make {field} a list of strings"
+                )
+                raise PolicyError(
+                    "cannot check the policy",
+                    f"{where}.{field} is {json.dumps(value)}, not a list of strings",
+                    f"Tailscale would refuse this policy file too: {suggestion}",
+                )
 
 
 def _rules(policy: dict[str, Any], key: str) -> list[Any]:
@@ -281,6 +321,7 @@ def check_policy(
     if "acls" not in policy and "grants" not in policy:
         # A policy without rules is Tailscale's default: everyone reaches everything.
         return [PathVerdict(path, True) for path in paths]
+    _check_shape(policy)
     aliases = policy.get("hosts")
     hosts = {str(k): str(v) for k, v in aliases.items()} if isinstance(aliases, dict) else {}
     known = [a for a in addresses or [] if _is_address(a)]

@@ -1,9 +1,12 @@
-"""Ansible callback: each play, task and result as one JSON line on the descriptor named
-by $KUBANI_EVENTS_FD, for the Kubani process that started Ansible (kubani.ansible.runner).
+"""Ansible stdout callback: Ansible's default output (for the run's log) and each play,
+task and result as one JSON line on the descriptor named by $KUBANI_EVENTS_FD, for the
+Kubani process that started Ansible (kubani.ansible.process).
 
-Loaded by Ansible, not imported by Kubani: it uses Ansible and the standard library only.
-Results are cut down to what Kubani reads (changed, a failure's messages, a report) unless
-$KUBANI_EVENTS_RESULTS is ``all`` (ad-hoc module runs, whose callers read whole results).
+The stdout callback rather than one more beside it: Ansible gives each callback its own
+copy of every result (facts included), and one copy is enough. Loaded by Ansible, never
+imported by Kubani: it uses Ansible and the standard library only. Results are cut down to
+what Kubani reads (changed, a failure's messages, a report) unless $KUBANI_EVENTS_RESULTS
+is ``all`` (ad-hoc module runs, whose callers read whole results).
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ansible.plugins.callback import CallbackBase
+from ansible.plugins.callback.default import CallbackModule as DefaultCallback
 
 DOCUMENTATION = """
     name: kubani_events
-    type: notification
-    short_description: a run's events as JSON lines for Kubani
+    type: stdout
+    short_description: Ansible's default output, and the run's events as JSON lines for Kubani
     description:
-      - Writes plays, tasks, results and the final statistics to the file descriptor
-        named by KUBANI_EVENTS_FD. Does nothing when that is not set.
+      - Ansible's default output; also writes plays, tasks, results and the final statistics
+        to the file descriptor named by KUBANI_EVENTS_FD (nothing more when that is not set).
+    extends_documentation_fragment:
+      - default_callback
+      - result_format_callback
 """
 
 FD_VARIABLE = "KUBANI_EVENTS_FD"
@@ -57,11 +63,10 @@ def _success(result: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-class CallbackModule(CallbackBase):  # type: ignore[misc]  # Ansible ships no type hints
+class CallbackModule(DefaultCallback):  # type: ignore[misc]  # Ansible ships no type hints
     CALLBACK_VERSION = 2.0
-    CALLBACK_TYPE = "notification"
+    CALLBACK_TYPE = "stdout"
     CALLBACK_NAME = "kubani_events"
-    CALLBACK_NEEDS_ENABLED = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -75,8 +80,6 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]  # Ansible ships no ty
             # Programs Ansible starts (ssh and its lasting control masters) must not hold
             # the pipe open.
             os.set_inheritable(self._fd, False)
-        else:
-            self.disabled = True
 
     def _send(self, event: str, **data: Any) -> None:
         if self._fd is None:
@@ -119,28 +122,36 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]  # Ansible ships no ty
         )
 
     def v2_playbook_on_play_start(self, play: Any) -> None:
+        super().v2_playbook_on_play_start(play)
         self._play = play.get_name()
         self._send("playbook_on_play_start", play=self._play)
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
+        super().v2_playbook_on_task_start(task, is_conditional)
         self._send("playbook_on_task_start", **self._task_fields(task))
 
     def v2_runner_on_start(self, host: Any, task: Any) -> None:
+        super().v2_runner_on_start(host, task)
         self._send("runner_on_start", host=host.get_name(), **self._task_fields(task))
 
     def v2_runner_on_ok(self, result: Any) -> None:
+        super().v2_runner_on_ok(result)
         self._result("runner_on_ok", result)
 
     def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
+        super().v2_runner_on_failed(result, ignore_errors)
         self._result("runner_on_failed", result, ignore_errors=bool(ignore_errors))
 
     def v2_runner_on_unreachable(self, result: Any) -> None:
+        super().v2_runner_on_unreachable(result)
         self._result("runner_on_unreachable", result)
 
     def v2_runner_on_skipped(self, result: Any) -> None:
+        super().v2_runner_on_skipped(result)
         self._result("runner_on_skipped", result)
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
+        super().v2_playbook_on_stats(stats)
         self._send(
             "playbook_on_stats",
             **{name: dict(getattr(stats, name, None) or {}) for name in STATS},
