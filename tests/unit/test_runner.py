@@ -73,7 +73,12 @@ def test_a_run_streams_its_events_and_keeps_only_its_log_and_command(tmp_path: P
     run, seen = _run(PlaybookRequest("site", inventory, project))
     assert run.state.rc == 0, run.log.read_text()
     kinds = [event.kind for event in seen]
-    assert kinds[0] == "play" and kinds[-1] == "stats"
+    assert kinds == ["play", *["task", "host_task", "ok"] * 2, "stats"]
+    assert [e.task for e in seen if e.kind == "task"] == ["Say something", "Change something"]
+    # The events come from the stdout callback, which also writes Ansible's usual output.
+    log = run.log.read_text()
+    assert "TASK [Say something]" in log and "PLAY RECAP" in log
+    assert "Callback dispatch" not in log and "WARNING" not in log
     assert [e.task for e in seen if e.kind == "ok"] == ["Say something", "Change something"]
     assert [e.changed for e in seen if e.kind == "ok"] == [False, True]
     assert [e.play for e in seen if e.kind == "ok"] == ["A play on this machine"] * 2
@@ -212,3 +217,21 @@ def test_only_the_newest_runs_folders_are_kept(tmp_path: Path) -> None:
     assert len(kept) == RUN_FOLDERS_KEPT + 1
     assert not set(made[:5]) & set(kept)  # the oldest went, the new run counted
     assert set(made[5:]) <= set(kept)
+
+
+def test_a_role_s_tasks_carry_the_role_s_name(tmp_path: Path) -> None:
+    project, inventory = _project(
+        tmp_path,
+        "- name: A play with a role\n  hosts: here\n  gather_facts: false\n"
+        "  roles:\n    - greeter\n",
+    )
+    tasks = project / "roles" / "greeter" / "tasks"
+    tasks.mkdir(parents=True)
+    (tasks / "main.yml").write_text("- name: Greet\n  ansible.builtin.debug:\n    msg: hello\n")
+    (project / "ansible.cfg").write_text("[defaults]\nroles_path = roles\n")
+    run, seen = _run(PlaybookRequest("site", inventory, project))
+    assert run.state.rc == 0, run.log.read_text()
+    assert [(e.kind, e.role, e.task) for e in seen if e.kind in ("task", "ok")] == [
+        ("task", "greeter", "Greet"),
+        ("ok", "greeter", "Greet"),
+    ]

@@ -69,43 +69,43 @@ class CallbackModule(DefaultCallback):  # type: ignore[misc]  # Ansible ships no
     CALLBACK_NAME = "kubani_events"
 
     def __init__(self) -> None:
-        super().__init__()
-        self._fd: int | None = None
-        self._lock = threading.Lock()
-        self._whole = os.environ.get(RESULTS_VARIABLE) == "all"
-        self._play: str | None = None
+        self._kubani_fd: int | None = None
+        self._kubani_lock = threading.Lock()
+        self._kubani_whole = os.environ.get(RESULTS_VARIABLE) == "all"
+        self._kubani_play: str | None = None
         named = os.environ.get(FD_VARIABLE, "")
         if named.isdigit():
-            self._fd = int(named)
+            self._kubani_fd = int(named)
             # Programs Ansible starts (ssh and its lasting control masters) must not hold
             # the pipe open.
-            os.set_inheritable(self._fd, False)
+            os.set_inheritable(self._kubani_fd, False)
+        super().__init__()
 
-    def _send(self, event: str, **data: Any) -> None:
-        if self._fd is None:
+    def _kubani_send(self, event: str, **data: Any) -> None:
+        if self._kubani_fd is None:
             return
         line = (json.dumps({"event": event, **data}, default=str) + "\n").encode()
-        with self._lock:
+        with self._kubani_lock:
             try:
                 view = memoryview(line)
                 while view:
-                    view = view[os.write(self._fd, view) :]
+                    view = view[os.write(self._kubani_fd, view) :]
             except OSError:
                 # The reader is gone (Kubani was killed): the run goes on without events.
-                self._fd = None
+                self._kubani_fd = None
 
-    def _task_fields(self, task: Any) -> dict[str, Any]:
+    def _kubani_task(self, task: Any) -> dict[str, Any]:
         role = getattr(task, "_role", None)
         return {
-            "play": self._play,
+            "play": self._kubani_play,
             "task": task.name or task.action,
             "role": role.get_name(include_role_fqcn=False) if role is not None else None,
         }
 
-    def _result(self, event: str, result: Any, **extra: Any) -> None:
+    def _kubani_result(self, event: str, result: Any, **extra: Any) -> None:
         whole = _part(result, "result")
         raw = dict(whole) if isinstance(whole, Mapping) else {}
-        if self._whole:
+        if self._kubani_whole:
             res = raw
         elif event == "runner_on_ok":
             res = _success(raw)
@@ -113,46 +113,46 @@ class CallbackModule(DefaultCallback):  # type: ignore[misc]  # Ansible ships no
             res = {}
         else:
             res = _failure(raw)
-        self._send(
+        self._kubani_send(
             event,
             host=_part(result, "host").get_name(),
             res=res,
-            **self._task_fields(_part(result, "task")),
+            **self._kubani_task(_part(result, "task")),
             **extra,
         )
 
     def v2_playbook_on_play_start(self, play: Any) -> None:
+        self._kubani_play = play.get_name()
+        self._kubani_send("playbook_on_play_start", play=self._kubani_play)
         super().v2_playbook_on_play_start(play)
-        self._play = play.get_name()
-        self._send("playbook_on_play_start", play=self._play)
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
+        self._kubani_send("playbook_on_task_start", **self._kubani_task(task))
         super().v2_playbook_on_task_start(task, is_conditional)
-        self._send("playbook_on_task_start", **self._task_fields(task))
 
     def v2_runner_on_start(self, host: Any, task: Any) -> None:
+        self._kubani_send("runner_on_start", host=host.get_name(), **self._kubani_task(task))
         super().v2_runner_on_start(host, task)
-        self._send("runner_on_start", host=host.get_name(), **self._task_fields(task))
 
     def v2_runner_on_ok(self, result: Any) -> None:
+        self._kubani_result("runner_on_ok", result)
         super().v2_runner_on_ok(result)
-        self._result("runner_on_ok", result)
 
     def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
+        self._kubani_result("runner_on_failed", result, ignore_errors=bool(ignore_errors))
         super().v2_runner_on_failed(result, ignore_errors)
-        self._result("runner_on_failed", result, ignore_errors=bool(ignore_errors))
 
     def v2_runner_on_unreachable(self, result: Any) -> None:
+        self._kubani_result("runner_on_unreachable", result)
         super().v2_runner_on_unreachable(result)
-        self._result("runner_on_unreachable", result)
 
     def v2_runner_on_skipped(self, result: Any) -> None:
+        self._kubani_result("runner_on_skipped", result)
         super().v2_runner_on_skipped(result)
-        self._result("runner_on_skipped", result)
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
-        super().v2_playbook_on_stats(stats)
-        self._send(
+        self._kubani_send(
             "playbook_on_stats",
             **{name: dict(getattr(stats, name, None) or {}) for name in STATS},
         )
+        super().v2_playbook_on_stats(stats)
