@@ -44,6 +44,8 @@ FULL_RUN_VARIABLE = "kubani_full_run"
 # Playbook runs' folders kept in the project (.kubani/runs: each run's log and what it was
 # given); older ones are removed as a new run starts.
 RUN_FOLDERS_KEPT = 50
+# The largest inventory file (hosts.yml, group_vars/, host_vars/) Kubani reads: text, not data.
+INVENTORY_FILE_MAX_BYTES = 64 * 2**20
 
 
 class Playbook(StrEnum):

@@ -132,3 +132,18 @@ def test_a_known_inventory_is_passed_without_loading_the_models(tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_recorded_file_turned_into_a_fifo_is_not_read(tmp_path: Path) -> None:
+    """A FIFO would never end: the record sends it to the full check, which refuses it."""
+    import os
+
+    hosts = _checked(tmp_path)
+    variables = hosts.parent / "group_vars" / "all.yml"
+    variables.parent.mkdir()
+    variables.write_text("k3s_version: v1.35.4+k3s1\n")
+    _checked(tmp_path)
+    assert known_valid(hosts)
+    variables.unlink()
+    os.mkfifo(variables)
+    assert not known_valid(hosts)

@@ -46,7 +46,12 @@ from kubani.inventory.vault import VaultKey, password_file_from_environment, rev
 from kubani.models.entries import HostEntry
 from kubani.models.problems import Problems
 from kubani.userfiles import BYTE_ORDER_MARK
-from kubani.vocabulary import DEFAULT_CLUSTER_NAME, NODE_GROUPS, Role
+from kubani.vocabulary import (
+    DEFAULT_CLUSTER_NAME,
+    INVENTORY_FILE_MAX_BYTES,
+    NODE_GROUPS,
+    Role,
+)
 
 if TYPE_CHECKING:
     from kubani.models.inventory import Inventory
@@ -55,7 +60,7 @@ GROUP_SCOPES: tuple[str, ...] = (ALL, *NODE_GROUPS)
 # Files in a group_vars/<group>/ or host_vars/<host>/ folder that Ansible reads.
 _VARS_SUFFIXES = frozenset({"", ".yml", ".yaml", ".json"})
 # A file larger than this is refused before it is read: 10,000 nodes take about 1.5 MiB.
-MAX_FILE_BYTES = 64 * 2**20
+MAX_FILE_BYTES = INVENTORY_FILE_MAX_BYTES
 # Set by group membership, not by a variable.
 _STRUCTURAL_KEYS = frozenset({"hostname", "role"})
 

@@ -16,9 +16,11 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING
 
 import kubani
+from kubani.vocabulary import INVENTORY_FILE_MAX_BYTES
 
 if TYPE_CHECKING:
     from kubani.inventory.document import InventoryDocument
@@ -61,10 +63,15 @@ def _digest(data: bytes | None) -> str | None:
 
 
 def _read(path: Path) -> bytes | None:
+    """A recorded file's bytes now (None: gone); ValueError for what the full check must
+    look at (a FIFO would never end, a huge file is refused there)."""
     try:
-        return path.read_bytes()
+        stat = path.stat()
     except FileNotFoundError:
         return None
+    if not S_ISREG(stat.st_mode) or stat.st_size > INVENTORY_FILE_MAX_BYTES:
+        raise ValueError(f"{path} is not a file the inventory check would read")
+    return path.read_bytes()
 
 
 def _describe(hosts: Path, files: Iterable[tuple[Path, bytes | None]]) -> dict[str, object]:
