@@ -103,7 +103,8 @@ def run_playbook(
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(facts),
     }
     argv = [_ansible_playbook(), *_arguments(request, run_dir), str(path)]
-    private_file(run_dir / COMMAND_FILE, json.dumps({"argv": argv, "env": overrides}, indent=2))
+    command = {"argv": argv, "env": overrides, "extra_variables": sorted(request.extravars)}
+    private_file(run_dir / COMMAND_FILE, json.dumps(command, indent=2))
     try:
         outcome = run_ansible(
             argv,
