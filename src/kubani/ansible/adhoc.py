@@ -7,14 +7,13 @@ stay in memory and the output goes to a private temporary folder, unlike playboo
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubani.ansible.process import ansible_environment, run_ansible
-from kubani.ansible.project import ansible_dir, ensure_ansible_on_path
+from kubani.ansible.project import ansible_dir, ansible_program
 
 
 @dataclass
@@ -33,10 +32,9 @@ class ModuleRun:
 def run_module(
     inventory: Path, pattern: str, module: str, args: str, become: bool = False
 ) -> ModuleRun:
-    ensure_ansible_on_path()
     project = ansible_dir(near=inventory.parent)
     argv = [
-        shutil.which("ansible") or "ansible",
+        ansible_program("ansible"),
         pattern,
         "-i",
         str(inventory.resolve()),

@@ -76,14 +76,18 @@ def facts_dir(project: Path, inventory: Path) -> Path:
     return project.parent / ".kubani" / "facts" / key
 
 
-def ensure_ansible_on_path() -> None:
-    """Ansible's programs are looked up on PATH; when Kubani runs from a virtual
-    environment that is not activated, Ansible's scripts sit beside its interpreter."""
+def ansible_program(name: str) -> str:
+    """Where Ansible's ``name`` (ansible-playbook, ansible) is: on PATH, or else beside
+    this interpreter (a virtual environment that is not activated), whose folder then goes
+    on PATH for the programs Ansible starts in turn."""
     import shutil
     import sys
 
-    if shutil.which("ansible-playbook"):
-        return
+    found = shutil.which(name)
+    if found:
+        return found
     beside = Path(sys.executable).parent
-    if (beside / "ansible-playbook").exists():
+    if (beside / name).exists():
         os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"
+        return str(beside / name)
+    return name  # not installed: starting it says so (kubani.ansible.process)

@@ -16,8 +16,8 @@ from kubani.ansible.events import PlaybookEvent, parse_event
 from kubani.ansible.process import ansible_environment, private_file, run_ansible
 from kubani.ansible.progress import RunState
 from kubani.ansible.project import (
+    ansible_program,
     count_plays,
-    ensure_ansible_on_path,
     facts_dir,
     playbook_path,
     runs_dir,
@@ -70,11 +70,6 @@ def new_run_dir(project: Path, playbook: str) -> Path:
     return folder
 
 
-def _ansible_playbook() -> str:
-    ensure_ansible_on_path()
-    return shutil.which("ansible-playbook") or "ansible-playbook"
-
-
 def run_playbook(
     request: PlaybookRequest,
     on_event: Callable[[PlaybookEvent, RunState], None],
@@ -102,7 +97,7 @@ def run_playbook(
         "ANSIBLE_CACHE_PLUGIN": FACT_CACHE_PLUGIN,
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(facts),
     }
-    argv = [_ansible_playbook(), *_arguments(request, run_dir), str(path)]
+    argv = [ansible_program("ansible-playbook"), *_arguments(request, run_dir), str(path)]
     command = {"argv": argv, "env": overrides, "extra_variables": sorted(request.extravars)}
     private_file(run_dir / COMMAND_FILE, json.dumps(command, indent=2))
     try:
