@@ -299,3 +299,98 @@ def test_every_node_current_and_ready_is_a_run_with_nothing_to_do(tmp_path: Path
     assert sorted(decided["hosts"]) == ["a", "b"] and decided["all"] is False
     everyone = _decide(tmp_path, {"a": {"current": True}, "b": {"current": True}}, listed, False)
     assert sorted(everyone["hosts"]) == ["a", "b"] and everyone["all"] is True
+
+
+def _plays(name: str) -> list[dict[str, Any]]:
+    plays = yaml.safe_load((ANSIBLE / "playbooks" / name).read_text())
+    assert isinstance(plays, list)
+    return plays
+
+
+def test_every_play_after_the_detect_step_skips_when_all_nodes_are_current() -> None:
+    """The node phases and the record match no hosts once the detect step has put every node
+    in its group: no play after it sets itself up (no strategy, no connections)."""
+    [detect, *later] = [play for play in _plays("provision_cluster.yml") if "hosts" in play]
+    assert "kubani_unless_current" not in detect["hosts"]
+    assert later and all("| kubani_unless_current(groups)" in play["hosts"] for play in later)
+    assert not any(
+        "node_state_all_current" in json.dumps(play.get("pre_tasks", [])) for play in later
+    )
+
+
+def test_the_group_the_detect_step_fills_is_the_one_the_plays_look_for() -> None:
+    defaults = yaml.safe_load((ANSIBLE / "roles/node_state/defaults/main.yml").read_text())
+    sys.path.insert(0, str(ANSIBLE / "playbooks/filter_plugins"))
+    try:
+        import kubani_plays
+    finally:
+        sys.path.remove(str(ANSIBLE / "playbooks/filter_plugins"))
+    assert defaults["node_state_current_group"] == kubani_plays.NODE_STATE_CURRENT_GROUP
+    assert kubani_plays.kubani_unless_current("workers", {"workers": ["w-1"]}) == "workers"
+    assert kubani_plays.kubani_unless_current("workers", {"node_state_current": ["w-1"]}) == []
+    groups = {"control_plane": ["cp-1", "cp-2"]}
+    assert kubani_plays.kubani_gitops_hosts(groups, {"cp-1": {"git_repo_url": "ssh://g/r"}}) == [
+        "cp-1"
+    ]
+    for hostvars in (
+        {"cp-1": {"git_repo_url": ""}},
+        {"cp-1": {}},
+        {},
+        {"cp-2": {"git_repo_url": "x"}},
+    ):
+        assert kubani_plays.kubani_gitops_hosts(groups, hostvars) == []
+    assert kubani_plays.kubani_gitops_hosts({}, {}) == []
+    assert kubani_plays.kubani_gitops_hosts({"control_plane": "cp-1"}, {}) == []
+
+
+def _run_phases(tmp_path: Path, found: dict[str, dict[str, Any]], listed: dict[str, Any]) -> str:
+    """The role's decision and group tasks over ``found``, then the first node phase's own
+    host pattern and a play with the GitOps play's; Ansible's output."""
+    tasks = yaml.safe_load((ANSIBLE / "roles/node_state/tasks/detect.yml").read_text())
+    decide = [task for task in tasks if task["name"].startswith(("Decide", "Put every node"))]
+    assert len(decide) == 2
+    defaults = yaml.safe_load((ANSIBLE / "roles/node_state/defaults/main.yml").read_text())
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {"all": {"children": {
+        "control_plane": {"hosts": {"cp-1": {**local, "git_repo_url": "ssh://git@g/r.git"}}},
+        "workers": {"hosts": {"w-1": local}}}}}  # fmt: skip
+    for name, result in found.items():
+        group = "control_plane" if name == "cp-1" else "workers"
+        inventory["all"]["children"][group]["hosts"][name]["node_state_found"] = result
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    phase = _plays("provision_cluster.yml")[1]
+    [gitops] = _plays("gitops.yml")
+    plays = [
+        {"name": "Decide", "hosts": "control_plane:workers", "gather_facts": False,
+         "vars": {"node_state_nodes": listed,
+                  "node_state_current_group": defaults["node_state_current_group"]},
+         "tasks": decide},
+        {"name": "Phase", "hosts": phase["hosts"], "gather_facts": False,
+         "tasks": [{"name": "Phase ran", "ansible.builtin.debug": {"msg": "phase-ran"}}]},
+        {"name": "GitOps", "hosts": gitops["hosts"], "gather_facts": False,
+         "tasks": [{"name": "GitOps ran", "ansible.builtin.debug": {"msg": "gitops-ran"}}]},
+    ]  # fmt: skip
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plays))
+    # The playbooks' own filters, found beside the playbook as in ansible/playbooks.
+    if not (tmp_path / "filter_plugins").exists():
+        (tmp_path / "filter_plugins").symlink_to(ANSIBLE / "playbooks" / "filter_plugins")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
+         str(tmp_path / "play.yml")],
+        cwd=ANSIBLE, env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg")},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "WARNING" not in result.stdout + result.stderr
+    return result.stdout
+
+
+def test_a_run_with_nothing_to_do_skips_the_phases_but_not_gitops(tmp_path: Path) -> None:
+    listed = {"status": 200, "json": {"items": [_ready("cp-1", "True"), _ready("w-1", "True")]}}
+    current = {"cp-1": {"current": True}, "w-1": {"current": True}}
+    output = _run_phases(tmp_path, current, listed)
+    assert "phase-ran" not in output and "skipping: no hosts matched" in output
+    assert "changed=0" in output and "changed=1" not in output
+    assert output.count("gitops-ran") == 1  # the first control plane, which has a repository
+    stale = _run_phases(tmp_path, {**current, "w-1": {"current": False}}, listed)
+    assert stale.count("phase-ran") == 2 and "skipping: no hosts matched" not in stale
