@@ -24,6 +24,7 @@ from kubani.ansible.runner import (
     PlaybookRequest,
     PlaybookRun,
     new_run_dir,
+    prune_run_dirs,
     run_playbook,
 )
 from kubani.errors import KubaniError
@@ -213,6 +214,7 @@ def test_only_the_newest_runs_folders_are_kept(tmp_path: Path) -> None:
         (runs / name).mkdir()
     (runs / "notes-of-mine").mkdir()  # not a run's: left alone
     newest = new_run_dir(project, "site")
+    prune_run_dirs(project)
     kept = sorted(p.name for p in runs.iterdir())
     assert newest.name in kept and "notes-of-mine" in kept
     assert len(kept) == RUN_FOLDERS_KEPT + 1

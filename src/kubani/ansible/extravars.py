@@ -9,11 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kubani import jsonsafe, userfiles
 from kubani.errors import KubaniError
-from kubani.yamlsafe import safe_load
 
 
 def _bad(text: str, why: str) -> KubaniError:
@@ -25,6 +22,10 @@ def _bad(text: str, why: str) -> KubaniError:
 
 
 def _from_file(text: str) -> dict[str, Any]:
+    import yaml  # PyYAML only for the variables that need it
+
+    from kubani.yamlsafe import safe_load
+
     path = Path(text[1:]).expanduser()
     try:
         loaded = safe_load(userfiles.read_text(path))
@@ -49,6 +50,10 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
             try:
                 loaded = jsonsafe.loads(stripped)
             except json.JSONDecodeError:
+                import yaml
+
+                from kubani.yamlsafe import safe_load
+
                 try:
                     loaded = safe_load(stripped)
                 except yaml.YAMLError as exc:

@@ -90,9 +90,10 @@ def run_ansible(
     log: Path,
     handle: Callable[[dict[str, Any]], None],
     cancel: threading.Event | None = None,
+    started: Callable[[], None] | None = None,
 ) -> Outcome:
     """Run ``argv`` (ansible-playbook or ansible) to its end, its output in ``log`` (0600),
-    each event given to ``handle`` as it arrives."""
+    each event given to ``handle`` as it arrives; ``started`` is called once it runs."""
     read_end, write_end = os.pipe()
     lines = _Lines(handle)
     try:
@@ -117,6 +118,8 @@ def run_ansible(
             finally:
                 os.close(write_end)
             try:
+                if started is not None:
+                    started()
                 cancelled = _follow(process, read_end, lines, cancel)
             finally:
                 if process.poll() is None:  # Kubani itself failed or was interrupted

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from kubani.errors import KubaniError
 from kubani.vocabulary import Playbook
-from kubani.yamlsafe import safe_load_c
 
 PLAYBOOKS = tuple(playbook.value for playbook in Playbook)
 
@@ -46,6 +45,8 @@ def playbook_path(folder: Path, name: str) -> Path:
 
 def count_plays(path: Path, seen: frozenset[Path] = frozenset()) -> int:
     """Plays in a playbook, following import_playbook."""
+    from kubani.yamlsafe import safe_load_c  # PyYAML: only once a run has started
+
     if path in seen or not path.is_file():
         return 0
     plays = safe_load_c(path.read_text()) or []

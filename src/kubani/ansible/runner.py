@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -59,15 +60,32 @@ _RUN_FOLDER = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[\w.-]+$")
 
 
 def new_run_dir(project: Path, playbook: str) -> Path:
-    """A folder for a new run; the oldest runs' folders beyond ``RUN_FOLDERS_KEPT`` go."""
+    """A folder for a new run."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     folder = runs_dir(project) / f"{stamp}-{playbook}"
     folder.mkdir(parents=True, mode=0o700)
-    runs = sorted(p for p in folder.parent.iterdir() if _RUN_FOLDER.match(p.name) and p.is_dir())
+    return folder
+
+
+def prune_run_dirs(project: Path) -> None:
+    """The oldest runs' folders beyond ``RUN_FOLDERS_KEPT`` go."""
+    folder = runs_dir(project)
+    runs = sorted(p for p in folder.iterdir() if _RUN_FOLDER.match(p.name) and p.is_dir())
     for old in runs[:-RUN_FOLDERS_KEPT]:
         # Another run may be removing it too; a folder left behind goes next time.
         shutil.rmtree(old, ignore_errors=True)
-    return folder
+
+
+def _while_ansible_starts(state: RunState, path: Path, project: Path) -> None:
+    """What the run needs only once Ansible reports: the plays to count (a YAML read) for
+    the progress; and the old runs' folders removed."""
+    from yaml import YAMLError
+
+    # A playbook that cannot be read leaves the total at 1: Ansible reports the playbook.
+    with contextlib.suppress(OSError, ValueError, YAMLError):
+        state.total_plays = max(1, count_plays(path))
+    with contextlib.suppress(OSError):  # a folder left behind goes next time
+        prune_run_dirs(project)
 
 
 def run_playbook(
@@ -76,12 +94,17 @@ def run_playbook(
     cancel: threading.Event,
 ) -> PlaybookRun:
     path = playbook_path(request.project, request.playbook)
-    state = RunState(path.stem, total_plays=max(1, count_plays(path)))
+    state = RunState(path.stem)
     run_dir = new_run_dir(request.project, path.stem)
+    # Ansible takes about half a second to its first event: this runs meanwhile, not before.
+    bookkeeping = threading.Thread(
+        target=_while_ansible_starts, args=(state, path, request.project), daemon=True
+    )
 
     def handle(raw: dict[str, Any]) -> None:
         event = parse_event(raw)
         if event is not None:
+            bookkeeping.join()
             state.apply(event)
             on_event(event, state)
 
@@ -108,10 +131,13 @@ def run_playbook(
             run_dir / LOG_FILE,
             handle,
             cancel,
+            started=bookkeeping.start,
         )
     finally:
         # The extra variables may hold secrets; the run's record keeps their names only.
         (run_dir / EXTRAVARS_FILE).unlink(missing_ok=True)
+        if bookkeeping.is_alive():
+            bookkeeping.join()
     state.rc = outcome.rc
     state.interrupted = outcome.cancelled
     explain_unreachable(state, request.inventory)

@@ -100,17 +100,17 @@ def provision(
 def _report_flux(json_output: bool, repository_given: bool) -> None:
     """A loud warning, with the fix, for every Flux object that is not Ready once the run
     is over (the playbook waits for flux-system only; the rest follows from the repository)."""
-    import asyncio
-    import json
-    import sys
-
     from kubani.cli.common import read_inventory
 
     document = read_inventory()
     if not (repository_given or document.scope_vars("all").get("git_repo_url")):
         return
-    # Loaded only now: the API client and Flux's health cost a run without Flux a tenth
-    # of a second.
+    # Loaded only now: asyncio, the API client and Flux's health cost a run without Flux a
+    # tenth of a second.
+    import asyncio
+    import json
+    import sys
+
     from kubani.cli.output import console, warn
     from kubani.cluster.flux_health import describe, flux_not_ready
     from kubani.cluster.gather import api_alternatives, kubeconfig_for
