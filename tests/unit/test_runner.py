@@ -238,3 +238,25 @@ def test_a_role_s_tasks_carry_the_role_s_name(tmp_path: Path) -> None:
         ("task", "greeter", "Greet"),
         ("ok", "greeter", "Greet"),
     ]
+
+
+def test_the_progress_knows_every_play_from_the_first_event(tmp_path: Path) -> None:
+    """The plays are counted while Ansible starts; no event is shown before the count."""
+    project, inventory = _project(
+        tmp_path, PLAYBOOK + PLAYBOOK.replace("- name: ", "- name: Second ", 1)
+    )
+    totals: list[int] = []
+
+    def on_event(_event: PlaybookEvent, state: RunState) -> None:
+        totals.append(state.total_plays)
+
+    run = run_playbook(PlaybookRequest("site", inventory, project), on_event, threading.Event())
+    assert run.state.rc == 0, run.log.read_text()
+    assert totals and set(totals) == {2} and run.state.plays_started == 2
+
+
+def test_a_playbook_that_cannot_be_counted_still_runs_and_reports(tmp_path: Path) -> None:
+    project, inventory = _project(tmp_path, "- name: [unclosed\n")
+    run, _ = _run(PlaybookRequest("site", inventory, project))
+    assert run.state.rc != 0 and run.state.total_plays == 1
+    assert "ERROR" in run.log.read_text()
