@@ -233,6 +233,22 @@ FOUND: dict[str, dict[str, Any]] = {
 }
 
 
+def _play(folder: Path, plays: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    """``plays`` run by Ansible with Kubani's configuration over ``folder``/hosts.yml."""
+    (folder / "play.yml").write_text(yaml.safe_dump(plays))
+    # The playbooks' own filters, found beside the playbook as in ansible/playbooks.
+    if not (folder / "filter_plugins").exists():
+        (folder / "filter_plugins").symlink_to(ANSIBLE / "playbooks" / "filter_plugins")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(folder / "hosts.yml"),
+         str(folder / "play.yml")],
+        cwd=ANSIBLE, env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg")},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result
+
+
 def _decide(
     tmp_path: Path, found: dict[str, dict[str, Any]], listed: dict[str, Any], unreached: bool = True
 ) -> Any:
@@ -254,14 +270,7 @@ def _decide(
                        "'all': node_state_all_current} | to_json }}",
             "dest": str(out), "mode": "0600"}},
     ]}]  # fmt: skip
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
-         str(tmp_path / "play.yml")],
-        cwd=ANSIBLE, env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg")},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    _play(tmp_path, play)
     return json.loads(out.read_text())
 
 
@@ -370,19 +379,9 @@ def _run_phases(tmp_path: Path, found: dict[str, dict[str, Any]], listed: dict[s
         {"name": "GitOps", "hosts": gitops["hosts"], "gather_facts": False,
          "tasks": [{"name": "GitOps ran", "ansible.builtin.debug": {"msg": "gitops-ran"}}]},
     ]  # fmt: skip
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(plays))
-    # The playbooks' own filters, found beside the playbook as in ansible/playbooks.
-    if not (tmp_path / "filter_plugins").exists():
-        (tmp_path / "filter_plugins").symlink_to(ANSIBLE / "playbooks" / "filter_plugins")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
-         str(tmp_path / "play.yml")],
-        cwd=ANSIBLE, env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg")},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "WARNING" not in result.stdout + result.stderr
-    return result.stdout
+    ran = _play(tmp_path, plays)
+    assert "WARNING" not in ran.stdout + ran.stderr
+    return ran.stdout
 
 
 def test_a_run_with_nothing_to_do_skips_the_phases_but_not_gitops(tmp_path: Path) -> None:
