@@ -233,7 +233,9 @@ FOUND: dict[str, dict[str, Any]] = {
 }
 
 
-def _play(folder: Path, plays: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+def _play(
+    folder: Path, plays: list[dict[str, Any]], *args: str
+) -> subprocess.CompletedProcess[str]:
     """``plays`` run by Ansible with Kubani's configuration over ``folder``/hosts.yml."""
     (folder / "play.yml").write_text(yaml.safe_dump(plays))
     # The playbooks' own filters, found beside the playbook as in ansible/playbooks.
@@ -241,7 +243,7 @@ def _play(folder: Path, plays: list[dict[str, Any]]) -> subprocess.CompletedProc
         (folder / "filter_plugins").symlink_to(ANSIBLE / "playbooks" / "filter_plugins")
     result = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(folder / "hosts.yml"),
-         str(folder / "play.yml")],
+         str(folder / "play.yml"), *args],
         cwd=ANSIBLE, env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg")},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -349,6 +351,8 @@ def test_the_group_the_detect_step_fills_is_the_one_the_plays_look_for() -> None
     ):
         assert kubani_plays.kubani_gitops_hosts(groups, hostvars) == []
     assert kubani_plays.kubani_gitops_hosts({}, {}) == []
+    # A run's first play has no hostvars: the play starts and its own condition decides.
+    assert kubani_plays.kubani_gitops_hosts(groups, None) == ["cp-1"]
     assert kubani_plays.kubani_gitops_hosts({"control_plane": "cp-1"}, {}) == []
 
 
@@ -393,3 +397,21 @@ def test_a_run_with_nothing_to_do_skips_the_phases_but_not_gitops(tmp_path: Path
     assert output.count("gitops-ran") == 1  # the first control plane, which has a repository
     stale = _run_phases(tmp_path, {**current, "w-1": {"current": False}}, listed)
     assert stale.count("phase-ran") == 2 and "skipping: no hosts matched" not in stale
+
+
+def test_gitops_run_alone_starts_and_its_own_check_decides(tmp_path: Path) -> None:
+    """gitops.yml on its own: its play is the run's first, when Ansible has no hostvars to
+    read the repository from, so the play starts and the include's condition decides (a
+    repository given with -e is found)."""
+    [gitops] = _plays("gitops.yml")
+    [include] = gitops["tasks"]
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    (tmp_path / "hosts.yml").write_text(
+        yaml.safe_dump({"all": {"children": {"control_plane": {"hosts": {"cp-1": local}}}}})
+    )
+    plays = [{"name": "GitOps", "hosts": gitops["hosts"], "gather_facts": False, "tasks": [
+        {"name": "GitOps ran", "ansible.builtin.debug": {"msg": "gitops-ran"},
+         "when": include["when"]}]}]  # fmt: skip
+    given = _play(tmp_path, plays, "-e", "git_repo_url=ssh://git@g/r.git")
+    assert given.stdout.count("gitops-ran") == 1
+    assert "gitops-ran" not in _play(tmp_path, plays).stdout

@@ -26,13 +26,17 @@ def kubani_unless_current(pattern: Any, groups: Any) -> Any:
     return pattern
 
 
-def kubani_gitops_hosts(groups: Any, hostvars: Any) -> list[str]:
+def kubani_gitops_hosts(groups: Any, hostvars: Any = None) -> list[str]:
     """The first control plane when it has a Git repository to hand the cluster to, else
-    none (the GitOps play then does not start)."""
+    none (the GitOps play then does not start). Ansible gives a run's first play no
+    ``hostvars`` (``None`` here): the first control plane then, and the play's own check
+    decides."""
     control_planes = groups.get("control_plane") if isinstance(groups, Mapping) else None
     if not isinstance(control_planes, list) or not control_planes:
         return []
     first = control_planes[0]
+    if not isinstance(hostvars, Mapping):
+        return [first]
     repository = hostvars[first].get("git_repo_url") if first in hostvars else None
     return [first] if isinstance(repository, str) and repository else []
 
