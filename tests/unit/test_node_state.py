@@ -3,11 +3,16 @@ what changes it and what must not. Loaded by Ansible's own plugin loader."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +117,11 @@ def test_the_full_run_switch_is_spelt_as_the_cli_spells_it() -> None:
 
 
 def _record_check(
-    tmp_path: Path, record: str | None, active: set[str], read: bool = True
+    tmp_path: Path,
+    record: str | None,
+    active: set[str],
+    read: bool = True,
+    api: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The role's kubani_node_record module run by Ansible on this machine, with a
     systemctl that reports ``active`` units as running."""
@@ -144,6 +153,7 @@ def _record_check(
                                 "path": str(path),
                                 "expected": "abc",
                                 "read": read,
+                                **({"api": api} if api else {}),
                             },
                             "register": "found",
                             "environment": {"PATH": f"{fake}:/usr/bin:/bin"},
@@ -216,21 +226,87 @@ def _ready(name: str, status: str) -> dict[str, Any]:
     return {"metadata": {"name": name}, "status": {"conditions": conditions}}
 
 
-LISTED = {"status": 200, "json": {"items": [
+LISTED = {"kind": "NodeList", "items": [
     _ready("ready", "True"), _ready("not-ready", "False"), _ready("unknown", "Unknown"),
-    {"metadata": {"name": "no-status"}}, _ready("stale-record", "True")]}}  # fmt: skip
+    {"metadata": {"name": "no-status"}}, _ready("stale-record", "True"),
+    {"metadata": {"name": 7}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+    {"metadata": "odd"}, "not a node",
+    _ready("no-conditions", "True") | {"status": "odd"}]}  # fmt: skip
 
-# node name -> what the node's record check found (LISTED is the API's reply for every case)
+
+@contextlib.contextmanager
+def _api(status: int, body: bytes) -> Iterator[str]:
+    """An HTTP server that answers every GET with ``status`` and ``body``; its URL."""
+
+    class Reply(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Reply)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v1/nodes"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_api_host_lists_the_ready_nodes_in_the_same_call(tmp_path: Path) -> None:
+    with _api(200, json.dumps(LISTED).encode()) as url:
+        found = _record_check(tmp_path, '{"digest": "abc"}', {"k3s"}, api={"url": url})
+    assert found["ready_nodes"] == ["ready", "stale-record"]
+    assert "api_error" not in found and found["current"] is True
+    # Any other node is not asked.
+    assert _record_check(tmp_path, '{"digest": "abc"}', {"k3s"})["ready_nodes"] == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (403, b'{"kind": "Status"}', "HTTP 403"),
+        (200, b'{"items": "not a list"}', "not a list of Nodes"),
+        (200, b"[]", "not a list of Nodes"),
+        (200, b"<html>", "Expecting value"),
+    ],
+    ids=["api-refuses", "items-not-a-list", "not-a-map", "not-json"],
+)
+def test_no_node_is_ready_when_the_api_does_not_list_them(
+    tmp_path: Path, status: int, body: bytes, error: str
+) -> None:
+    """A reply that is not a list of Nodes is an answer (no node is Ready, so every step
+    runs), not a failure of the check, and it says what was wrong."""
+    with _api(status, body) as url:
+        found = _record_check(tmp_path, '{"digest": "abc"}', {"k3s"}, api={"url": url})
+    assert found["ready_nodes"] == [] and error in found["api_error"]
+    assert found["current"] is True  # the node's own record is still read
+
+
+def test_an_api_that_is_down_is_named_and_nothing_is_ready(tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api/v1/nodes"
+    found = _record_check(tmp_path, None, set(), read=False, api={"url": url, "timeout": 2})
+    assert found["ready_nodes"] == [] and "refused" in found["api_error"]
+
+
+# node name -> what the node's record check found
 FOUND: dict[str, dict[str, Any]] = {
     "ready": {"current": True},
     "not-ready": {"current": True},
-    "unknown": {"current": True},
-    "no-status": {"current": True},
     "not-listed": {"current": True},
     "stale-record": {"current": False},
     "full-run": {"current": False, "recorded": None},  # read: false
     "failed-check": {"failed": True, "msg": "boom"},
 }
+READY = ["ready", "stale-record", "full-run", "failed-check", "unreached"]
 
 
 def _play(
@@ -252,20 +328,31 @@ def _play(
 
 
 def _decide(
-    tmp_path: Path, found: dict[str, dict[str, Any]], listed: dict[str, Any], unreached: bool = True
+    tmp_path: Path,
+    found: dict[str, dict[str, Any]],
+    ready: list[str] | None,
+    api_host: str,
+    unreached: bool = True,
+    asked_apart: dict[str, Any] | None = None,
 ) -> Any:
     """The role's own decision task, run by Ansible once over hosts whose record check found
-    ``found`` (a host left out was not reached), with the API's reply ``listed``."""
+    ``found`` (a host left out was not reached); the check on ``api_host`` listed ``ready``
+    (``asked_apart``: what the call for a run without the API's host found)."""
     tasks = yaml.safe_load((ANSIBLE / "roles/node_state/tasks/detect.yml").read_text())
     [decide] = [task for task in tasks if task["name"].startswith("Decide")]
     hosts = {name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
              for name in [*found, *(["unreached"] if unreached else [])]}  # fmt: skip
     for name, result in found.items():
-        hosts[name]["node_state_found"] = result
+        hosts[name]["node_state_found"] = dict(result)
+    if ready is not None:
+        hosts[api_host]["node_state_found"]["ready_nodes"] = ready
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     out = tmp_path / "decided.json"
-    play = [{"name": "Decide", "hosts": "all", "gather_facts": False, "vars": {
-        "node_state_nodes": listed}, "tasks": [
+    play_vars: dict[str, Any] = {"node_state_api_host": api_host}
+    if asked_apart is not None:
+        play_vars["node_state_api_found"] = asked_apart
+    play = [{"name": "Decide", "hosts": "all", "gather_facts": False, "vars": play_vars,
+             "tasks": [
         decide,
         {"name": "Keep the decision", "run_once": True, "ansible.builtin.copy": {
             "content": "{{ {'hosts': node_state_current_hosts, "
@@ -279,36 +366,35 @@ def _decide(
 def test_a_node_is_current_only_while_the_api_reports_it_ready(tmp_path: Path) -> None:
     """A record that is current does not make a node current unless the API lists it Ready;
     a node that was not reached is never current, so the run is not a no-op."""
-    decided = _decide(tmp_path, FOUND, LISTED)
+    decided = _decide(tmp_path, FOUND, READY, "ready")
     assert sorted(decided["hosts"]) == ["ready"]
     assert decided["all"] is False
 
 
 @pytest.mark.parametrize(
-    "listed",
-    [
-        {"status": -1, "msg": "Connection refused"},
-        {"status": 403, "json": {"kind": "Status"}},
-        {"skipped": True},
-        {"status": 200, "json": {"items": "not a list"}},
-        {"status": 200, "json": {"items": [{"metadata": {"name": "a"}, "status": "odd"}]}},
-    ],
-    ids=["api-down", "api-refuses", "api-not-asked", "items-not-a-list", "status-not-a-map"],
+    "api_host", ["failed-check", "unreached", "ready"], ids=["failed", "unreached", "no-list"]
 )
-def test_no_node_is_current_when_the_api_does_not_say_ready(
-    tmp_path: Path, listed: dict[str, Any]
-) -> None:
-    decided = _decide(tmp_path, {"a": {"current": True}}, listed)
+def test_no_node_is_current_when_the_api_host_gave_no_list(tmp_path: Path, api_host: str) -> None:
+    decided = _decide(tmp_path, {**FOUND, "ready": {"current": True}}, None, api_host)
     assert decided == {"hosts": [], "all": False}
 
 
+def test_a_run_without_the_api_host_uses_its_own_call(tmp_path: Path) -> None:
+    both = {"a": {"current": True}, "b": {"current": True}}
+    apart = {"ready_nodes": ["a", "b"]}
+    decided = _decide(tmp_path, both, None, "cp-1", unreached=False, asked_apart=apart)
+    assert sorted(decided["hosts"]) == ["a", "b"] and decided["all"] is True
+    skipped = {"skipped": True, "changed": False}
+    assert _decide(tmp_path, both, None, "cp-1", False, skipped) == {"hosts": [], "all": False}
+
+
 def test_every_node_current_and_ready_is_a_run_with_nothing_to_do(tmp_path: Path) -> None:
-    listed = {"status": 200, "json": {"items": [_ready("a", "True"), _ready("b", "True"),
-                                                _ready("unreached", "True")]}}  # fmt: skip
-    decided = _decide(tmp_path, {"a": {"current": True}, "b": {"current": True}}, listed)
+    ready = ["a", "b", "unreached"]
+    both = {"a": {"current": True}, "b": {"current": True}}
+    decided = _decide(tmp_path, both, ready, "a")
     # "unreached" (no record read) keeps the run from being a no-op even though it is Ready.
     assert sorted(decided["hosts"]) == ["a", "b"] and decided["all"] is False
-    everyone = _decide(tmp_path, {"a": {"current": True}, "b": {"current": True}}, listed, False)
+    everyone = _decide(tmp_path, both, ready, "a", unreached=False)
     assert sorted(everyone["hosts"]) == ["a", "b"] and everyone["all"] is True
 
 
@@ -356,8 +442,9 @@ def test_the_group_the_detect_step_fills_is_the_one_the_plays_look_for() -> None
     assert kubani_plays.kubani_gitops_hosts({"control_plane": "cp-1"}, {}) == []
 
 
-def _run_phases(tmp_path: Path, found: dict[str, dict[str, Any]], listed: dict[str, Any]) -> str:
-    """The role's decision and group tasks over ``found``, then the first node phase's own
+def _run_phases(tmp_path: Path, found: dict[str, dict[str, Any]], ready: list[str]) -> str:
+    """The role's decision and group tasks over ``found`` (the first control plane's check
+    listed ``ready``), then the first node phase's own
     host pattern and a play with the GitOps play's; Ansible's output."""
     tasks = yaml.safe_load((ANSIBLE / "roles/node_state/tasks/detect.yml").read_text())
     decide = [task for task in tasks if task["name"].startswith(("Decide", "Put every node"))]
@@ -369,13 +456,16 @@ def _run_phases(tmp_path: Path, found: dict[str, dict[str, Any]], listed: dict[s
         "workers": {"hosts": {"w-1": local}}}}}  # fmt: skip
     for name, result in found.items():
         group = "control_plane" if name == "cp-1" else "workers"
-        inventory["all"]["children"][group]["hosts"][name]["node_state_found"] = result
+        inventory["all"]["children"][group]["hosts"][name]["node_state_found"] = dict(result)
+    inventory["all"]["children"]["control_plane"]["hosts"]["cp-1"]["node_state_found"][
+        "ready_nodes"
+    ] = ready
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     phase = _plays("provision_cluster.yml")[1]
     [gitops] = _plays("gitops.yml")
     plays = [
         {"name": "Decide", "hosts": "control_plane:workers", "gather_facts": False,
-         "vars": {"node_state_nodes": listed,
+         "vars": {"node_state_api_host": defaults["node_state_api_host"],
                   "node_state_current_group": defaults["node_state_current_group"]},
          "tasks": decide},
         {"name": "Phase", "hosts": phase["hosts"], "gather_facts": False,
@@ -389,13 +479,12 @@ def _run_phases(tmp_path: Path, found: dict[str, dict[str, Any]], listed: dict[s
 
 
 def test_a_run_with_nothing_to_do_skips_the_phases_but_not_gitops(tmp_path: Path) -> None:
-    listed = {"status": 200, "json": {"items": [_ready("cp-1", "True"), _ready("w-1", "True")]}}
     current = {"cp-1": {"current": True}, "w-1": {"current": True}}
-    output = _run_phases(tmp_path, current, listed)
+    output = _run_phases(tmp_path, current, ["cp-1", "w-1"])
     assert "phase-ran" not in output and "skipping: no hosts matched" in output
     assert "changed=0" in output and "changed=1" not in output
     assert output.count("gitops-ran") == 1  # the first control plane, which has a repository
-    stale = _run_phases(tmp_path, {**current, "w-1": {"current": False}}, listed)
+    stale = _run_phases(tmp_path, {**current, "w-1": {"current": False}}, ["cp-1", "w-1"])
     assert stale.count("phase-ran") == 2 and "skipping: no hosts matched" not in stale
 
 
