@@ -10,7 +10,6 @@ password.
 from __future__ import annotations
 
 import binascii
-import hmac
 import os
 import subprocess
 from collections.abc import Mapping
@@ -89,6 +88,7 @@ def _payload(vaulttext: str) -> tuple[bytes, bytes, bytes]:
 
 def decrypt(vaulttext: str, password: bytes, where: str) -> str:
     """The plain text of one vaulted value; ``where`` names it in errors."""
+    from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes, padding
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from cryptography.hazmat.primitives.hmac import HMAC
@@ -111,12 +111,14 @@ def decrypt(vaulttext: str, password: bytes, where: str) -> str:
     )
     check = HMAC(mac_key, hashes.SHA256())
     check.update(ciphertext)
-    if not hmac.compare_digest(check.finalize(), mac):
+    try:
+        check.verify(mac)  # in constant time
+    except InvalidSignature:
         raise VaultError(
             f"cannot open the vaulted value {where}",
             "the vault password does not match it",
             "give the password it was encrypted with",
-        )
+        ) from None
     decryptor = Cipher(algorithms.AES(cipher_key), modes.CTR(iv)).decryptor()
     padded = decryptor.update(ciphertext) + decryptor.finalize()
     unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
