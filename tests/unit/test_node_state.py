@@ -504,3 +504,24 @@ def test_gitops_run_alone_starts_and_its_own_check_decides(tmp_path: Path) -> No
     given = _play(tmp_path, plays, "-e", "git_repo_url=ssh://git@g/r.git")
     assert given.stdout.count("gitops-ran") == 1
     assert "gitops-ran" not in _play(tmp_path, plays).stdout
+
+
+def test_the_module_is_given_only_the_api_options_it_knows(tmp_path: Path) -> None:
+    """The API client is ansible.builtin.uri's (a user may add validate_certs, headers...);
+    the record check takes its certificate, key and CA, the nodes' URL and the timeout."""
+    defaults = yaml.safe_load((ANSIBLE / "roles/node_state/defaults/main.yml").read_text())
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"cp-1": local}}}))
+    out = tmp_path / "api.json"
+    client = {"client_cert": "/c.crt", "client_key": "/c.key", "ca_path": "/ca.crt",
+              "validate_certs": False, "headers": {"X": "1"}}  # fmt: skip
+    play_vars = {"node_state_api": defaults["node_state_api"], "node_state_api_client": client,
+                 "node_state_api_url": "https://127.0.0.1:6443",
+                 "node_state_api_timeout": 7}  # fmt: skip
+    _play(tmp_path, [{"name": "Options", "hosts": "all", "gather_facts": False, "vars": play_vars,
+                      "tasks": [{"name": "Keep them", "ansible.builtin.copy": {
+                          "content": "{{ node_state_api | to_json }}", "dest": str(out),
+                          "mode": "0600"}}]}])  # fmt: skip
+    assert json.loads(out.read_text()) == {
+        "client_cert": "/c.crt", "client_key": "/c.key", "ca_path": "/ca.crt",
+        "url": "https://127.0.0.1:6443/api/v1/nodes", "timeout": 7}  # fmt: skip
