@@ -122,6 +122,7 @@ def _record_check(
     active: set[str],
     read: bool = True,
     api: dict[str, Any] | None = None,
+    environment: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The role's kubani_node_record module run by Ansible on this machine, with a
     systemctl that reports ``active`` units as running."""
@@ -156,7 +157,10 @@ def _record_check(
                                 **({"api": api} if api else {}),
                             },
                             "register": "found",
-                            "environment": {"PATH": f"{fake}:/usr/bin:/bin"},
+                            "environment": {
+                                "PATH": f"{fake}:/usr/bin:/bin",
+                                **(environment or {}),
+                            },
                         },
                         {
                             "name": "Keep what it found",
@@ -259,8 +263,11 @@ def _api(status: int, body: bytes) -> Iterator[str]:
 
 
 def test_the_api_host_lists_the_ready_nodes_in_the_same_call(tmp_path: Path) -> None:
+    """The API is asked directly, even where root's environment names a proxy."""
+    proxy = {"http_proxy": "http://192.0.2.1:3128", "HTTP_PROXY": "http://192.0.2.1:3128"}
     with _api(200, json.dumps(LISTED).encode()) as url:
-        found = _record_check(tmp_path, '{"digest": "abc"}', {"k3s"}, api={"url": url})
+        found = _record_check(tmp_path, '{"digest": "abc"}', {"k3s"}, api={"url": url},
+                              environment=proxy)  # fmt: skip
     assert found["ready_nodes"] == ["ready", "stale-record"]
     assert "api_error" not in found and found["current"] is True
     # Any other node is not asked.

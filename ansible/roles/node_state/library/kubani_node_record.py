@@ -137,8 +137,13 @@ def _ask(api: Mapping[str, Any]) -> tuple[list[str], str | None]:
         context = ssl.create_default_context(cafile=api.get("ca_path"))
         if api.get("client_cert"):
             context.load_cert_chain(api["client_cert"], api.get("client_key"))
+    # The API is the node's own listener: a proxy set for the node's other traffic
+    # (http_proxy and the like, which root's environment may carry) never applies.
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
     request = urllib.request.Request(api["url"], headers={"Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=api["timeout"], context=context) as reply:
+    with opener.open(request, timeout=api["timeout"]) as reply:
         listed = json.loads(reply.read())
     if not isinstance(listed, Mapping) or not isinstance(listed.get("items"), list):
         return [], "the reply is not a list of Nodes"
