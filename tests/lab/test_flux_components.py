@@ -72,6 +72,18 @@ def _ready(plane: ControlPlane, kind: str) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+def _wait_ready(plane: ControlPlane, kind: str, flux: Path, what: str) -> None:
+    """Until the ``lab`` object of ``kind`` is Ready; a timeout shows its status and the
+    controllers' last log lines (a CI run once saw the source never reconciled)."""
+    try:
+        wait_for(what, lambda: _ready(plane, kind), 120)
+    except AssertionError as timed_out:
+        status = get(plane, kind, "-n", "flux-system", "lab").get("status")
+        logs = {name: (flux / name).read_text(errors="replace").splitlines()[-15:]
+                for name in ("source.log", "kustomize.log")}  # fmt: skip
+        raise AssertionError(f"{timed_out}; status {status}; logs {json.dumps(logs)}") from None
+
+
 def test_flux_applies_the_repository_and_prunes_what_leaves_it(
     control_plane: ControlPlane, flux: Path, tmp_path: Path
 ) -> None:
@@ -105,8 +117,8 @@ def test_flux_applies_the_repository_and_prunes_what_leaves_it(
         for obj in (source, sync):
             done = kubectl(control_plane, "apply", "-f", "-", stdin=json.dumps(obj))
             assert done.returncode == 0, done.stderr
-        wait_for("the source to be Ready", lambda: _ready(control_plane, "gitrepository"), 120)
-        wait_for("the sync to be Ready", lambda: _ready(control_plane, "kustomization"), 120)
+        _wait_ready(control_plane, "gitrepository", flux, "the source to be Ready")
+        _wait_ready(control_plane, "kustomization", flux, "the sync to be Ready")
         applied = get(control_plane, "configmap", "one")
         assert applied["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "lab"
         assert get(control_plane, "configmap", "two")["metadata"]["name"] == "two"
