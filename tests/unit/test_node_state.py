@@ -3,16 +3,12 @@ what changes it and what must not. Loaded by Ansible's own plugin loader."""
 
 from __future__ import annotations
 
-import contextlib
-import http.server
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +18,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import lookup_loader
 
 from kubani.vocabulary import FULL_RUN_VARIABLE
+from tests.conftest import FakeHttp
 
 ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
 
@@ -238,36 +235,17 @@ LISTED = {"kind": "NodeList", "items": [
     _ready("no-conditions", "True") | {"status": "odd"}]}  # fmt: skip
 
 
-@contextlib.contextmanager
-def _api(status: int, body: bytes) -> Iterator[str]:
-    """An HTTP server that answers every GET with ``status`` and ``body``; its URL."""
-
-    class Reply(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Reply)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/v1/nodes"
-    finally:
-        server.shutdown()
-        server.server_close()
+NODES_PATH = "/api/v1/nodes"
 
 
-def test_the_api_host_lists_the_ready_nodes_in_the_same_call(tmp_path: Path) -> None:
+def test_the_api_host_lists_the_ready_nodes_in_the_same_call(
+    tmp_path: Path, fake_http: FakeHttp
+) -> None:
     """The API is asked directly, even where root's environment names a proxy."""
     proxy = {"http_proxy": "http://192.0.2.1:3128", "HTTP_PROXY": "http://192.0.2.1:3128"}
-    with _api(200, json.dumps(LISTED).encode()) as url:
-        found = _record_check(tmp_path, '{"digest": "abc"}', {"k3s"}, api={"url": url},
-                              environment=proxy)  # fmt: skip
+    fake_http.routes[("GET", NODES_PATH)] = (200, LISTED)
+    found = _record_check(tmp_path, '{"digest": "abc"}', {"k3s"},
+                          api={"url": fake_http.url + NODES_PATH}, environment=proxy)  # fmt: skip
     assert found["ready_nodes"] == ["ready", "stale-record"]
     assert "api_error" not in found and found["current"] is True
     # Any other node is not asked.
@@ -285,12 +263,13 @@ def test_the_api_host_lists_the_ready_nodes_in_the_same_call(tmp_path: Path) -> 
     ids=["api-refuses", "items-not-a-list", "not-a-map", "not-json"],
 )
 def test_no_node_is_ready_when_the_api_does_not_list_them(
-    tmp_path: Path, status: int, body: bytes, error: str
+    tmp_path: Path, fake_http: FakeHttp, status: int, body: bytes, error: str
 ) -> None:
     """A reply that is not a list of Nodes is an answer (no node is Ready, so every step
     runs), not a failure of the check, and it says what was wrong."""
-    with _api(status, body) as url:
-        found = _record_check(tmp_path, '{"digest": "abc"}', {"k3s"}, api={"url": url})
+    fake_http.routes[("GET", NODES_PATH)] = (status, body)
+    found = _record_check(tmp_path, '{"digest": "abc"}', {"k3s"},
+                          api={"url": fake_http.url + NODES_PATH})  # fmt: skip
     assert found["ready_nodes"] == [] and error in found["api_error"]
     assert found["current"] is True  # the node's own record is still read
 
@@ -299,7 +278,7 @@ def test_an_api_that_is_down_is_named_and_nothing_is_ready(tmp_path: Path) -> No
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/api/v1/nodes"
+    url = f"http://127.0.0.1:{port}{NODES_PATH}"
     found = _record_check(tmp_path, None, set(), read=False, api={"url": url, "timeout": 2})
     assert found["ready_nodes"] == [] and "refused" in found["api_error"]
 

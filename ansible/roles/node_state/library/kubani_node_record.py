@@ -133,7 +133,7 @@ def ready_nodes(listed: Any) -> list[str]:
 def _ask(api: Mapping[str, Any]) -> tuple[list[str], str | None]:
     """The Ready Nodes the API lists, or none and why."""
     context = None
-    if str(api["url"]).startswith("https:"):
+    if api["url"].startswith("https:"):
         context = ssl.create_default_context(cafile=api.get("ca_path"))
         if api.get("client_cert"):
             context.load_cert_chain(api["client_cert"], api.get("client_key"))
@@ -157,7 +157,7 @@ def _asked(api: Mapping[str, Any]) -> tuple[list[str], str | None]:
         return _ask(api)
     except urllib.error.HTTPError as error:
         return [], f"HTTP {error.code} {error.reason}"
-    except (OSError, ValueError, ssl.SSLError) as error:
+    except (OSError, ValueError) as error:  # ssl.SSLError and URLError are OSErrors
         return [], str(getattr(error, "reason", None) or error)
 
 
