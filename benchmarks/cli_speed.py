@@ -170,6 +170,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
+    # The interpreter's build moves every figure by about a fifth (pyenv's against a
+    # distribution's): name it with them.
+    print(f"python {sys.version.split()[0]} at {Path(sys.executable).resolve()}")
     for row in rows:
         ratio = f"  ({row['ratio']:.1f}x kubectl)" if row.get("ratio") else ""
         ok = row.get("ok")

@@ -40,6 +40,15 @@ else
     UV=(python3 -m uv)
 fi
 export UV_PYTHON_DOWNLOADS=never
+# The interpreter the environment is built on (UV_PYTHON, when set, decides). The
+# distribution's python3 is built with profile-guided and link-time optimisation and links
+# libpython statically; a version manager's local build (pyenv's default) does neither, and
+# every cluster-mgr command and Ansible run costs about a fifth more CPU on it
+# (benchmarks/README.md, session 32). 3.11 to 3.13: the versions the lock has wheels for.
+if [ -z "${UV_PYTHON:-}" ] && [ -x /usr/bin/python3 ] &&
+    /usr/bin/python3 -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))'; then
+    export UV_PYTHON=/usr/bin/python3
+fi
 
 cd "$KUBANI_ROOT"
 # Bytecode compiled at install: where PYTHONDONTWRITEBYTECODE is set (many containers, these
