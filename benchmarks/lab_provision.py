@@ -197,8 +197,8 @@ def overhead(lab: Lab, strategy: str, runs: int) -> dict[str, Any]:
             cli.append(run["wall_s"])
             paired.append(run["wall_s"] / run["ansible_playbook_s"] - 1)
         found[name] = {
-            "ansible_playbook_s": statistics.median(bare),
-            "cluster_mgr_s": statistics.median(cli),
+            "ansible_playbook_s": round(statistics.median(bare), 3),
+            "cluster_mgr_s": round(statistics.median(cli), 3),
             "overhead": round(statistics.median(cli) / statistics.median(bare) - 1, 3),
             "paired_overhead": round(statistics.median(paired), 4),
             "paired_overhead_runs": [round(p, 4) for p in paired],

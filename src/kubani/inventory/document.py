@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from kubani.collector import paused
 from kubani.errors import KubaniError
 from kubani.inventory import splice
 from kubani.inventory.fastyaml import (
@@ -29,7 +30,6 @@ from kubani.inventory.fastyaml import (
     DuplicateKeyError,
     expanded_size,
     load_with_nodes,
-    paused_gc,
 )
 from kubani.inventory.foreign import (
     IMPORT_HINT,
@@ -296,14 +296,14 @@ class InventoryDocument:
     def __init__(self, hosts_path: Path) -> None:
         self.hosts_path = hosts_path
         self.root = hosts_path.parent
-        with paused_gc():
+        with paused():
             self.hosts = YamlFile.read(hosts_path)
         self._vars_files: dict[tuple[str, str], list[YamlFile]] = {}
         self._listings: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._tree: GroupTree | None = None
         self._tree_of: object = None
         self.problems: Problems | None = None  # set by edit_inventory once the edit is checked
-        with paused_gc():
+        with paused():
             _ = self.tree
 
     @property
@@ -443,7 +443,7 @@ class InventoryDocument:
         return entries
 
     def validate(self, vault: VaultKey | None = None) -> tuple[Inventory | None, Problems]:
-        with paused_gc():
+        with paused():
             return self._validate(vault)
 
     def _validate(self, vault: VaultKey | None) -> tuple[Inventory | None, Problems]:

@@ -6,33 +6,12 @@ PyYAML resolves scalars as YAML 1.1, which is what Ansible itself reads inventor
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import yaml
 
+from kubani.collector import paused
 from kubani.yamlsafe import CSafeLoader
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection while a large inventory is read or checked: it makes
-    hundreds of thousands of small acyclic objects, and each full collection walks all of
-    them again (measured: 10,000 nodes validate in a third of the time without it). What
-    survives is frozen, so later collections skip it too (0.3 s more at 10,000 nodes);
-    reference counting still frees it when it is dropped. Inventories are read when a
-    command starts (the TUI reads its one before the app runs), so nothing long-lived that
-    needs collecting is frozen with them."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -194,7 +173,7 @@ def load_with_nodes(text: str) -> tuple[Any, yaml.Node | None]:
     """The data and the node tree (with line/column marks) of one YAML document."""
     loader = _Loader(text)
     try:
-        with paused_gc():
+        with paused():
             node = loader.get_single_node()
             if node is None:
                 return None, None
