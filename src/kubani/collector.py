@@ -45,7 +45,9 @@ _pauses = _Pauses()
 
 @contextmanager
 def paused() -> Iterator[None]:
-    """No cyclic collection inside the block (a large read or check)."""
+    """No cyclic collection inside the block (a large read or check). Inventories are read
+    as a command starts (the TUI reads its one before the app runs), so what is frozen when
+    the block ends is long-lived anyway."""
     _pauses.begin()
     try:
         yield
