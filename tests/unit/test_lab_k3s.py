@@ -1,14 +1,17 @@
 """Pieces of the K3s stand-in's glue that need no cluster: image references, the kubelet's
-label rule, the local-path provisioner's volumes, the payload's paths."""
+label rule and its hand-over of the node's lease, the local-path provisioner's volumes, the
+payload's paths."""
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from kubani_lab.k3s.agent import forbidden_labels
+from kubani_lab.k3s.agent import Agent, forbidden_labels
+from kubani_lab.k3s.client import ApiError
 from kubani_lab.k3s.payload import unpack
 from kubani_lab.k3s.podruntime import program_for
 from kubani_lab.k3s.storage import PROVISIONED_BY, local_volume
@@ -71,3 +74,52 @@ def test_a_payload_path_outside_its_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="outside the payload"):
         unpack(archive, tmp_path / "data")
     assert not (tmp_path / "escape").exists()
+
+
+class _LeaseApi:
+    """The API as the agent's client sees it: records calls, fails as told."""
+
+    def __init__(self, failure: Exception | None = None) -> None:
+        self.failure = failure
+        self.calls: list[tuple[str, str]] = []
+
+    def request(self, method: str, path: str, *_: object, **__: object) -> object:
+        self.calls.append((method, path))
+        if self.failure is not None:
+            raise self.failure
+        return {"status": "Success"}
+
+
+def _hand_over(api: _LeaseApi) -> None:
+    agent = SimpleNamespace(node_name="gpu-1", client=lambda: api)
+    Agent._hand_over_lease(agent)
+
+
+def test_a_starting_kubelet_removes_the_node_lease_its_last_run_held(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api = _LeaseApi()
+    _hand_over(api)
+    assert api.calls == [
+        ("DELETE", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/gpu-1")
+    ]
+    assert capsys.readouterr().out == ""
+
+
+def test_a_first_start_finds_no_lease_and_says_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _hand_over(_LeaseApi(ApiError(404, 'leases "gpu-1" not found')))
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    "failure", [ApiError(403, "forbidden"), ConnectionRefusedError("connection refused")]
+)
+def test_a_lease_that_cannot_be_removed_is_said_and_the_start_goes_on(
+    failure: Exception, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _hand_over(_LeaseApi(failure))
+    out = capsys.readouterr().out
+    assert "level=warning" in out
+    assert "lease stays with its last holder" in out

@@ -42,6 +42,7 @@ from kubani_lab.k3s.traces import TraceError, leave_runtime_traces
 KUBELET_PORT = 10250
 CONTAINER_RUNTIME = "containerd://2.1.5-k3s1"
 GPU_RESOURCE = "nvidia.com/gpu"
+LEASES_PATH = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
 GPU_CHECK_S = 3.0
 # Label prefixes a kubelet may set on its own Node (kubelet's --node-labels rule).
 KUBELET_LABEL_NAMESPACES = ("kubernetes.io", "k8s.io")
@@ -367,6 +368,7 @@ class Agent:
             leave_runtime_traces(self.bin_dir, self.node_ip)
         except (TraceError, OSError) as exc:
             raise JoinError(f"cannot set up the container runtime: {exc}") from exc
+        self._hand_over_lease()
         stages = self.bin_dir.parent / "kwok" / "stages"
         config = kubelet.write_config(
             self.agent_dir / "kwok.yaml", stages, lease_duration_s=self.lease_duration_s()
@@ -394,6 +396,20 @@ class Agent:
         threading.Thread(target=self._gpu_forever, daemon=True, name="device-plugin").start()
         self.runtime = PodRuntime(self, self.bin_dir)
         threading.Thread(target=self.runtime.run_forever, daemon=True, name="runtime").start()
+
+    def _hand_over_lease(self) -> None:
+        """A real kubelet holds its node's Lease as the node itself, so a restarted one
+        renews it at once. KWOK holds it under a new name on every start and waits for the
+        last holder's Lease to run out; a pod created on the node meanwhile may then never
+        start (KWOK skips a pod on a node it does not manage yet, and its catch-up of the
+        node's pods races with taking the node on). The last holder's Lease goes first."""
+        try:
+            self.client().request("DELETE", f"{LEASES_PATH}/{self.node_name}")
+        except ApiError as exc:
+            if exc.status != 404:  # none yet: a first start
+                log("warning", f"kubelet: the node's lease stays with its last holder: {exc}")
+        except OSError as exc:
+            log("warning", f"kubelet: the node's lease stays with its last holder: {exc}")
 
     def lease_duration_s(self) -> int:
         """The node Lease's duration. A kubelet renews it at a quarter of that; here the
