@@ -405,11 +405,9 @@ class Agent:
         node's pods races with taking the node on). The last holder's Lease goes first."""
         try:
             self.client().request("DELETE", f"{LEASES_PATH}/{self.node_name}")
-        except ApiError as exc:
-            if exc.status != 404:  # none yet: a first start
+        except (ApiError, OSError) as exc:
+            if not (isinstance(exc, ApiError) and exc.status == 404):  # 404: a first start
                 log("warning", f"kubelet: the node's lease stays with its last holder: {exc}")
-        except OSError as exc:
-            log("warning", f"kubelet: the node's lease stays with its last holder: {exc}")
 
     def lease_duration_s(self) -> int:
         """The node Lease's duration. A kubelet renews it at a quarter of that; here the
