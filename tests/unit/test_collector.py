@@ -93,10 +93,13 @@ def test_the_console_script_starts_the_cli_with_the_collector_paused(
     import kubani.cli.main
 
     seen: list[bool] = []
+    left: list[str | int | None] = []
     monkeypatch.setattr(kubani.cli.main, "run", lambda: seen.append(gc.isenabled()))
     monkeypatch.setattr(start, "STARTUP_PAUSE_S", 0.05)
+    monkeypatch.setattr(start, "leave", left.append)
     start.run()
     assert seen == [False]
+    assert left == [None]
     wait_until_enabled()
 
 
