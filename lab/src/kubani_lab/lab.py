@@ -47,7 +47,7 @@ from kubani_lab.components import (
 )
 from kubani_lab.host import LabError, capture, process_tree, require_lab_host, run
 from kubani_lab.image import ensure_image
-from kubani_lab.k3s.traces import SHIM
+from kubani_lab.k3s.shim import SHIM, SHIM_SCRIPT
 from kubani_lab.network import LabNames
 from kubani_lab.tailnet import (
     NODE_UNIT,
@@ -109,13 +109,6 @@ _WAIT_FOR_TAILSCALED = (
     "for i in $(seq 100); do [ -S /run/tailscale/tailscaled.sock ] && break; sleep 0.1; done; "
     "tailscale status --json"
 )
-# containerd's runc shim, simulated: it keeps a pod sandbox's process as its child and lives
-# on when K3s stops, as the real one does (see kubani_lab/k3s/traces.py).
-SHIM_SCRIPT = """#!/bin/sh
-# kubani-lab stand-in for containerd-shim-runc-v2: the sandbox process is its child.
-sleep infinity &
-wait
-"""
 # Two releases, so that upgrades can be rehearsed in the lab: the second repackages the same
 # Kubernetes build (as a K3s "k3s2" release fixes K3s's own parts only).
 K3S_VERSIONS = (K3S_VERSION, "v1.35.4+k3s2")

@@ -429,8 +429,7 @@ class Agent:
             terminate(self.kwok)
         if self.stats_server is not None:
             self.stats_server.shutdown()
-        if self.runtime is not None:
-            self.runtime.stop_all()
+        # The containers keep running (their shims outlive k3s): the next start takes them back.
 
     # ---- the NVIDIA device plugin's part ----------------------------------------------
 

@@ -10,17 +10,19 @@ own for its volumes. Addresses that only make sense inside a pod network are the
 instead: the storage server listens and is advertised on the node's address, metrics and
 health on loopback ports, the events address (no notification-controller in the lab's
 install) is left out, and leader election is off (one replica; it would look for the
-in-cluster namespace file). The program stops when its pod leaves the node.
+in-cluster namespace file). The program stops when its pod leaves the node. It runs under a
+shim (``shim.py``), so that, as a real container, it keeps running while k3s restarts; the
+agent takes it back when it starts again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
-import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +30,7 @@ from kubani_lab.k3s import pki
 from kubani_lab.k3s.client import ApiError
 from kubani_lab.k3s.payload import program as carried
 from kubani_lab.k3s.ports import unused_port
-from kubani_lab.k3s.processes import dying_with_parent, terminate
+from kubani_lab.k3s.shim import SHIM, Shim, running_shim, start_shim
 
 if TYPE_CHECKING:
     from kubani_lab.k3s.agent import Agent
@@ -63,26 +65,38 @@ def _field(pod: dict[str, Any], path: str) -> str:
 @dataclass
 class Container:
     key: str  # pod uid / container name
-    process: subprocess.Popen[bytes]
-    started: float = field(default_factory=time.monotonic)
+    shim: Shim
 
     def stale(self) -> bool:
         """Its token nears its end (a kubelet refreshes projected tokens; this restarts)."""
-        return time.monotonic() - self.started > TOKEN_SECONDS * 0.8
+        return time.time() - self.shim.started_at > TOKEN_SECONDS * 0.8
+
+
+def _taken_back(pods_dir: Path) -> dict[str, Container]:
+    """The containers an earlier start of the agent left running, by key."""
+    found: dict[str, Container] = {}
+    for folder in sorted(pods_dir.glob("*/*")):
+        shim = running_shim(folder)
+        if shim is not None:
+            key = f"{folder.parent.name}/{folder.name}"
+            found[key] = Container(key, shim)
+    return found
 
 
 class PodRuntime:
     def __init__(self, agent: Agent, bin_dir: Path) -> None:
         self.agent = agent
         self.bin_dir = bin_dir
-        self.running: dict[str, Container] = {}
+        self.pods_dir = agent.agent_dir / "pods"
+        self.shim = carried(bin_dir, SHIM)
+        self.running: dict[str, Container] = _taken_back(self.pods_dir)
         self.lock = threading.Lock()
 
     def run_forever(self) -> None:
+        """Until the agent stops; the containers keep running then (see ``shim``)."""
         while not self.agent.stop.wait(PERIOD_S):
             with contextlib.suppress(ApiError, OSError, ValueError, KeyError, TypeError):
                 self.tick()
-        self.stop_all()
 
     def tick(self) -> None:
         client = self.agent.client()
@@ -98,23 +112,21 @@ class PodRuntime:
             for container in (pod.get("spec") or {}).get("containers") or []:
                 program = program_for(str(container.get("image") or ""))
                 # Unpacked on first use, as a node pulls an image when a pod needs it.
-                if program and carried(self.bin_dir, program) is not None:
+                if program and carried(self.bin_dir, program) is not None and self.shim:
                     key = f"{pod['metadata']['uid']}/{container['name']}"
                     wanted[key] = (pod, container, program)
         with self.lock:
             for key in list(self.running):
                 container = self.running[key]
-                if key not in wanted or container.process.poll() is not None or container.stale():
+                if key not in wanted or not container.shim.running() or container.stale():
                     self._stop(key)
             for key, (pod, container, program) in wanted.items():
                 if key not in self.running:
                     self.running[key] = Container(key, self._start(pod, container, program))
 
-    def _start(
-        self, pod: dict[str, Any], container: dict[str, Any], program: str
-    ) -> subprocess.Popen[bytes]:
+    def _start(self, pod: dict[str, Any], container: dict[str, Any], program: str) -> Shim:
         meta = pod["metadata"]
-        folder = self.agent.agent_dir / "pods" / meta["uid"] / container["name"]
+        folder = self.pods_dir / meta["uid"] / container["name"]
         (folder / "tmp").mkdir(parents=True, exist_ok=True)
         kubeconfig = folder / "kubeconfig"
         pki.write_file(kubeconfig, self._kubeconfig(pod).encode())
@@ -131,11 +143,9 @@ class PodRuntime:
             for a in [*(container.get("command") or [])[1:], *(container.get("args") or [])]
         ]
         command = [str(self.bin_dir / program), *self._node_local(args, folder, program)]
-        with (folder / "container.log").open("ab") as log:
-            return subprocess.Popen(
-                dying_with_parent(command), cwd=folder, env=environment,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            )  # fmt: skip
+        assert self.shim is not None  # containers are wanted only with a shim (tick)
+        container_id = hashlib.sha256(f"{meta['uid']}/{container['name']}".encode()).hexdigest()
+        return start_shim(self.shim, container_id, command, folder, environment)
 
     def _node_local(self, args: list[str], folder: Path, program: str) -> list[str]:
         """The container's arguments with pod-network addresses and paths made the node's."""
@@ -193,9 +203,4 @@ class PodRuntime:
         )
 
     def _stop(self, key: str) -> None:
-        terminate(self.running.pop(key).process, grace_s=15)
-
-    def stop_all(self) -> None:
-        with self.lock:
-            for key in list(self.running):
-                self._stop(key)
+        self.running.pop(key).shim.stop(grace_s=15)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-SHIM = "containerd-shim-runc-v2"
+from kubani_lab.k3s.shim import CONTAINERD_SOCKET, NAMESPACE, SHIM
+
 SANDBOX_ID = "0" * 56 + "kubani01"
 SANDBOXES = Path("/run/k3s/containerd/io.containerd.grpc.v1.cri/sandboxes")
 CNI_STATE = Path("/var/lib/cni/networks/cbr0")
@@ -41,16 +42,17 @@ def _must(*command: str) -> None:
 
 
 def _shim_running(bin_dir: Path) -> bool:
-    return _run("pgrep", "-f", f"{bin_dir.parent.parent}/[^/]*/bin/{SHIM}").returncode == 0
+    pattern = f"{bin_dir.parent.parent}/[^/]*/bin/{SHIM} .*-id {SANDBOX_ID}"
+    return _run("pgrep", "-f", pattern).returncode == 0
 
 
-def start_shim(bin_dir: Path) -> None:
+def start_sandbox_shim(bin_dir: Path) -> None:
     """The sandbox's shim and its child, detached from K3s (once per boot)."""
     if not (bin_dir / SHIM).is_file() or _shim_running(bin_dir):
         return
     subprocess.Popen(
-        [str(bin_dir / SHIM), "-namespace", "k8s.io", "-id", SANDBOX_ID,
-         "-address", "/run/k3s/containerd/containerd.sock"],
+        [str(bin_dir / SHIM), "-namespace", NAMESPACE, "-id", SANDBOX_ID,
+         "-address", CONTAINERD_SOCKET],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
@@ -94,7 +96,7 @@ def write_cni_state(pod_ip: str = "10.42.0.2") -> None:
 
 
 def leave_runtime_traces(bin_dir: Path, node_ip: str) -> None:
-    start_shim(bin_dir)
+    start_sandbox_shim(bin_dir)
     mount_sandbox_shm()
     make_devices(node_ip)
     make_filter_tables()
