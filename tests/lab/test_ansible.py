@@ -314,6 +314,40 @@ def test_flux_applies_decrypts_and_prunes_the_tree(cluster: Lab, tmp_path: Path)
     assert running("hello-world")
 
 
+# Flux's controllers as they run on a node: "PID PATH ARGS..." lines (pgrep -x matches the
+# process name, cut to 15 characters; the shims, shell scripts, are not listed).
+FLUX_PROCESSES = "pgrep -a -x 'source-controll|kustomize-contr' || true"
+
+
+def _flux_processes(cluster: Lab, node: str) -> list[str]:
+    return sorted(line for line in cluster.ssh_run(node, FLUX_PROCESSES).stdout.split("\n") if line)
+
+
+def test_flux_controllers_outlive_a_restart_of_k3s(cluster: Lab) -> None:
+    """As containers under containerd's shims do (K3s's unit: KillMode=process): the same
+    processes run on after k3s restarts, and Flux still serves a request afterwards."""
+    running = {node: _flux_processes(cluster, node) for node in NODES}
+    assert sum(len(lines) for lines in running.values()) == 2, running
+    node = next(node for node, lines in running.items() if lines)
+    unit = "k3s" if node.startswith("cp-") else "k3s-agent"
+    cluster.ssh_run(node, f"systemctl restart {unit}", timeout=120)
+    time.sleep(8)  # the restarted agent's first passes over its pods
+    assert _flux_processes(cluster, node) == running[node]
+
+    stamp = str(time.time())
+    kind = "gitrepositories.source.toolkit.fluxcd.io"
+
+    def handled() -> bool:
+        _kubectl(cluster, "-n", "flux-system", "annotate", "--overwrite", kind, "flux-system",
+                 f"reconcile.fluxcd.io/requestedAt={stamp}")  # fmt: skip
+        done = _kubectl(cluster, "-n", "flux-system", "get", kind, "flux-system",
+                        "-o", "jsonpath={.status.lastHandledReconcileAt}")  # fmt: skip
+        return done.returncode == 0 and done.stdout == stamp
+
+    _wait(handled, 120, "a reconcile requested after the restart handled")
+    assert _flux_processes(cluster, node) == running[node]
+
+
 def test_gitops_failure_names_the_object_and_the_reason(cluster: Lab) -> None:
     url, _ = _git_server(cluster)
     run = run_playbook(
