@@ -7,6 +7,9 @@ begin before that import.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from typing import NoReturn
 
 # A command that has not finished by then is a long one (a provision, a watch): it collects
@@ -36,10 +39,6 @@ def leave(status: str | int | None) -> NoReturn:
     temporary folders are removed by ``with`` blocks, and nothing registers ``atexit``
     work. Coverage and profilers write their results at exit, so with one attached the
     interpreter ends normally."""
-    import contextlib
-    import os
-    import sys
-
     if sys.gettrace() is not None or sys.getprofile() is not None:
         sys.exit(status)
     code = _exit_code(status)
@@ -53,9 +52,6 @@ def leave(status: str | int | None) -> NoReturn:
 def _exit_code(status: str | int | None) -> int:
     """The process's exit status for ``sys.exit(status)``: None is 0, an integer itself,
     anything else is printed to stderr and is 1."""
-    import contextlib
-    import sys
-
     if status is None:
         return 0
     if isinstance(status, int):

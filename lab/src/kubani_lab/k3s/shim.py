@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubani_lab.k3s import pki
+
 SHIM = "containerd-shim-runc-v2"
 # Carried in the payload's bin/ (``kubani_lab.lab``). With containerd's own flags only, its
 # child is the pod sandbox's pause process (``traces``); after ``--``, a container's program.
@@ -99,11 +101,8 @@ class Shim:
         (self.folder / RECORD_NAME).unlink(missing_ok=True)
 
     def record(self) -> None:
-        partial = self.folder / f".{RECORD_NAME}.partial"
-        partial.write_text(
-            json.dumps({"pid": self.pid, "ticks": self.ticks, "started_at": self.started_at})
-        )
-        partial.replace(self.folder / RECORD_NAME)
+        record = {"pid": self.pid, "ticks": self.ticks, "started_at": self.started_at}
+        pki.write_file(self.folder / RECORD_NAME, json.dumps(record).encode())
 
 
 def start_shim(
